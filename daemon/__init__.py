@@ -1,0 +1,1 @@
+"""gatecam: an edge licence-plate reading daemon for parking gates."""

@@ -1,0 +1,308 @@
+"""Configuration: pydantic models for the YAML file, secrets from the environment, readable errors.
+
+Every model forbids unknown keys so a typo fails loudly. ``load_config`` returns a
+validated :class:`Config` or raises :class:`ConfigError`, whose ``lines`` say, one
+per problem, the YAML line, the key path, the bad value and why. Secrets (the
+Tencent keys, the MQTT password) never come from the YAML file: they come from
+``TENCENTCLOUD_SECRET_ID`` / ``TENCENTCLOUD_SECRET_KEY`` / ``GATECAM_MQTT_PASSWORD``
+or from files of the same names (any case) in ``$CREDENTIALS_DIRECTORY``
+(systemd ``LoadCredential=``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+EX_CONFIG = 78
+"""Exit status for a bad configuration (sysexits.h); systemd must not restart on it."""
+
+_ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+"""Camera and site ids end up in MQTT topics: no wildcards, no slashes."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class MotionConfig(_Model):
+    """Motion detector tuning; defaults suit a lane filling a good part of the view."""
+
+    width: int = Field(160, ge=32, le=640, description="width of the grey working image, px")
+    threshold: int = Field(25, ge=1, le=255, description="per-pixel difference counted as change")
+    start_fraction: float = Field(0.02, gt=0, le=1, description="ROI share that starts motion")
+    stop_fraction: float = Field(0.008, gt=0, le=1, description="ROI share below which it stops")
+    background_alpha: float = Field(0.05, gt=0, le=1, description="running-average learning rate")
+    global_change_fraction: float = Field(
+        0.6, gt=0, le=1, description="ROI share changing at once that is a light jump or shake"
+    )
+
+    @model_validator(mode="after")
+    def _hysteresis(self) -> MotionConfig:
+        if self.stop_fraction > self.start_fraction:
+            raise ValueError("stop_fraction must not exceed start_fraction")
+        return self
+
+
+class CameraConfig(_Model):
+    """One camera watching one lane."""
+
+    id: str = Field(pattern=_ID, description="camera id, used in topics and the database")
+    url: str = Field(min_length=1, description="rtsp:// URL or a path to a video file")
+    direction: Literal["entry", "exit"] = "entry"
+    roi: list[tuple[Fraction, Fraction]] = Field(
+        default_factory=lambda: [(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0)],
+        description="lane polygon as fractions of the frame (x, y)",
+    )
+    enabled: bool = True
+    rtsp_transport: Literal["tcp", "udp"] = "tcp"
+    open_timeout_s: float = Field(10.0, gt=0, le=120)
+    read_timeout_s: float = Field(5.0, gt=0, le=120)
+    reconnect_min_s: float = Field(0.5, gt=0, le=60)
+    reconnect_max_s: float = Field(10.0, gt=0, le=600)
+    loop: bool = Field(False, description="replay a file source forever (demos, soak tests)")
+    motion: MotionConfig = MotionConfig()
+
+    @field_validator("roi")
+    @classmethod
+    def _polygon(cls, roi: list[tuple[float, float]]) -> list[tuple[float, float]]:
+        if len(roi) < 3:
+            raise ValueError("a lane polygon needs at least 3 points")
+        return roi
+
+    @property
+    def is_file(self) -> bool:
+        """True when the source is a local file rather than a network stream."""
+        return "://" not in self.url or self.url.startswith("file://")
+
+    @property
+    def safe_url(self) -> str:
+        """The URL with any password replaced, fit for logs."""
+        return redact_url(self.url)
+
+
+class PassageConfig(_Model):
+    """When a passage starts, ends, how many calls it may spend and how duplicates merge."""
+
+    max_calls: int = Field(3, ge=1, le=20, description="OCR calls at most per passage")
+    min_confidence: int = Field(80, ge=0, le=100, description="a read at or above is trusted")
+    clear_after_s: float = Field(1.5, gt=0, le=60, description="lane quiet this long ends it")
+    settle_s: float = Field(0.6, ge=0, le=10, description="send at the latest this long in")
+    dedup_window_s: float = Field(30.0, ge=0, le=3600, description="same plate again merges")
+    max_open_s: float = Field(600.0, gt=0, description="force-close a passage open this long")
+    candidate_max_age_s: float = Field(2.0, gt=0, le=30, description="older frames are not sent")
+
+
+class OcrConfig(_Model):
+    """The cloud OCR provider and the shared request budget."""
+
+    provider: Literal["tencent"] = "tencent"
+    endpoint: str = Field("https://ocr.tencentcloudapi.com", pattern=r"^https?://[^/\s]+/?$")
+    region: str | None = Field("ap-guangzhou", pattern=r"^[a-z]{2}-[a-z]+(-\d)?$")
+    rate_limit: float = Field(10.0, gt=0, le=100, description="requests per second, all cameras")
+    workers: int = Field(4, ge=1, le=32, description="concurrent requests in flight")
+    timeout_s: float = Field(3.0, gt=0, le=30)
+    jpeg_quality: int = Field(90, ge=30, le=100)
+    max_width: int = Field(1920, ge=320, le=8192, description="downscale wider crops to this")
+
+
+class StoreConfig(_Model):
+    """Where passages, reads and the outbox live."""
+
+    url: str = Field("sqlite:////var/lib/gatecam/gatecam.db", min_length=1)
+    snapshots: Path | None = Field(None, description="folder for passage snapshots; none if unset")
+
+
+class MqttConfig(_Model):
+    """The broker gate controllers subscribe to."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(1883, ge=1, le=65535)
+    topic_prefix: str = Field("gatecam", pattern=r"^[^#+\s]+$")
+    client_id: str | None = None
+    username: str | None = None
+    keepalive_s: int = Field(30, ge=5, le=3600)
+
+
+class LoggingConfig(_Model):
+    """Log level of the daemon."""
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+class Config(_Model):
+    """The whole configuration file."""
+
+    site: str = Field(pattern=_ID)
+    cameras: list[CameraConfig] = Field(min_length=1)
+    ocr: OcrConfig = OcrConfig()
+    passage: PassageConfig = PassageConfig()
+    store: StoreConfig = StoreConfig()
+    mqtt: MqttConfig = MqttConfig()
+    logging: LoggingConfig = LoggingConfig()
+
+    @field_validator("cameras")
+    @classmethod
+    def _unique_ids(cls, cameras: list[CameraConfig]) -> list[CameraConfig]:
+        seen: set[str] = set()
+        for cam in cameras:
+            if cam.id in seen:
+                raise ValueError(f"camera id {cam.id!r} is used twice")
+            seen.add(cam.id)
+        return cameras
+
+    def camera(self, camera_id: str) -> CameraConfig:
+        """The camera with this id; KeyError names the ids that exist."""
+        for cam in self.cameras:
+            if cam.id == camera_id:
+                return cam
+        raise KeyError(f"no camera {camera_id!r}; configured: {[c.id for c in self.cameras]}")
+
+
+@dataclass(frozen=True)
+class Secrets:
+    """Credentials read from the environment or the systemd credentials directory."""
+
+    secret_id: str | None
+    secret_key: str | None
+    mqtt_password: str | None
+
+    def __repr__(self) -> str:  # never let a secret reach a log through repr
+        return f"Secrets(secret_id={'set' if self.secret_id else None}, secret_key=<redacted>)"
+
+
+class ConfigError(Exception):
+    """Raised when the configuration file is missing, not YAML, or invalid; never retried.
+
+    ``lines`` holds one human-readable line per problem.
+    """
+
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__("\n".join(lines))
+        self.lines = lines
+
+
+_SECRET_KEYS = {"secret_id", "secret_key", "secretid", "secretkey", "password"}
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate a YAML configuration file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read: {exc.strerror or exc}"]) from exc
+    return parse_config(text, source=str(path))
+
+
+def parse_config(text: str, source: str = "<config>") -> Config:
+    """Validate YAML text; errors carry the line, key path, value and reason."""
+    try:
+        data = yaml.safe_load(text)
+        root = yaml.compose(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark is not None else ""
+        raise ConfigError([f"{source}{where}: not valid YAML: {exc}"]) from exc
+    if not isinstance(data, dict):
+        raise ConfigError([f"{source}: the top level must be a mapping of keys, got {data!r}"])
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, root, source)) from exc
+
+
+def _describe(exc: ValidationError, root: yaml.Node | None, source: str) -> list[str]:
+    lines = []
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        key = " -> ".join(str(p) for p in loc) or "(top level)"
+        line = _line_of(root, loc)
+        where = f"{source}:{line}" if line else source
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden" and str(loc[-1]).lower() in _SECRET_KEYS:
+            msg = "secrets never go in the YAML file; use the environment or $CREDENTIALS_DIRECTORY"
+            value = "<redacted>"
+        else:
+            value = _short(err.get("input"))
+        lines.append(f"{where}: {key}: {msg} (got {value})")
+    return lines
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
+    """1-based YAML line of the deepest node along ``loc`` that exists."""
+    best = node.start_mark.line + 1 if node is not None else None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            nxt = None
+            for k, v in node.value:
+                if isinstance(k, yaml.ScalarNode) and k.value == str(part):
+                    best, nxt = k.start_mark.line + 1, v
+                    break
+            node = nxt
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            node = node.value[part] if part < len(node.value) else None
+            if node is not None:
+                best = node.start_mark.line + 1
+        else:
+            break
+        if node is None:
+            break
+    return best
+
+
+def load_secrets(environ: Mapping[str, str] | None = None) -> Secrets:
+    """Credentials from the environment, else from ``$CREDENTIALS_DIRECTORY`` files."""
+    env = os.environ if environ is None else environ
+    cred_dir = env.get("CREDENTIALS_DIRECTORY")
+
+    def get(name: str) -> str | None:
+        value = env.get(name)
+        if value:
+            return value.strip()
+        if cred_dir:
+            for candidate in (name, name.lower()):
+                p = Path(cred_dir) / candidate
+                if p.is_file():
+                    return p.read_text(encoding="utf-8").strip() or None
+        return None
+
+    return Secrets(
+        secret_id=get("TENCENTCLOUD_SECRET_ID"),
+        secret_key=get("TENCENTCLOUD_SECRET_KEY"),
+        mqtt_password=get("GATECAM_MQTT_PASSWORD"),
+    )
+
+
+_USERINFO = re.compile(r"^(?P<user>[^:@]*)(:(?P<pw>[^@]*))?@")
+
+
+def redact_url(url: str) -> str:
+    """Replace the password of ``scheme://user:pass@host`` with ``***`` (for logs)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparsable url>"
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)
+    user = _USERINFO.match(netloc[0] + "@")
+    name = user.group("user") if user else ""
+    return urlunsplit(parts._replace(netloc=f"{name}:***@{netloc[1]}"))

@@ -1,0 +1,179 @@
+"""Frozen values passed between pipeline stages: Frame, MotionResult, Candidate, PlateRead, Passage.
+
+Nothing here does I/O. Times come in two flavours, kept apart on purpose:
+- ``Frame.pts`` is the stream's own clock (seconds, presentation timestamp) and
+  drives all per-camera logic, so a clip replayed as fast as it decodes yields
+  the same passages as one replayed in real time;
+- ``Frame.wall`` is the UTC wall-clock time at which the frame was captured (or,
+  for a replayed clip, the replay start plus the clip offset); it is what the
+  events and the database carry.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+Image = npt.NDArray[np.uint8]
+"""A BGR (or grey) image as OpenCV handles it: height x width (x 3), uint8."""
+
+
+def utc_iso(ts: datetime) -> str:
+    """Format an aware datetime as ISO 8601 UTC with milliseconds and a ``Z``."""
+    if ts.tzinfo is None:
+        raise ValueError("naive datetime: every time in gatecam is UTC-aware")
+    return ts.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True, slots=True)
+class Rect:
+    """An axis-aligned box in full-frame pixel coordinates (top-left origin)."""
+
+    x: int
+    y: int
+    width: int
+    height: int
+
+    def as_dict(self) -> dict[str, int]:
+        """The event's ``rect`` object."""
+        return {"x": self.x, "y": self.y, "width": self.width, "height": self.height}
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Frame:
+    """One decoded picture from a camera, at full resolution."""
+
+    camera_id: str
+    seq: int
+    """Index of the frame since the source was (re)opened; gaps mean dropped frames."""
+    pts: float
+    """Stream time in seconds; monotonic per source, the clock of all per-camera logic."""
+    wall: datetime
+    """UTC capture time (aware)."""
+    image: Image = field(repr=False)
+
+    @property
+    def height(self) -> int:
+        """Rows of the full-resolution image."""
+        return int(self.image.shape[0])
+
+    @property
+    def width(self) -> int:
+        """Columns of the full-resolution image."""
+        return int(self.image.shape[1])
+
+
+@dataclass(frozen=True, slots=True)
+class MotionResult:
+    """What the motion detector saw in one frame, inside the lane ROI."""
+
+    moving: bool
+    """True when a vehicle-sized change is present (after hysteresis)."""
+    fraction: float
+    """Share of ROI pixels that differ from the background, 0..1."""
+    bbox: Rect | None
+    """Bounding box of the moving region in full-frame pixels, if any."""
+    suppressed: bool = False
+    """True when a global change (brightness jump, shake) was ignored on purpose."""
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Candidate:
+    """A frame chosen for OCR, on behalf of one passage."""
+
+    camera_id: str
+    passage_id: str
+    frame: Frame = field(repr=False)
+    score: float
+    """Quality score from selection; higher is better."""
+    attempt: int
+    """1 for the first call of this passage, 2 for the second, ..."""
+    deadline: float
+    """``time.monotonic()`` after which the candidate is stale and must not be sent."""
+    roi_box: Rect | None = None
+    """Crop hint: the lane region (plus margin) in full-frame pixels; None sends the whole frame."""
+
+
+@dataclass(frozen=True, slots=True)
+class PlateRead:
+    """The outcome of one OCR call (or of a decision not to make it)."""
+
+    camera_id: str
+    passage_id: str
+    frame_seq: int
+    ok: bool
+    """True when the provider returned a plate."""
+    plate: str | None = None
+    color: str | None = None
+    confidence: int = 0
+    category: str | None = None
+    rect: Rect | None = None
+    """Plate box mapped back to full-frame pixels."""
+    error_code: str | None = None
+    """Provider error code (e.g. ``FailedOperation.OcrFailed``) or a local one (``Timeout``)."""
+    request_id: str | None = None
+    latency_ms: float = 0.0
+    called: bool = True
+    """False when no request was sent (stale candidate, open circuit)."""
+    provider: str = "tencent"
+
+
+@dataclass(frozen=True, slots=True)
+class Passage:
+    """One vehicle passing one camera: what gets recorded and published."""
+
+    event_id: str
+    site: str
+    camera: str
+    direction: str
+    captured_at: datetime
+    decided_at: datetime
+    plate: str | None = None
+    color: str | None = None
+    confidence: int = 0
+    category: str | None = None
+    rect: Rect | None = None
+    access: str = "unknown"
+    ocr_calls: int = 0
+    request_ids: tuple[str, ...] = ()
+    latency_ms: float = 0.0
+    snapshot: str | None = None
+    late: bool = False
+    provider: str = "tencent"
+
+    SCHEMA = 1
+
+    def as_event(self) -> dict[str, Any]:
+        """The MQTT passage event (ARCHITECTURE.md, schema 1) as a JSON-ready dict."""
+        return {
+            "schema": self.SCHEMA,
+            "event_id": self.event_id,
+            "site": self.site,
+            "camera": self.camera,
+            "direction": self.direction,
+            "plate": self.plate,
+            "color": self.color,
+            "confidence": self.confidence,
+            "category": self.category,
+            "rect": self.rect.as_dict() if self.rect else None,
+            "captured_at": utc_iso(self.captured_at),
+            "decided_at": utc_iso(self.decided_at),
+            "access": self.access,
+            "late": self.late,
+            "ocr": {
+                "provider": self.provider,
+                "calls": self.ocr_calls,
+                "request_ids": list(self.request_ids),
+                "latency_ms": round(self.latency_ms),
+            },
+            "snapshot": self.snapshot,
+        }
+
+    def replace(self, **changes: Any) -> Passage:
+        """A copy with some fields changed (frozen dataclasses need this)."""
+        return dataclasses.replace(self, **changes)
