@@ -1,0 +1,7 @@
+"""``python -m daemon``: the same as the ``gatecam`` command."""
+
+import sys
+
+from daemon.cli import main
+
+sys.exit(main())
