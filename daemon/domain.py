@@ -50,9 +50,11 @@ class Frame:
 
     camera_id: str
     seq: int
-    """Index of the frame since the source was (re)opened; gaps mean dropped frames."""
+    """Frame counter of the camera; never resets (not on reconnect, not on a file loop)."""
     pts: float
-    """Stream time in seconds; monotonic per source, the clock of all per-camera logic."""
+    """Stream time in seconds; never goes backwards (a reconnect jumps it forward by the outage).
+
+    The clock of all per-camera logic."""
     wall: datetime
     """UTC capture time (aware)."""
     image: Image = field(repr=False)

@@ -1,0 +1,488 @@
+"""Capture: a thread per camera turning an RTSP stream or video file into Frames in a one-slot box.
+
+PyAV (not ``cv2.VideoCapture``) gives real open/read timeouts, visible buffering and,
+later, key-frame-only decoding. On a live camera the newest frame replaces an unconsumed
+one in :class:`LatestFrameSlot` (drops counted), lost streams reopen with backoff and
+jitter, and the state goes to ``on_status`` as a :class:`CameraStatus`. ``Frame.pts``
+increases for the thread's whole life (reopens and loops continue it); ``Frame.wall`` is
+the decode time for live streams and ``start wall + pts`` for files.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+from urllib.parse import unquote, urlsplit
+
+import av
+
+from daemon.config import CameraConfig
+from daemon.domain import Frame, utc_iso
+
+log = logging.getLogger(__name__)
+
+CameraState = Literal["starting", "streaming", "reconnecting", "offline", "ended"]
+
+OFFLINE_AFTER_FAILURES = 3  # consecutive failed attempts before "offline"
+OFFLINE_AFTER_S = 15.0  # or this long without a frame
+STATUS_EVERY_S = 5.0  # while streaming, on_status repeats this often (fresh fps)
+FPS_WINDOW_S = 5.0  # fps is measured over the frames of the last this-many seconds
+_DEFAULT_FPS = 25.0
+_PUT_POLL_S = 0.25  # blocking puts wake this often to notice stop
+_PACE_MAX_LAG_S = 0.5  # a paced file further behind restarts its schedule, no burst
+
+
+class LatestFrameSlot:
+    """A one-slot mailbox between a capture thread and its consumer: the newest frame wins.
+
+    ``put(block=False)`` never waits: a frame not yet taken is replaced and counted in
+    ``dropped``. ``put(block=True)`` waits until the slot is empty (replay without
+    drops). ``get`` hands over the frame and counts it in ``delivered``. ``close``
+    says the source ended for good and wakes every waiter.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._frame: Frame | None = None
+        self._closed = False
+        self.dropped = 0
+        """Frames replaced before a consumer took them (or offered after close)."""
+        self.delivered = 0
+        """Frames handed to a consumer by ``get``."""
+
+    def put(self, frame: Frame, block: bool = False, timeout: float | None = None) -> None:
+        """Offer a frame.
+
+        Non-blocking: store it, replacing (and counting as dropped) any frame not yet
+        taken. Blocking: wait until the slot is empty, then store it; raises
+        ``TimeoutError`` if ``timeout`` seconds pass first (the frame is not stored).
+        A frame offered after ``close`` is discarded and counted as dropped.
+        """
+        with self._cond:
+            if block and not self._closed and self._frame is not None:
+                ok = self._cond.wait_for(
+                    lambda: self._frame is None or self._closed, timeout=timeout
+                )
+                if not ok:
+                    raise TimeoutError("the frame slot stayed full")
+            if self._closed:
+                self.dropped += 1
+                return
+            if self._frame is not None:
+                self.dropped += 1
+            self._frame = frame
+            self._cond.notify_all()
+
+    def get(self, timeout: float) -> Frame | None:
+        """Take the frame, waiting up to ``timeout`` s; None on timeout or when closed and empty."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._frame is not None or self._closed, timeout=timeout)
+            frame, self._frame = self._frame, None
+            if frame is not None:
+                self.delivered += 1
+                self._cond.notify_all()  # a blocking put may proceed
+            return frame
+
+    def close(self) -> None:
+        """The source finished for good: wake all getters (a pending frame can still be taken)."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    @property
+    def closed(self) -> bool:
+        """True once closed and the last frame has been taken."""
+        with self._cond:
+            return self._closed and self._frame is None
+
+
+@dataclass(frozen=True, slots=True)
+class CameraStatus:
+    """A camera's state as capture sees it; published (retained) on the camera's status topic."""
+
+    camera_id: str
+    state: CameraState
+    fps: float
+    """Frames per second decoded over the last few seconds."""
+    last_frame_at: datetime | None
+    error: str | None = None
+    """The last error, password-redacted; None while healthy."""
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form for the status topic."""
+        return {
+            "state": self.state,
+            "fps": round(self.fps, 1),
+            "last_frame_at": utc_iso(self.last_frame_at) if self.last_frame_at else None,
+            "error": self.error,
+        }
+
+
+class _EndOfFileError(Exception):
+    """The file source reached its end (internal signal)."""
+
+
+class _StalledError(OSError):
+    """A live source sends packets but no decodable frames (internal; triggers a reconnect)."""
+
+
+def _ffmpeg_major() -> int:
+    return int(av.library_versions.get("libavformat", (0,))[0])
+
+
+def io_timeout_s(camera: CameraConfig) -> float:
+    """The timeout given to FFmpeg for one blocking read: half of ``read_timeout_s``.
+
+    Measured against a GStreamer RTSP server that froze: when FFmpeg's read times out,
+    the RTP depacketiser first hands back the partial frame it held, and only the next
+    read fails, so a dead stream is noticed after two timeouts, not one.
+    """
+    return camera.read_timeout_s / 2
+
+
+def open_options(camera: CameraConfig) -> dict[str, str]:
+    """FFmpeg options for opening ``camera.url``: transport, socket timeouts, low buffering."""
+    if camera.is_file:
+        return {}
+    read_us = str(int(io_timeout_s(camera) * 1_000_000))
+    if camera.url.lower().startswith(("rtsp://", "rtsps://")):
+        # FFmpeg >= 5 (libavformat 59) renamed the RTSP socket timeout from
+        # ``stimeout`` to ``timeout`` (microseconds); older ``timeout`` meant listen.
+        timeout_key = "timeout" if _ffmpeg_major() >= 59 else "stimeout"
+        return {
+            "rtsp_transport": camera.rtsp_transport,
+            timeout_key: read_us,
+            "fflags": "nobuffer",
+            "max_delay": "500000",
+        }
+    return {"rw_timeout": read_us, "fflags": "nobuffer", "max_delay": "500000"}
+
+
+class _Scrubber:
+    """Removes a URL's password (plain and percent-encoded) from error text."""
+
+    def __init__(self, url: str, safe_url: str) -> None:
+        self._pairs: list[tuple[str, str]] = [(url, safe_url)] if url != safe_url else []
+        try:
+            password = urlsplit(url).password
+        except ValueError:
+            password = None
+        if password:
+            for secret in {password, unquote(password)}:
+                self._pairs.append((secret, "***"))
+
+    def __call__(self, text: str) -> str:
+        for secret, repl in self._pairs:
+            text = text.replace(secret, repl)
+        return text
+
+
+class _StreamClock:
+    """Turns one opened stream's PTS into seconds that continue the thread's timeline."""
+
+    def __init__(self, base: float, step: float, time_base: float | None) -> None:
+        self.base = base
+        self.step = step
+        self.time_base = time_base
+        self.first_pts: int | None = None
+
+    def stamp(self, pts: int | None, last: float) -> tuple[float, bool]:
+        """Seconds for a frame and whether they were synthesised (PTS missing or not increasing)."""
+        t: float | None = None
+        if pts is not None and self.time_base is not None:
+            if self.first_pts is None:
+                self.first_pts = pts
+            t = self.base + (pts - self.first_pts) * self.time_base
+        if t is not None and t > last:
+            return t, False
+        return (max(last + self.step, self.base) if last >= 0 else self.base), True
+
+
+class CaptureThread(threading.Thread):
+    """Reads one camera (RTSP or file) with PyAV and feeds its :class:`LatestFrameSlot`.
+
+    Live sources never block (newest frame wins) and reconnect with exponential backoff
+    and jitter. File sources are paced at the clip's rate (``pace=True``) or decoded as
+    fast as the consumer takes them without any drop (``pace=False``); at the end they
+    loop (``camera.loop``) or close the slot and report ``ended``. Setting ``stop`` ends
+    the thread within a second, plus at most one blocking read bounded by the timeouts.
+    """
+
+    def __init__(
+        self,
+        camera: CameraConfig,
+        slot: LatestFrameSlot,
+        stop: threading.Event,
+        on_status: Callable[[CameraStatus], None],
+        *,
+        pace: bool = True,
+        wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        super().__init__(name=f"capture-{camera.id}", daemon=True)
+        self.camera = camera
+        self.slot = slot
+        self._stop_event = stop
+        self._on_status = on_status
+        self._pace = pace
+        self._wall_clock = wall_clock
+        self._sleep = sleep
+        self._log = log.getChild(camera.id)
+        self._scrub = _Scrubber(camera.url, camera.safe_url)
+        self._rng = random.Random()
+        self._state: CameraState = "starting"
+        self._error: str | None = None
+        self._last_status_at = 0.0
+        self._frame_times: deque[float] = deque()
+        self._last_frame_at: datetime | None = None
+        self._last_frame_mono: float | None = None
+        self._seq = 0
+        self._last_pts = -1.0
+        self._start_wall: datetime | None = None
+        self._warned_pts = False
+        self.status = CameraStatus(camera.id, "starting", 0.0, None)
+        """The latest status reported."""
+
+    # -- status ---------------------------------------------------------------------------
+
+    def _fps(self, now: float) -> float:
+        times = self._frame_times
+        while times and now - times[0] > FPS_WINDOW_S:
+            times.popleft()
+        if len(times) < 2 or times[-1] <= times[0]:
+            return 0.0
+        return (len(times) - 1) / (times[-1] - times[0])
+
+    def _report(self, state: CameraState, error: str | None = None, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if state == self._state and error == self._error and not force:
+            return
+        if state != self._state:
+            self._log.info("camera %s: %s -> %s%s", self.camera.id, self._state, state,
+                           f" ({error})" if error else "")
+        self._state, self._error, self._last_status_at = state, error, now
+        fps = self._fps(now)
+        self.status = CameraStatus(self.camera.id, state, fps, self._last_frame_at, error)
+        try:
+            self._on_status(self.status)
+        except Exception as exc:  # a faulty listener must not kill capture
+            self._log.error("status callback failed: %s", self._scrub(repr(exc)))
+
+    # -- thread ---------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Open, decode, reconnect until ``stop`` is set or a file source ends."""
+        self._log.info("capture starting: %s", self.camera.safe_url)
+        self._report("starting", force=True)
+        try:
+            if self.camera.is_file:
+                self._run_file()
+            else:
+                self._run_live()
+        except Exception as exc:
+            self._log.error("capture crashed: %s: %s", type(exc).__name__, self._scrub(str(exc)))
+            self._report("offline", self._scrub(str(exc)))
+            if self.camera.is_file:
+                self.slot.close()
+        self._log.info("capture stopped (delivered %d, dropped %d)",
+                       self.slot.delivered, self.slot.dropped)
+
+    def _run_file(self) -> None:
+        while not self._stop_event.is_set():
+            try:
+                container = self._open()
+            except (av.FFmpegError, OSError) as exc:
+                self._report("ended", f"cannot open: {self._describe(exc)}")
+                self.slot.close()
+                return
+            try:
+                self._decode(container)
+            except _EndOfFileError:
+                pass
+            except (av.FFmpegError, OSError) as exc:  # a damaged file ends like EOF
+                self._log.warning("decode error, treating as end of file: %s", self._describe(exc))
+            finally:
+                container.close()
+            if self._stop_event.is_set():
+                return
+            if not self.camera.loop:
+                self._report("ended")
+                self.slot.close()
+                return
+            self._log.debug("end of file, looping")
+
+    def _run_live(self) -> None:
+        failures = 0
+        down_since = time.monotonic()
+        while not self._stop_event.is_set():
+            error: str
+            opened_at = time.monotonic()
+            try:
+                container = self._open()
+            except (av.FFmpegError, OSError) as exc:
+                # The RTSP socket timeout (read_timeout_s) may fire before PyAV's open
+                # timeout and surfaces as InvalidDataError; name it by the time it took.
+                limit = min(self.camera.open_timeout_s, io_timeout_s(self.camera))
+                timed_out = time.monotonic() - opened_at >= 0.9 * limit
+                error = f"cannot open: {self._describe(exc, limit, timed_out=timed_out)}"
+            else:
+                frames_before = self._seq
+                try:
+                    self._decode(container)
+                    error = "stream ended"
+                except _EndOfFileError:
+                    error = "stream ended"
+                except (av.FFmpegError, OSError) as exc:
+                    error = f"read failed: {self._describe(exc, self.camera.read_timeout_s)}"
+                finally:
+                    container.close()
+                if self._seq > frames_before:
+                    failures = 0
+                    down_since = self._last_frame_mono or time.monotonic()
+            if self._stop_event.is_set():
+                return
+            failures += 1
+            silent_s = time.monotonic() - down_since
+            offline = failures >= OFFLINE_AFTER_FAILURES or silent_s >= OFFLINE_AFTER_S
+            self._log.warning("%s (attempt %d)", error, failures)
+            self._report("offline" if offline else "reconnecting", error)
+            delay = min(self.camera.reconnect_max_s,
+                        self.camera.reconnect_min_s * 2 ** min(failures - 1, 30))
+            self._stop_event.wait(delay * self._rng.uniform(0.8, 1.0))
+
+    def _describe(
+        self, exc: BaseException, timeout_s: float | None = None, *, timed_out: bool = False
+    ) -> str:
+        """A log- and status-safe account of an error (password scrubbed, timeouts named)."""
+        if isinstance(exc, _StalledError):
+            return str(exc)
+        if timeout_s is not None and (timed_out or isinstance(exc, av.error.ExitError)):
+            # PyAV's interrupt callback (ExitError) or a socket timeout fired.
+            return f"timed out, no data for {timeout_s:g} s"
+        return self._scrub(f"{type(exc).__name__}: {exc}")
+
+    # -- decoding -------------------------------------------------------------------------
+
+    def _open(self) -> Any:
+        url = self.camera.url
+        if url.startswith("file://"):
+            url = unquote(urlsplit(url).path)
+        timeout = (self.camera.open_timeout_s, io_timeout_s(self.camera))
+        self._log.debug("opening %s", self.camera.safe_url)
+        return av.open(url, options=open_options(self.camera), timeout=timeout)
+
+    def _decode(self, container: Any) -> None:
+        """Decode the first video stream into the slot until EOF, error or ``stop``."""
+        if not container.streams.video:
+            raise OSError("no video stream")
+        stream = container.streams.video[0]
+        stream.codec_context.thread_type = "AUTO"
+        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+        fps = float(rate) if rate else _DEFAULT_FPS
+        if not 1.0 <= fps <= 240.0:
+            fps = _DEFAULT_FPS
+        clock = _StreamClock(
+            base=self._pts_base(1.0 / fps),
+            step=1.0 / fps,
+            time_base=float(stream.time_base) if stream.time_base else None,
+        )
+        pace_t0: float | None = None
+        pace_pts0 = 0.0
+        for frame in self._frames(container, stream):
+            if self._stop_event.is_set():
+                return
+            pts, synthetic = clock.stamp(frame.pts, self._last_pts)
+            if synthetic and not self._warned_pts and self._seq > 0:
+                self._log.warning("missing or backward PTS; synthesising from %.2f fps", fps)
+                self._warned_pts = True
+            image = frame.to_ndarray(format="bgr24")
+            if self.camera.is_file and self._pace:
+                now_mono = time.monotonic()
+                if pace_t0 is None or now_mono - (pace_t0 + pts - pace_pts0) > _PACE_MAX_LAG_S:
+                    pace_t0, pace_pts0 = now_mono, pts
+                self._wait_until(pace_t0 + pts - pace_pts0)
+            out = Frame(self.camera.id, self._seq, pts, self._wall_for(pts), image)
+            if self._stop_event.is_set() or not self._deliver(out):
+                return
+            self._seq += 1
+            self._last_pts = pts
+            self._note_frame(out.wall)
+
+    def _wall_for(self, pts: float) -> datetime:
+        """Decode time for live streams; replay start plus the clip offset for files."""
+        if not self.camera.is_file:
+            return self._wall_clock()
+        if self._start_wall is None:
+            self._start_wall = self._wall_clock()
+        return self._start_wall + timedelta(seconds=pts)
+
+    def _frames(self, container: Any, stream: Any) -> Iterator[Any]:
+        """Decoded frames of ``stream``; ``demux`` ends with flush packets draining the decoder."""
+        opened = time.monotonic()
+        for packet in container.demux(stream):
+            if self._stop_event.is_set():
+                return
+            if not self.camera.is_file:
+                self._check_alive(opened)
+            yield from packet.decode()
+        raise _EndOfFileError
+
+    def _check_alive(self, opened: float) -> None:
+        """Raise if packets still come but no frame was decoded for too long (live only).
+
+        Before the first frame of a (re)opened stream the limit is the larger of the
+        open and read timeouts: with ``nobuffer`` the decoder waits for a key frame.
+        """
+        last = self._last_frame_mono
+        if last is not None and last >= opened:
+            since, limit = last, self.camera.read_timeout_s
+        else:
+            since, limit = opened, max(self.camera.open_timeout_s, self.camera.read_timeout_s)
+        if time.monotonic() - since > limit:
+            raise _StalledError(f"timed out, no frame for {limit:g} s")
+
+    def _pts_base(self, step: float) -> float:
+        """Where the pts of a (re)opened source starts: continue after the last frame."""
+        if self._last_pts < 0:
+            return 0.0
+        gap = step
+        if not self.camera.is_file and self._last_frame_mono is not None:
+            gap = max(step, time.monotonic() - self._last_frame_mono)
+        return self._last_pts + gap
+
+    def _wait_until(self, target: float) -> None:
+        while not self._stop_event.is_set():
+            delay = target - time.monotonic()
+            if delay <= 0:
+                return
+            self._sleep(min(delay, 0.5))
+
+    def _deliver(self, frame: Frame) -> bool:
+        """Put the frame in the slot; False if ``stop`` was set while waiting for room."""
+        if not self.camera.is_file or self._pace:
+            self.slot.put(frame, block=False)
+            return True
+        while not self._stop_event.is_set():
+            try:
+                self.slot.put(frame, block=True, timeout=_PUT_POLL_S)
+            except TimeoutError:
+                continue
+            return True
+        return False
+
+    def _note_frame(self, wall: datetime) -> None:
+        now = time.monotonic()
+        self._last_frame_at = wall
+        self._last_frame_mono = now
+        self._frame_times.append(now)
+        if self._state != "streaming":
+            self._report("streaming", None)
+        elif now - self._last_status_at >= STATUS_EVERY_S:
+            self._report("streaming", None, force=True)
