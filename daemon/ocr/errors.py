@@ -1,0 +1,121 @@
+"""OCR error taxonomy: every provider or transport failure as an OcrError carrying what to do next.
+
+Tencent codes are mapped by :func:`classify` (TENCENT_API.md, "Errors and what a
+client should do"). Local codes describe failures that never reached, or never
+came back from, the service:
+
+- ``Timeout``: connect/read/write/pool timeout (httpx) -> RETRY
+- ``NetworkError``: connection refused, reset, DNS, TLS -> RETRY
+- ``HttpStatus.<n>``: a non-200 answer without an error envelope -> RETRY
+  (``HttpStatus.413`` -> REENCODE)
+- ``BadResponse``: a body that is not JSON or not the documented envelope -> RETRY_ONCE
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+
+class Action(Enum):
+    """What the caller should do after an error."""
+
+    RETRY = "retry"
+    """Transient (network, timeout, 5xx, InternalError): retry quickly within the deadline."""
+    BACKOFF = "backoff"
+    """Over the request budget (RequestLimitExceeded*): slow down; do not retry this frame now."""
+    NO_PLATE = "no_plate"
+    """The service read no plate (FailedOperation.OcrFailed): a normal read; try a better frame."""
+    DROP = "drop"
+    """This request can never succeed (corrupt image, bad parameters): drop the frame, count it."""
+    REENCODE = "reencode"
+    """The image is too large: re-encode smaller and retry once."""
+    STOP = "stop"
+    """Credentials, permission or billing problem: stop calling, alert, keep the daemon alive."""
+    RETRY_ONCE = "retry_once"
+    """Unknown or malformed outcome: retry at most once."""
+    RESYNC_CLOCK = "resync_clock"
+    """AuthFailure.SignatureExpire: take server time from Date, re-sign, retry once."""
+
+
+_EXACT: dict[str, Action] = {
+    "AuthFailure.SignatureExpire": Action.RESYNC_CLOCK,
+    "AuthFailure.TokenFailure": Action.RETRY,
+    "UnauthorizedOperation": Action.STOP,
+    "InternalError": Action.RETRY,
+    "ServiceUnavailable": Action.RETRY,
+    "FailedOperation.UnKnowError": Action.RETRY_ONCE,
+    "FailedOperation.OcrFailed": Action.NO_PLATE,
+    "FailedOperation.ImageDecodeFailed": Action.DROP,
+    "FailedOperation.DownLoadError": Action.DROP,
+    "FailedOperation.UnOpenError": Action.STOP,
+    "InvalidParameter": Action.DROP,
+    "InvalidParameterValue": Action.DROP,
+    "MissingParameter": Action.DROP,
+    "LimitExceeded.TooLargeFileError": Action.REENCODE,
+    "RequestSizeLimitExceeded": Action.REENCODE,
+    "Timeout": Action.RETRY,
+    "NetworkError": Action.RETRY,
+    "BadResponse": Action.RETRY_ONCE,
+    "HttpStatus.413": Action.REENCODE,
+}
+
+_PREFIXES: tuple[tuple[str, Action], ...] = (
+    ("AuthFailure.", Action.STOP),
+    ("UnauthorizedOperation.", Action.STOP),
+    ("ResourceUnavailable.", Action.STOP),
+    ("ResourcesSoldOut.", Action.STOP),
+    ("RequestLimitExceeded", Action.BACKOFF),
+    ("InternalError.", Action.RETRY),
+    ("ServiceUnavailable.", Action.RETRY),
+    ("InvalidParameter.", Action.DROP),
+    ("InvalidParameterValue.", Action.DROP),
+    ("MissingParameter.", Action.DROP),
+    ("HttpStatus.", Action.RETRY),
+)
+
+
+def classify(code: str) -> Action:
+    """The action for an error code; unknown codes get RETRY_ONCE."""
+    action = _EXACT.get(code)
+    if action is not None:
+        return action
+    for prefix, act in _PREFIXES:
+        if code.startswith(prefix):
+            return act
+    return Action.RETRY_ONCE
+
+
+class OcrError(Exception):
+    """Root of every OCR failure. Whether it is retried is given by ``action``."""
+
+    def __init__(
+        self,
+        code: str,
+        message: str = "",
+        *,
+        request_id: str | None = None,
+        action: Action | None = None,
+        server_time: float | None = None,
+    ) -> None:
+        super().__init__(f"{code}: {message}" if message else code)
+        self.code = code
+        self.message = message
+        self.request_id = request_id
+        self.action = classify(code) if action is None else action
+        self.server_time = server_time
+        """Server time (epoch seconds) from the answer's Date header, when known."""
+
+
+class OcrServiceError(OcrError):
+    """Raised when the service answered with an error envelope; the action follows the code."""
+
+
+class OcrTransportError(OcrError):
+    """Raised for ``Timeout``, ``NetworkError`` and ``HttpStatus.<n>``; retried (RETRY)."""
+
+
+class OcrBadResponseError(OcrError):
+    """Raised for an unparsable or malformed answer (``BadResponse``); retried at most once."""
+
+    def __init__(self, message: str, *, request_id: str | None = None) -> None:
+        super().__init__("BadResponse", message, request_id=request_id)
