@@ -8,7 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from daemon.config import EX_CONFIG, ConfigError, load_config, load_secrets, parse_config, redact_url
+from daemon.config import (
+    EX_CONFIG,
+    ConfigError,
+    load_config,
+    load_secrets,
+    parse_config,
+    redact_url,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,0 +1,186 @@
+"""The only place that builds threads, queues and clients.
+
+``start()`` goes in pipeline order, ``stop()`` in reverse.
+
+Stages and who owns what (ARCHITECTURE.md):
+capture thread per camera -> latest-frame slot -> lane thread per camera (motion, selection,
+passage state) -> shared OCR pool (one rate limiter) -> reads routed back to the lane ->
+recorder (single writer: passage + outbox in one transaction) -> publisher (outbox -> MQTT QoS 1).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from daemon import topics
+from daemon.capture import CameraStatus, CaptureThread, LatestFrameSlot
+from daemon.config import CameraConfig, Config, Secrets
+from daemon.domain import Image, Passage, PlateRead
+from daemon.lane import LaneWorker
+from daemon.ocr.pool import OcrPool
+from daemon.ocr.ratelimit import RateLimiter
+from daemon.ocr.tencent import TencentOcrClient
+from daemon.publish import Publisher
+from daemon.recorder import Recorder
+from daemon.store import Store
+
+log = logging.getLogger(__name__)
+
+PassageListener = Callable[[Passage], None]
+
+
+class MissingCredentialsError(RuntimeError):
+    """Raised at start when the OCR provider needs keys and none were found; not retried."""
+
+
+@dataclass
+class _Camera:
+    cfg: CameraConfig
+    slot: LatestFrameSlot
+    capture: CaptureThread
+    lane: LaneWorker
+    last_status: CameraStatus | None = None
+
+
+@dataclass
+class App:
+    """A running gatecam: build with the config, ``start()``, later ``stop()``.
+
+    ``replay=True`` treats every camera URL as a clip played once; ``fast=True`` decodes as
+    fast as possible without dropping frames and waits for each OCR read (see LaneWorker).
+    """
+
+    cfg: Config
+    secrets: Secrets
+    replay: bool = False
+    fast: bool = False
+    on_passage: PassageListener | None = None
+    stop_event: threading.Event = field(default_factory=threading.Event)
+    passages: int = 0
+    _cameras: list[_Camera] = field(default_factory=list)
+    _store: Store | None = None
+    _recorder: Recorder | None = None
+    _publisher: Publisher | None = None
+    _pool: OcrPool | None = None
+    _client: TencentOcrClient | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    # -- start, in pipeline order from the sink backwards so nothing produces into a void --
+    def start(self) -> None:
+        """Open the store, the publisher, the OCR pool, then each camera's lane and capture."""
+        if not (self.secrets.secret_id and self.secrets.secret_key):
+            raise MissingCredentialsError(
+                "no Tencent credentials: set TENCENTCLOUD_SECRET_ID and TENCENTCLOUD_SECRET_KEY "
+                "or put files of those names in $CREDENTIALS_DIRECTORY"
+            )
+        self._store = Store(self.cfg.store.url)
+        self._recorder = Recorder(
+            self._store, self.cfg.store.snapshots, self.cfg.mqtt.topic_prefix, self._committed
+        )
+        self._recorder.start()
+        if self.cfg.mqtt.enabled:
+            self._publisher = Publisher(
+                self.cfg.mqtt, self.cfg.site, self._store, self._recorder,
+                self.secrets.mqtt_password,
+            )
+            self._publisher.start()
+        ocr = self.cfg.ocr
+        self._client = TencentOcrClient(
+            ocr.endpoint, self.secrets.secret_id, self.secrets.secret_key, ocr.region, ocr.timeout_s
+        )
+        self._pool = OcrPool(
+            self._client, RateLimiter(ocr.rate_limit), ocr.workers, ocr.jpeg_quality, ocr.max_width
+        )
+        self._pool.start()
+        for cam_cfg in self.cfg.cameras:
+            if cam_cfg.enabled:
+                self._cameras.append(self._start_camera(cam_cfg))
+        log.info("gatecam started: site %s, %d camera(s)", self.cfg.site, len(self._cameras))
+
+    def _start_camera(self, cam_cfg: CameraConfig) -> _Camera:
+        if self._pool is None:
+            raise RuntimeError("start the OCR pool before the cameras")
+        slot = LatestFrameSlot()
+        lane = LaneWorker(
+            cam_cfg, self.cfg.passage, self.cfg.site, slot, self._pool.submit, self._emit,
+            self.stop_event, sync_reads=self.fast,
+        )
+        capture = CaptureThread(
+            cam_cfg, slot, self.stop_event, self._status, pace=not (self.replay and self.fast)
+        )
+        cam = _Camera(cam_cfg, slot, capture, lane)
+        lane.start()
+        capture.start()
+        return cam
+
+    # -- callbacks from stage threads --
+    def _emit(self, passage: Passage, reads: Sequence[PlateRead], snapshot: Image | None) -> None:
+        if self._recorder is None:
+            raise RuntimeError("passage emitted before the recorder started")
+        self._recorder.submit_passage(passage, reads, snapshot)
+        with self._lock:
+            self.passages += 1
+        if self.on_passage is not None:
+            self.on_passage(passage)
+
+    def _committed(self) -> None:
+        if self._publisher is not None:
+            self._publisher.wake()
+
+    def _status(self, status: CameraStatus) -> None:
+        for cam in self._cameras:
+            if cam.cfg.id == status.camera_id:
+                cam.last_status = status
+        if status.state in ("reconnecting", "offline"):
+            log.warning("camera %s %s: %s", status.camera_id, status.state, status.error or "")
+        if self._publisher is not None:
+            payload = topics.camera_status_payload(status.state, status.fps, status.last_frame_at)
+            self._publisher.publish_camera_status(status.camera_id, payload)
+
+    # -- running and stopping --
+    def wait_replay_done(self, timeout: float | None = None) -> bool:
+        """Block until every lane thread has finished its clip (replay mode); False on timeout."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for cam in self._cameras:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            cam.lane.join(left)
+            if cam.lane.is_alive():
+                return False
+        return True
+
+    def drain(self, timeout: float = 30.0) -> bool:
+        """Wait until every passage is committed and (with MQTT) delivered; False on timeout."""
+        deadline = time.monotonic() + timeout
+        ok = self._recorder.flush(timeout) if self._recorder else True
+        if self._publisher is not None:
+            ok = self._publisher.wait_idle(max(0.0, deadline - time.monotonic())) and ok
+        return ok
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop in reverse pipeline order: cameras, lanes, OCR, then flush store and MQTT."""
+        self.stop_event.set()
+        for cam in self._cameras:
+            cam.capture.join(timeout)
+            cam.slot.close()
+        for cam in self._cameras:
+            cam.lane.join(timeout)
+        if self._pool is not None:
+            self._pool.stop(timeout)
+        if self._client is not None:
+            self._client.close()
+        if self._recorder is not None:
+            self._recorder.stop(timeout)
+        if self._publisher is not None:
+            self._publisher.stop(timeout)
+        if self._store is not None:
+            self._store.close()
+        log.info("gatecam stopped at %s", datetime.now(UTC).isoformat(timespec="seconds"))
+
+    def ocr_stats(self) -> dict[str, int]:
+        """Counters of the OCR pool (calls, errors, stale drops)."""
+        return dict(self._pool.stats()) if self._pool else {}
