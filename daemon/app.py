@@ -173,10 +173,14 @@ class App:
             self._pool.stop(timeout)
         if self._client is not None:
             self._client.close()
+        # Commit what is queued, let the publisher deliver it and publish "offline",
+        # then stop the writer (delivery marks go through it).
         if self._recorder is not None:
-            self._recorder.stop(timeout)
+            self._recorder.flush(timeout)
         if self._publisher is not None:
             self._publisher.stop(timeout)
+        if self._recorder is not None:
+            self._recorder.stop(timeout)
         if self._store is not None:
             self._store.close()
         log.info("gatecam stopped at %s", datetime.now(UTC).isoformat(timespec="seconds"))

@@ -134,6 +134,10 @@ class MqttConfig(_Model):
     client_id: str | None = None
     username: str | None = None
     keepalive_s: int = Field(30, ge=5, le=3600)
+    max_inflight: int = Field(20, ge=1, le=1000, description="outbox messages awaiting PUBACK")
+    late_after_s: float = Field(
+        10.0, gt=0, description="an outbox row older than this is sent with late: true"
+    )
 
 
 class LoggingConfig(_Model):

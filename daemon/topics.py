@@ -1,0 +1,114 @@
+"""MQTT topic names and payloads (pure: no I/O, no clock).
+
+Topics (ARCHITECTURE.md, "MQTT"), with ``prefix`` the configured ``mqtt.topic_prefix``:
+
+- ``<prefix>/<site>/status``                   retained ``online`` / ``offline`` (Last Will)
+- ``<prefix>/<site>/<camera>/status``          retained JSON camera state
+- ``<prefix>/<site>/<camera>/passage``         NOT retained passage event
+- ``<prefix>/<site>/<camera>/passage/last``    retained copy of the latest passage
+
+Payloads are JSON, UTF-8, compact, with ``ensure_ascii=False`` (plates stay readable)
+and a stable key order (the order the builders insert keys in).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from daemon.domain import Passage, utc_iso
+
+PASSAGE_SCHEMA_PATH = Path(__file__).parent / "schemas" / "passage.schema.json"
+"""JSON Schema (draft 2020-12) of the passage event."""
+
+ONLINE = "online"
+OFFLINE = "offline"
+CAMERA_STATES = frozenset({"streaming", "reconnecting", "offline"})
+
+Message = tuple[str, str, bool]
+"""(topic, payload, retain) as stored in the outbox and published with QoS 1."""
+
+
+def _segment(value: str, what: str) -> str:
+    """One topic level: non-empty, no wildcard, no separator."""
+    if not value or any(ch in value for ch in "+#/\x00"):
+        raise ValueError(f"{what} {value!r} cannot be an MQTT topic level")
+    return value
+
+
+def _prefix(prefix: str) -> str:
+    """The prefix may span levels (``acme/gatecam``) but may not hold wildcards."""
+    if not prefix or any(ch in prefix for ch in "+#\x00") or prefix.endswith("/"):
+        raise ValueError(f"topic prefix {prefix!r} is not usable")
+    return prefix
+
+
+def site_status_topic(prefix: str, site: str) -> str:
+    """``<prefix>/<site>/status``: the daemon's online/offline flag and Last Will."""
+    return f"{_prefix(prefix)}/{_segment(site, 'site')}/status"
+
+
+def camera_status_topic(prefix: str, site: str, camera: str) -> str:
+    """``<prefix>/<site>/<camera>/status``: retained camera state."""
+    return f"{_prefix(prefix)}/{_segment(site, 'site')}/{_segment(camera, 'camera')}/status"
+
+
+def passage_topic(prefix: str, site: str, camera: str) -> str:
+    """``<prefix>/<site>/<camera>/passage``: the (never retained) passage event."""
+    return f"{_prefix(prefix)}/{_segment(site, 'site')}/{_segment(camera, 'camera')}/passage"
+
+
+def passage_last_topic(prefix: str, site: str, camera: str) -> str:
+    """``<prefix>/<site>/<camera>/passage/last``: retained latest passage for dashboards."""
+    return passage_topic(prefix, site, camera) + "/last"
+
+
+def encode(obj: Any) -> str:
+    """Compact JSON text, UTF-8 characters kept as they are, keys in insertion order."""
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def passage_messages(prefix: str, passage: Passage) -> list[Message]:
+    """The outbox rows for one passage: the event (not retained) then ``passage/last`` (retained).
+
+    Both carry the same payload; the order matters, a controller gets the live
+    event before dashboards get the retained copy.
+    """
+    payload = encode(passage.as_event())
+    return [
+        (passage_topic(prefix, passage.site, passage.camera), payload, False),
+        (passage_last_topic(prefix, passage.site, passage.camera), payload, True),
+    ]
+
+
+def camera_status_payload(state: str, fps: float, last_frame_at: datetime | None) -> str:
+    """Retained camera status JSON: ``{"state", "fps", "last_frame_at"}``."""
+    if state not in CAMERA_STATES:
+        raise ValueError(f"camera state {state!r} is not one of {sorted(CAMERA_STATES)}")
+    return encode(
+        {
+            "state": state,
+            "fps": round(float(fps), 1),
+            "last_frame_at": utc_iso(last_frame_at) if last_frame_at is not None else None,
+        }
+    )
+
+
+def mark_late(payload: str) -> str:
+    """The same event with ``late: true``; any payload that is not a passage event is unchanged.
+
+    Used at send time for outbox rows that waited too long (broker away), so a
+    controller can tell a fresh event from a backlog.
+    """
+    try:
+        event = json.loads(payload)
+    except ValueError:
+        return payload
+    if not isinstance(event, dict) or "event_id" not in event or "late" not in event:
+        return payload
+    if event["late"] is True:
+        return payload
+    event["late"] = True
+    return encode(event)

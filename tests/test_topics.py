@@ -1,0 +1,133 @@
+"""Topic names, payload encoding, and the passage JSON Schema."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import jsonschema
+import pytest
+
+from daemon import topics
+from daemon.domain import Passage, Rect
+
+T0 = datetime(2026, 11, 25, 8, 0, 0, 123000, tzinfo=UTC)
+
+
+def make_passage(**changes: Any) -> Passage:
+    base = Passage(
+        event_id="5f0c7a3e-8d1b-4c5e-9a55-0d6f2b7c1e11", site="lot-a", camera="entry-1",
+        direction="entry", captured_at=T0, decided_at=T0 + timedelta(milliseconds=850),
+        plate="京AF0236", color="蓝", confidence=99, category="实体车牌",
+        rect=Rect(426, 423, 135, 66), access="allow", ocr_calls=2,
+        request_ids=("r-1", "r-2"), latency_ms=180.4, snapshot="entry-1/2026-11-25/x.jpg",
+    )
+    return base.replace(**changes)
+
+
+@pytest.fixture(scope="module")
+def validator() -> jsonschema.Draft202012Validator:
+    schema = json.loads(topics.PASSAGE_SCHEMA_PATH.read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(
+        schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+    )
+
+
+def test_topic_names() -> None:
+    assert topics.site_status_topic("gatecam", "lot-a") == "gatecam/lot-a/status"
+    assert topics.camera_status_topic("gatecam", "lot-a", "entry-1") == (
+        "gatecam/lot-a/entry-1/status"
+    )
+    assert topics.passage_topic("acme/gc", "lot-a", "entry-1") == "acme/gc/lot-a/entry-1/passage"
+    assert topics.passage_last_topic("gatecam", "lot-a", "entry-1") == (
+        "gatecam/lot-a/entry-1/passage/last"
+    )
+
+
+@pytest.mark.parametrize("bad", ["", "a/b", "a+", "#", "x#y"])
+def test_topic_levels_refuse_wildcards_and_separators(bad: str) -> None:
+    with pytest.raises(ValueError):
+        topics.passage_topic("gatecam", "lot-a", bad)
+    with pytest.raises(ValueError):
+        topics.site_status_topic("gatecam", bad)
+
+
+def test_prefix_refuses_wildcards() -> None:
+    with pytest.raises(ValueError):
+        topics.site_status_topic("gate/#", "lot-a")
+
+
+def test_passage_messages_event_then_retained_last(
+    validator: jsonschema.Draft202012Validator,
+) -> None:
+    passage = make_passage()
+    msgs = topics.passage_messages("gatecam", passage)
+    assert [(t, r) for t, _, r in msgs] == [
+        ("gatecam/lot-a/entry-1/passage", False),
+        ("gatecam/lot-a/entry-1/passage/last", True),
+    ]
+    payload = msgs[0][1]
+    assert msgs[1][1] == payload
+    assert "京AF0236" in payload and "\\u" not in payload  # UTF-8 kept, not escaped
+    assert ", " not in payload and ": " not in payload  # compact
+    event = json.loads(payload)
+    assert event == passage.as_event()
+    assert list(event)[:3] == ["schema", "event_id", "site"]  # stable key order
+    assert event["captured_at"] == "2026-11-25T08:00:00.123Z"
+    assert event["ocr"] == {"provider": "tencent", "calls": 2, "request_ids": ["r-1", "r-2"],
+                            "latency_ms": 180}
+    validator.validate(event)
+    assert topics.passage_messages("gatecam", passage)[0][1] == payload  # deterministic
+
+
+def test_no_plate_passage_validates(validator: jsonschema.Draft202012Validator) -> None:
+    beijing = timezone(timedelta(hours=8))
+    passage = make_passage(
+        plate=None, color=None, confidence=0, category=None, rect=None, access="unknown",
+        request_ids=(), ocr_calls=0, snapshot=None,
+        captured_at=datetime(2026, 11, 25, 16, 0, tzinfo=beijing),
+    )
+    event = json.loads(topics.passage_messages("gatecam", passage)[0][1])
+    assert event["captured_at"] == "2026-11-25T08:00:00.000Z"  # converted to UTC
+    validator.validate(event)
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda e: e.update(access="maybe"),
+        lambda e: e.update(extra=1),
+        lambda e: e.update(captured_at="2026-11-25T08:00:00"),
+        lambda e: e.update(confidence=101),
+        lambda e: e.update(schema=2),
+        lambda e: e["ocr"].pop("calls"),
+        lambda e: e.update(rect={"x": 1, "y": 2}),
+    ],
+)
+def test_schema_rejects_bad_events(
+    validator: jsonschema.Draft202012Validator, mutate: Any
+) -> None:
+    event = make_passage().as_event()
+    mutate(event)
+    assert not validator.is_valid(event)
+
+
+def test_camera_status_payload() -> None:
+    payload = topics.camera_status_payload("streaming", 24.9666, T0)
+    assert payload == '{"state":"streaming","fps":25.0,"last_frame_at":"2026-11-25T08:00:00.123Z"}'
+    assert json.loads(topics.camera_status_payload("offline", 0, None))["last_frame_at"] is None
+    with pytest.raises(ValueError):
+        topics.camera_status_payload("sleeping", 1.0, None)
+
+
+def test_mark_late_sets_flag_and_keeps_order() -> None:
+    payload = topics.passage_messages("gatecam", make_passage())[0][1]
+    late = topics.mark_late(payload)
+    assert json.loads(late)["late"] is True
+    assert list(json.loads(late)) == list(json.loads(payload))
+    assert late == payload.replace('"late":false', '"late":true')
+    assert topics.mark_late(late) == late
+    assert topics.mark_late("online") == "online"
+    assert topics.mark_late('{"state":"streaming"}') == '{"state":"streaming"}'
