@@ -123,14 +123,14 @@ class App:
         if self._recorder is None:
             raise RuntimeError("passage emitted before the recorder started")
         self._recorder.submit_passage(passage, reads, snapshot)
+
+    def _committed(self, passage: Passage) -> None:
         with self._lock:
             self.passages += 1
-        if self.on_passage is not None:
-            self.on_passage(passage)
-
-    def _committed(self) -> None:
         if self._publisher is not None:
             self._publisher.wake()
+        if self.on_passage is not None:
+            self.on_passage(passage)
 
     def _status(self, status: CameraStatus) -> None:
         for cam in self._cameras:

@@ -90,7 +90,14 @@ class LaneWorker(threading.Thread):
         self._detector: MotionDetector | None = None
         self._roi_box: Rect | None = None
         self._last_pts = 0.0
+        self._last_wall: datetime | None = None
         self._log = log.getChild(camera.id)
+
+    def _decided_at(self) -> datetime:
+        """Wall time of a decision: now, or in ``sync_reads`` (fast replay) the clip's own time."""
+        if self.sync_reads and self._last_wall is not None:
+            return self._last_wall
+        return self.wall_now()
 
     def deliver(self, read: PlateRead) -> None:
         """Hand an OCR answer to this lane (any thread may call it)."""
@@ -122,7 +129,7 @@ class LaneWorker(threading.Thread):
             else:
                 # Stopped (shutdown): answers still out are not awaited; an open
                 # passage that already spent calls is still recorded.
-                self._apply(self.tracker.flush(self._last_pts, self.wall_now()))
+                self._apply(self.tracker.flush(self._last_pts, self._decided_at()))
         finally:
             self._log.info(
                 "lane stopped: frames=%d motion_frames=%d passages=%d errors=%d",
@@ -137,6 +144,7 @@ class LaneWorker(threading.Thread):
     def _handle(self, frame: Frame) -> None:
         self.frames += 1
         self._last_pts = frame.pts
+        self._last_wall = frame.wall
         size = (frame.width, frame.height)
         if self._detector is None or self._detector.frame_size != size:
             self._detector = MotionDetector(size, self.camera.roi, self.camera.motion)
@@ -144,7 +152,7 @@ class LaneWorker(threading.Thread):
         motion = self._detector.update(frame.image)
         if motion.moving:
             self.motion_frames += 1
-        self._apply(self.tracker.on_frame(frame, motion, self.wall_now()))
+        self._apply(self.tracker.on_frame(frame, motion, self._decided_at()))
 
     def _apply(self, actions: list[Action]) -> None:
         pending = deque(actions)
@@ -219,7 +227,7 @@ class LaneWorker(threading.Thread):
     def _on_read(self, read: PlateRead) -> list[Action]:
         self._outstanding = max(0, self._outstanding - 1)
         try:
-            return self.tracker.on_read(read, self._last_pts, self.wall_now())
+            return self.tracker.on_read(read, self._last_pts, self._decided_at())
         except Exception:
             self.errors += 1
             self._log.exception("read for passage %s failed", read.passage_id)
@@ -229,4 +237,4 @@ class LaneWorker(threading.Thread):
         """End of the source: wait for answers (bounded), close open passages."""
         self._log.info("source ended; %d answer(s) outstanding", self._outstanding)
         self._apply(self._wait_reads())
-        self._apply(self.tracker.flush(self._last_pts, self.wall_now()))
+        self._apply(self.tracker.flush(self._last_pts, self._decided_at()))

@@ -54,7 +54,8 @@ _STOP = object()
 class Recorder:
     """Single writer thread over a :class:`Store`.
 
-    ``on_committed`` runs (in the writer thread) after each passage commit.
+    ``on_committed(passage)`` runs (in the writer thread) after each passage commit, with the
+    passage as committed (snapshot path filled in).
     """
 
     def __init__(
@@ -62,7 +63,7 @@ class Recorder:
         store: Store,
         snapshots_dir: Path | None,
         topic_prefix: str,
-        on_committed: Callable[[], None],
+        on_committed: Callable[[Passage], None],
         *,
         maxsize: int = 256,
         jpeg_quality: int = 90,
@@ -224,7 +225,7 @@ class Recorder:
                 self.passages_committed += 1
                 log.debug("passage %s committed (%s)", passage.event_id, passage.plate)
                 try:
-                    self._on_committed()
+                    self._on_committed(passage)
                 except Exception:
                     log.exception("on_committed callback failed")
         elif isinstance(item, _ReadItem):

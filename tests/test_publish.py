@@ -59,7 +59,7 @@ def build(broker: Mosquitto, tmp_path: Path, **cfg: object) -> Rig:
     site = f"lot-{uuid.uuid4().hex[:6]}"
     store = Store(f"sqlite:///{tmp_path}/g.db")
     holder: list[Publisher] = []
-    recorder = Recorder(store, None, "gatecam", lambda: holder[0].wake() if holder else None)
+    recorder = Recorder(store, None, "gatecam", lambda _p: holder[0].wake() if holder else None)
     mqtt_cfg = MqttConfig.model_validate(
         {"port": broker.port, "client_id": f"pub-{site}", "keepalive_s": 5, **cfg}
     )
@@ -220,7 +220,7 @@ def test_bad_credentials_logged_never_crash(
 ) -> None:
     with Mosquitto(anonymous=False) as broker:
         store = Store(f"sqlite:///{tmp_path}/g.db")
-        rec = Recorder(store, None, "gatecam", lambda: None)
+        rec = Recorder(store, None, "gatecam", lambda _p: None)
         cfg = MqttConfig(port=broker.port, client_id="bad-creds", username="gate")
         pub = Publisher(cfg, "lot-x", store, rec, "s3cret-pw", reconnect_max_s=1)
         with caplog.at_level(logging.INFO, logger="daemon.publish"):
@@ -243,7 +243,7 @@ from daemon.recorder import Recorder
 from daemon.store import Store
 port, db, site = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 store = Store("sqlite:///" + db)
-rec = Recorder(store, None, "gatecam", lambda: None)
+rec = Recorder(store, None, "gatecam", lambda _p: None)
 pub = Publisher(MqttConfig(port=port, client_id="will-" + site), site, store, rec, None)
 rec.start(); pub.start()
 print("connected" if pub.wait_connected(10) else "failed", flush=True)
@@ -320,7 +320,7 @@ def test_rows_left_by_a_previous_run_are_delivered(broker: Mosquitto, tmp_path: 
     sub = Subscriber(broker.port, ("gatecam/lot-prev/entry-1/passage",))
     assert sub.wait_connected(5)
     store = Store(f"sqlite:///{tmp_path}/g.db")
-    rec = Recorder(store, None, "gatecam", lambda: None)
+    rec = Recorder(store, None, "gatecam", lambda _p: None)
     pub = Publisher(MqttConfig(port=broker.port, client_id="prev"), site, store, rec, None)
     try:
         rec.start()

@@ -39,10 +39,12 @@ class Counter:
     def __init__(self) -> None:
         self.n = 0
         self.lock = threading.Lock()
+        self.passages: list[Passage] = []
 
-    def __call__(self) -> None:
+    def __call__(self, passage: Passage) -> None:
         with self.lock:
             self.n += 1
+            self.passages.append(passage)
 
 
 @pytest.fixture
@@ -80,7 +82,7 @@ def test_snapshot_failure_still_records(
 ) -> None:
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("a file where the snapshot folder should be")
-    rec = Recorder(store, blocker, "gatecam", lambda: None)
+    rec = Recorder(store, blocker, "gatecam", lambda _p: None)
     rec.start()
     with caplog.at_level(logging.ERROR, logger="daemon.recorder"):
         rec.submit_passage(make_passage(2), [], np.zeros((10, 10, 3), np.uint8))
@@ -135,7 +137,7 @@ def test_permanent_error_dropped_thread_survives(
 
 
 def test_reads_marks_and_attempts_go_through_the_writer(store: Store) -> None:
-    rec = Recorder(store, None, "gatecam", lambda: None)
+    rec = Recorder(store, None, "gatecam", lambda _p: None)
     rec.start()
     rec.submit_passage(make_passage(6), [])
     rec.submit_read(make_read(9), "ev-0099")  # a read of a passage never confirmed
@@ -151,7 +153,7 @@ def test_reads_marks_and_attempts_go_through_the_writer(store: Store) -> None:
 
 
 def test_stop_drains_in_order(store: Store) -> None:
-    rec = Recorder(store, None, "gatecam", lambda: None)
+    rec = Recorder(store, None, "gatecam", lambda _p: None)
     rec.start()
     for n in range(30):
         assert rec.submit_passage(make_passage(n), [make_read(n)])

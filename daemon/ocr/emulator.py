@@ -101,7 +101,8 @@ def estimate_color(image: np.ndarray[Any, Any], rect: Rect) -> str:
         return "其它"
     hsv = cv2.cvtColor(crop, cv2.COLOR_BGR2HSV).reshape(-1, 3)
     saturated = hsv[(hsv[:, 1] > 80) & (hsv[:, 2] > 50)]
-    if len(saturated) >= 0.3 * len(hsv):
+    # 0.15, not a majority: new-energy plates are a white-to-green gradient.
+    if len(saturated) >= 0.15 * len(hsv):
         hue = float(np.median(saturated[:, 0]))
         if 90 <= hue <= 135:
             return "蓝"
