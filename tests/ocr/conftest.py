@@ -1,4 +1,4 @@
-# ruff: noqa: S105  (test-only credentials for the local emulator)
+
 """Shared fixtures for the OCR tests: rendered plate images and a loopback Tencent emulator."""
 
 from __future__ import annotations

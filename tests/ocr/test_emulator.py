@@ -1,4 +1,4 @@
-# ruff: noqa: S106  (test-only credentials for the local emulator)
+
 """The emulator against the official SDK, against our client, and as a command."""
 
 from __future__ import annotations

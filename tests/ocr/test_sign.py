@@ -1,4 +1,4 @@
-# ruff: noqa: S106  (test-only credentials for the local emulator)
+
 """TC3 signing: the documented vectors and byte-for-byte agreement with the official SDK."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-# ruff: noqa: S106  (test-only credentials for the local emulator)
+
 """parse_response on good, bad and fuzzed answers; TencentOcrClient over httpx.MockTransport."""
 
 from __future__ import annotations
