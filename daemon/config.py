@@ -70,7 +70,7 @@ class CameraConfig(_Model):
     open_timeout_s: float = Field(10.0, gt=0, le=120)
     read_timeout_s: float = Field(5.0, gt=0, le=120)
     reconnect_min_s: float = Field(0.5, gt=0, le=60)
-    reconnect_max_s: float = Field(10.0, gt=0, le=600)
+    reconnect_max_s: float = Field(1.0, gt=0, le=600)
     loop: bool = Field(False, description="replay a file source forever (demos, soak tests)")
     motion: MotionConfig = MotionConfig()
 

@@ -149,6 +149,8 @@ class Received:
     payload: str
     retain: bool
     qos: int
+    at: float = 0.0
+    """``time.time()`` when it arrived."""
 
 
 class Subscriber:
@@ -193,7 +195,8 @@ class Subscriber:
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         with self._cond:
             self.messages.append(
-                Received(msg.topic, msg.payload.decode("utf-8"), bool(msg.retain), msg.qos)
+                Received(msg.topic, msg.payload.decode("utf-8"), bool(msg.retain), msg.qos,
+                         time.time())
             )
             self._cond.notify_all()
 
