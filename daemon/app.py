@@ -138,8 +138,11 @@ class App:
                 cam.last_status = status
         if status.state in ("reconnecting", "offline"):
             log.warning("camera %s %s: %s", status.camera_id, status.state, status.error or "")
-        if self._publisher is not None:
-            payload = topics.camera_status_payload(status.state, status.fps, status.last_frame_at)
+        # The contract's states are streaming, reconnecting and offline: "starting" is not
+        # worth a retained message, and a clip that ended is offline.
+        state = {"ended": "offline"}.get(status.state, status.state)
+        if self._publisher is not None and state != "starting":
+            payload = topics.camera_status_payload(state, status.fps, status.last_frame_at)
             self._publisher.publish_camera_status(status.camera_id, payload)
 
     # -- running and stopping --

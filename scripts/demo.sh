@@ -23,12 +23,12 @@ cat > "$work/mosquitto/mosquitto.conf" <<CONF
 listener $port 127.0.0.1
 allow_anonymous true
 persistence false
-log_dest file $PWD/$work/mosquitto/mosquitto.log
+log_dest stderr
 CONF
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
-/usr/sbin/mosquitto -c "$work/mosquitto/mosquitto.conf" & pids+=($!)
+/usr/sbin/mosquitto -c "$work/mosquitto/mosquitto.conf" 2> "$work/mosquitto/mosquitto.log" & pids+=($!)
 for _ in $(seq 50); do
   (echo > "/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
   sleep 0.1
