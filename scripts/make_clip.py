@@ -305,16 +305,8 @@ def render_background(width: int, height: int, rng: np.random.Generator) -> np.n
     img[stop] = (230, 230, 230)
     for _ in range(6):  # cracks and patches: static detail with edges
         x, y = int(rng.integers(0, width)), int(rng.integers(height // 4, height))
-        cv2.ellipse(
-            img,
-            (x, y),
-            (int(rng.integers(20, 60)), int(rng.integers(6, 20))),
-            0,
-            0,
-            360,
-            (70, 72, 74),
-            -1,
-        )
+        axes = (int(rng.integers(20, 60)), int(rng.integers(6, 20)))
+        cv2.ellipse(img, (x, y), axes, 0, 0, 360, (70, 72, 74), -1)
     return img
 
 
@@ -374,16 +366,8 @@ def _paste(frame: np.ndarray, tr: _Track, pl: Placement, n: int) -> None:
         return
     tr.frames.append(n)
     shadow = (round(pl.x_center), round(pl.y_bottom - 0.02 * pl.scale))
-    cv2.ellipse(
-        frame,
-        shadow,
-        (round(0.95 * pl.scale), max(1, round(0.08 * pl.scale))),
-        0,
-        0,
-        360,
-        (45, 46, 48),
-        -1,
-    )
+    axes = (round(0.95 * pl.scale), max(1, round(0.08 * pl.scale)))
+    cv2.ellipse(frame, shadow, axes, 0, 0, 360, (45, 46, 48), -1)
     interp = cv2.INTER_AREA if r < 1 else cv2.INTER_LINEAR
     sprite = cv2.resize(tr.bgr, (sw, sh), interpolation=interp)
     mask = cv2.resize(tr.mask, (sw, sh), interpolation=cv2.INTER_NEAREST)
@@ -424,43 +408,13 @@ def _encode_pyav(
 def _encode_ffmpeg(
     frames: Iterator[np.ndarray], out: Path, width: int, height: int, fps: int
 ) -> None:
-    cmd = [
-        "/usr/bin/ffmpeg",
-        "-v",
-        "error",
-        "-y",
-        "-f",
-        "rawvideo",
-        "-pix_fmt",
-        "bgr24",
-        "-s",
-        f"{width}x{height}",
-        "-r",
-        str(fps),
-        "-i",
-        "-",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "veryfast",
-        "-tune",
-        "grain",
-        "-crf",
-        "23",
-        "-threads",
-        "2",
-        "-g",
-        str(2 * fps),
-        "-bf",
-        "0",
-        "-x264-params",
-        "scenecut=0:slices=1:sliced-threads=0",
-        "-pix_fmt",
-        "yuv420p",
-        "-movflags",
-        "+faststart",
-        str(out),
-    ]
+    gop = 2 * fps
+    args = (
+        f"-v error -y -f rawvideo -pix_fmt bgr24 -s {width}x{height} -r {fps} -i - "
+        f"-c:v libx264 -preset veryfast -tune grain -crf 23 -threads 2 -g {gop} -bf 0 "
+        "-x264-params scenecut=0:slices=1:sliced-threads=0 -pix_fmt yuv420p -movflags +faststart"
+    )
+    cmd = ["/usr/bin/ffmpeg", *args.split(), str(out)]
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE)
     if proc.stdin is None:
         raise RuntimeError("ffmpeg has no stdin")

@@ -4,15 +4,16 @@ Runs under the system Python (``/usr/bin/python3`` with python3-gi), not the ven
 
     /usr/bin/python3 scripts/rtsp_camera.py --clip X.mp4 --port N [--mount /cam] [--loop]
 
-The clip's H.264 is passed through (qtdemux ! h264parse ! rtph264pay, no re-encode) at
-real-time pace, bound to 127.0.0.1 only. ``--port 0`` picks a free port. When it listens
-it prints ``READY rtsp://127.0.0.1:N/cam`` on stdout. SIGTERM or SIGINT stops it cleanly
-(exit status 0).
+The clip is demuxed once (qtdemux ! h264parse, no decoding, no re-encode) and its
+pictures are fed through ``appsrc ! h264parse ! rtph264pay`` (pt 96, SPS/PPS before
+every IDR) at real-time pace, bound to 127.0.0.1 only. ``--port 0`` picks a free port.
+Once listening it prints ``READY rtsp://127.0.0.1:N/cam`` on stdout. SIGTERM or SIGINT
+stops it cleanly (exit status 0), dropping any connected client.
 
-The media is shared, like a real camera: clients joining later see the same live
-stream. With ``--loop`` the clip repeats seamlessly through segment seeks, so
-timestamps keep increasing across loops; without it the stream ends (EOS) after one pass.
-When the last client leaves, the next one starts the clip from the beginning.
+The media is shared, like a real camera: a client joining later sees the same live
+stream from the next keyframe. With ``--loop`` the clip repeats with timestamps that
+keep increasing; without it the stream ends after one pass. When the last client
+leaves, the next one starts the clip from the beginning.
 """
 
 from __future__ import annotations
@@ -24,11 +25,15 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import gi
+import gi  # type: ignore[import-not-found, unused-ignore]  # system python3-gi
 
 gi.require_version("Gst", "1.0")
 gi.require_version("GstRtspServer", "1.0")
-from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
+from gi.repository import (  # type: ignore[import-not-found, unused-ignore]  # noqa: E402
+    GLib,
+    Gst,
+    GstRtspServer,
+)
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +53,7 @@ class AccessUnit:
 def load_clip(clip: Path) -> tuple[Gst.Caps, list[AccessUnit], int]:
     """Demux the clip once (no decoding): caps, access units, and the loop period in ns."""
     pipeline = Gst.parse_launch(
-        f"filesrc name=src ! qtdemux ! h264parse "
+        "filesrc name=src ! qtdemux ! h264parse "
         "! video/x-h264,stream-format=byte-stream,alignment=au ! appsink name=sink sync=false"
     )
     pipeline.get_by_name("src").set_property("location", str(clip))
@@ -72,7 +77,7 @@ def load_clip(clip: Path) -> tuple[Gst.Caps, list[AccessUnit], int]:
     return caps, units, period
 
 
-class ClipFactory(GstRtspServer.RTSPMediaFactory):
+class ClipFactory(GstRtspServer.RTSPMediaFactory):  # type: ignore[misc]
     """Feeds the clip's pictures through appsrc, shared between clients like a live camera.
 
     appsrc rather than filesrc: the stream is not seekable, so a client's ``Range``
@@ -134,7 +139,7 @@ def serve(clip: Path, port: int, mount: str, loop: bool) -> int:
         log.info("stopping")
         server.client_filter(lambda _srv, _client: GstRtspServer.RTSPFilterResult.REMOVE)
         main_loop.quit()
-        return GLib.SOURCE_REMOVE
+        return False  # GLib.SOURCE_REMOVE
 
     GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, signal.SIGTERM, stop)
     GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, signal.SIGINT, stop)

@@ -87,7 +87,7 @@ class RtspCamera:
         if self.loop:
             cmd.append("--loop")
         # stderr goes to a file, not a pipe nobody drains (a full pipe would stall the camera)
-        self._log = tempfile.TemporaryFile()
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - closed by stop()
         proc = subprocess.Popen(
             cmd, stdout=subprocess.PIPE, stderr=self._log, stdin=subprocess.DEVNULL
         )
