@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import signal
 import sys
 import threading
@@ -29,6 +28,10 @@ DEMO_SECRET_KEY = "gatecam-emulator-secret"  # noqa: S105
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["emulate-tencent"]:  # the emulator parses its own options
+        _setup_logging("INFO")
+        return cmd_emulate(argparse.Namespace(rest=argv[1:]))
     parser = _parser()
     args = parser.parse_args(argv)
     _setup_logging(getattr(args, "log_level", None) or "INFO")
@@ -79,19 +82,24 @@ def _parser() -> argparse.ArgumentParser:
     pl.add_argument("--plate")
     pl.set_defaults(func=cmd_plates)
 
-    emu = sub.add_parser("emulate-tencent", help="serve a local LicensePlateOCR stand-in",
-                         add_help=False)
-    emu.add_argument("rest", nargs=argparse.REMAINDER)
-    emu.set_defaults(func=cmd_emulate)
+    st = sub.add_parser("status", help="ask the running daemon's /healthz and print it")
+    st.add_argument("--config", "-c", required=True, type=Path)
+    st.add_argument("--json", action="store_true", help="print the raw /healthz JSON")
+    st.set_defaults(func=cmd_status)
+
+    # Listed for --help only: main() hands "emulate-tencent ..." to the emulator's own parser.
+    sub.add_parser("emulate-tencent", help="serve a local LicensePlateOCR stand-in "
+                   "(--port N, --host, --rate-limit)")
     return p
 
 
-def _setup_logging(level: str) -> None:
-    # Under systemd (JOURNAL_STREAM set) journald stamps each line itself: no duplicate time.
-    fmt = "%(levelname)s %(threadName)s %(name)s: %(message)s"
-    if "JOURNAL_STREAM" not in os.environ:
-        fmt = "%(asctime)s " + fmt
-    logging.basicConfig(level=level, format=fmt, stream=sys.stderr, force=True)
+def _setup_logging(level: str, fmt: str = "text", secrets: Secrets | None = None) -> None:
+    # journald-friendly text or JSON lines, passwords and keys redacted (daemon/logsetup.py).
+    from daemon.logsetup import setup_logging
+
+    known = [] if secrets is None else [secrets.secret_id, secrets.secret_key,
+                                        secrets.mqtt_password]
+    setup_logging(level, fmt, secrets=[s for s in known if s])
 
 
 def _install_signal_handlers(stop: threading.Event) -> None:
@@ -108,8 +116,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from daemon.app import App
 
     cfg = load_config(args.config)
-    _setup_logging(args.log_level or cfg.logging.level)
-    app = App(cfg, load_secrets())
+    secrets = load_secrets()
+    _setup_logging(args.log_level or cfg.logging.level, cfg.logging.format, secrets)
+    app = App(cfg, secrets)
     _install_signal_handlers(app.stop_event)
     app.start()
     try:
@@ -238,6 +247,13 @@ def cmd_plates(args: argparse.Namespace) -> int:
     finally:
         store.close()
     return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Print the daemon's health for a person: 0 alive, 1 stalled, 3 not reachable."""
+    from daemon.status import show_status
+
+    return show_status(load_config(args.config), as_json=args.json)
 
 
 def cmd_emulate(args: argparse.Namespace) -> int:
