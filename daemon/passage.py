@@ -9,8 +9,10 @@ the frame ``pts`` (seconds) passed in; wall times only go into the event.
   valid plate read at ``min_confidence`` or above. The event is emitted at once
   (the gate wants it while the car is at the barrier); no more calls are made.
   An invalid read (a timestamp overlay, a sign) never becomes a passage plate.
-- The passage closes when the lane has been quiet for ``clear_after_s`` (waiting
-  a little longer for a read still in flight) or after ``max_open_s``.
+- The passage closes when the lane has been quiet (no motion, not occupied) for
+  ``clear_after_s`` (waiting a little longer for a read still in flight) or after
+  ``max_open_s``; or, once it spent a call, when the moving box jumps back up the
+  lane (the next vehicle entering before the lane cleared).
 - Closing without a trusted read emits the best *valid* read below the threshold
   (its low confidence in the event says so), else a passage with plate None, so
   an operator sees it. A passage that never earned an OCR call (a shadow, a
@@ -36,6 +38,18 @@ log = logging.getLogger(__name__)
 
 INFLIGHT_GRACE_S = 5.0
 """How much longer than ``clear_after_s`` a quiet passage waits for a read in flight."""
+
+NEW_VEHICLE_RISE = 0.2
+"""A passage that already spent a call ends when the moving box's bottom edge jumps this
+share of the ROI height back up the lane: the vehicle left and the next one is entering
+(two cars back to back, the lane never quiet between them) and stays there ``NEW_VEHICLE_S``
+(a car pulling away uncovers road behind it for a frame or two: not a new vehicle)."""
+
+NEW_VEHICLE_S = 0.3
+
+NEW_VEHICLE_TOP = 0.05
+"""... and the box must reach the far (top) edge of the ROI: vehicles come into a gate
+camera's view from the far end of the lane, a car pulling away does not."""
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -72,6 +86,10 @@ class _Open:
     plate: str | None = None
     """Set once a trusted read decided the passage (emitted or deduplicated)."""
     prev_bbox: Rect | None = None
+    max_bottom: float = 0.0
+    """Lowest point (share of the ROI height) the vehicle's box reached."""
+    rise_since: float | None = None
+    """Since when the moving box has been far above ``max_bottom`` (a new vehicle?)."""
 
 
 class PassageTracker:
@@ -113,6 +131,20 @@ class PassageTracker:
         """Advance with one frame and what the motion detector saw in it."""
         roi = self._roi_for(frame)
         now = frame.pts
+        actions: list[Action] = []
+        op = self._open
+        if op is not None and motion.moving and motion.bbox is not None:
+            bottom = (motion.bbox.y + motion.bbox.height - roi.y) / max(1, roi.height)
+            top = (motion.bbox.y - roi.y) / max(1, roi.height)
+            entering = top <= NEW_VEHICLE_TOP and bottom < op.max_bottom - NEW_VEHICLE_RISE
+            if op.policy.attempts > 0 and entering:
+                op.rise_since = now if op.rise_since is None else op.rise_since
+                if now - op.rise_since >= NEW_VEHICLE_S:
+                    log.debug("%s: a new vehicle behind passage %s", self.camera.id, op.id)
+                    actions.extend(self._close(now, decided_at or frame.wall))
+            else:
+                op.rise_since = None
+                op.max_bottom = max(op.max_bottom, bottom)
         if motion.moving:
             if self._open is None:
                 self._open = _Open(
@@ -127,9 +159,11 @@ class PassageTracker:
             self._open.last_motion_pts = now
         op = self._open
         if op is None:
-            return []
-        actions: list[Action] = []
-        if op.plate is None and not op.policy.done and motion.moving and motion.bbox is not None:
+            return actions
+        if motion.occupied:
+            op.last_motion_pts = now  # a stopped car absorbed by the background is still there
+        present = motion.moving or motion.occupied
+        if op.plate is None and not op.policy.done and present and motion.bbox is not None:
             # Only frames showing the moving vehicle are candidates (and trigger a send).
             score = score_frame(frame.image, motion.bbox, roi, op.prev_bbox)
             op.prev_bbox = motion.bbox

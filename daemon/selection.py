@@ -28,9 +28,6 @@ SHARPNESS_WIDTH = 320
 _SHARPNESS_HALF = 100.0
 """Laplacian variance that maps to a sharpness of 0.5."""
 
-IN_VIEW_BOTTOM = 0.7
-"""A box whose bottom edge passed this share of the ROI height is well in view."""
-
 RESEND_GAP_S = 0.2
 """After a failed read, a clearly better frame may go this long after the failed one ..."""
 
@@ -73,6 +70,10 @@ def sharpness(image: Image, box: Rect | None = None) -> float:
     h, w = work.shape[:2]
     if h < 3 or w < 3:
         return 0.0
+    if w > 4 * SHARPNESS_WIDTH:  # sample first: INTER_AREA over a 1080p crop costs ~5 ms
+        size = (2 * SHARPNESS_WIDTH, max(3, round(h * 2 * SHARPNESS_WIDTH / w)))
+        work = cv2.resize(work, size, interpolation=cv2.INTER_NEAREST)
+        h, w = work.shape[:2]
     if w > SHARPNESS_WIDTH:
         size = (SHARPNESS_WIDTH, max(3, round(h * SHARPNESS_WIDTH / w)))
         work = cv2.resize(work, size, interpolation=cv2.INTER_AREA)
@@ -100,9 +101,9 @@ def score_frame(image: Image, bbox: Rect, roi: Rect, prev_bbox: Rect | None = No
 class SendPolicy:
     """When one passage sends a frame to OCR, and which frame.
 
-    The first call goes out once the vehicle is well in view (its box reached the
-    lower part of the ROI, or stopped growing) or ``settle_s`` after the passage
-    started, with the best frame seen so far (not older than
+    The first call goes out once the vehicle is well in view (its box's bottom edge
+    passed ``in_view_bottom`` of the ROI height, or it stopped growing) or ``settle_s``
+    after the passage started, with the best frame seen so far (not older than
     ``candidate_max_age_s``). A further call goes out only after a read that was
     missing, below ``min_confidence`` or not a valid plate, with the best frame
     newer than the last one sent, once that frame scores clearly better or
@@ -172,7 +173,7 @@ class SendPolicy:
     def _watch(self, bbox: Rect, now_pts: float) -> None:
         roi = self.roi
         bottom = (bbox.y + bbox.height - roi.y) / max(1, roi.height)
-        if bottom >= IN_VIEW_BOTTOM:
+        if bottom >= self.cfg.in_view_bottom:
             self._in_view = True
         area = bbox.width * bbox.height
         self._areas.append((now_pts, area))

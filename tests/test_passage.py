@@ -104,7 +104,8 @@ def drive(
 def tracker(**cfg: float) -> PassageTracker:
     ids = (f"p{i}" for i in itertools.count(1))
     return PassageTracker(
-        CAMERA, PassageConfig.model_validate(cfg), "lot-a", new_id=lambda: next(ids)
+        CAMERA, PassageConfig.model_validate({"in_view_bottom": 0.7, **cfg}), "lot-a",
+        new_id=lambda: next(ids),
     )
 
 
@@ -250,3 +251,43 @@ def test_read_for_unknown_passage_is_ignored() -> None:
         confidence=99,
     )
     assert t.on_read(stray, 1.0) == []
+
+
+def test_occupied_lane_keeps_the_passage_open_without_motion() -> None:
+    """A stopped car absorbed by the background (occupied, not moving) stays one passage."""
+    tr = tracker()
+    run = Run()
+    box = Rect(200, 150, 220, 180)
+    for tick in range(0, 700):  # 70 s: 1 s driving in, 60 s standing, then gone
+        pts = tick / FPS
+        moving = tick < 10 or 610 <= tick < 630
+        occupied = tick < 630
+        frame = Frame(CAMERA.id, tick, pts, T0 + timedelta(seconds=pts), IMAGE)
+        result = MotionResult(
+            moving=moving, fraction=0.1 if moving else 0.0, bbox=box if occupied else None,
+            occupied=occupied,
+        )
+        pending = tr.on_frame(frame, result)
+        while pending:
+            action = pending.pop(0)
+            if isinstance(action, SendCandidate):
+                run.sends.append(action)
+                pending.extend(tr.on_read(read_of("京AF0236")(action), pts))
+            else:
+                run.emits.append((pts, action))
+        if tick == 600:
+            assert tr.open_id is not None, "still open while the car stands"
+    assert len(run.sends) == 1 and len(run.emits) == 1
+    assert tr.open_id is None
+
+
+def test_next_car_entering_before_the_lane_clears_is_a_new_passage() -> None:
+    """Back to back: the box jumps back to the top of the lane; the second car is read too."""
+    tr = tracker()
+    first = [(i / FPS, Rect(200, 40 + i * 14, 220, 120 + i * 6)) for i in range(20)]
+    # the first car reached the bottom; the second enters at the top before any quiet frame
+    second = [(2.0 + i / FPS, Rect(200, 0, 220, 80 + i * 10)) for i in range(20)]
+    run = drive(tr, first + second, answers(read_of("京AF0236"), read_of("沪C8K562")), 6.0)
+    plates = [e.passage.plate for _, e in run.emits]
+    assert plates == ["京AF0236", "沪C8K562"]
+    assert len(run.sends) == 2

@@ -110,7 +110,7 @@ def test_generation_is_deterministic(tmp_path: Path) -> None:
 def test_ffmpeg_fallback_encoder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Where PyAV's wheel lacks libx264 the generator pipes raw frames to /usr/bin/ffmpeg."""
     mod = load_make_clip()
-    monkeypatch.setattr(mod, "_encode_pyav", mod._encode_ffmpeg)
+    monkeypatch.setattr(mod.encode, "_encode_pyav", mod.encode._encode_ffmpeg)
     scenario = mod.Scenario("ff", (mod.Car("京A·F0236", enter_s=0.0),), duration_s=2.2)
     truth = mod.make_clip(scenario, tmp_path / "f.mp4", (640, 360), 25, 1)
     with av.open(str(tmp_path / "f.mp4")) as container:

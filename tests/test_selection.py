@@ -71,7 +71,8 @@ def test_roi_bounds_with_margin() -> None:
 
 
 def _cfg(**kw: float) -> PassageConfig:
-    return PassageConfig.model_validate({"max_calls": 3, "settle_s": 0.6, **kw})
+    cfg = {"max_calls": 3, "settle_s": 0.6, "in_view_bottom": 0.7, **kw}
+    return PassageConfig.model_validate(cfg)
 
 
 def test_policy_sends_best_frame_once_in_view_and_not_again_in_flight() -> None:

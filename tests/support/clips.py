@@ -54,7 +54,10 @@ class ClipStore:
     def __init__(self, directory: Path) -> None:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
-        self._source_hash = hashlib.sha256(MAKE_CLIP.read_bytes()).hexdigest()[:12]
+        sources = [MAKE_CLIP, *sorted((MAKE_CLIP.parent / "clipgen").glob("*.py"))]
+        self._source_hash = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()[
+            :12
+        ]
 
     def get(
         self,

@@ -1,0 +1,388 @@
+"""Bench of motion + frame selection: the labelled scenario set through the real pipeline.
+
+Each clip runs through ``daemon.app.App`` (file source, ``replay=True, fast=True`` like
+``gatecam replay --fast``) against the Tencent emulator on loopback, three times: with
+gatecam's send policy and with the two baselines of issue 4, measured in the same run:
+``every_motion_frame`` (a frame per 0.1 s of stream time while something moves, i.e. at the
+10/s account limit, until a trusted read) and ``first_motion_frame`` (one call, the first
+frame with motion). The bulk runs use an oracle reader answering from the clip's ground
+truth (a plate is read when it is >= 120 px wide, wholly inside the uploaded crop);
+``--rapidocr`` adds a smaller confirmation run with RapidOCR reading pixels.
+
+Prints a table per policy (one row per scenario and a total) and ends with one JSON line:
+``calls_per_vehicle``, ``recall``, ``false_passages``, ``duplicates``,
+``send_delay_median_ms`` and the same under ``baselines`` (and ``confirmation``).
+
+``python scripts/bench_selection.py [--size 1280x720] [--scenarios a,b] [--rapidocr a,b]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import daemon.passage
+from daemon.app import App
+from daemon.config import Config, Secrets
+from daemon.domain import Candidate, Frame, PlateRead, Rect
+from daemon.ocr.emulator import DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY, EmulatorServer
+from daemon.ocr.pool import OcrPool
+from daemon.ocr.readers import OracleReader, PlateFound, RapidOcrReader
+from daemon.selection import SendPolicy
+
+ROOT = Path(__file__).resolve().parents[1]
+ROI = [(0.0, 0.25), (1.0, 0.25), (1.0, 1.0), (0.0, 1.0)]
+RATE_S = 0.1
+"""Baseline "every motion frame": one frame per this much stream time (10/s)."""
+
+# ---------------------------------------------------------------- clips
+
+
+def _source_hash() -> str:
+    h = hashlib.sha256()
+    for p in sorted((ROOT / "scripts" / "clipgen").glob("*.py")):
+        h.update(p.read_bytes())
+    return h.hexdigest()[:10]
+
+
+def _make(args: tuple[str, str, tuple[int, int]]) -> str:
+    import make_clip
+
+    name, out, size = args
+    make_clip.make_clip(name, out, size)
+    return out
+
+
+def ensure_clips(names: list[str], size: tuple[int, int], folder: Path) -> dict[str, Path]:
+    """Render missing clips (2 processes) into ``folder``; cached by generator source hash."""
+    folder.mkdir(parents=True, exist_ok=True)
+    tag = f"{size[0]}x{size[1]}-{_source_hash()}"
+    paths = {n: folder / f"{n}-{tag}.mp4" for n in names}
+    todo = [(n, str(p), size) for n, p in paths.items() if not p.with_suffix(".json").is_file()]
+    if todo:
+        print(f"rendering {len(todo)} clip(s) into {folder} ...", flush=True)
+        with ProcessPoolExecutor(2) as pool:
+            list(pool.map(_make, todo))
+    return paths
+
+
+# ---------------------------------------------------------------- baselines
+
+
+class EveryFramePolicy(SendPolicy):
+    """Baseline: a motion frame every ``RATE_S`` of stream time, until a trusted read."""
+
+    def offer(
+        self, frame: Frame | None, score: float, bbox: Rect | None, now_pts: float
+    ) -> tuple[Frame, float] | None:
+        if frame is None or self.trusted or self.in_flight:
+            return None
+        if self._last_sent_pts is not None and now_pts - self._last_sent_pts < RATE_S - 1e-6:
+            return None
+        self.attempts += 1
+        self.in_flight = True
+        self._last_sent_pts = now_pts
+        return frame, score
+
+    @property
+    def done(self) -> bool:
+        return self.trusted
+
+
+class FirstFramePolicy(SendPolicy):
+    """Baseline: the first motion frame, one call, never another."""
+
+    def offer(
+        self, frame: Frame | None, score: float, bbox: Rect | None, now_pts: float
+    ) -> tuple[Frame, float] | None:
+        if frame is None or self.attempts:
+            return None
+        self.attempts = 1
+        self.in_flight = True
+        return frame, score
+
+    @property
+    def done(self) -> bool:
+        return self.attempts >= 1 and not self.in_flight
+
+
+POLICIES: dict[str, type[SendPolicy]] = {
+    "gatecam": SendPolicy,
+    "every_motion_frame": EveryFramePolicy,
+    "first_motion_frame": FirstFramePolicy,
+}
+
+# ---------------------------------------------------------------- one run
+
+
+@dataclass
+class Call:
+    """One candidate handed to the OCR pool."""
+
+    seq: int
+    decided_pts: float
+    roi_box: Rect | None
+    answer: str | None = None
+
+
+@dataclass
+class RunState:
+    """What the submit hook and the oracle share during one run (one lane, sync reads)."""
+
+    truth: dict[str, Any]
+    lane_pts: Callable[[], float] = lambda: 0.0
+    calls: list[Call] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def oracle(self, _image: bytes) -> PlateFound | None:
+        """The legible plate of the frame in flight, if wholly inside the uploaded crop."""
+        with self.lock:
+            call = self.calls[-1]
+        box = call.roi_box
+        best: PlateFound | None = None
+        for v in self.truth["vehicles"]:
+            if v["parked"]:
+                continue
+            for n, x, y, w, h in v["plate_rects"]:
+                if n != call.seq:
+                    continue
+                if box is not None and not (
+                    x >= box.x
+                    and y >= box.y
+                    and x + w <= box.x + box.width
+                    and y + h <= box.y + box.height
+                ):
+                    continue
+                conf = 95 if w >= 140 else 85
+                found = PlateFound(
+                    v["plate"],
+                    conf,
+                    Rect(x - (box.x if box else 0), y - (box.y if box else 0), w, h),
+                    v["color"],
+                )
+                if best is None or w > best.rect.width:
+                    best = found
+        call.answer = best.number if best else None
+        return best
+
+
+_ORIG_SUBMIT = OcrPool.submit
+_STATE: RunState | None = None
+
+
+def _submit(self: OcrPool, candidate: Candidate, reply: Callable[[PlateRead], None]) -> None:
+    state = _STATE
+    if state is not None:
+        with state.lock:
+            state.calls.append(Call(candidate.frame.seq, state.lane_pts(), candidate.roi_box))
+    _ORIG_SUBMIT(self, candidate, reply)
+
+
+def run_one(
+    clip: Path, truth: dict[str, Any], policy: str, emulator: EmulatorServer, state: RunState
+) -> dict[str, Any]:
+    """Replay one clip with one policy; returns the scenario's figures."""
+    global _STATE  # noqa: PLW0603 - the bench's single hook, one run at a time
+    daemon.passage.SendPolicy = POLICIES[policy]  # type: ignore[attr-defined]
+    OcrPool.submit = _submit  # type: ignore[method-assign]
+    _STATE = state
+    passages: list[tuple[str | None, int]] = []
+    with tempfile.TemporaryDirectory(prefix="gatecam-bench-") as tmp:
+        cfg = Config.model_validate(
+            {
+                "site": "bench",
+                "cameras": [{"id": "lane", "url": str(clip), "roi": ROI}],
+                "ocr": {"endpoint": emulator.url, "rate_limit": 100, "workers": 1},
+                "store": {"url": f"sqlite:///{tmp}/bench.db"},
+                "mqtt": {"enabled": False},
+                "health": {"metrics_enabled": False},
+            }
+        )
+        app = App(
+            cfg,
+            Secrets(DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY, None),
+            replay=True,
+            fast=True,
+            on_passage=lambda p: passages.append((p.plate, p.ocr_calls)),
+        )
+        app.start()
+        lane = app._cameras[0].lane
+        state.lane_pts = lambda: lane._last_pts
+        try:
+            app.wait_replay_done(timeout=600)
+            app.drain(timeout=30)
+        finally:
+            app.stop()
+            daemon.passage.SendPolicy = SendPolicy  # type: ignore[attr-defined]
+            OcrPool.submit = _ORIG_SUBMIT  # type: ignore[method-assign]
+            _STATE = None
+    return score_run(truth, passages, state.calls)
+
+
+def score_run(
+    truth: dict[str, Any], passages: list[tuple[str | None, int]], calls: list[Call]
+) -> dict[str, Any]:
+    """Figures of one run against the ground truth."""
+    fps = truth["fps"]
+    moving = [v for v in truth["vehicles"] if not v["parked"]]
+    legible = [v for v in moving if v["first_legible_frame"] is not None]
+    plates = [p for p, _ in passages]
+    hits, delays = 0, []
+    for v in legible:
+        if v["plate"] in plates:
+            hits += 1
+            first = next((c for c in calls if c.answer == v["plate"]), None)
+            if first is not None:
+                delays.append(1000 * (first.decided_pts - v["first_legible_frame"] / fps))
+    expected = {v["plate"] for v in moving}
+    false = sum(1 for p in plates if p not in expected)
+    dups = sum(
+        max(0, plates.count(p) - sum(1 for v in moving if v["plate"] == p))
+        for p in set(plates)
+        if p in expected
+    )
+    return {
+        "vehicles": len(moving),
+        "legible": len(legible),
+        "hits": hits,
+        "calls": len(calls),
+        "passages": len(passages),
+        "false": false,
+        "duplicates": dups,
+        "delays": delays,
+    }
+
+
+def totals(rows: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The issue's totals over a set of scenario rows."""
+    veh = sum(r["vehicles"] for r in rows.values())
+    leg = sum(r["legible"] for r in rows.values())
+    delays = [d for r in rows.values() for d in r["delays"]]
+    return {
+        "calls_per_vehicle": round(sum(r["calls"] for r in rows.values()) / max(1, veh), 3),
+        "recall": round(sum(r["hits"] for r in rows.values()) / max(1, leg), 4),
+        "false_passages": sum(r["false"] for r in rows.values()),
+        "duplicates": sum(r["duplicates"] for r in rows.values()),
+        "send_delay_median_ms": round(statistics.median(delays)) if delays else None,
+        "calls": sum(r["calls"] for r in rows.values()),
+        "vehicles": veh,
+    }
+
+
+def print_table(title: str, rows: dict[str, dict[str, Any]]) -> None:
+    """One row per scenario, then the total."""
+    print(f"\n{title}")
+    print(
+        f"{'scenario':<14}{'veh':>4}{'legible':>8}{'calls':>6}{'calls/veh':>10}{'read':>5}"
+        f"{'passages':>9}{'false':>6}{'dup':>4}{'delay ms':>10}"
+    )
+    for name, r in rows.items():
+        d = f"{statistics.median(r['delays']):.0f}" if r["delays"] else "-"
+        cpv = f"{r['calls'] / r['vehicles']:.2f}" if r["vehicles"] else f"({r['calls']})"
+        print(
+            f"{name:<14}{r['vehicles']:>4}{r['legible']:>8}{r['calls']:>6}{cpv:>10}"
+            f"{r['hits']:>5}{r['passages']:>9}{r['false']:>6}{r['duplicates']:>4}{d:>10}"
+        )
+    t = totals(rows)
+    print(
+        f"{'TOTAL':<14}{t['vehicles']:>4}{'':>8}{t['calls']:>6}{t['calls_per_vehicle']:>10.2f}"
+        f"{'':>5}{'':>9}{t['false_passages']:>6}{t['duplicates']:>4}"
+        f"{t['send_delay_median_ms'] if t['send_delay_median_ms'] is not None else '-':>10}"
+        f"   recall {t['recall']:.3f}"
+    )
+
+
+def bench(
+    names: list[str], policies: list[str], paths: dict[str, Path], reader: str
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """Run every scenario under every policy with one emulator; rows per policy."""
+    results: dict[str, dict[str, dict[str, Any]]] = {p: {} for p in policies}
+    states: dict[str, RunState] = {}
+    current: dict[str, RunState] = {}
+
+    def oracle(image: bytes) -> PlateFound | None:
+        return current["s"].oracle(image)
+
+    rapid = RapidOcrReader() if reader == "rapidocr" else None
+
+    def read(image: bytes) -> list[PlateFound]:
+        if rapid is None:
+            return OracleReader(oracle)(image)
+        found = rapid(image)
+        current["s"].calls[-1].answer = found[0].number if found else None
+        return found
+
+    emulator = EmulatorServer(rate_limit=1000.0, reader=read).start()
+    try:
+        for name in names:
+            truth = json.loads(paths[name].with_suffix(".json").read_text("utf-8"))
+            for policy in policies:
+                states[name] = current["s"] = RunState(truth)
+                t0 = time.monotonic()
+                results[policy][name] = run_one(paths[name], truth, policy, emulator, current["s"])
+                print(
+                    f"  {reader:<8} {policy:<20} {name:<14} {time.monotonic() - t0:5.1f} s",
+                    flush=True,
+                )
+    finally:
+        emulator.stop()
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line entry point."""
+    from clipgen.scenarios import BENCH
+
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    ap.add_argument("--size", default="1280x720")
+    ap.add_argument("--scenarios", default=",".join(BENCH))
+    ap.add_argument(
+        "--rapidocr",
+        default="stop_and_go,drive_through,new_energy",
+        help="scenarios for the RapidOCR confirmation run ('' to skip)",
+    )
+    ap.add_argument("--no-baselines", action="store_true")
+    ap.add_argument("--clips", type=Path, default=Path(tempfile.gettempdir()) / "gatecam-bench")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    w, h = (int(v) for v in args.size.lower().split("x"))
+    names = [n for n in args.scenarios.split(",") if n]
+    confirm = [n for n in args.rapidocr.split(",") if n]
+    paths = ensure_clips(sorted(set(names) | set(confirm)), (w, h), args.clips)
+    policies = ["gatecam"] + (
+        [] if args.no_baselines else ["every_motion_frame", "first_motion_frame"]
+    )
+    res = bench(names, policies, paths, "oracle")
+    for p in policies:
+        print_table(f"{p} (reader: oracle from ground truth)", res[p])
+    out: dict[str, Any] = {"reader": "oracle", **totals(res["gatecam"])}
+    out["baselines"] = {p: totals(res[p]) for p in policies if p != "gatecam"}
+    if confirm:
+        conf = bench(confirm, ["gatecam"], paths, "rapidocr")
+        print_table("gatecam (reader: RapidOCR on the uploaded JPEG)", conf["gatecam"])
+        out["confirmation"] = {
+            "reader": "rapidocr",
+            "scenarios": confirm,
+            **totals(conf["gatecam"]),
+        }
+    print(json.dumps(out, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

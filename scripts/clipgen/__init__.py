@@ -1,0 +1,1 @@
+"""Synthetic gate-lane clip generator: scene model, drawing, scenarios, encoding (make_clip.py)."""
