@@ -5,35 +5,48 @@ whatever ``SignedHeaders`` lists, known SecretId, 300 s clock skew, body, image,
 size, a per-SecretId rate limit over a sliding 1 s window) and answers with the
 documented envelope, ``Content-Type: application/json`` and a ``Date`` header.
 Plates are read by RapidOCR (PP-OCRv4 models shipped in its wheel) unless a
-``reader`` is given. Faults can be injected with :meth:`EmulatorServer.fail_next`
-and :attr:`EmulatorServer.latency_s`. Run alone with ``gatecam emulate-tencent``.
+``reader`` is given (``daemon.ocr.readers.OracleReader`` answers from ground truth).
+Faults follow a :class:`daemon.ocr.faults.FaultPlan` (``fail_next`` is a shortcut)
+and :attr:`EmulatorServer.latency_s`. Every call is logged (:attr:`calls`, and as
+JSON lines to ``call_log`` when given) so tests can count calls and measure rates.
+
+Control endpoint (loopback test tool, no auth): ``GET /_control/calls``,
+``GET|POST|DELETE /_control/faults`` (POST a rule or a list of rules as JSON).
+Run alone with ``gatecam emulate-tencent`` (``--fault-plan``, ``--oracle``, ``--call-log``).
 """
 
 from __future__ import annotations
 
-import argparse
 import base64
 import binascii
 import hmac
 import json
 import logging
-import os
 import re
-import signal
 import threading
 import time
-import unicodedata
 import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 import cv2
 import numpy as np
 
-from daemon.domain import Rect
+from daemon.ocr.emulator_wire import Answer, CallRecord, json_answer, raw_fault, success
+from daemon.ocr.faults import Fault, FaultPlan, FaultRule, parse_plan
+from daemon.ocr.readers import (
+    PLATE_RE,
+    PROVINCES,
+    OracleReader,
+    PlateFound,
+    RapidOcrReader,
+    estimate_color,
+    normalise_plate,
+)
 from daemon.ocr.tencent import ACTION, VERSION, string_to_sign, tc3_signature, utc_date
 
 log = logging.getLogger(__name__)
@@ -43,8 +56,19 @@ DEFAULT_SECRET_KEY = "gatecam-emulator-secret"  # noqa: S105 - a public, emulato
 MAX_SKEW_S = 300
 MAX_BASE64 = 7 * 1024 * 1024
 MAX_BODY = 12 * 1024 * 1024
-PROVINCES = "京津沪渝冀晋蒙辽吉黑苏浙皖闽赣鲁豫鄂湘粤桂琼川贵云藏陕甘青宁新"
-PLATE_RE = re.compile(rf"^[{PROVINCES}][A-Z][A-Z0-9]{{4,5}}[A-Z0-9挂学警领港澳试超]$")
+CONTROL = "/_control/"
+__all__ = [
+    "PLATE_RE",
+    "PROVINCES",
+    "CallRecord",
+    "EmulatorServer",
+    "FaultRule",
+    "OracleReader",
+    "PlateFound",
+    "RapidOcrReader",
+    "estimate_color",
+    "normalise_plate",
+]
 _AUTH_RE = re.compile(
     r"^TC3-HMAC-SHA256 Credential=(?P<id>[^/\s]+)/(?P<date>\d{4}-\d{2}-\d{2})/(?P<svc>[^/\s]+)"
     r"/tc3_request, SignedHeaders=(?P<names>[a-z0-9;.-]+), Signature=(?P<sig>[0-9a-f]{64})$"
@@ -53,96 +77,11 @@ _AUTH_RE = re.compile(
 _CLAIMED_ID = re.compile(r"Credential=([^/\s,]+)/")
 
 
-@dataclass(frozen=True, slots=True)
-class PlateFound:
-    """One plate a reader found, in the image's pixels."""
-
-    number: str
-    confidence: int
-    rect: Rect
-    color: str
-    category: str = "实体车牌"
-
-
-@dataclass(frozen=True, slots=True)
-class CallRecord:
-    """One request the emulator answered."""
-
-    at: float
-    """Wall-clock arrival time (epoch seconds)."""
-    secret_id: str | None
-    action: str | None
-    code: str
-    """``OK`` or the error code returned."""
-    plate: str | None
-    latency_s: float
-
-
 class _Reject(Exception):  # noqa: N818 - control flow inside the handler, never escapes
     def __init__(self, code: str, message: str) -> None:
         super().__init__(code)
         self.code = code
         self.message = message
-
-
-# ---------------------------------------------------------------- the default reader
-
-
-def normalise_plate(text: str) -> str:
-    """NFKC, drop separators and spaces, upper-case: ``京A·F0236`` -> ``京AF0236``."""
-    text = unicodedata.normalize("NFKC", text)
-    return re.sub(r"[\s·•・.\-]", "", text).upper()
-
-
-def estimate_color(image: np.ndarray[Any, Any], rect: Rect) -> str:
-    """Plate colour from the box's pixels: 蓝 / 黄 / 绿 / 白 / 黑."""
-    crop = image[max(rect.y, 0) : rect.y + rect.height, max(rect.x, 0) : rect.x + rect.width]
-    if crop.size == 0 or crop.ndim != 3:
-        return "其它"
-    hsv = cv2.cvtColor(crop, cv2.COLOR_BGR2HSV).reshape(-1, 3)
-    saturated = hsv[(hsv[:, 1] > 80) & (hsv[:, 2] > 50)]
-    # 0.15, not a majority: new-energy plates are a white-to-green gradient.
-    if len(saturated) >= 0.15 * len(hsv):
-        hue = float(np.median(saturated[:, 0]))
-        if 90 <= hue <= 135:
-            return "蓝"
-        if 12 <= hue < 35:
-            return "黄"
-        if 35 <= hue < 90:
-            return "绿"
-        return "其它"
-    return "白" if float(hsv[:, 2].mean()) > 127 else "黑"
-
-
-class RapidOcrReader:
-    """Reads Chinese plates with RapidOCR; the engine loads once and runs under a lock."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._engine: Any = None
-
-    def __call__(self, image: bytes) -> list[PlateFound]:
-        """Every text line that looks like a mainland plate, best first."""
-        arr = cv2.imdecode(np.frombuffer(image, np.uint8), cv2.IMREAD_COLOR)
-        if arr is None:
-            return []
-        with self._lock:
-            if self._engine is None:
-                from rapidocr_onnxruntime import RapidOCR  # noqa: PLC0415 - heavy, optional
-
-                self._engine = RapidOCR()
-            lines, _ = self._engine(arr)
-        found = []
-        for box, text, score in lines or []:
-            number = normalise_plate(str(text))
-            if not PLATE_RE.match(number):
-                continue
-            xs = [round(p[0]) for p in box]
-            ys = [round(p[1]) for p in box]
-            rect = Rect(min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys))
-            conf = max(0, min(100, round(float(score) * 100)))
-            found.append(PlateFound(number, conf, rect, estimate_color(arr, rect)))
-        return sorted(found, key=lambda p: -p.confidence)
 
 
 # ---------------------------------------------------------------- the server
@@ -160,6 +99,8 @@ class EmulatorServer:
         reader: Callable[[bytes], list[PlateFound]] | None = None,
         *,
         clock: Callable[[], float] = time.time,
+        faults: FaultPlan | None = None,
+        call_log: Path | None = None,
     ) -> None:
         self.host = host
         self._want_port = port
@@ -173,7 +114,11 @@ class EmulatorServer:
         self._lock = threading.Lock()
         self._calls: list[CallRecord] = []
         self._windows: dict[str, deque[float]] = {}
-        self._faults: deque[str] = deque()
+        self.faults = faults if faults is not None else FaultPlan()
+        """The fault plan applied to authenticated, admitted calls."""
+        self._call_log: IO[str] | None = (
+            call_log.open("a", encoding="utf-8") if call_log is not None else None
+        )
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -197,8 +142,7 @@ class EmulatorServer:
 
     def fail_next(self, code: str, times: int = 1) -> None:
         """Answer the next ``times`` authenticated calls with this error code."""
-        with self._lock:
-            self._faults.extend([code] * times)
+        self.faults.add([FaultRule("error", code, times)])
 
     def start(self) -> EmulatorServer:
         """Bind and serve on a daemon thread."""
@@ -222,6 +166,9 @@ class EmulatorServer:
             self._server.server_close()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        if self._call_log is not None:
+            self._call_log.close()
+            self._call_log = None
 
     def __enter__(self) -> EmulatorServer:
         return self.start()
@@ -234,32 +181,82 @@ class EmulatorServer:
     def handle(
         self, method: str, path: str, headers: dict[str, str], body: bytes
     ) -> dict[str, Any]:
-        """The ``Response`` object for one request (success or error envelope), and log it."""
+        """The ``Response`` object for one request, ignoring wire-level faults (tests, tools)."""
+        answer = self.respond(method, path, headers, body)
+        try:
+            data = json.loads(answer.payload or b"")
+        except ValueError:
+            return {"Error": {"Code": "Emulator.RawFault", "Message": answer.content_type}}
+        response: dict[str, Any] = data["Response"]
+        return response
+
+    def respond(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Answer:
+        """The answer to one LicensePlateOCR request (success, error or fault), logged."""
+        arrived = self.clock()
         started = time.monotonic()
         secret_id = action = plate = None
+        fault = Fault()
         try:
             action = headers.get("x-tc-action")
             claimed = _CLAIMED_ID.search(headers.get("authorization", ""))
             secret_id = claimed[1] if claimed else None
             secret_id = self._authenticate(method, path, headers, body)
             self._admit(secret_id)
+            fault = self.faults.draw()
+            if fault.rule is not None and fault.rule.kind == "error":
+                raise _Reject(str(fault.rule.code), "injected fault")
             plates = self._read(body)
             best = plates[0]
             plate = best.number
-            response = _success(best, plates)
+            response = success(best, plates)
             code = "OK"
         except _Reject as rej:
             response = {"Error": {"Code": rej.code, "Message": rej.message}}
             code = rej.code
         response["RequestId"] = str(uuid.uuid4())
-        if self.latency_s > 0:
-            time.sleep(self.latency_s)
+        answer = json_answer(response)
+        delay = self.latency_s + fault.delay_s
+        rule = fault.rule
+        if rule is not None and rule.kind != "error":
+            answer, code = raw_fault(rule, response), f"Fault.{rule.kind}"
+            if rule.kind == "timeout":
+                delay += rule.latency_s or 30.0
+        if delay > 0:
+            time.sleep(delay)
         record = CallRecord(
-            self.clock(), secret_id, action, code, plate, time.monotonic() - started
+            arrived, secret_id, action, code, plate, time.monotonic() - started,
+            rule.kind if rule is not None else None,
         )
+        self._log_call(record)
+        return answer
+
+    def _log_call(self, record: CallRecord) -> None:
         with self._lock:
             self._calls.append(record)
-        return response
+            if self._call_log is not None:
+                self._call_log.write(json.dumps(asdict(record), ensure_ascii=False) + "\n")
+                self._call_log.flush()
+
+    def control(self, method: str, path: str, body: bytes) -> Answer:
+        """The control endpoint: call log and fault plan as JSON."""
+        what = path[len(CONTROL) :].split("?", 1)[0]
+        try:
+            if what == "calls" and method == "GET":
+                result: Any = [asdict(c) for c in self.calls]
+            elif what == "faults" and method == "POST":
+                self.faults.add(parse_plan(json.loads(body or b"[]")))
+                result = self.faults.rules()
+            elif what == "faults" and method == "DELETE":
+                self.faults.clear()
+                result = []
+            elif what == "faults" and method == "GET":
+                result = self.faults.rules()
+            else:
+                return Answer(404, "application/json", b'{"error": "no such control"}')
+        except ValueError as exc:
+            payload = json.dumps({"error": str(exc)}).encode("utf-8")
+            return Answer(400, "application/json", payload)
+        return Answer(200, "application/json", json.dumps(result, ensure_ascii=False).encode())
 
     def _authenticate(self, method: str, path: str, headers: dict[str, str], body: bytes) -> str:
         if method != "POST" or path != "/":
@@ -303,9 +300,6 @@ class EmulatorServer:
             if len(window) + 1 > self.rate_limit:
                 raise _Reject("RequestLimitExceeded", "the request rate limit is exceeded")
             window.append(now)
-            fault = self._faults.popleft() if self._faults else None
-        if fault is not None:
-            raise _Reject(fault, "injected fault")
 
     def _read(self, body: bytes) -> list[PlateFound]:
         try:
@@ -340,32 +334,9 @@ class EmulatorServer:
         return plates
 
 
-def _rect_json(rect: Rect) -> dict[str, int]:
-    return {"X": rect.x, "Y": rect.y, "Width": rect.width, "Height": rect.height}
-
-
-def _success(best: PlateFound, plates: list[PlateFound]) -> dict[str, Any]:
-    return {
-        "Number": best.number,
-        "Confidence": best.confidence,
-        "Rect": _rect_json(best.rect),
-        "Color": best.color,
-        "LicensePlateInfos": [
-            {
-                "Number": p.number,
-                "Confidence": p.confidence,
-                "Rect": _rect_json(p.rect),
-                "Color": p.color,
-                "LicensePlateCategory": p.category,
-            }
-            for p in plates
-        ],
-        "LicensePlateCategory": best.category,
-    }
-
-
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, so a pooled client reuses connections
+    disable_nagle_algorithm = True  # headers and body are two writes: no 40 ms delayed-ACK stall
     emulator: EmulatorServer
 
     def do_POST(self) -> None:
@@ -374,6 +345,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self._serve("GET")
 
+    def do_DELETE(self) -> None:
+        self._serve("DELETE")
+
     def _serve(self, method: str) -> None:
         try:
             length = int(self.headers.get("Content-Length") or 0)
@@ -381,24 +355,25 @@ class _Handler(BaseHTTPRequestHandler):
             length = -1
         if length < 0 or length > MAX_BODY:
             self.close_connection = True
-            self._answer(
-                {
-                    "Error": {"Code": "RequestSizeLimitExceeded", "Message": "too large"},
-                    "RequestId": str(uuid.uuid4()),
-                }
-            )
+            error = {"Code": "RequestSizeLimitExceeded", "Message": "too large"}
+            self._answer(json_answer({"Error": error, "RequestId": str(uuid.uuid4())}))
             return
         body = self.rfile.read(length) if length else b""
+        if self.path.startswith(CONTROL):
+            self._answer(self.emulator.control(method, self.path, body))
+            return
         headers = {k.lower(): v for k, v in self.headers.items()}
-        self._answer(self.emulator.handle(method, self.path, headers, body))
+        self._answer(self.emulator.respond(method, self.path, headers, body))
 
-    def _answer(self, response: dict[str, Any]) -> None:
-        payload = json.dumps({"Response": response}, ensure_ascii=False).encode("utf-8")
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
+    def _answer(self, answer: Answer) -> None:
+        if answer.payload is None:
+            self.close_connection = True
+            return
+        self.send_response(answer.status)
+        self.send_header("Content-Type", answer.content_type)
+        self.send_header("Content-Length", str(len(answer.payload)))
         self.end_headers()
-        self.wfile.write(payload)
+        self.wfile.write(answer.payload)
 
     def date_time_string(self, timestamp: float | None = None) -> str:
         """The Date header follows the emulator's clock (so skew tests can move it)."""
@@ -409,30 +384,10 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``gatecam emulate-tencent``: serve until SIGTERM/SIGINT."""
-    parser = argparse.ArgumentParser(prog="gatecam emulate-tencent")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--rate-limit", type=float, default=10.0)
-    args = parser.parse_args(argv)
-    secret_id = os.environ.get("TENCENTCLOUD_SECRET_ID") or DEFAULT_SECRET_ID
-    secret_key = os.environ.get("TENCENTCLOUD_SECRET_KEY") or DEFAULT_SECRET_KEY
-    done = threading.Event()
+    """``gatecam emulate-tencent``: serve until SIGTERM/SIGINT (see daemon.ocr.emulator_cli)."""
+    from daemon.ocr.emulator_cli import main as cli_main  # noqa: PLC0415 - avoids an import cycle
 
-    def _stop(_sig: int, _frame: object) -> None:
-        done.set()
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
-    server = EmulatorServer(
-        args.host, args.port, {secret_id: secret_key}, rate_limit=args.rate_limit
-    ).start()
-    print(f"listening on http://{args.host}:{server.port}", flush=True)
-    try:
-        done.wait()
-    finally:
-        server.stop()
-    return 0
+    return cli_main(argv)
 
 
 if __name__ == "__main__":

@@ -51,6 +51,8 @@ _EXACT: dict[str, Action] = {
     "InvalidParameter": Action.DROP,
     "InvalidParameterValue": Action.DROP,
     "MissingParameter": Action.DROP,
+    "InvalidAction": Action.DROP,
+    "NoSuchVersion": Action.DROP,
     "LimitExceeded.TooLargeFileError": Action.REENCODE,
     "RequestSizeLimitExceeded": Action.REENCODE,
     "Timeout": Action.RETRY,
@@ -74,15 +76,25 @@ _PREFIXES: tuple[tuple[str, Action], ...] = (
 )
 
 
-def classify(code: str) -> Action:
-    """The action for an error code; unknown codes get RETRY_ONCE."""
+def _lookup(code: str) -> Action | None:
     action = _EXACT.get(code)
     if action is not None:
         return action
     for prefix, act in _PREFIXES:
         if code.startswith(prefix):
             return act
-    return Action.RETRY_ONCE
+    return None
+
+
+def classify(code: str) -> Action:
+    """The action for an error code; unknown codes get RETRY_ONCE."""
+    action = _lookup(code)
+    return Action.RETRY_ONCE if action is None else action
+
+
+def is_known(code: str) -> bool:
+    """True when the code (or its family prefix) is in the taxonomy; unknown ones are counted."""
+    return _lookup(code) is not None
 
 
 class OcrError(Exception):
@@ -102,6 +114,8 @@ class OcrError(Exception):
         self.message = message
         self.request_id = request_id
         self.action = classify(code) if action is None else action
+        self.unknown = not is_known(code)
+        """True for a code outside the taxonomy (handled as RETRY_ONCE, counted)."""
         self.server_time = server_time
         """Server time (epoch seconds) from the answer's Date header, when known."""
 

@@ -5,7 +5,12 @@ ones, then the earliest deadline). A worker takes the best one, drops it if it
 went stale, waits for a rate slot no later than its deadline, crops and encodes
 the frame, calls the provider and replies with a :class:`PlateRead` whose rect
 is in full-frame pixels. Each candidate costs at most two calls: one retry for
-transient errors, or one smaller re-encode for a too-large image.
+transient errors (after a short pause, and only with a rate slot that starts
+before the candidate's deadline), one re-signed call after a clock resync, or one
+smaller re-encode for a too-large image. Auth and billing refusals open the
+shared :class:`daemon.ocr.circuit.OcrCircuit`; while it is open candidates are
+answered at once with ``CircuitOpen`` (not called) and the lane records its
+passages without a plate.
 """
 
 from __future__ import annotations
@@ -17,72 +22,32 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, Protocol
 
-import cv2
-import numpy as np
-
-from daemon.domain import Candidate, Image, PlateRead, Rect
+from daemon.domain import Candidate, PlateRead
+from daemon.ocr.circuit import OcrCircuit
 from daemon.ocr.errors import Action, OcrError
-from daemon.ocr.ratelimit import RateLimiter
+from daemon.ocr.prepare import Prepared, map_rect, prepare, smaller
+from daemon.ocr.ratelimit import Budget, Grant
 from daemon.ocr.tencent import OcrResult
 
 log = logging.getLogger(__name__)
 
 Reply = Callable[[PlateRead], None]
 NO_PLATE = "FailedOperation.OcrFailed"
+CIRCUIT_OPEN = "CircuitOpen"
+RETRY_BACKOFF_S = 0.05
+"""Pause before the one retry of a transient error (doubling per attempt), inside the deadline."""
+
+__all__ = ["CIRCUIT_OPEN", "OcrPool", "Prepared", "Recognizer", "map_rect", "prepare"]
 
 
 class Recognizer(Protocol):
     """Anything that reads a plate from JPEG bytes (TencentOcrClient, test fakes)."""
 
-    def recognize(self, jpeg: bytes) -> OcrResult:
+    def recognize(self, jpeg: bytes, *, retry_resync: bool = True) -> OcrResult:
         """Read the plate; raise OcrError on failure."""
         ...
-
-
-@dataclass(frozen=True, slots=True)
-class Prepared:
-    """An encoded image and how its pixels map back to the full frame."""
-
-    jpeg: bytes
-    x0: int
-    y0: int
-    scale: float
-    """Sent pixels per full-frame pixel (<= 1)."""
-    frame_width: int
-    frame_height: int
-
-
-def prepare(image: Image, roi: Rect | None, max_width: int, quality: int) -> Prepared:
-    """Crop to ``roi`` (clamped to the frame), shrink to ``max_width`` keeping aspect, encode."""
-    fh, fw = int(image.shape[0]), int(image.shape[1])
-    x0, y0, x1, y1 = 0, 0, fw, fh
-    if roi is not None:
-        x0, y0 = max(0, roi.x), max(0, roi.y)
-        x1, y1 = min(fw, roi.x + roi.width), min(fh, roi.y + roi.height)
-        if x1 - x0 < 16 or y1 - y0 < 16:  # a degenerate hint: send the whole frame
-            x0, y0, x1, y1 = 0, 0, fw, fh
-    crop = image[y0:y1, x0:x1]
-    scale = 1.0
-    if crop.shape[1] > max_width:
-        scale = max_width / crop.shape[1]
-        size = (max_width, max(1, round(crop.shape[0] * scale)))
-        crop = cv2.resize(crop, size, interpolation=cv2.INTER_AREA).astype(np.uint8, copy=False)
-    ok, buf = cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, quality])
-    if not ok:
-        raise ValueError("JPEG encoding failed")
-    return Prepared(buf.tobytes(), x0, y0, scale, fw, fh)
-
-
-def map_rect(rect: Rect, prep: Prepared) -> Rect:
-    """A rect in sent-image pixels back to full-frame pixels, clamped to the frame."""
-    x = min(max(0, prep.x0 + round(rect.x / prep.scale)), prep.frame_width)
-    y = min(max(0, prep.y0 + round(rect.y / prep.scale)), prep.frame_height)
-    w = min(round(rect.width / prep.scale), prep.frame_width - x)
-    h = min(round(rect.height / prep.scale), prep.frame_height - y)
-    return Rect(x, y, max(0, w), max(0, h))
 
 
 class OcrPool:
@@ -91,16 +56,18 @@ class OcrPool:
     def __init__(
         self,
         client: Recognizer,
-        limiter: RateLimiter,
+        limiter: Budget,
         workers: int,
         jpeg_quality: int,
         max_width: int,
         *,
         clock: Callable[[], float] = time.monotonic,
         max_pending: int = 32,
+        circuit: OcrCircuit | None = None,
     ) -> None:
         self._client = client
         self._limiter = limiter
+        self.circuit = circuit if circuit is not None else OcrCircuit()
         self._n_workers = workers
         self._quality = jpeg_quality
         self._max_width = max_width
@@ -176,14 +143,18 @@ class OcrPool:
             return len(self._heap)
 
     def stats(self) -> dict[str, Any]:
-        """Counters: calls, ok, no_plate, stale, retries, reencodes, failures, errors, pending."""
+        """Counters (calls, ok, no_plate, stale, retries, circuit_open, ...), errors, circuit."""
         with self._cond:
             out: dict[str, Any] = {
                 k: self._counts[k]
-                for k in ("calls", "ok", "no_plate", "stale", "retries", "reencodes", "failures")
+                for k in (
+                    "calls", "ok", "no_plate", "stale", "retries", "reencodes", "failures",
+                    "circuit_open", "unknown_codes",
+                )
             }
             out["errors"] = dict(self._errors)
             out["pending"] = len(self._heap)
+        out["circuit"] = self.circuit.status()
         return out
 
     # ------------------------------------------------------------ workers
@@ -214,50 +185,51 @@ class OcrPool:
             if error is not None:
                 self._errors[error] += 1
 
-    def _slot(self, cand: Candidate) -> bool:
+    def _slot(self, cand: Candidate) -> Grant | None:
         """Wait for a rate slot that starts before the candidate's deadline."""
         left = cand.deadline - self._clock()
-        return left > 0 and self._limiter.acquire(left)
+        return self._limiter.acquire(left) if left > 0 else None
 
     def _process(self, cand: Candidate) -> PlateRead:
-        if not self._slot(cand):
+        if not self.circuit.allow():
+            self._count("circuit_open")
+            return _not_called(cand, CIRCUIT_OPEN)
+        # Encode first: the slot then goes straight to the wire, and the slot's start is
+        # close to the request's real send time (the limiter anchors on both ends).
+        prep = prepare(cand.frame.image, cand.roi_box, self._max_width, self._quality)
+        grant = self._slot(cand)
+        if grant is None:
+            self.circuit.cancel_probe()
             self._count("stale")
             return _not_called(cand, "Stale")
-        prep = prepare(cand.frame.image, cand.roi_box, self._max_width, self._quality)
         extra_call_used = False
         while True:
             started = self._clock()
             try:
-                result = self._client.recognize(prep.jpeg)
+                result = self._client.recognize(prep.jpeg, retry_resync=False)
             except OcrError as exc:
                 latency = (self._clock() - started) * 1000.0
-                self._count("calls", error=exc.code)
-                read = _failed(cand, exc, latency)
-                if exc.action is Action.NO_PLATE:
-                    self._count("no_plate")
-                    return read
-                if exc.action is Action.STOP:
-                    log.error(
-                        "ALERT: Tencent refuses our calls (%s, request %s); check keys and billing",
-                        exc.code,
-                        exc.request_id,
-                    )
-                if extra_call_used or exc.action not in _RETRIED:
-                    return read
+                read = self._on_error(cand, exc, grant, latency)
+                if read is not None or extra_call_used:
+                    return read or _failed(cand, exc, latency)
                 extra_call_used = True
                 if exc.action is Action.REENCODE:
-                    prep = prepare(
-                        cand.frame.image,
-                        cand.roi_box,
-                        max(320, int(min(self._max_width, prep.frame_width) * 0.6)),
-                        max(40, self._quality - 25),
-                    )
+                    image, roi = cand.frame.image, cand.roi_box
+                    prep = smaller(image, roi, prep, self._max_width, self._quality)
                     self._count("reencodes")
                 else:
                     self._count("retries")
-                if not self._slot(cand):
-                    return read
+                    pause = RETRY_BACKOFF_S if exc.action is not Action.RESYNC_CLOCK else 0.0
+                    if pause and cand.deadline - self._clock() <= pause:
+                        return _failed(cand, exc, latency)
+                    time.sleep(pause)
+                retry = self._slot(cand)
+                if retry is None:  # no slot before the deadline: never send a stale frame
+                    return _failed(cand, exc, latency)
+                grant = retry
                 continue
+            self._limiter.done(grant)
+            self.circuit.on_reached()
             latency = (self._clock() - started) * 1000.0
             self._count("calls")
             self._count("ok")
@@ -275,6 +247,33 @@ class OcrPool:
                 latency_ms=latency,
             )
 
+    def _on_error(
+        self, cand: Candidate, exc: OcrError, grant: Grant, latency: float
+    ) -> PlateRead | None:
+        """Count and route one failed call; the final read, or None if it may be retried."""
+        reached = exc.code not in _UNREACHED
+        if reached:
+            self._limiter.done(grant)
+        self._count("calls", error=exc.code)
+        if exc.unknown:
+            self._count("unknown_codes")
+            log.warning("unknown OCR error code %s (request %s)", exc.code, exc.request_id)
+        if exc.action is Action.STOP:
+            self.circuit.on_stop(exc.code, exc.request_id)
+            return _failed(cand, exc, latency)
+        if reached:
+            self.circuit.on_reached()
+        else:
+            self.circuit.on_unreached()
+        if exc.action is Action.NO_PLATE:
+            self._count("no_plate")
+            return _failed(cand, exc, latency)
+        if exc.action is Action.BACKOFF:
+            log.warning("Tencent says we are over the rate limit (%s)", exc.code)
+        if exc.action not in _RETRIED:
+            return _failed(cand, exc, latency)
+        return None
+
     @staticmethod
     def _deliver(reply: Reply, read: PlateRead) -> None:
         try:
@@ -283,7 +282,9 @@ class OcrPool:
             log.exception("OCR reply callback failed for %s/%s", read.camera_id, read.passage_id)
 
 
-_RETRIED = frozenset({Action.RETRY, Action.RETRY_ONCE, Action.REENCODE})
+_RETRIED = frozenset({Action.RETRY, Action.RETRY_ONCE, Action.REENCODE, Action.RESYNC_CLOCK})
+_UNREACHED = frozenset({"Timeout", "NetworkError"})
+"""Local codes for calls whose arrival at the server is unknown."""
 
 
 def _not_called(cand: Candidate, code: str) -> PlateRead:

@@ -332,12 +332,18 @@ class TencentOcrClient:
         """Seconds added to the local clock to match server time (learnt from SignatureExpire)."""
         return self._offset
 
-    def recognize(self, jpeg: bytes) -> OcrResult:
-        """Read the plate in an image; raises OcrError (code and action) on any failure."""
+    def recognize(self, jpeg: bytes, *, retry_resync: bool = True) -> OcrResult:
+        """Read the plate in an image; raises OcrError (code and action) on any failure.
+
+        On ``AuthFailure.SignatureExpire`` the clock offset is learnt from the answer's
+        ``Date`` header; with ``retry_resync`` the call is re-signed and sent once more
+        here, otherwise the error is raised and the caller (the pool, which must take a
+        rate slot for the second call) retries.
+        """
         try:
             return self._call(jpeg)
         except OcrServiceError as exc:
-            if exc.action is not Action.RESYNC_CLOCK or not self._resync(exc):
+            if exc.action is not Action.RESYNC_CLOCK or not self._resync(exc) or not retry_resync:
                 raise
         try:
             return self._call(jpeg)

@@ -35,7 +35,7 @@ class FakeClient:
         self.sizes: list[tuple[int, int]] = []
         self.lock = threading.Lock()
 
-    def recognize(self, jpeg: bytes) -> OcrResult:
+    def recognize(self, jpeg: bytes, *, retry_resync: bool = True) -> OcrResult:
         img = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
         assert img is not None
         with self.lock:

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from daemon.ocr.ratelimit import RateLimiter, SlidingWindow
+from daemon.ocr.ratelimit import Grant, RateLimiter, SlidingWindow
 
 
 class FakeClock:
@@ -57,34 +57,61 @@ def test_timeout_reserves_nothing() -> None:
 
 def test_fractional_rate_below_one() -> None:
     window = SlidingWindow(0.5, margin=0.0)
-    assert window.reserve(0.0, 0.0) == 0.0
+    first = window.reserve(0.0, 0.0)
+    assert first is not None and first.start == 0.0
     assert window.reserve(0.0, 1.0) is None
-    assert window.reserve(0.0, 5.0) == 2.0
+    second = window.reserve(0.0, 5.0)
+    assert second is not None and second.start == 2.0
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(
     st.integers(1, 12),
     st.floats(0.0, 0.2),
-    st.lists(st.tuples(st.floats(0, 0.5), st.floats(0, 2.0)), min_size=1, max_size=60),
-    st.lists(st.floats(0, 1), min_size=60, max_size=60),
+    st.lists(
+        st.tuples(st.floats(0, 0.5), st.floats(0, 2.0), st.floats(0, 0.5), st.floats(0, 1)),
+        min_size=1,
+        max_size=60,
+    ),
 )
 def test_server_never_sees_more_than_rate(
-    rate: int, margin: float, arrivals: list[tuple[float, float]], jitter: list[float]
+    rate: int, margin: float, arrivals: list[tuple[float, float, float, float]]
 ) -> None:
-    """Whatever the arrival pattern, with transit jitter below the margin, no server
-    1-second window holds more than ``rate`` calls."""
+    """Whatever the arrival pattern and answer times, a call reaches the server between
+    its send time and its answer, with transit jitter below the margin: no server
+    1-second window ever holds more than ``rate`` calls."""
     window = SlidingWindow(rate, margin)
     now = 0.0
-    sent = []
-    for gap, timeout in arrivals:
+    calls: list[tuple[Grant, float, float]] = []  # grant, answer time, arrival at server
+    for gap, timeout, rtt, where in arrivals:
         now += gap
-        slot = window.reserve(now, timeout)
-        if slot is not None:
-            assert now <= slot <= now + timeout
-            sent.append(slot)
-    seen = [t + jitter[i] * margin * 0.999 for i, t in enumerate(sent)]
-    assert _max_in_any_window(seen) <= rate
+        for grant, answer, _ in calls:
+            if grant.answered is None and answer <= now:
+                window.answered(grant, answer)
+        grant = window.reserve(now, timeout)
+        if grant is not None:
+            assert now <= grant.start <= now + timeout
+            arrival = grant.start + where * min(rtt, margin * 0.999)
+            calls.append((grant, grant.start + rtt, arrival))
+    assert _max_in_any_window([a for _, _, a in calls]) <= rate
+
+
+def test_fast_answers_use_the_budget_fully() -> None:
+    """Answers within the margin let the next window start from the answer, not send + margin."""
+    clock = FakeClock()
+    limiter = RateLimiter(10, clock=clock, sleep=clock.sleep, margin=0.1)
+    start = clock.now
+    for _ in range(100):
+        grant = limiter.acquire(timeout=10)
+        assert grant is not None
+        clock.now += 0.005  # the answer comes back 5 ms later
+        limiter.done(grant)
+    assert 100 / (clock.now - start) >= 9.5
+    slow = RateLimiter(10, clock=clock, sleep=clock.sleep, margin=0.1)
+    start = clock.now
+    for _ in range(100):  # no answer known (slow calls in flight): the margin bound applies
+        assert slow.acquire(timeout=10) is not None
+    assert 90 / (clock.now - start) == pytest.approx(10 / 1.1, rel=0.01)
 
 
 def test_threads_share_the_budget() -> None:

@@ -177,13 +177,22 @@ def _bodies(draw: st.DrawFn) -> bytes:
         return json.dumps(draw(_json)).encode()
     if kind == 2:
         return json.dumps({"Response": draw(_json)}).encode()
-    return json.dumps(_mutations(GOOD, draw)).encode()
+    doc = _mutations(GOOD, draw)
+    if draw(st.integers(0, 4)) == 0 and isinstance(doc.get("Response"), dict):
+        huge = draw(st.sampled_from(["京" * 200_000, "A" * 1_000_000, "\ud800" * 1000]))
+        doc["Response"][draw(st.sampled_from(_keys))] = huge
+    return json.dumps(doc).encode()
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=1500, deadline=None)
 @given(
     st.sampled_from([200, 200, 200, 400, 500, 502]),
-    st.sampled_from([JSON, "text/plain", None, "text/html", "application/json; charset=utf-8"]),
+    st.one_of(
+        st.sampled_from(
+            [JSON, "text/plain", None, "text/html", "application/json; charset=utf-8"]
+        ),
+        st.text(max_size=40),  # any content type, however wrong
+    ),
     _bodies(),
 )
 def test_parse_fuzz_raises_only_ocr_errors(status: int, ctype: str | None, body: bytes) -> None:
