@@ -1,0 +1,118 @@
+"""Logging setup: journald-friendly text or JSON lines on stderr, with secrets redacted.
+
+Under systemd (``$JOURNAL_STREAM`` set) journald stamps each line itself, so the text
+format drops its own timestamp and prefixes the syslog priority (``<3>``) so
+``journalctl -p err`` works. Every record passes a :class:`RedactFilter`: URL passwords
+(``rtsp://user:secret@cam``) become ``***``, and any registered secret string (the
+Tencent keys, the MQTT password) is replaced wherever it appears.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import sys
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+_URL_PASSWORD = re.compile(r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]*:)[^@\s/]+@")
+"""``scheme://user:password@`` anywhere in a message."""
+
+_SYSLOG_PRIORITY = {
+    logging.CRITICAL: 2,
+    logging.ERROR: 3,
+    logging.WARNING: 4,
+    logging.INFO: 6,
+    logging.DEBUG: 7,
+}
+
+
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    """``text`` with URL passwords and each of ``secrets`` replaced by ``***``."""
+    text = _URL_PASSWORD.sub(r"\g<head>***@", text)
+    for secret in secrets:
+        if secret and len(secret) >= 4:  # a 1-3 character "secret" would shred the text
+            text = text.replace(secret, "***")
+    return text
+
+
+class RedactFilter(logging.Filter):
+    """Rewrites each record's message (and exception text) with :func:`redact`."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        super().__init__()
+        self.secrets = tuple(s for s in secrets if s)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Always keep the record; make its text safe first."""
+        message = record.getMessage()
+        safe = redact(message, self.secrets)
+        if safe != message or record.args:
+            record.msg, record.args = safe, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text, self.secrets)
+        return True
+
+
+class JournalFormatter(logging.Formatter):
+    """Text without a timestamp, prefixed with ``<priority>`` for journald's stdout stream."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """One line (continuation lines of a traceback carry the same priority)."""
+        prio = _SYSLOG_PRIORITY.get(record.levelno, 6)
+        text = super().format(record)
+        return "\n".join(f"<{prio}>{line}" for line in text.splitlines())
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record: ts, level, logger, thread, msg (+ exc)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The record as a single JSON line."""
+        out: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "thread": record.threadName,
+            "msg": record.getMessage(),
+        }
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            out["exc"] = record.exc_text
+        return json.dumps(out, ensure_ascii=False)
+
+
+def setup_logging(
+    level: str = "INFO",
+    fmt: str = "text",
+    *,
+    secrets: Iterable[str] = (),
+    environ: Mapping[str, str] | None = None,
+    stream: TextIO | None = None,
+) -> logging.Handler:
+    """Replace the root logger's handlers with one stderr handler; return it."""
+    env = os.environ if environ is None else environ
+    handler = logging.StreamHandler(stream or sys.stderr)
+    base = "%(levelname)s %(threadName)s %(name)s: %(message)s"
+    formatter: logging.Formatter
+    if fmt == "json":
+        formatter = JsonFormatter()
+    elif "JOURNAL_STREAM" in env:
+        formatter = JournalFormatter(base)
+    else:
+        formatter = logging.Formatter("%(asctime)s " + base)
+    handler.setFormatter(formatter)
+    handler.addFilter(RedactFilter(secrets))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+        old.close()
+    root.addHandler(handler)
+    root.setLevel(level)
+    return handler

@@ -1,0 +1,158 @@
+#!/usr/bin/env python3
+"""Resource benchmark: memory and CPU of the daemon for one 1080p camera replayed in real time.
+
+Three processes: the Tencent emulator (``gatecam emulate-tencent``, its own process so its
+OCR model does not count), the daemon (``gatecam run`` on a looping 1080p clip paced at
+its frame rate, MQTT off) and, as the baseline measured in the same run, a decode-only
+loop (PyAV, same clip, same pacing, frames converted to BGR as capture does). CPU is read
+from /proc/<pid>/stat, memory from /proc/<pid>/status (VmRSS sampled, VmHWM at the end).
+The last line is one JSON object with ``rss_mb`` and ``cpu_ratio_vs_decode``.
+
+    .venv/bin/python scripts/bench_resources.py [--seconds 40] [--size 1920x1080] [--fps 25]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TICK = os.sysconf("SC_CLK_TCK")
+SECRET_ID, SECRET_KEY = "AKIDgatecamBENCH", "gatecam-bench-key"
+
+DECODE_ONLY = r"""
+import sys, time, av
+path, seconds = sys.argv[1], float(sys.argv[2])
+end = time.monotonic() + seconds
+while time.monotonic() < end:
+    with av.open(path) as c:
+        s = c.streams.video[0]
+        s.codec_context.thread_type = "AUTO"
+        t0, p0 = time.monotonic(), None
+        for f in c.decode(s):
+            img = f.to_ndarray(format="bgr24")
+            t = float(f.pts * s.time_base)
+            p0 = t if p0 is None else p0
+            delay = t0 + (t - p0) - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            if time.monotonic() >= end:
+                break
+"""
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a live process."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def mem_mb(pid: int, key: str) -> float:
+    """VmRSS / VmHWM of a live process in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def measure(proc: subprocess.Popen[bytes], seconds: float, warmup: float) -> dict[str, float]:
+    """CPU over ``seconds`` after ``warmup``; RSS sampled every 0.5 s; peak (VmHWM)."""
+    time.sleep(warmup)
+    if proc.poll() is not None:
+        raise RuntimeError(f"process {proc.args!r} exited early with {proc.returncode}")
+    c0, t0 = cpu_s(proc.pid), time.monotonic()
+    samples = []
+    while time.monotonic() - t0 < seconds and proc.poll() is None:
+        samples.append(mem_mb(proc.pid, "VmRSS"))
+        time.sleep(0.5)
+    cpu = cpu_s(proc.pid) - c0
+    wall = time.monotonic() - t0
+    return {"cpu_s": cpu, "cpu_pct": 100 * cpu / wall, "rss_mb": sum(samples) / len(samples),
+            "rss_max_mb": max(samples), "hwm_mb": mem_mb(proc.pid, "VmHWM")}
+
+
+def stop(proc: subprocess.Popen[bytes]) -> int:
+    """SIGTERM our child by PID and wait."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+    return int(proc.returncode)
+
+
+def main() -> int:
+    """Run the baseline, then the daemon, and print the figures."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=40.0)
+    ap.add_argument("--size", default="1920x1080")
+    ap.add_argument("--fps", type=int, default=25)
+    ap.add_argument("--scenario", default="three_cars")
+    args = ap.parse_args()
+    py = sys.executable
+    with tempfile.TemporaryDirectory() as tmp_s:
+        tmp = Path(tmp_s)
+        clip = tmp / "clip.mp4"
+        subprocess.run([py, str(ROOT / "scripts/make_clip.py"), "--scenario", args.scenario,
+                        "--size", args.size, "--fps", str(args.fps), "--out", str(clip)],
+                       check=True, stdout=subprocess.DEVNULL)
+        warmup = 5.0
+        base = subprocess.Popen([py, "-c", DECODE_ONLY, str(clip), str(args.seconds + warmup + 2)])
+        try:
+            decode = measure(base, args.seconds, warmup)
+        finally:
+            stop(base)
+        print(f"decode-only {args.size}@{args.fps}: cpu {decode['cpu_pct']:.0f}% of a core, "
+              f"rss {decode['rss_mb']:.0f} MB")
+
+        env = dict(os.environ, TENCENTCLOUD_SECRET_ID=SECRET_ID, TENCENTCLOUD_SECRET_KEY=SECRET_KEY)
+        emu = subprocess.Popen([py, "-m", "daemon", "emulate-tencent", "--port", "0"], cwd=ROOT,
+                               env=env, stdout=subprocess.PIPE)
+        daemon = None
+        try:
+            if emu.stdout is None:
+                raise RuntimeError("no emulator stdout")
+            url = emu.stdout.readline().decode().split()[-1]
+            cfg = tmp / "gatecam.yaml"
+            cfg.write_text(json.dumps({  # JSON is YAML
+                "site": "bench", "cameras": [{"id": "cam-1", "url": str(clip), "loop": True,
+                                              "roi": [[0, 0.25], [1, 0.25], [1, 1], [0, 1]]}],
+                "ocr": {"endpoint": url}, "store": {"url": f"sqlite:///{tmp}/g.db"},
+                "mqtt": {"enabled": False}, "health": {"metrics_port": 0},
+                "logging": {"level": "WARNING"},
+            }))
+            daemon = subprocess.Popen([py, "-m", "daemon", "run", "--config", str(cfg)],
+                                      cwd=ROOT, env=env)
+            run = measure(daemon, args.seconds, warmup)
+            rc = stop(daemon)
+        finally:
+            if daemon is not None:
+                stop(daemon)
+            stop(emu)
+    ratio = run["cpu_s"] / decode["cpu_s"] if decode["cpu_s"] else float("nan")
+    print(f"daemon      {args.size}@{args.fps}: cpu {run['cpu_pct']:.0f}% of a core, "
+          f"rss {run['rss_mb']:.0f} MB (max {run['rss_max_mb']:.0f}, peak {run['hwm_mb']:.0f}), "
+          f"exit {rc}")
+    print(f"cpu per camera vs decode-only: x{ratio:.2f}; rss target <= 150 MB: "
+          f"{'met' if run['rss_max_mb'] <= 150 else 'NOT met'}")
+    print(json.dumps({
+        "rss_mb": round(run["rss_max_mb"], 1), "rss_avg_mb": round(run["rss_mb"], 1),
+        "rss_peak_mb": round(run["hwm_mb"], 1), "cpu_ratio_vs_decode": round(ratio, 3),
+        "daemon_cpu_pct": round(run["cpu_pct"], 1), "decode_cpu_pct": round(decode["cpu_pct"], 1),
+        "decode_rss_mb": round(decode["rss_mb"], 1), "seconds": args.seconds,
+        "size": args.size, "fps": args.fps, "exit": rc,
+    }))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
