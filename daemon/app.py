@@ -16,17 +16,24 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
-from daemon import topics
+from daemon import observe, topics
+from daemon.access import AccessControl
 from daemon.capture import CameraStatus, CaptureThread, LatestFrameSlot
 from daemon.config import CameraConfig, Config, Secrets
-from daemon.domain import Image, Passage, PlateRead
+from daemon.discovery import discovery_messages
+from daemon.domain import Candidate, Image, Passage, PlateRead
+from daemon.health import HealthLimits, HealthMonitor, Notifier
 from daemon.lane import LaneWorker
+from daemon.metrics import MetricsServer, PipelineMetrics
+from daemon.ocr.circuit import OcrCircuit
+from daemon.ocr.fleet import make_budget
 from daemon.ocr.pool import OcrPool
-from daemon.ocr.ratelimit import RateLimiter
 from daemon.ocr.tencent import TencentOcrClient
 from daemon.publish import Publisher
 from daemon.recorder import Recorder
+from daemon.retention import Retention
 from daemon.store import Store
 
 log = logging.getLogger(__name__)
@@ -68,6 +75,10 @@ class App:
     _publisher: Publisher | None = None
     _pool: OcrPool | None = None
     _client: TencentOcrClient | None = None
+    _retention: Retention | None = None
+    metrics: PipelineMetrics = field(default_factory=PipelineMetrics)
+    health: HealthMonitor | None = None
+    metrics_server: MetricsServer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     # -- start, in pipeline order from the sink backwards so nothing produces into a void --
@@ -79,8 +90,12 @@ class App:
                 "or put files of those names in $CREDENTIALS_DIRECTORY"
             )
         self._store = Store(self.cfg.store.url)
+        mq = self.cfg.mqtt
         self._recorder = Recorder(
-            self._store, self.cfg.store.snapshots, self.cfg.mqtt.topic_prefix, self._committed
+            self._store, self.cfg.store.snapshots, mq.topic_prefix, self._committed,
+            decide=AccessControl(self._store, self.cfg.access).apply,
+            gate_ttl_s=mq.gate_command_ttl_s if mq.enabled and mq.gate_command else None,
+            fallback=self._fallback, on_storage_status=self._storage_status,
         )
         self._recorder.start()
         if self.cfg.mqtt.enabled:
@@ -88,26 +103,63 @@ class App:
                 self.cfg.mqtt, self.cfg.site, self._store, self._recorder,
                 self.secrets.mqtt_password,
             )
+            if mq.ha_discovery:
+                cams = [c.id for c in self.cfg.cameras if c.enabled]
+                for t, payload, _ in discovery_messages(
+                    mq.ha_discovery_prefix, mq.topic_prefix, self.cfg.site, cams
+                ):
+                    self._publisher.publish_status(t, payload)
             self._publisher.start()
+        self._retention = Retention(
+            self.cfg.store.retention, self._store, self._recorder, self.cfg.store.snapshots,
+            self.stop_event,
+        )
+        self._retention.start()
         ocr = self.cfg.ocr
         self._client = TencentOcrClient(
             ocr.endpoint, self.secrets.secret_id, self.secrets.secret_key, ocr.region, ocr.timeout_s
         )
+        circuit = OcrCircuit(ocr.circuit_cooldown_s, ocr.circuit_cooldown_max_s)
+        circuit.add_listener(self._ocr_status)
         self._pool = OcrPool(
-            self._client, RateLimiter(ocr.rate_limit), ocr.workers, ocr.jpeg_quality, ocr.max_width
+            self._client, make_budget(ocr.rate_limit, ocr.rate_limit_url), ocr.workers,
+            ocr.jpeg_quality, ocr.max_width, circuit=circuit,
         )
+        self._ocr_status(circuit.status())
         self._pool.start()
         for cam_cfg in self.cfg.cameras:
             if cam_cfg.enabled:
                 self._cameras.append(self._start_camera(cam_cfg))
+        self._start_health()
         log.info("gatecam started: site %s, %d camera(s)", self.cfg.site, len(self._cameras))
+
+    def _start_health(self) -> None:
+        """sd_notify + watchdog (health.py); /metrics and /healthz unless replaying."""
+        h = self.cfg.health
+        limits = HealthLimits(h.frame_stale_s, h.lane_stale_s, h.recorder_stale_s)
+        ready_s = max((c.open_timeout_s for c in self.cfg.cameras), default=10.0) + 1.0
+        self.metrics.attach(lambda: observe.view(self))
+        if h.metrics_enabled and not self.replay:
+            try:
+                self.metrics_server = MetricsServer(
+                    self.metrics, lambda: observe.view(self), limits,
+                    host=h.metrics_host, port=h.metrics_port,
+                ).start()
+            except OSError as exc:  # a taken port must not keep the gate dark
+                log.error("metrics endpoint %s:%s not served: %s", h.metrics_host,
+                          h.metrics_port, exc)
+        self.health = HealthMonitor(
+            lambda: observe.snapshot(self, with_backlog=False), Notifier.from_env(), limits,
+            self.stop_event, ready_timeout_s=ready_s,
+        )
+        self.health.start()
 
     def _start_camera(self, cam_cfg: CameraConfig) -> _Camera:
         if self._pool is None:
             raise RuntimeError("start the OCR pool before the cameras")
         slot = LatestFrameSlot()
         lane = LaneWorker(
-            cam_cfg, self.cfg.passage, self.cfg.site, slot, self._pool.submit, self._emit,
+            cam_cfg, self.cfg.passage, self.cfg.site, slot, self._submit, self._emit,
             self.stop_event, sync_reads=self.fast,
         )
         capture = CaptureThread(
@@ -119,14 +171,36 @@ class App:
         return cam
 
     # -- callbacks from stage threads --
+    def _submit(self, candidate: Candidate, reply: Callable[[PlateRead], None]) -> None:
+        """Hand a candidate to the OCR pool; the answer is counted for /metrics on its way back."""
+        if self._pool is None:
+            raise RuntimeError("OCR pool not started")
+
+        def observed(read: PlateRead) -> None:
+            self.metrics.observe_read(read)
+            reply(read)
+
+        self._pool.submit(candidate, observed)
+
     def _emit(self, passage: Passage, reads: Sequence[PlateRead], snapshot: Image | None) -> None:
         if self._recorder is None:
             raise RuntimeError("passage emitted before the recorder started")
         self._recorder.submit_passage(passage, reads, snapshot)
 
+    def _fallback(self, _passage: Passage, messages: list[topics.Message]) -> None:
+        """The store is failing: the gate event goes out anyway (recorder.py)."""
+        if self._publisher is not None:
+            self._publisher.publish_direct(messages)
+
+    def _storage_status(self, status: dict[str, Any]) -> None:
+        """Storage health, retained on ``<prefix>/<site>/storage/status`` (JSON)."""
+        if self._publisher is not None:
+            self._publisher.publish_camera_status("storage", topics.encode(status))
+
     def _committed(self, passage: Passage) -> None:
         with self._lock:
             self.passages += 1
+        self.metrics.observe_passage(passage)
         if self._publisher is not None:
             self._publisher.wake()
         if self.on_passage is not None:
@@ -144,6 +218,11 @@ class App:
         if self._publisher is not None and state != "starting":
             payload = topics.camera_status_payload(state, status.fps, status.last_frame_at)
             self._publisher.publish_camera_status(status.camera_id, payload)
+
+    def _ocr_status(self, status: dict[str, Any]) -> None:
+        """OCR circuit state, retained on ``<prefix>/<site>/ocr/status`` (JSON)."""
+        if self._publisher is not None:
+            self._publisher.publish_camera_status("ocr", topics.encode(status))
 
     # -- running and stopping --
     def wait_replay_done(self, timeout: float | None = None) -> bool:
@@ -174,6 +253,8 @@ class App:
             cam.lane.join(timeout)
         if self._pool is not None:
             self._pool.stop(timeout)
+        if self._retention is not None:
+            self._retention.join(timeout)
         if self._client is not None:
             self._client.close()
         # Commit what is queued, let the publisher deliver it and publish "offline",
@@ -181,13 +262,19 @@ class App:
         if self._recorder is not None:
             self._recorder.flush(timeout)
         if self._publisher is not None:
+            if self._publisher.connected:  # deliver what was just committed (bounded)
+                self._publisher.wait_idle(min(timeout, 5.0))
             self._publisher.stop(timeout)
         if self._recorder is not None:
             self._recorder.stop(timeout)
         if self._store is not None:
             self._store.close()
+        if self.health is not None:
+            self.health.join(timeout)
+        if self.metrics_server is not None:
+            self.metrics_server.stop()
         log.info("gatecam stopped at %s", datetime.now(UTC).isoformat(timespec="seconds"))
 
-    def ocr_stats(self) -> dict[str, int]:
-        """Counters of the OCR pool (calls, errors, stale drops)."""
+    def ocr_stats(self) -> dict[str, Any]:
+        """Counters of the OCR pool (calls, errors, stale drops) and its circuit status."""
         return dict(self._pool.stats()) if self._pool else {}

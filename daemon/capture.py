@@ -249,6 +249,8 @@ class CaptureThread(threading.Thread):
         self._warned_pts = False
         self.status = CameraStatus(camera.id, "starting", 0.0, None)
         """The latest status reported."""
+        self.last_beat = time.monotonic()
+        """Monotonic time the thread last made progress: a frame, an open attempt, a report."""
 
     # -- status ---------------------------------------------------------------------------
 
@@ -262,6 +264,7 @@ class CaptureThread(threading.Thread):
 
     def _report(self, state: CameraState, error: str | None = None, *, force: bool = False) -> None:
         now = time.monotonic()
+        self.last_beat = now
         if state == self._state and error == self._error and not force:
             return
         if state != self._state:
@@ -323,7 +326,7 @@ class CaptureThread(threading.Thread):
         down_since = time.monotonic()
         while not self._stop_event.is_set():
             error: str
-            opened_at = time.monotonic()
+            opened_at = self.last_beat = time.monotonic()
             try:
                 container = self._open()
             except (av.FFmpegError, OSError) as exc:
@@ -477,8 +480,13 @@ class CaptureThread(threading.Thread):
             return True
         return False
 
+    @property
+    def last_frame_mono(self) -> float | None:
+        """Monotonic time of the newest frame, None before the first."""
+        return self._last_frame_mono
+
     def _note_frame(self, wall: datetime) -> None:
-        now = time.monotonic()
+        now = self.last_beat = time.monotonic()
         self._last_frame_at = wall
         self._last_frame_mono = now
         self._frame_times.append(now)

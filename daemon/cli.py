@@ -88,6 +88,10 @@ def _parser() -> argparse.ArgumentParser:
     st.set_defaults(func=cmd_status)
 
     # Listed for --help only: main() hands "emulate-tencent ..." to the emulator's own parser.
+    from daemon.cli_allow import register as register_allow  # stdlib + SQLAlchemy only
+
+    register_allow(sub)
+
     sub.add_parser("emulate-tencent", help="serve a local LicensePlateOCR stand-in "
                    "(--port N, --host, --rate-limit)")
     return p

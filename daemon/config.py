@@ -29,6 +29,10 @@ _ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 """Camera and site ids end up in MQTT topics: no wildcards, no slashes."""
 
 
+RESERVED_IDS = frozenset({"ocr", "storage"})
+"""``<prefix>/<site>/<id>/status`` carries these subsystems' status: no camera may use the ids."""
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -46,6 +50,10 @@ class MotionConfig(_Model):
     background_alpha: float = Field(0.05, gt=0, le=1, description="running-average learning rate")
     global_change_fraction: float = Field(
         0.6, gt=0, le=1, description="ROI share changing at once that is a light jump or shake"
+    )
+    min_vehicle_width: float = Field(
+        0.2, ge=0, le=1,
+        description="a moving blob narrower than this share of the lane is no vehicle",
     )
 
     @model_validator(mode="after")
@@ -102,6 +110,10 @@ class PassageConfig(_Model):
     dedup_window_s: float = Field(30.0, ge=0, le=3600, description="same plate again merges")
     max_open_s: float = Field(600.0, gt=0, description="force-close a passage open this long")
     candidate_max_age_s: float = Field(2.0, gt=0, le=30, description="older frames are not sent")
+    in_view_bottom: float = Field(
+        0.3, gt=0, le=1,
+        description="first call once the vehicle's box bottom passed this share of the ROI height",
+    )
 
 
 class OcrConfig(_Model):
@@ -115,6 +127,31 @@ class OcrConfig(_Model):
     timeout_s: float = Field(3.0, gt=0, le=30)
     jpeg_quality: int = Field(90, ge=30, le=100)
     max_width: int = Field(1920, ge=320, le=8192, description="downscale wider crops to this")
+    rate_limit_url: str | None = Field(
+        None,
+        pattern=r"^(memory|redis|rediss|unix)://",
+        description="shared budget for daemons on one account: redis://host:6379/0; none = local",
+    )
+    circuit_cooldown_s: float = Field(
+        60.0, ge=1, le=86400, description="first pause after an auth/billing refusal, s"
+    )
+    circuit_cooldown_max_s: float = Field(
+        3600.0, ge=1, le=86400, description="longest pause; each refusal doubles it up to this"
+    )
+
+
+class RetentionConfig(_Model):
+    """How much history an SD card keeps: by age and by bytes (daemon/retention.py)."""
+
+    max_age_days: float = Field(90.0, gt=0, le=3650, description="passages and reads kept")
+    db_max_bytes: int | None = Field(
+        None, ge=1 << 20, description="SQLite used bytes above which the oldest passages go"
+    )
+    snapshots_max_age_days: float = Field(30.0, gt=0, le=3650, description="snapshot files kept")
+    snapshots_max_bytes: int | None = Field(
+        2 << 30, ge=1 << 20, description="total snapshot bytes above which the oldest go"
+    )
+    interval_s: float = Field(600.0, ge=1, le=86400, description="time between retention passes")
 
 
 class StoreConfig(_Model):
@@ -122,6 +159,32 @@ class StoreConfig(_Model):
 
     url: str = Field("sqlite:////var/lib/gatecam/gatecam.db", min_length=1)
     snapshots: Path | None = Field(None, description="folder for passage snapshots; none if unset")
+    retention: RetentionConfig = RetentionConfig()
+
+
+class AccessConfig(_Model):
+    """Allow / deny decisions carried in each event (daemon/access.py; lists live in the DB)."""
+
+    allow_confusables: int = Field(
+        1, ge=0, le=2, description="confusable swaps (B/8, O/0...) an allow match may need"
+    )
+    min_confidence: int = Field(80, ge=0, le=100, description="an allow needs this confidence")
+    refresh_s: float = Field(5.0, gt=0, le=3600, description="lists re-read from the DB this often")
+
+
+class MqttTlsConfig(_Model):
+    """TLS to the broker; a client certificate is optional."""
+
+    ca_file: Path | None = Field(None, description="CA bundle; None uses the system store")
+    cert_file: Path | None = Field(None, description="client certificate (PEM)")
+    key_file: Path | None = Field(None, description="client key (PEM), with cert_file")
+    insecure: bool = Field(False, description="skip the host-name check (never in production)")
+
+    @model_validator(mode="after")
+    def _pair(self) -> MqttTlsConfig:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together")
+        return self
 
 
 class MqttConfig(_Model):
@@ -136,14 +199,41 @@ class MqttConfig(_Model):
     keepalive_s: int = Field(30, ge=5, le=3600)
     max_inflight: int = Field(20, ge=1, le=1000, description="outbox messages awaiting PUBACK")
     late_after_s: float = Field(
-        10.0, gt=0, description="an outbox row older than this is sent with late: true"
+        10.0, gt=0, description="an event captured longer ago than this is sent with late: true"
     )
+    tls: MqttTlsConfig | None = Field(None, description="TLS settings; plain TCP when unset")
+    gate_command: bool = Field(
+        False, description="publish <prefix>/<site>/<camera>/gate open commands for allow"
+    )
+    gate_command_ttl_s: float = Field(
+        5.0, gt=0, le=60, description="a gate command expires this long after capture"
+    )
+    ha_discovery: bool = Field(False, description="publish Home Assistant discovery configs")
+    ha_discovery_prefix: str = Field("homeassistant", pattern=r"^[^#+\s]+$")
 
 
 class LoggingConfig(_Model):
-    """Log level of the daemon."""
+    """Log level and format of the daemon (daemon/logsetup.py)."""
 
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["text", "json"] = Field(
+        "text", description="text lines, or one JSON object per line"
+    )
+
+
+class HealthConfig(_Model):
+    """Stall detection behind the systemd watchdog, and the local metrics endpoint."""
+
+    frame_stale_s: float = Field(
+        15.0, gt=0, le=600, description="a streaming camera without a frame this long is stalled"
+    )
+    lane_stale_s: float = Field(30.0, gt=0, le=600, description="a lane loop stuck this long")
+    recorder_stale_s: float = Field(
+        60.0, gt=0, le=3600, description="the database writer stuck this long"
+    )
+    metrics_enabled: bool = Field(True, description="serve /metrics and /healthz")
+    metrics_host: str = Field("127.0.0.1", description="bind address; keep it on loopback")
+    metrics_port: int = Field(9108, ge=0, le=65535, description="0 picks a free port")
 
 
 class Config(_Model):
@@ -155,13 +245,17 @@ class Config(_Model):
     passage: PassageConfig = PassageConfig()
     store: StoreConfig = StoreConfig()
     mqtt: MqttConfig = MqttConfig()
+    access: AccessConfig = AccessConfig()
     logging: LoggingConfig = LoggingConfig()
+    health: HealthConfig = HealthConfig()
 
     @field_validator("cameras")
     @classmethod
     def _unique_ids(cls, cameras: list[CameraConfig]) -> list[CameraConfig]:
         seen: set[str] = set()
         for cam in cameras:
+            if cam.id in RESERVED_IDS:
+                raise ValueError(f"camera id {cam.id!r} is reserved for a status topic")
             if cam.id in seen:
                 raise ValueError(f"camera id {cam.id!r} is used twice")
             seen.add(cam.id)

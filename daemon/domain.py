@@ -82,6 +82,9 @@ class MotionResult:
     """Bounding box of the moving region in full-frame pixels, if any."""
     suppressed: bool = False
     """True when a global change (brightness jump, shake) was ignored on purpose."""
+    occupied: bool = False
+    """True while the lane differs from its empty picture (a stopped car absorbed by the
+    background still occupies it); keeps the passage open."""
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -141,6 +144,8 @@ class Passage:
     category: str | None = None
     rect: Rect | None = None
     access: str = "unknown"
+    access_reason: str = "not_evaluated"
+    """Why ``access`` is what it is (daemon/access.py, ``REASONS``)."""
     ocr_calls: int = 0
     request_ids: tuple[str, ...] = ()
     latency_ms: float = 0.0
@@ -166,6 +171,7 @@ class Passage:
             "captured_at": utc_iso(self.captured_at),
             "decided_at": utc_iso(self.decided_at),
             "access": self.access,
+            "access_reason": self.access_reason,
             "late": self.late,
             "ocr": {
                 "provider": self.provider,

@@ -33,6 +33,9 @@ FRAME_TIMEOUT_S = 0.5
 READ_WAIT_S = 30.0
 """Upper bound on waiting for one OCR answer (``sync_reads``) or for all of them at the end."""
 
+STOP_READ_WAIT_S = 5.0
+"""On shutdown, how long answers already in flight are awaited (OCR timeout plus margin)."""
+
 ROI_MARGIN = 0.05
 """Margin added around the ROI's bounding box for the candidate's crop hint."""
 
@@ -85,6 +88,8 @@ class LaneWorker(threading.Thread):
         self.motion_frames = 0
         self.passages = 0
         self.errors = 0
+        self.last_loop_at = monotonic()
+        """Monotonic time the loop last turned (health.py's stall check)."""
         self._reads: queue.SimpleQueue[PlateRead] = queue.SimpleQueue()
         self._outstanding = 0
         self._detector: MotionDetector | None = None
@@ -113,6 +118,7 @@ class LaneWorker(threading.Thread):
         self._log.info("lane started (sync_reads=%s)", self.sync_reads)
         try:
             while not self.stop_event.is_set():
+                self.last_loop_at = self.monotonic()
                 self._drain_reads()
                 timeout = 0.05 if self._outstanding else FRAME_TIMEOUT_S
                 frame = self.slot.get(timeout)
@@ -127,8 +133,9 @@ class LaneWorker(threading.Thread):
                     self.errors += 1
                     self._log.exception("frame %s failed; lane keeps running", frame.seq)
             else:
-                # Stopped (shutdown): answers still out are not awaited; an open
-                # passage that already spent calls is still recorded.
+                # Stopped (shutdown): answers already in flight are awaited within a
+                # bound, then an open passage that spent calls is recorded.
+                self._apply(self._wait_reads(STOP_READ_WAIT_S, until_stop=False))
                 self._apply(self.tracker.flush(self._last_pts, self._decided_at()))
         finally:
             self._log.info(
@@ -149,7 +156,7 @@ class LaneWorker(threading.Thread):
         if self._detector is None or self._detector.frame_size != size:
             self._detector = MotionDetector(size, self.camera.roi, self.camera.motion)
             self._roi_box = roi_bounds(self.camera.roi, *size, margin=ROI_MARGIN)
-        motion = self._detector.update(frame.image)
+        motion = self._detector.update(frame.image, frame.pts)
         if motion.moving:
             self.motion_frames += 1
         self._apply(self.tracker.on_frame(frame, motion, self._decided_at()))
@@ -198,15 +205,15 @@ class LaneWorker(threading.Thread):
 
     # -- reads ---------------------------------------------------------------------
 
-    def _wait_reads(self) -> list[Action]:
+    def _wait_reads(self, limit: float = READ_WAIT_S, *, until_stop: bool = True) -> list[Action]:
         """Block until every outstanding answer is in (bounded); returns the actions they caused."""
-        deadline = self.monotonic() + READ_WAIT_S
+        deadline = self.monotonic() + limit
         actions: list[Action] = []
-        while self._outstanding > 0 and not self.stop_event.is_set():
+        while self._outstanding > 0 and not (until_stop and self.stop_event.is_set()):
             left = deadline - self.monotonic()
             if left <= 0:
                 self._log.warning(
-                    "%d OCR answer(s) still missing after %.0f s", self._outstanding, READ_WAIT_S
+                    "%d OCR answer(s) still missing after %.0f s", self._outstanding, limit
                 )
                 break
             try:
@@ -236,5 +243,8 @@ class LaneWorker(threading.Thread):
     def _finish(self) -> None:
         """End of the source: wait for answers (bounded), close open passages."""
         self._log.info("source ended; %d answer(s) outstanding", self._outstanding)
-        self._apply(self._wait_reads())
+        if self.stop_event.is_set():  # shutdown closed the slot: in-flight answers, bounded
+            self._apply(self._wait_reads(STOP_READ_WAIT_S, until_stop=False))
+        else:
+            self._apply(self._wait_reads())
         self._apply(self.tracker.flush(self._last_pts, self._decided_at()))

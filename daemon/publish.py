@@ -15,14 +15,23 @@ the SQLite outbox, which (unlike paho's memory or the broker's session) survives
 a daemon restart. The client id is stable (``gatecam-<site>-<host>`` by default) so
 a restarted daemon takes over its stale connection; the broker then fires the old
 Last Will *before* our CONNACK, and the retained ``online`` we send after it wins.
+
+Freshness: an event captured more than ``late_after_s`` before it is sent goes out
+with ``late: true``; a gate command is never sent late or after its
+``expires_at`` (its row is marked delivered unsent). TLS (CA, optional client
+certificate) and username/password come from :class:`MqttConfig`; a TLS or
+network failure is logged with its cause and retried with backoff.
 """
 
 from __future__ import annotations
 
 import logging
 import socket
+import ssl
+import sys
 import threading
 import time
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -51,9 +60,14 @@ class Publisher:
         reconnect_min_s: int = 1,
         reconnect_max_s: int = 30,
         poll_s: float = 5.0,
+        on_acked: Callable[[int, float], None] | None = None,
     ) -> None:
-        """Build the client; nothing connects until :meth:`start`."""
+        """Build the client; nothing connects until :meth:`start`.
+
+        ``on_acked(outbox_id, monotonic_time_of_puback)`` is a hook for benchmarks.
+        """
         self._cfg = cfg
+        self._on_acked = on_acked
         self._store = store
         self._recorder = recorder
         self._poll_s = poll_s
@@ -67,6 +81,15 @@ class Publisher:
         )
         if cfg.username:
             client.username_pw_set(cfg.username, password)
+        if cfg.tls is not None:
+            client.tls_set(
+                ca_certs=str(cfg.tls.ca_file) if cfg.tls.ca_file else None,
+                certfile=str(cfg.tls.cert_file) if cfg.tls.cert_file else None,
+                keyfile=str(cfg.tls.key_file) if cfg.tls.key_file else None,
+                cert_reqs=ssl.CERT_REQUIRED,
+                tls_version=ssl.PROTOCOL_TLS_CLIENT,
+            )
+            client.tls_insecure_set(cfg.tls.insecure)
         client.will_set(self.status_topic, topics.OFFLINE, qos=1, retain=True)
         client.reconnect_delay_set(min_delay=reconnect_min_s, max_delay=reconnect_max_s)
         # Our own bound keeps outbox rows <= max_inflight; the margin is for status messages.
@@ -78,7 +101,7 @@ class Publisher:
         self._client = client
         self._lock = threading.Lock()
         self._inflight: dict[int, int] = {}  # mid -> outbox id awaiting PUBACK
-        self._acked_mids: set[int] = set()  # PUBACKs seen by the network thread, not harvested
+        self._acked_mids: dict[int, float] = {}  # PUBACKs (mid -> monotonic) not yet harvested
         self._marked: set[int] = set()  # outbox ids acked, delivery mark not yet committed
         self._camera_status: dict[str, str] = {}
         self._connected = threading.Event()
@@ -88,6 +111,7 @@ class Publisher:
         self._fails = 0
         self._thread = threading.Thread(target=self._run, name="mqtt-delivery", daemon=True)
         self.delivered = 0
+        self.gate_skipped = 0
 
     # -- lifecycle --
     def start(self) -> None:
@@ -155,11 +179,29 @@ class Publisher:
 
     def publish_camera_status(self, camera: str, payload: str) -> None:
         """Retained QoS 1 camera status, straight to the broker; re-sent after each reconnect."""
-        topic = topics.camera_status_topic(self._cfg.topic_prefix, self._site, camera)
+        self.publish_status(
+            topics.camera_status_topic(self._cfg.topic_prefix, self._site, camera), payload
+        )
+
+    def publish_status(self, topic: str, payload: str) -> None:
+        """Any retained QoS 1 state (camera, storage, HA discovery); re-sent after reconnects."""
         with self._lock:
             self._camera_status[topic] = payload
         if self._connected.is_set():
             self._client.publish(topic, payload, qos=1, retain=True)
+
+    def publish_direct(self, messages: Sequence[topics.Message]) -> None:
+        """Publish without the outbox (the store is failing): QoS 1, paho's memory queue only.
+
+        A gate command is sent only while fresh, like from the outbox.
+        """
+        now = datetime.now(UTC)
+        for topic, payload, retain in messages:
+            if topics.is_gate_topic(topic):
+                expires = topics.gate_expires_at(payload)
+                if expires is None or now >= expires:
+                    continue
+            self._client.publish(topic, payload, qos=1, retain=retain)
 
     # -- paho callbacks (network thread: never block, never call paho under self._lock) --
     def _on_connect(
@@ -189,9 +231,14 @@ class Publisher:
 
     def _on_connect_fail(self, _client: mqtt.Client, _userdata: Any) -> None:
         self._fails += 1
+        # paho calls this inside its `except OSError:`: the cause is the exception in flight.
+        exc = sys.exc_info()[1]
+        cause = f"{type(exc).__name__}: {exc}" if exc is not None else "unknown error"
+        if isinstance(exc, ssl.SSLError):
+            cause = f"TLS failure ({cause}); check mqtt.tls"
         if self._fails == 1 or self._fails % 10 == 0:
-            log.warning("MQTT: cannot reach broker %s:%s (%d attempt(s)); retrying",
-                        self._cfg.host, self._cfg.port, self._fails)
+            log.warning("MQTT: cannot reach broker %s:%s (%d attempt(s)): %s; retrying",
+                        self._cfg.host, self._cfg.port, self._fails, cause)
 
     def _on_disconnect(
         self, _client: mqtt.Client, _userdata: Any, _flags: Any, reason: Any, _props: Any
@@ -205,8 +252,9 @@ class Publisher:
     def _on_publish(
         self, _client: mqtt.Client, _userdata: Any, mid: int, _reason: Any, _props: Any
     ) -> None:
+        at = time.monotonic()
         with self._lock:
-            self._acked_mids.add(mid)
+            self._acked_mids[mid] = at
         self._wake.set()
 
     # -- delivery thread --
@@ -229,16 +277,26 @@ class Publisher:
         # queued while the link was down (rc NO_CONN) even once paho re-sent it and got PUBACK.
         # A PUBACK that beats the registration of its mid waits in _acked_mids: this runs in
         # the delivery thread, after _pump registered everything it published.
-        done: list[int] = []
+        done: list[tuple[int, float]] = []
         with self._lock:
-            acked, self._acked_mids = self._acked_mids, set()
-            for mid in acked & self._inflight.keys():
+            acked, self._acked_mids = self._acked_mids, {}
+            for mid in acked.keys() & self._inflight.keys():
                 outbox_id = self._inflight.pop(mid)
                 self._marked.add(outbox_id)
-                done.append(outbox_id)
-        for outbox_id in done:
+                done.append((outbox_id, acked[mid]))
+        for outbox_id, at in done:
             self._recorder.mark_delivered(outbox_id)
+            if self._on_acked is not None:
+                self._on_acked(outbox_id, at)
         self.delivered += len(done)
+
+    def _skip(self, outbox_id: int, event_id: str) -> None:
+        """A stale gate command: never sent, marked delivered so it leaves the outbox."""
+        log.info("MQTT: gate command for %s expired before it could be sent; dropped", event_id)
+        with self._lock:
+            self._marked.add(outbox_id)
+        self._recorder.mark_delivered(outbox_id)
+        self.gate_skipped += 1
 
     def _pump(self) -> None:
         """Publish the next undelivered rows in id order, up to ``max_inflight`` awaiting PUBACK."""
@@ -265,7 +323,13 @@ class Publisher:
             if len(sent) >= capacity or not self._connected.is_set() or self._stopping.is_set():
                 break
             payload = row.payload
-            if now - row.created_at > self._late_after:
+            late = now - row.captured_at > self._late_after
+            if topics.is_gate_topic(row.topic):
+                expires = topics.gate_expires_at(payload)
+                if late or expires is None or now >= expires:
+                    self._skip(row.id, row.event_id)
+                    continue
+            elif late:
                 payload = topics.mark_late(payload)
             try:
                 info = self._client.publish(row.topic, payload, qos=1, retain=row.retain)

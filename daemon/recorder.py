@@ -1,8 +1,21 @@
 """The single database writer: snapshots to disk, passages + reads + outbox rows in one transaction.
 
 Every write to the store goes through one thread named ``recorder``, fed by a
-bounded queue (passages, lone reads) plus two small batches the publisher fills
-without ever blocking its network thread (delivery marks, attempt counts).
+bounded queue (passages, lone reads, maintenance jobs such as retention) plus two
+small batches the publisher fills without ever blocking its network thread
+(delivery marks, attempt counts).
+
+The access decision (daemon/access.py) is made here, in the writer thread, just
+before the commit: the recorder has the store, and the decision must be in the
+committed event and outbox payload.
+
+Storage failure (disk full, read-only, database unreachable): the gate must not
+wait for the disk. On the first failed attempt of a passage, and for every
+passage submitted while the store is failing, the messages are handed to
+``fallback`` (the publisher sends them straight away, outside the outbox); the
+commit keeps being retried and, once it succeeds, the outbox sends the event
+again with the same ``event_id`` (subscribers de-duplicate). The failure is
+logged and reported through ``on_storage_status``.
 
 A transient database error (locked, disk I/O, connection lost) never kills the
 thread and never loses the item: it is logged and retried with capped
@@ -15,7 +28,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import queue
 import threading
 import time
@@ -24,12 +36,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import cv2
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 
 from daemon import topics
-from daemon.domain import Image, Passage, PlateRead
+from daemon.domain import Image, Passage, PlateRead, utc_iso
+from daemon.snapshots import SnapshotWriter
 from daemon.store import Store
+
+Decide = Callable[[Passage], Passage]
+"""Sets ``access`` / ``access_reason`` on a passage (daemon.access.AccessControl.apply)."""
+Fallback = Callable[[Passage, list[topics.Message]], None]
+"""Publishes a passage's messages without the outbox (storage failing)."""
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +56,13 @@ class _PassageItem:
     passage: Passage
     reads: tuple[PlateRead, ...]
     snapshot: Image | None
+    fallback_sent: bool = False
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _JobItem:
+    what: str
+    job: Callable[[], object]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +70,9 @@ class _ReadItem:
     read: PlateRead
     event_id: str
 
+
+BURST = 64
+"""Passages committed together at most when they queue up (group commit)."""
 
 _WAKE = object()
 _STOP = object()
@@ -70,13 +97,29 @@ class Recorder:
         put_timeout_s: float = 2.0,
         retry_min_s: float = 0.05,
         retry_max_s: float = 5.0,
+        decide: Decide | None = None,
+        gate_ttl_s: float | None = None,
+        fallback: Fallback | None = None,
+        on_storage_status: Callable[[dict[str, object]], None] | None = None,
     ) -> None:
-        """Nothing runs until :meth:`start`."""
+        """Nothing runs until :meth:`start`.
+
+        ``decide`` makes the access decision before the commit; ``gate_ttl_s`` (not None)
+        adds a gate command to the outbox of every ``allow`` passage.
+        """
         self._store = store
-        self._snapshots = Path(snapshots_dir) if snapshots_dir is not None else None
+        self._decide = decide
+        self._gate_ttl = gate_ttl_s
+        self._fallback = fallback
+        self._on_storage_status = on_storage_status
+        self.storage_error: str | None = None
+        """The last storage failure while it lasts (None when writes succeed)."""
+        self.fallback_published = 0
+        self._snapshots = (
+            SnapshotWriter(Path(snapshots_dir), jpeg_quality) if snapshots_dir is not None else None
+        )
         self._prefix = topic_prefix
         self._on_committed = on_committed
-        self._jpeg_quality = jpeg_quality
         self._put_timeout = put_timeout_s
         self._retry_min = retry_min_s
         self._retry_max = retry_max_s
@@ -92,6 +135,8 @@ class Recorder:
         self._thread = threading.Thread(target=self._run, name="recorder", daemon=True)
         self.passages_committed = 0
         self.items_dropped = 0
+        self.last_beat = time.monotonic()
+        """Monotonic time the writer loop last turned (it wakes at least every 0.5 s)."""
 
     # -- producer side (any thread) --
     def start(self) -> None:
@@ -101,8 +146,18 @@ class Recorder:
     def submit_passage(
         self, passage: Passage, reads: Sequence[PlateRead], snapshot: Image | None = None
     ) -> bool:
-        """Queue a confirmed passage; False (logged) if the queue stayed full or we are stopped."""
-        return self._put(_PassageItem(passage, tuple(reads), snapshot), passage.event_id)
+        """Queue a confirmed passage; False (logged) if the queue stayed full or we are stopped.
+
+        While the store is failing the event is first published through ``fallback``.
+        """
+        sent = False
+        if self.storage_error is not None and self._fallback is not None:
+            sent = self._send_fallback(self._prepare(passage))
+        return self._put(_PassageItem(passage, tuple(reads), snapshot, sent), passage.event_id)
+
+    def submit_job(self, what: str, job: Callable[[], object]) -> bool:
+        """Run ``job`` in the writer thread (retention: deletes are writes too)."""
+        return self._put(_JobItem(what, job), what)
 
     def submit_read(self, read: PlateRead, event_id: str) -> bool:
         """Queue one OCR read recorded on its own."""
@@ -193,65 +248,185 @@ class Recorder:
             self._queue.put_nowait(_WAKE)
 
     # -- writer thread --
+    @property
+    def alive(self) -> bool:
+        """True while the writer thread runs."""
+        return self._thread.is_alive()
+
     def _run(self) -> None:
+        item: object | None = None
         while True:
-            try:
-                item = self._queue.get(timeout=0.5)
-            except queue.Empty:
-                item = _WAKE
+            self.last_beat = time.monotonic()
+            if item is None:
+                try:
+                    item = self._queue.get(timeout=0.5)
+                except queue.Empty:
+                    item = _WAKE
             if item is _STOP:
                 self._write_batches()
                 return
+            nxt: object | None = None
             if item is not _WAKE:
+                items, nxt = self._take_burst(item)
                 try:
-                    self._write_item(item)
+                    if len(items) > 1:
+                        self._write_burst(items)  # type: ignore[arg-type]
+                    else:
+                        self._write_item(items[0])
                 finally:
                     with self._cond:
-                        self._q_done += 1
+                        self._q_done += len(items)
                         self._cond.notify_all()
             self._write_batches()
+            item = nxt
+
+    def _take_burst(self, first: object) -> tuple[list[object], object | None]:
+        """``first`` plus the passages queued right behind it (up to ``BURST``), and the next
+        item already taken that is not part of the burst (None: nothing taken)."""
+        items = [first]
+        if not isinstance(first, _PassageItem):
+            return items, None
+        while len(items) < BURST:
+            try:
+                nxt = self._queue.get_nowait()
+            except queue.Empty:
+                return items, None
+            if not isinstance(nxt, _PassageItem):
+                return items, nxt
+            items.append(nxt)
+        return items, None
+
+    def _write_burst(self, items: list[_PassageItem]) -> None:
+        """Several passages in one transaction; if the database refuses one, each on its own."""
+        prepared = [self._prepared(i) for i in items]
+        batch = [(p, i.reads, m) for (p, m), i in zip(prepared, items, strict=True)]
+
+        def fallback_all() -> None:
+            for (p, _), i in zip(prepared, items, strict=True):
+                if not i.fallback_sent:
+                    self._send_fallback(p)
+
+        try:
+            ok = self._retry(f"{len(batch)} passages", lambda: self._store.record_passages(batch),
+                             fallback_all, permanent_raises=True)
+        except (IntegrityError, DataError, StatementError):
+            for (p, m), i in zip(prepared, items, strict=True):
+                self._commit_one(p, i, m)
+            return
+        if ok:
+            for p, _ in prepared:
+                self._done(p)
+
+    def _prepare(self, passage: Passage) -> Passage:
+        """The passage with its access decision (made once, before anything is written)."""
+        if self._decide is None:
+            return passage
+        try:
+            return self._decide(passage)
+        except Exception:
+            log.exception("access decision failed for %s; access stays unknown", passage.event_id)
+            return passage.replace(access="unknown", access_reason="not_evaluated")
+
+    def _send_fallback(self, passage: Passage) -> bool:
+        if self._fallback is None:
+            return False
+        try:
+            self._fallback(passage, topics.passage_messages(self._prefix, passage, self._gate_ttl))
+        except Exception:
+            log.exception("fallback publish of %s failed", passage.event_id)
+            return False
+        self.fallback_published += 1
+        log.warning("store failing: passage %s published without the outbox", passage.event_id)
+        return True
+
+    def _prepared(self, item: _PassageItem) -> tuple[Passage, list[topics.Message]]:
+        """Decision, snapshot, outbox messages: everything before the commit."""
+        passage = self._prepare(item.passage)
+        if item.snapshot is not None and self._snapshots is not None:
+            passage = passage.replace(snapshot=self._snapshots.write(passage, item.snapshot))
+        return passage, topics.passage_messages(self._prefix, passage, self._gate_ttl)
+
+    def _commit_one(
+        self, passage: Passage, item: _PassageItem, messages: list[topics.Message]
+    ) -> None:
+        first_failure = None if item.fallback_sent else (lambda: self._send_fallback(passage))
+        if self._retry(
+            f"passage {passage.event_id}",
+            lambda: self._store.record_passage(passage, item.reads, messages),
+            first_failure,
+        ):
+            self._done(passage)
+
+    def _done(self, passage: Passage) -> None:
+        self.passages_committed += 1
+        log.debug("passage %s committed (%s)", passage.event_id, passage.plate)
+        try:
+            self._on_committed(passage)
+        except Exception:
+            log.exception("on_committed callback failed")
 
     def _write_item(self, item: object) -> None:
         if isinstance(item, _PassageItem):
-            passage = item.passage
-            if item.snapshot is not None and self._snapshots is not None:
-                rel = self._write_snapshot(self._snapshots, passage, item.snapshot)
-                passage = passage.replace(snapshot=rel)
-            messages = topics.passage_messages(self._prefix, passage)
-            if self._retry(
-                f"passage {passage.event_id}",
-                lambda: self._store.record_passage(passage, item.reads, messages),
-            ):
-                self.passages_committed += 1
-                log.debug("passage %s committed (%s)", passage.event_id, passage.plate)
-                try:
-                    self._on_committed(passage)
-                except Exception:
-                    log.exception("on_committed callback failed")
+            passage, messages = self._prepared(item)
+            self._commit_one(passage, item, messages)
         elif isinstance(item, _ReadItem):
             read_item = item
             self._retry(
                 f"read of {read_item.event_id}",
                 lambda: self._store.record_read(read_item.read, read_item.event_id),
             )
+        elif isinstance(item, _JobItem):
+            self._retry(item.what, item.job)
+
+    def _storage(self, error: str | None) -> None:
+        """Track the store's health; report each change (ok <-> failing) once."""
+        if (error is None) == (self.storage_error is None):
+            self.storage_error = error
+            return
+        self.storage_error = error
+        if error is None:
+            log.info("store: writes succeed again")
+        if self._on_storage_status is not None:
+            try:
+                self._on_storage_status(self.status())
+            except Exception:
+                log.exception("storage status callback failed")
+
+    def status(self) -> dict[str, object]:
+        """Storage health for the status topic and /healthz."""
+        return {
+            "ok": self.storage_error is None,
+            "error": self.storage_error,
+            "snapshot_error": self._snapshots.error if self._snapshots else None,
+            "snapshot_failures": self._snapshots.failures if self._snapshots else 0,
+            "fallback_published": self.fallback_published,
+            "backlog": self.backlog,
+            "at": utc_iso(datetime.now(UTC)),
+        }
 
     def _write_batches(self) -> None:
         with self._cond:
             marks, self._marks = self._marks, []
             attempts, self._attempts = self._attempts, []
-        if attempts:
-            self._retry("attempt counts", lambda: self._store.bump_attempts(attempts))
-        if marks:
+        if attempts or marks:
             self._retry(
-                f"{len(marks)} delivery mark(s)",
-                lambda: self._store.mark_delivered(marks, datetime.now(UTC)),
+                f"{len(marks)} delivery mark(s), {len(attempts)} attempt(s)",
+                lambda: self._store.apply_delivery(attempts, marks, datetime.now(UTC)),
             )
+        if marks:
             with self._cond:
                 self._m_done += len(marks)
                 self._cond.notify_all()
 
-    def _retry(self, what: str, write: Callable[[], object]) -> bool:
-        """Run ``write`` until it succeeds; back off on transient errors, drop on permanent ones."""
+    def _retry(
+        self, what: str, write: Callable[[], object],
+        on_first_failure: Callable[[], object] | None = None, *, permanent_raises: bool = False,
+    ) -> bool:
+        """Run ``write`` until it succeeds; back off on transient errors, drop on permanent ones
+        (or re-raise them with ``permanent_raises``, for a burst to be retried item by item).
+
+        ``on_first_failure`` runs once, after the first transient failure (the fallback publish).
+        """
         delay = self._retry_min
         attempt = 0
         while True:
@@ -260,41 +435,29 @@ class Recorder:
                 write()
                 if attempt > 1:
                     log.info("%s written after %d attempts", what, attempt)
+                self._storage(None)
                 return True
             except (IntegrityError, DataError) as exc:
+                if permanent_raises:
+                    raise
                 log.error("%s refused by the database, dropped: %s", what, exc.orig)
             except DBAPIError as exc:
                 log.warning("database error writing %s (attempt %d, retry in %.2f s): %s",
                             what, attempt, delay, exc.orig)
+                self._storage(str(exc.orig))
+                if on_first_failure is not None:
+                    on_first_failure()
+                    on_first_failure = None
                 if not self._abandon.wait(delay):
                     delay = min(delay * 2, self._retry_max)
                     continue
                 log.error("recorder stopping: %s abandoned", what)
             except StatementError as exc:  # a value SQLAlchemy could not bind: a bug, not transient
+                if permanent_raises:
+                    raise
                 log.error("%s could not be written, dropped: %s", what, exc)
             except Exception:
                 log.exception("unexpected error writing %s, dropped", what)
             with self._cond:
                 self.items_dropped += 1
             return False
-
-    def _write_snapshot(self, root: Path, passage: Passage, image: Image) -> str | None:
-        """Write the JPEG under <root>/<camera>/<YYYY-MM-DD>/<event_id>.jpg; the relative path."""
-        day = passage.captured_at.astimezone(UTC).strftime("%Y-%m-%d")
-        rel = Path(passage.camera) / day / f"{passage.event_id}.jpg"
-        target = root / rel
-        tmp = target.with_name(target.name + ".tmp")
-        try:
-            ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, self._jpeg_quality])
-            if not ok:
-                raise ValueError("JPEG encoder refused the image")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_bytes(buf.tobytes())
-            os.replace(tmp, target)
-        except (OSError, ValueError, cv2.error) as exc:
-            log.error("snapshot for %s not written (%s); recording without it",
-                      passage.event_id, exc)
-            with contextlib.suppress(OSError):
-                tmp.unlink(missing_ok=True)
-            return None
-        return rel.as_posix()

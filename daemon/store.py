@@ -1,17 +1,17 @@
-"""Persistence: SQLAlchemy models and queries for passages, OCR reads and the MQTT outbox.
+"""Persistence: the queries over passages, OCR reads, the MQTT outbox and the access lists.
 
-SQLite by default (WAL, ``synchronous=NORMAL``, ``busy_timeout``, foreign keys on,
-set in a connect hook that only fires for SQLite); any SQLAlchemy URL works the
-same way, no dialect-specific SQL elsewhere. Every timestamp is stored as UTC
-without an offset (portable across dialects) and comes back UTC-aware; a naive
-datetime is refused at bind time.
+Models live in :mod:`daemon.models`. SQLite by default (WAL, ``synchronous=NORMAL``,
+``busy_timeout``, foreign keys on, set in a connect hook that only fires for
+SQLite); any SQLAlchemy URL works the same way (PostgreSQL through
+``postgresql+psycopg://``), no dialect-specific SQL elsewhere. A naive datetime is
+refused at bind time.
 
 Writes are meant to come from one thread (the recorder); reads may come from any.
+The ``gatecam allow`` command writes access lists from its own short-lived process.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -19,178 +19,26 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import (
-    Boolean,
-    DateTime,
-    Dialect,
-    Float,
-    ForeignKey,
-    Index,
-    Integer,
-    String,
-    Text,
-    create_engine,
-    delete,
-    event,
-    func,
-    select,
-    update,
-)
+from sqlalchemy import create_engine, delete, event, func, inspect, select, text, update
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+from sqlalchemy.orm import sessionmaker
 from sqlalchemy.pool import StaticPool
-from sqlalchemy.types import TypeDecorator
 
-from daemon.domain import Passage, PlateRead, Rect
+from daemon.domain import Passage, PlateRead
+from daemon.models import AccessEntryRow, Base, OutboxRow, PassageRow, ReadRow
+
+__all__ = ["AccessEntry", "OutboxRow", "PassageRow", "PendingMessage", "ReadRow", "Store"]
 
 log = logging.getLogger(__name__)
 
 OutboxMessage = tuple[str, str, bool]
 """(topic, payload, retain), as built by :func:`daemon.topics.passage_messages`."""
 
+ACCESS_KINDS = ("allow", "deny")
+
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """A timestamp column that refuses naive datetimes and returns aware UTC ones."""
-
-    impl = DateTime(timezone=False)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        """Aware datetime -> naive UTC for storage; a naive one raises ValueError."""
-        if value is None:
-            return None
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise ValueError(f"naive datetime {value!r}: gatecam stores UTC-aware times only")
-        return value.astimezone(UTC).replace(tzinfo=None)
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        """Stored UTC -> aware UTC."""
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
-
-
-class Base(DeclarativeBase):
-    """Declarative base of gatecam's tables."""
-
-
-class PassageRow(Base):
-    """One vehicle passage: the published event, in columns."""
-
-    __tablename__ = "passages"
-
-    event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    site: Mapped[str] = mapped_column(String(64))
-    camera: Mapped[str] = mapped_column(String(64))
-    direction: Mapped[str] = mapped_column(String(16))
-    plate: Mapped[str | None] = mapped_column(String(32), index=True)
-    color: Mapped[str | None] = mapped_column(String(16))
-    confidence: Mapped[int] = mapped_column(Integer, default=0)
-    category: Mapped[str | None] = mapped_column(String(32))
-    rect_x: Mapped[int | None] = mapped_column(Integer)
-    rect_y: Mapped[int | None] = mapped_column(Integer)
-    rect_w: Mapped[int | None] = mapped_column(Integer)
-    rect_h: Mapped[int | None] = mapped_column(Integer)
-    captured_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
-    decided_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    access: Mapped[str] = mapped_column(String(16))
-    late: Mapped[bool] = mapped_column(Boolean, default=False)
-    provider: Mapped[str] = mapped_column(String(32))
-    ocr_calls: Mapped[int] = mapped_column(Integer, default=0)
-    latency_ms: Mapped[float] = mapped_column(Float, default=0.0)
-    snapshot: Mapped[str | None] = mapped_column(String(255))
-    request_ids: Mapped[str] = mapped_column(Text, default="[]")
-    """JSON array of Tencent request ids."""
-
-    __table_args__ = (Index("ix_passages_camera_captured", "camera", "captured_at"),)
-
-    @classmethod
-    def from_passage(cls, p: Passage) -> PassageRow:
-        """Columns from a domain passage."""
-        r = p.rect
-        return cls(
-            event_id=p.event_id, site=p.site, camera=p.camera, direction=p.direction,
-            plate=p.plate, color=p.color, confidence=p.confidence, category=p.category,
-            rect_x=r.x if r else None, rect_y=r.y if r else None,
-            rect_w=r.width if r else None, rect_h=r.height if r else None,
-            captured_at=p.captured_at, decided_at=p.decided_at, access=p.access, late=p.late,
-            provider=p.provider, ocr_calls=p.ocr_calls, latency_ms=p.latency_ms,
-            snapshot=p.snapshot, request_ids=json.dumps(list(p.request_ids)),
-        )
-
-    def to_passage(self) -> Passage:
-        """The domain passage back from its columns."""
-        rect = None
-        if None not in (self.rect_x, self.rect_y, self.rect_w, self.rect_h):
-            rect = Rect(int(self.rect_x or 0), int(self.rect_y or 0),
-                        int(self.rect_w or 0), int(self.rect_h or 0))
-        return Passage(
-            event_id=self.event_id, site=self.site, camera=self.camera, direction=self.direction,
-            captured_at=self.captured_at, decided_at=self.decided_at, plate=self.plate,
-            color=self.color, confidence=self.confidence, category=self.category, rect=rect,
-            access=self.access, ocr_calls=self.ocr_calls,
-            request_ids=tuple(json.loads(self.request_ids or "[]")),
-            latency_ms=self.latency_ms, snapshot=self.snapshot, late=self.late,
-            provider=self.provider,
-        )
-
-
-class ReadRow(Base):
-    """One OCR call (or a decision not to call) and its outcome.
-
-    ``event_id`` is not a foreign key: reads may be recorded before their passage
-    is confirmed, or for a passage that never is (no plate, too short).
-    """
-
-    __tablename__ = "reads"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    event_id: Mapped[str] = mapped_column(String(64), index=True)
-    camera: Mapped[str] = mapped_column(String(64))
-    frame_seq: Mapped[int] = mapped_column(Integer)
-    ok: Mapped[bool] = mapped_column(Boolean)
-    plate: Mapped[str | None] = mapped_column(String(32))
-    color: Mapped[str | None] = mapped_column(String(16))
-    confidence: Mapped[int] = mapped_column(Integer, default=0)
-    error_code: Mapped[str | None] = mapped_column(String(96))
-    request_id: Mapped[str | None] = mapped_column(String(64))
-    latency_ms: Mapped[float] = mapped_column(Float, default=0.0)
-    called: Mapped[bool] = mapped_column(Boolean, default=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
-
-    @classmethod
-    def from_read(cls, read: PlateRead, event_id: str, at: datetime) -> ReadRow:
-        """Columns from a domain read."""
-        return cls(
-            event_id=event_id, camera=read.camera_id, frame_seq=read.frame_seq, ok=read.ok,
-            plate=read.plate, color=read.color, confidence=read.confidence,
-            error_code=read.error_code, request_id=read.request_id,
-            latency_ms=read.latency_ms, called=read.called, created_at=at,
-        )
-
-
-class OutboxRow(Base):
-    """One MQTT message committed with its passage and published later (at-least-once)."""
-
-    __tablename__ = "outbox"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    """Publication order."""
-    event_id: Mapped[str] = mapped_column(
-        String(64), ForeignKey("passages.event_id", ondelete="CASCADE"), index=True
-    )
-    topic: Mapped[str] = mapped_column(String(255))
-    payload: Mapped[str] = mapped_column(Text)
-    retain: Mapped[bool] = mapped_column(Boolean, default=False)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +52,18 @@ class PendingMessage:
     retain: bool
     created_at: datetime
     attempts: int
+    captured_at: datetime
+    """When the passage was seen: the freshness of the event is measured from here."""
+
+
+@dataclass(frozen=True, slots=True)
+class AccessEntry:
+    """One allow / deny list entry, detached from any session."""
+
+    plate: str
+    kind: str
+    note: str | None
+    created_at: datetime
 
 
 class Store:
@@ -232,6 +92,7 @@ class Store:
         if self._sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas(busy_timeout_ms))
         Base.metadata.create_all(self.engine)
+        self._add_missing_columns()
         self._session = sessionmaker(self.engine, expire_on_commit=False)
         log.info("store open: %s", parsed.render_as_string(hide_password=True))
 
@@ -243,16 +104,24 @@ class Store:
         messages: Sequence[OutboxMessage],
     ) -> None:
         """Insert the passage, its reads and its outbox rows in ONE transaction (all or nothing)."""
+        self.record_passages([(passage, reads, messages)])
+
+    def record_passages(
+        self, batch: Sequence[tuple[Passage, Sequence[PlateRead], Sequence[OutboxMessage]]]
+    ) -> None:
+        """Several passages with their reads and outbox rows in ONE transaction (group commit:
+        one fsync for a burst); outbox ids follow the batch order."""
         now = self._clock()
         with self._session() as s, s.begin():
-            s.add(PassageRow.from_passage(passage))
-            s.flush()  # the parent row first, whatever order the unit of work would pick
-            s.add_all(ReadRow.from_read(r, passage.event_id, now) for r in reads)
-            s.add_all(
-                OutboxRow(event_id=passage.event_id, topic=topic, payload=payload,
-                          retain=retain, created_at=now, attempts=0)
-                for topic, payload, retain in messages
-            )
+            s.add_all(PassageRow.from_passage(p) for p, _, _ in batch)
+            s.flush()  # the parent rows first, whatever order the unit of work would pick
+            for passage, reads, messages in batch:
+                s.add_all(ReadRow.from_read(r, passage.event_id, now) for r in reads)
+                s.add_all(
+                    OutboxRow(event_id=passage.event_id, topic=topic, payload=payload,
+                              retain=retain, created_at=now, attempts=0)
+                    for topic, payload, retain in messages
+                )
 
     def record_read(self, read: PlateRead, event_id: str) -> None:
         """Insert one OCR read on its own (reads of passages not (yet) recorded)."""
@@ -284,6 +153,25 @@ class Store:
                 .values(attempts=OutboxRow.attempts + 1)
             )
 
+    def apply_delivery(
+        self, attempted: Iterable[int], delivered: Iterable[int], at: datetime
+    ) -> None:
+        """Attempt counts and delivery marks in one transaction (the publisher's batches)."""
+        att, done = sorted(attempted), sorted(set(delivered))
+        if not att and not done:
+            return
+        with self._session() as s, s.begin():
+            by_count: dict[int, list[int]] = {}
+            for i in sorted(set(att)):  # a row published twice in a batch counts twice
+                by_count.setdefault(att.count(i), []).append(i)
+            for n, ids in by_count.items():
+                s.execute(update(OutboxRow).where(OutboxRow.id.in_(ids))
+                          .values(attempts=OutboxRow.attempts + n))
+            if done:
+                s.execute(update(OutboxRow)
+                          .where(OutboxRow.id.in_(done), OutboxRow.delivered_at.is_(None))
+                          .values(delivered_at=at))
+
     def purge_before(self, cutoff: datetime) -> int:
         """Retention: delete passages captured before ``cutoff`` with their delivered outbox
         rows and reads; a passage with an undelivered message is kept. Returns passages deleted.
@@ -294,28 +182,93 @@ class Store:
                 PassageRow.captured_at < cutoff, PassageRow.event_id.not_in(undelivered)
             )
             ids = list(s.scalars(old))
-            for chunk in (ids[i : i + 500] for i in range(0, len(ids), 500)):
-                s.execute(delete(OutboxRow).where(OutboxRow.event_id.in_(chunk)))
-                s.execute(delete(ReadRow).where(ReadRow.event_id.in_(chunk)))
-                s.execute(delete(PassageRow).where(PassageRow.event_id.in_(chunk)))
+            self._delete_passages(s, ids)
             s.execute(delete(ReadRow).where(ReadRow.created_at < cutoff))
             return len(ids)
+
+    def purge_oldest(self, n: int) -> int:
+        """Retention by size: delete the ``n`` oldest fully delivered passages; returns how many."""
+        with self._session() as s, s.begin():
+            undelivered = select(OutboxRow.event_id).where(OutboxRow.delivered_at.is_(None))
+            ids = list(s.scalars(
+                select(PassageRow.event_id)
+                .where(PassageRow.event_id.not_in(undelivered))
+                .order_by(PassageRow.captured_at, PassageRow.event_id)
+                .limit(n)
+            ))
+            self._delete_passages(s, ids)
+            return len(ids)
+
+    @staticmethod
+    def _delete_passages(s: Any, ids: Sequence[str]) -> None:
+        for chunk in (ids[i : i + 500] for i in range(0, len(ids), 500)):
+            s.execute(delete(OutboxRow).where(OutboxRow.event_id.in_(chunk)))
+            s.execute(delete(ReadRow).where(ReadRow.event_id.in_(chunk)))
+            s.execute(delete(PassageRow).where(PassageRow.event_id.in_(chunk)))
+
+    def used_bytes(self) -> int | None:
+        """Bytes the SQLite database really uses (pages minus free pages); None elsewhere."""
+        if not self._sqlite:
+            return None
+        with self.engine.connect() as conn:
+            pages = int(conn.execute(text("PRAGMA page_count")).scalar() or 0)
+            free = int(conn.execute(text("PRAGMA freelist_count")).scalar() or 0)
+            size = int(conn.execute(text("PRAGMA page_size")).scalar() or 0)
+        return (pages - free) * size
+
+    # -- access lists (written by `gatecam allow`, read by the recorder) --
+    def access_add(self, plate: str, kind: str, note: str | None = None) -> bool:
+        """Put ``plate`` (already normalised) on a list; False when it was there already."""
+        if kind not in ACCESS_KINDS:
+            raise ValueError(f"list {kind!r} is not one of {ACCESS_KINDS}")
+        with self._session() as s, s.begin():
+            row = s.scalar(select(AccessEntryRow).where(
+                AccessEntryRow.plate == plate, AccessEntryRow.kind == kind))
+            if row is not None:
+                row.note = note if note is not None else row.note
+                return False
+            s.add(AccessEntryRow(plate=plate, kind=kind, note=note, created_at=self._clock()))
+            return True
+
+    def access_remove(self, plate: str, kind: str | None = None) -> int:
+        """Take ``plate`` off one list (or both); returns entries removed."""
+        q = delete(AccessEntryRow).where(AccessEntryRow.plate == plate)
+        if kind is not None:
+            q = q.where(AccessEntryRow.kind == kind)
+        with self._session() as s, s.begin():
+            return int(getattr(s.execute(q), "rowcount", 0) or 0)
+
+    def access_replace(self, entries: Iterable[tuple[str, str, str | None]]) -> int:
+        """Replace both lists with ``(plate, kind, note)`` entries in one transaction."""
+        now = self._clock()
+        unique = {(p, k): n for p, k, n in entries}
+        with self._session() as s, s.begin():
+            s.execute(delete(AccessEntryRow))
+            s.add_all(AccessEntryRow(plate=p, kind=k, note=n, created_at=now)
+                      for (p, k), n in unique.items())
+        return len(unique)
+
+    def access_entries(self) -> list[AccessEntry]:
+        """Every list entry, deny first, then by plate."""
+        with self._session() as s:
+            rows = s.scalars(select(AccessEntryRow).order_by(
+                AccessEntryRow.kind.desc(), AccessEntryRow.plate))
+            return [AccessEntry(r.plate, r.kind, r.note, r.created_at) for r in rows]
 
     # -- reads (any thread) --
     def pending_outbox(self, limit: int = 100) -> list[PendingMessage]:
         """Undelivered outbox rows, oldest first (publication order)."""
-        with self._session() as s:
-            rows = s.scalars(
-                select(OutboxRow)
-                .where(OutboxRow.delivered_at.is_(None))
-                .order_by(OutboxRow.id)
-                .limit(limit)
-            )
-            return [
-                PendingMessage(r.id, r.event_id, r.topic, r.payload, r.retain, r.created_at,
-                               r.attempts)
-                for r in rows
-            ]
+        o = OutboxRow
+        q = (
+            select(o.id, o.event_id, o.topic, o.payload, o.retain, o.created_at, o.attempts,
+                   PassageRow.captured_at)
+            .join(PassageRow, PassageRow.event_id == o.event_id)
+            .where(o.delivered_at.is_(None))
+            .order_by(o.id)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:  # Core, no ORM identity map: this is the hot path
+            return [PendingMessage(*row) for row in conn.execute(q)]
 
     def outbox_delivered_count(self) -> int:
         """Rows delivered so far (for status and tests)."""
@@ -353,6 +306,14 @@ class Store:
         """Number of passages stored."""
         with self._session() as s:
             return int(s.scalar(select(func.count()).select_from(PassageRow)) or 0)
+
+    def _add_missing_columns(self) -> None:
+        """The one schema change so far: ``passages.access_reason`` on databases made before it."""
+        cols = {c["name"] for c in inspect(self.engine).get_columns("passages")}
+        if "access_reason" not in cols:
+            with self.engine.begin() as conn:
+                conn.execute(text("ALTER TABLE passages ADD COLUMN access_reason VARCHAR(32)"))
+            log.info("store: added column passages.access_reason")
 
     def close(self) -> None:
         """Release every pooled connection."""

@@ -6,6 +6,7 @@ Topics (ARCHITECTURE.md, "MQTT"), with ``prefix`` the configured ``mqtt.topic_pr
 - ``<prefix>/<site>/<camera>/status``          retained JSON camera state
 - ``<prefix>/<site>/<camera>/passage``         NOT retained passage event
 - ``<prefix>/<site>/<camera>/passage/last``    retained copy of the latest passage
+- ``<prefix>/<site>/<camera>/gate``            NOT retained ``open`` command for ``allow``
 
 Payloads are JSON, UTF-8, compact, with ``ensure_ascii=False`` (plates stay readable)
 and a stable key order (the order the builders insert keys in).
@@ -14,7 +15,7 @@ and a stable key order (the order the builders insert keys in).
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -65,22 +66,58 @@ def passage_last_topic(prefix: str, site: str, camera: str) -> str:
     return passage_topic(prefix, site, camera) + "/last"
 
 
+def gate_topic(prefix: str, site: str, camera: str) -> str:
+    """``<prefix>/<site>/<camera>/gate``: the (never retained) gate command."""
+    return f"{_prefix(prefix)}/{_segment(site, 'site')}/{_segment(camera, 'camera')}/gate"
+
+
+def is_gate_topic(topic: str) -> bool:
+    """True for a gate command topic (the publisher checks freshness before sending one)."""
+    return topic.endswith("/gate")
+
+
+def gate_payload(passage: Passage, ttl_s: float) -> str:
+    """``{"action": "open", "event_id", "expires_at"}``; expires ``ttl_s`` after capture."""
+    return encode({
+        "action": "open",
+        "event_id": passage.event_id,
+        "expires_at": utc_iso(passage.captured_at + timedelta(seconds=ttl_s)),
+    })
+
+
+def gate_expires_at(payload: str) -> datetime | None:
+    """The ``expires_at`` of a gate command payload; None if it has none (never send it)."""
+    try:
+        value = json.loads(payload).get("expires_at")
+        return datetime.fromisoformat(value) if isinstance(value, str) else None
+    except (ValueError, AttributeError):
+        return None
+
+
 def encode(obj: Any) -> str:
     """Compact JSON text, UTF-8 characters kept as they are, keys in insertion order."""
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
-def passage_messages(prefix: str, passage: Passage) -> list[Message]:
-    """The outbox rows for one passage: the event (not retained) then ``passage/last`` (retained).
+def passage_messages(
+    prefix: str, passage: Passage, gate_ttl_s: float | None = None
+) -> list[Message]:
+    """The outbox rows for one passage: the event (not retained), the gate command (only
+    with ``gate_ttl_s`` and ``access == "allow"``, not retained), then ``passage/last``
+    (retained).
 
-    Both carry the same payload; the order matters, a controller gets the live
-    event before dashboards get the retained copy.
+    Event and ``last`` carry the same payload; the order matters, a controller gets
+    the live event before dashboards get the retained copy.
     """
     payload = encode(passage.as_event())
-    return [
-        (passage_topic(prefix, passage.site, passage.camera), payload, False),
-        (passage_last_topic(prefix, passage.site, passage.camera), payload, True),
-    ]
+    messages = [(passage_topic(prefix, passage.site, passage.camera), payload, False)]
+    if gate_ttl_s is not None and passage.access == "allow":
+        messages.append(
+            (gate_topic(prefix, passage.site, passage.camera), gate_payload(passage, gate_ttl_s),
+             False)
+        )
+    messages.append((passage_last_topic(prefix, passage.site, passage.camera), payload, True))
+    return messages
 
 
 def camera_status_payload(state: str, fps: float, last_frame_at: datetime | None) -> str:

@@ -10,7 +10,8 @@ extras="${1:-test,dev}"
 debs=(mosquitto mosquitto-clients ffmpeg fonts-wqy-zenhei
       python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-tools
       gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
-      gstreamer1.0-plugins-ugly gstreamer1.0-libav python3-venv systemd)
+      gstreamer1.0-plugins-ugly gstreamer1.0-libav python3-venv systemd
+      openssl)  # openssl: the MQTT TLS tests make their CA and certificates
 
 missing=()
 for pkg in "${debs[@]}"; do

@@ -50,6 +50,7 @@ def daemon_config(
         "ocr": {"endpoint": endpoint, "rate_limit": 10},
         "store": {"url": f"sqlite:///{tmp_path}/gatecam.db", "snapshots": str(tmp_path / "snap")},
         "mqtt": {"host": "127.0.0.1", "port": mqtt_port, "topic_prefix": "gatecam"},
+        "health": {"metrics_port": 0},  # a free port: daemons of parallel tests never collide
     }
     path = tmp_path / "gatecam.yaml"
     path.write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")

@@ -93,6 +93,7 @@ def test_secret_in_yaml_is_refused_and_not_echoed() -> None:
         ("site: a\ncameras: []", "cameras: List should have at least 1 item"),
         ("site: a/b\ncameras: [{id: c, url: x}]", "site: String should match pattern"),
         ("site: a\ncameras: [{id: c, url: x}, {id: c, url: y}]", "used twice"),
+        ("site: a\ncameras: [{id: ocr, url: x}]", "reserved for a status topic"),
         ("site: a\ncameras: [{id: c, url: x, roi: [[0, 0], [2, 0], [1, 1]]}]", "roi -> 1 -> 0"),
         ("- just\n- a list", "top level must be a mapping"),
         ("site: [unclosed", "not valid YAML"),

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,10 +30,12 @@ ROOT = Path(__file__).resolve().parents[1]
 T0 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 
 
-def make_passage(n: int, site: str) -> Passage:
+def make_passage(n: int, site: str, at: datetime | None = None) -> Passage:
+    """A passage captured now (or ``at``): freshness is measured from ``captured_at``."""
+    t = (at or datetime.now(UTC)) + timedelta(milliseconds=n)
     return Passage(
         event_id=str(uuid.uuid4()), site=site, camera="entry-1", direction="entry",
-        captured_at=T0 + timedelta(seconds=n), decided_at=T0 + timedelta(seconds=n + 1),
+        captured_at=t, decided_at=t + timedelta(seconds=1),
         plate=f"京A{n:05d}", color="蓝", confidence=99, ocr_calls=1,
     )
 
@@ -55,7 +58,9 @@ def broker() -> Iterator[Mosquitto]:
         yield b
 
 
-def build(broker: Mosquitto, tmp_path: Path, **cfg: object) -> Rig:
+def build(
+    broker: Mosquitto, tmp_path: Path, on_acked: Any = None, **cfg: object
+) -> Rig:
     site = f"lot-{uuid.uuid4().hex[:6]}"
     store = Store(f"sqlite:///{tmp_path}/g.db")
     holder: list[Publisher] = []
@@ -63,7 +68,8 @@ def build(broker: Mosquitto, tmp_path: Path, **cfg: object) -> Rig:
     mqtt_cfg = MqttConfig.model_validate(
         {"port": broker.port, "client_id": f"pub-{site}", "keepalive_s": 5, **cfg}
     )
-    publisher = Publisher(mqtt_cfg, site, store, recorder, None, reconnect_max_s=1, poll_s=1.0)
+    publisher = Publisher(mqtt_cfg, site, store, recorder, None, reconnect_max_s=1, poll_s=1.0,
+                          on_acked=on_acked)
     holder.append(publisher)
     recorder.start()
     publisher.start()
@@ -284,7 +290,14 @@ def test_last_will_offline_when_process_is_killed(broker: Mosquitto, tmp_path: P
 def test_messages_in_flight_when_broker_dies_are_resent(
     broker: Mosquitto, tmp_path: Path
 ) -> None:
-    r = build(broker, tmp_path)
+    acks: list[int] = []
+
+    def kill_mid_stream(outbox_id: int, _at: float) -> None:
+        acks.append(outbox_id)
+        if len(acks) == 40:  # mid-stream: the next rows are awaiting PUBACK
+            broker.kill()
+
+    r = build(broker, tmp_path, on_acked=kill_mid_stream)
     sub = Subscriber(broker.port, (r.passage_topic(),), client_id=f"sub-{r.site}",
                      clean_session=False)
     try:
@@ -294,8 +307,7 @@ def test_messages_in_flight_when_broker_dies_are_resent(
         passages = [make_passage(n, r.site) for n in range(200)]
         for p in passages:
             r.recorder.submit_passage(p, [])
-        assert _wait(lambda: r.publisher.delivered > 20, 10)
-        broker.kill()  # mid-stream: some rows are awaiting PUBACK
+        assert _wait(lambda: broker.proc is None, 10)
         assert r.recorder.flush(10)
         assert r.store.pending_outbox(1)
         broker.start()

@@ -84,7 +84,7 @@ def test_snapshot_failure_still_records(
     blocker.write_text("a file where the snapshot folder should be")
     rec = Recorder(store, blocker, "gatecam", lambda _p: None)
     rec.start()
-    with caplog.at_level(logging.ERROR, logger="daemon.recorder"):
+    with caplog.at_level(logging.ERROR, logger="daemon.snapshots"):
         rec.submit_passage(make_passage(2), [], np.zeros((10, 10, 3), np.uint8))
         assert rec.flush(10)
     [event] = store.recent_passages()

@@ -1,4 +1,5 @@
-"""Store on a real SQLite file: pragmas, one-transaction writes, UTC round trips, outbox order."""
+"""Store on a real SQLite file and on the local PostgreSQL: one-transaction writes, UTC round
+trips, outbox order, retention, access lists; SQLite pragmas and the schema upgrade."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from sqlalchemy.exc import IntegrityError, StatementError
 from daemon import topics
 from daemon.domain import Passage, PlateRead, Rect
 from daemon.store import Store
+from tests.support.services import postgres_url  # noqa: F401  (fixture)
 
 T0 = datetime(2026, 11, 25, 8, 0, 0, 123000, tzinfo=UTC)
 
@@ -39,14 +41,27 @@ def make_read(n: int = 0, ok: bool = True) -> PlateRead:
     )
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    """The same suite on both back ends (PostgreSQL: a fresh schema per test)."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path}/nested/dir/gatecam.db"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    s = Store(url)
+    yield s
+    s.close()
+
+
 @pytest.fixture
-def store(tmp_path: Path) -> Any:
+def sqlite_store(tmp_path: Path) -> Any:
     s = Store(f"sqlite:///{tmp_path}/nested/dir/gatecam.db")
     yield s
     s.close()
 
 
-def test_creates_folder_and_sets_pragmas(tmp_path: Path, store: Store) -> None:
+def test_creates_folder_and_sets_pragmas(tmp_path: Path, sqlite_store: Store) -> None:
+    store = sqlite_store
     assert (tmp_path / "nested/dir/gatecam.db").is_file()
     with store.engine.connect() as conn:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
@@ -174,4 +189,75 @@ def test_in_memory_store_is_shared_between_threads() -> None:
     t.start()
     t.join(5)
     assert s.passage_count() == 1
+    s.close()
+
+
+def test_pending_outbox_carries_captured_at(store: Store) -> None:
+    p = make_passage(4)
+    store.record_passage(p, [], topics.passage_messages("gatecam", p))
+    assert {m.captured_at for m in store.pending_outbox()} == {p.captured_at}
+
+
+def test_purge_oldest_keeps_undelivered_and_goes_oldest_first(store: Store) -> None:
+    for n in range(4):
+        p = make_passage(n)
+        store.record_passage(p, [make_read(n)], topics.passage_messages("gatecam", p))
+    pending = store.pending_outbox()
+    store.mark_delivered([m.id for m in pending if m.event_id != "ev-0000"], T0)
+    assert store.purge_oldest(2) == 2  # ev-0000 is undelivered: ev-0001 and ev-0002 go
+    assert [e["event_id"] for e in store.recent_passages()] == ["ev-0003", "ev-0000"]
+    assert store.reads_for("ev-0001") == []
+
+
+def test_access_lists(store: Store) -> None:
+    assert store.access_add("京A12345", "allow", "staff")
+    assert not store.access_add("京A12345", "allow", None)  # already there, note kept
+    assert store.access_add("京A12345", "deny")
+    assert store.access_add("沪B88888", "deny", "stolen")
+    with pytest.raises(ValueError):
+        store.access_add("京A12345", "maybe")
+    got = [(e.plate, e.kind, e.note) for e in store.access_entries()]
+    assert got == [("京A12345", "deny", None), ("沪B88888", "deny", "stolen"),
+                   ("京A12345", "allow", "staff")]
+    assert store.access_remove("京A12345", "allow") == 1
+    assert store.access_remove("京A12345") == 1
+    assert store.access_remove("京A12345") == 0
+    assert store.access_replace([("粤B12345", "allow", None), ("粤B12345", "allow", "x")]) == 1
+    assert [(e.plate, e.note) for e in store.access_entries()] == [("粤B12345", "x")]
+
+
+def test_access_reason_round_trips(store: Store) -> None:
+    p = make_passage(5, access="deny", access_reason="not_physical")
+    store.record_passage(p, [], [])
+    [back] = store.recent_passage_objects()
+    assert (back.access, back.access_reason) == ("deny", "not_physical")
+
+
+def test_used_bytes_shrinks_after_purge(sqlite_store: Store) -> None:
+    store = sqlite_store
+    for n in range(300):
+        p = make_passage(n, request_ids=tuple(f"r{n}-{i}" * 20 for i in range(20)))
+        store.record_passage(p, [], topics.passage_messages("gatecam", p))
+    store.mark_delivered([m.id for m in store.pending_outbox(1000)], T0)
+    before = store.used_bytes()
+    assert before is not None and before > 1_000_000
+    assert store.purge_oldest(250) == 250
+    after = store.used_bytes()
+    assert after is not None and after < before / 2
+
+
+def test_old_database_gets_access_reason_column(tmp_path: Path) -> None:
+    import sqlite3
+
+    url = f"sqlite:///{tmp_path}/old.db"
+    s = Store(url)
+    s.close()
+    conn = sqlite3.connect(tmp_path / "old.db")
+    conn.execute("ALTER TABLE passages DROP COLUMN access_reason")
+    conn.commit()
+    conn.close()
+    s = Store(url)
+    p = make_passage(6, access_reason="allow_list")
+    s.record_passage(p, [], [])
+    assert s.recent_passage_objects()[0].access_reason == "allow_list"
     s.close()

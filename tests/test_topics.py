@@ -131,3 +131,53 @@ def test_mark_late_sets_flag_and_keeps_order() -> None:
     assert topics.mark_late(late) == late
     assert topics.mark_late("online") == "online"
     assert topics.mark_late('{"state":"streaming"}') == '{"state":"streaming"}'
+
+
+def test_gate_command_only_for_allow() -> None:
+    allow = make_passage(access="allow", access_reason="allow_list")
+    msgs = topics.passage_messages("gatecam", allow, gate_ttl_s=5)
+    assert [(t, r) for t, _, r in msgs] == [
+        ("gatecam/lot-a/entry-1/passage", False),
+        ("gatecam/lot-a/entry-1/gate", False),
+        ("gatecam/lot-a/entry-1/passage/last", True),
+    ]
+    gate = json.loads(msgs[1][1])
+    assert gate == {"action": "open", "event_id": allow.event_id,
+                    "expires_at": "2026-11-25T08:00:05.123Z"}
+    assert topics.gate_expires_at(msgs[1][1]) == T0 + timedelta(seconds=5)
+    assert topics.is_gate_topic(msgs[1][0]) and not topics.is_gate_topic(msgs[0][0])
+    for access in ("deny", "unknown"):
+        assert len(topics.passage_messages("gatecam", make_passage(access=access), 5)) == 2
+    assert len(topics.passage_messages("gatecam", allow)) == 2  # gate commands off
+    assert topics.gate_expires_at("not json") is None
+
+
+def test_access_reason_in_schema(validator: jsonschema.Draft202012Validator) -> None:
+    event = make_passage(access="deny", access_reason="not_physical").as_event()
+    validator.validate(event)
+    assert list(event).index("access_reason") == list(event).index("access") + 1
+    event["access_reason"] = "because"
+    assert not validator.is_valid(event)
+
+
+def test_home_assistant_discovery() -> None:
+    from daemon.discovery import discovery_messages
+
+    msgs = discovery_messages("homeassistant", "gatecam", "lot-a", ["entry-1", "exit.2"])
+    assert [(t, r) for t, _, r in msgs] == [
+        ("homeassistant/sensor/gatecam_lot-a_entry-1/plate/config", True),
+        ("homeassistant/binary_sensor/gatecam_lot-a_entry-1/camera/config", True),
+        ("homeassistant/sensor/gatecam_lot-a_exit_2/plate/config", True),
+        ("homeassistant/binary_sensor/gatecam_lot-a_exit_2/camera/config", True),
+    ]
+    plate, link = (json.loads(p) for _, p, _ in msgs[:2])
+    assert plate["state_topic"] == "gatecam/lot-a/entry-1/passage/last"
+    assert plate["json_attributes_topic"] == plate["state_topic"]
+    assert "value_json.access" in plate["json_attributes_template"]
+    assert link["device_class"] == "connectivity"
+    assert link["state_topic"] == "gatecam/lot-a/entry-1/status"
+    for cfg in (plate, link):
+        assert cfg["availability_topic"] == "gatecam/lot-a/status"
+        assert (cfg["payload_available"], cfg["payload_not_available"]) == ("online", "offline")
+        assert cfg["device"]["identifiers"] == ["gatecam_lot-a_entry-1"]
+    assert len({json.loads(p)["unique_id"] for _, p, _ in msgs}) == 4

@@ -164,8 +164,15 @@ class Subscriber:
         client_id: str = "",
         clean_session: bool = True,
         qos: int = 1,
+        ca_file: Path | None = None,
+        cert: tuple[Path, Path] | None = None,
+        username: str | None = None,
+        password: str | None = None,
     ) -> None:
-        """Connect in the background; :meth:`wait_connected` to be sure it subscribed."""
+        """Connect in the background; :meth:`wait_connected` to be sure it subscribed.
+
+        ``ca_file`` turns TLS on (``cert`` = (certfile, keyfile) for a client certificate).
+        """
         self.messages: list[Received] = []
         self._topics = topics
         self._qos = qos
@@ -175,6 +182,14 @@ class Subscriber:
             CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=clean_session
         )
         self.client.reconnect_delay_set(1, 2)
+        if username is not None:
+            self.client.username_pw_set(username, password)
+        if ca_file is not None:
+            self.client.tls_set(
+                ca_certs=str(ca_file),
+                certfile=str(cert[0]) if cert else None,
+                keyfile=str(cert[1]) if cert else None,
+            )
         self.client.on_connect = self._on_connect
         self.client.on_subscribe = self._on_subscribe
         self.client.on_disconnect = self._on_disconnect
