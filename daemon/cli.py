@@ -190,8 +190,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     finally:
         emulator.stop()
     print(
-        f"summary: {passages} passage(s), {len(emulator.calls)} OCR call(s) to the emulator, "
-        f"pool stats {json.dumps(stats)}",
+        f"gatecam: {passages} passage(s) recorded, {len(emulator.calls)} OCR call(s) to the "
+        f"emulator (plate {stats.get('ok', 0)}, no plate {stats.get('no_plate', 0)}, "
+        f"failed {stats.get('failures', 0)}, not sent {stats.get('stale', 0)})",
         file=sys.stderr,
     )
     return 0
