@@ -55,10 +55,11 @@ def test_three_processes_never_exceed_the_account_limit(redis_url: str) -> None:
     assert "RequestLimitExceeded" not in codes
     assert set(codes) == {"OK"}
     assert _max_in_any_window([c.at for c in calls]) <= 10
-    # The budget is really shared and really used: every process called, ~9/s in total.
+    # The budget is really shared and really used: every process called, 8/s at most
+    # (10 calls per 1.25 s window) in total.
     assert all(s["calls"] > 0 for s in stats)
     assert sum(s["calls"] for s in stats) == len(calls)
-    assert len(calls) >= 0.8 * 9 * seconds
+    assert len(calls) >= 0.8 * 8 * seconds
 
 
 def test_make_budget_chooses_by_url(redis_url: str) -> None:  # noqa: F811
