@@ -28,6 +28,7 @@ from daemon.health import HealthLimits, HealthMonitor, Notifier
 from daemon.lane import LaneWorker
 from daemon.metrics import MetricsServer, PipelineMetrics
 from daemon.ocr.circuit import OcrCircuit
+from daemon.ocr.credentials import reload_keys
 from daemon.ocr.fleet import make_budget
 from daemon.ocr.pool import OcrPool
 from daemon.ocr.tencent import TencentOcrClient
@@ -39,6 +40,9 @@ from daemon.store import Store
 log = logging.getLogger(__name__)
 
 PassageListener = Callable[[Passage], None]
+
+STOP_BUDGET_S = 20.0
+"""Longest ``App.stop()`` waits in all; the unit's ``TimeoutStopSec=30`` keeps 10 s spare."""
 
 
 class MissingCredentialsError(RuntimeError):
@@ -117,7 +121,9 @@ class App:
         self._retention.start()
         ocr = self.cfg.ocr
         self._client = TencentOcrClient(
-            ocr.endpoint, self.secrets.secret_id, self.secrets.secret_key, ocr.region, ocr.timeout_s
+            ocr.endpoint, self.secrets.secret_id, self.secrets.secret_key, ocr.region,
+            ocr.timeout_s, reload_keys=reload_keys, failover_endpoint=ocr.failover_endpoint,
+            failover_after=ocr.failover_after, failover_cooldown_s=ocr.failover_cooldown_s,
         )
         circuit = OcrCircuit(ocr.circuit_cooldown_s, ocr.circuit_cooldown_max_s)
         circuit.add_listener(self._ocr_status)
@@ -243,34 +249,44 @@ class App:
             ok = self._publisher.wait_idle(max(0.0, deadline - time.monotonic())) and ok
         return ok
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stop in reverse pipeline order: cameras, lanes, OCR, then flush store and MQTT."""
+    def stop(self, timeout: float = 10.0, *, budget_s: float | None = None) -> None:
+        """Stop in reverse pipeline order: cameras, lanes, OCR, then flush store and MQTT.
+
+        Each step waits at most ``timeout`` and all of them together about ``budget_s``
+        (:data:`STOP_BUDGET_S`), so a hung stage cannot push the exit past systemd's
+        ``TimeoutStopSec=30``; the publisher and the writer keep a 1 s floor for ``offline``.
+        """
+        deadline = time.monotonic() + (STOP_BUDGET_S if budget_s is None else budget_s)
+
+        def left(floor: float = 0.0) -> float:
+            return max(floor, min(timeout, deadline - time.monotonic()))
+
         self.stop_event.set()
         for cam in self._cameras:
-            cam.capture.join(timeout)
+            cam.capture.join(left())
             cam.slot.close()
         for cam in self._cameras:
-            cam.lane.join(timeout)
+            cam.lane.join(left())
         if self._pool is not None:
-            self._pool.stop(timeout)
+            self._pool.stop(left())
         if self._retention is not None:
-            self._retention.join(timeout)
+            self._retention.join(left())
         if self._client is not None:
             self._client.close()
         # Commit what is queued, let the publisher deliver it and publish "offline",
         # then stop the writer (delivery marks go through it).
         if self._recorder is not None:
-            self._recorder.flush(timeout)
+            self._recorder.flush(left())
         if self._publisher is not None:
             if self._publisher.connected:  # deliver what was just committed (bounded)
-                self._publisher.wait_idle(min(timeout, 5.0))
-            self._publisher.stop(timeout)
+                self._publisher.wait_idle(min(left(), 5.0))
+            self._publisher.stop(left(1.0))
         if self._recorder is not None:
-            self._recorder.stop(timeout)
+            self._recorder.stop(left(1.0))
         if self._store is not None:
             self._store.close()
         if self.health is not None:
-            self.health.join(timeout)
+            self.health.join(left(0.5))
         if self.metrics_server is not None:
             self.metrics_server.stop()
         log.info("gatecam stopped at %s", datetime.now(UTC).isoformat(timespec="seconds"))

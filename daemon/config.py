@@ -22,6 +22,8 @@ from urllib.parse import urlsplit, urlunsplit
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from daemon.ocr.endpoints import check_endpoint
+
 EX_CONFIG = 78
 """Exit status for a bad configuration (sysexits.h); systemd must not restart on it."""
 
@@ -138,6 +140,24 @@ class OcrConfig(_Model):
     circuit_cooldown_max_s: float = Field(
         3600.0, ge=1, le=86400, description="longest pause; each refusal doubles it up to this"
     )
+    failover_endpoint: str | None = Field(
+        None, description="another host for the same account, used after transient failures"
+    )
+    failover_after: int = Field(5, ge=1, le=100, description="consecutive transient failures")
+    failover_cooldown_s: float = Field(60.0, ge=1, le=3600, description="then the primary again")
+
+    @field_validator("endpoint", "failover_endpoint")
+    @classmethod
+    def _known_endpoint(cls, value: str | None) -> str | None:
+        # Tencent hosts must be a real OCR host over https (daemon/ocr/endpoints.py).
+        return None if value is None else check_endpoint(value)
+
+    @model_validator(mode="after")
+    def _distinct_failover(self) -> OcrConfig:
+        same = (self.failover_endpoint or "").rstrip("/") == self.endpoint.rstrip("/")
+        if self.failover_endpoint and same:
+            raise ValueError("ocr.failover_endpoint must differ from ocr.endpoint")
+        return self
 
 
 class RetentionConfig(_Model):
@@ -311,15 +331,23 @@ def parse_config(text: str, source: str = "<config>") -> Config:
         data = yaml.safe_load(text)
         root = yaml.compose(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark is not None else ""
-        raise ConfigError([f"{source}{where}: not valid YAML: {exc}"]) from exc
+        raise ConfigError([_yaml_problem(exc, source)]) from exc
     if not isinstance(data, dict):
         raise ConfigError([f"{source}: the top level must be a mapping of keys, got {data!r}"])
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(_describe(exc, root, source)) from exc
+
+
+def _yaml_problem(exc: yaml.YAMLError, source: str) -> str:
+    """One line: ``file:LINE:COL: not valid YAML: problem (context at line N)``."""
+    mark, cmark = getattr(exc, "problem_mark", None), getattr(exc, "context_mark", None)
+    where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    context = getattr(exc, "context", None)
+    ctx = f" ({context} at line {cmark.line + 1})" if cmark and context else ""
+    return f"{source}{where}: not valid YAML: {problem}{ctx}"
 
 
 def _describe(exc: ValidationError, root: yaml.Node | None, source: str) -> list[str]:

@@ -92,6 +92,24 @@ def classify(code: str) -> Action:
     return Action.RETRY_ONCE if action is None else action
 
 
+TOKEN_FAILURE = "AuthFailure.TokenFailure"  # noqa: S105 - an error code, not a secret
+KEY_REJECTED = frozenset({"AuthFailure.SecretIdNotFound", "AuthFailure.SignatureFailure"})
+"""Refusals that a key rotation explains: re-read the keys once before opening the circuit."""
+
+
+def is_transient(code: str) -> bool:
+    """Network, timeout, HTTP 5xx or a server-side InternalError/ServiceUnavailable.
+
+    These are the failures that count towards moving to the failover endpoint
+    (:class:`daemon.ocr.endpoints.FailoverState`); a refusal or a bad image does not.
+    """
+    if code in ("Timeout", "NetworkError"):
+        return True
+    if code.startswith("HttpStatus."):
+        return code[len("HttpStatus.") :].startswith("5")
+    return code.split(".", 1)[0] in ("InternalError", "ServiceUnavailable")
+
+
 def is_known(code: str) -> bool:
     """True when the code (or its family prefix) is in the taxonomy; unknown ones are counted."""
     return _lookup(code) is not None

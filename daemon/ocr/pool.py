@@ -143,7 +143,7 @@ class OcrPool:
             return len(self._heap)
 
     def stats(self) -> dict[str, Any]:
-        """Counters (calls, ok, no_plate, stale, retries, circuit_open, ...), errors, circuit."""
+        """Counters (calls, ok, stale, retries, circuit_open, ...), errors, circuit, endpoint."""
         with self._cond:
             out: dict[str, Any] = {
                 k: self._counts[k]
@@ -155,6 +155,9 @@ class OcrPool:
             out["errors"] = dict(self._errors)
             out["pending"] = len(self._heap)
         out["circuit"] = self.circuit.status()
+        endpoint_status = getattr(self._client, "endpoint_status", None)
+        if callable(endpoint_status):  # TencentOcrClient: primary or failover endpoint
+            out["endpoint"] = endpoint_status()
         return out
 
     # ------------------------------------------------------------ workers

@@ -1,41 +1,46 @@
-"""Tencent LicensePlateOCR: TC3-HMAC-SHA256 signing, request building, response parsing, client.
+"""Tencent LicensePlateOCR: TC3-HMAC-SHA256 signing, request building, and the client.
 
-Signing, building and parsing are pure functions (no clock, no I/O) so they can be
-checked against the official SDK and fuzzed; :class:`TencentOcrClient` is the thin
-I/O edge around them, with one pooled ``httpx.Client``.
+Signing and building are pure functions (no clock, no I/O) so they can be checked
+against the official SDK and fuzzed; parsing lives in :mod:`daemon.ocr.response`
+(re-exported here). :class:`TencentOcrClient` is the thin I/O edge around them, with
+one pooled ``httpx.Client``: it learns the clock offset from ``SignatureExpire``,
+re-reads rotated keys after ``AuthFailure.TokenFailure`` / ``SecretIdNotFound`` /
+``SignatureFailure``, and moves to an optional failover endpoint after consecutive
+transient failures (:class:`daemon.ocr.endpoints.FailoverState`).
 """
 
 from __future__ import annotations
 
 import base64
-import email.utils
 import hashlib
 import hmac
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
-from daemon.domain import Rect
+from daemon.ocr.endpoints import FAILOVER, PRIMARY, FailoverState, host_of
 from daemon.ocr.errors import (
+    KEY_REJECTED,
+    TOKEN_FAILURE,
     Action,
-    OcrBadResponseError,
     OcrError,
     OcrServiceError,
     OcrTransportError,
+    is_transient,
 )
+from daemon.ocr.response import JSON_CONTENT, OcrResult, PlateInfo, parse_response, server_time
 
 log = logging.getLogger(__name__)
 
 ALGORITHM = "TC3-HMAC-SHA256"
 ACTION = "LicensePlateOCR"
 VERSION = "2018-11-19"
-JSON_CONTENT = "application/json"
 
 
 # ---------------------------------------------------------------- signing (pure)
@@ -139,163 +144,17 @@ def build_request(
     return headers, body
 
 
-# ---------------------------------------------------------------- parsing (pure)
-
-
-@dataclass(frozen=True, slots=True)
-class PlateInfo:
-    """One plate in a LicensePlateInfos entry; rect in the sent image's pixels."""
-
-    plate: str
-    color: str
-    confidence: int
-    category: str
-    rect: Rect
-
-
-@dataclass(frozen=True, slots=True)
-class OcrResult:
-    """A successful LicensePlateOCR answer; rect is in the *sent image's* pixels."""
-
-    plate: str
-    """The best plate, without "·"."""
-    color: str
-    confidence: int
-    category: str
-    rect: Rect
-    request_id: str
-    plates: tuple[PlateInfo, ...]
-    """Every plate the service found (at least the best one)."""
-
-
-def _field(obj: Mapping[str, Any], key: str, kind: type, request_id: str | None) -> Any:
-    value = obj.get(key)
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise OcrBadResponseError(f"field {key} is not {kind.__name__}", request_id=request_id)
-    return value
-
-
-def _int(obj: Mapping[str, Any], key: str, request_id: str | None, lo: int, hi: int) -> int:
-    value = obj.get(key)
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
-        raise OcrBadResponseError(f"{key} not an integer in [{lo}, {hi}]", request_id=request_id)
-    return value
-
-
-_MAX_PX = 1 << 20
-
-
-def _rect(obj: Mapping[str, Any], request_id: str | None) -> Rect:
-    raw = _field(obj, "Rect", dict, request_id)
-    return Rect(
-        x=_int(raw, "X", request_id, -_MAX_PX, _MAX_PX),
-        y=_int(raw, "Y", request_id, -_MAX_PX, _MAX_PX),
-        width=_int(raw, "Width", request_id, 0, _MAX_PX),
-        height=_int(raw, "Height", request_id, 0, _MAX_PX),
-    )
-
-
-def _plate_info(obj: Mapping[str, Any], request_id: str | None) -> PlateInfo:
-    number = _field(obj, "Number", str, request_id).replace("·", "").strip()
-    if not number:
-        raise OcrBadResponseError("empty Number", request_id=request_id)
-    category = obj.get("LicensePlateCategory", "")
-    if not isinstance(category, str):
-        raise OcrBadResponseError("LicensePlateCategory is not str", request_id=request_id)
-    return PlateInfo(
-        plate=number,
-        color=_field(obj, "Color", str, request_id),
-        confidence=_int(obj, "Confidence", request_id, 0, 100),
-        category=category,
-        rect=_rect(obj, request_id),
-    )
-
-
-def _media_type(content_type: str | None) -> str | None:
-    if content_type is None:
-        return None
-    return content_type.split(";", 1)[0].strip().lower()
-
-
-def _envelope(status: int, content_type: str | None, body: bytes) -> dict[str, Any]:
-    """The ``Response`` object, or the transport/format error that stands in its way."""
-    media = _media_type(content_type)
-    problem = None
-    response: Any = None
-    if media not in (None, JSON_CONTENT, "text/plain"):
-        problem = f"content type {media}"
-    else:
-        try:
-            data = json.loads(body.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError, RecursionError):
-            data = None
-            problem = "body is not JSON"
-        response = data.get("Response") if isinstance(data, dict) else None
-        if problem is None and not isinstance(response, dict):
-            problem = "no Response object"
-    if problem is not None:
-        if status != 200:
-            raise OcrTransportError(f"HttpStatus.{status}", problem)
-        raise OcrBadResponseError(problem)
-    assert isinstance(response, dict)  # noqa: S101 - narrowed above for mypy
-    return response
-
-
-def parse_response(status: int, content_type: str | None, body: bytes) -> OcrResult:
-    """Turn an HTTP answer into an OcrResult; anything else raises an OcrError subclass."""
-    response = _envelope(status, content_type, body)
-    request_id = response.get("RequestId")
-    if not isinstance(request_id, str):
-        request_id = None
-    if "Error" in response:
-        error = response["Error"]
-        code = error.get("Code") if isinstance(error, dict) else None
-        if not isinstance(code, str) or not code:
-            raise OcrBadResponseError("Error without a Code", request_id=request_id)
-        message = error.get("Message", "")
-        raise OcrServiceError(
-            code, message if isinstance(message, str) else "", request_id=request_id
-        )
-    if status != 200:
-        raise OcrTransportError(f"HttpStatus.{status}", "success envelope", request_id=request_id)
-    if request_id is None:
-        raise OcrBadResponseError("missing RequestId")
-    best = _plate_info(response, request_id)
-    infos = response.get("LicensePlateInfos")
-    if infos is None:
-        plates: tuple[PlateInfo, ...] = (best,)
-    elif isinstance(infos, list) and all(isinstance(i, dict) for i in infos):
-        plates = tuple(_plate_info(i, request_id) for i in infos) or (best,)
-    else:
-        raise OcrBadResponseError("LicensePlateInfos not a list of objects", request_id=request_id)
-    return OcrResult(
-        plate=best.plate,
-        color=best.color,
-        confidence=best.confidence,
-        category=best.category,
-        rect=best.rect,
-        request_id=request_id,
-        plates=plates,
-    )
-
-
-def server_time(date_header: str | None) -> float | None:
-    """Seconds since the epoch from an HTTP ``Date`` header, or None if absent or unparsable."""
-    if not date_header:
-        return None
-    try:
-        return email.utils.parsedate_to_datetime(date_header).timestamp()
-    except (TypeError, ValueError, IndexError):
-        return None
-
-
 # ---------------------------------------------------------------- client (I/O)
 
 
+KeyPair = tuple[str, str]
+"""(SecretId, SecretKey)."""
+KeySource = Callable[[], KeyPair | None]
+"""Re-reads the keys, None when none are found (:func:`daemon.ocr.credentials.reload_keys`)."""
+
+
 class TencentOcrClient:
-    """LicensePlateOCR over one pooled ``httpx.Client``; thread-safe; retries only to resync."""
+    """LicensePlateOCR over one pooled ``httpx.Client``; thread-safe; retries only to recover."""
 
     def __init__(
         self,
@@ -308,18 +167,29 @@ class TencentOcrClient:
         clock: Callable[[], float] = time.time,
         transport: httpx.BaseTransport | None = None,
         trust_env: bool = False,
+        failover_endpoint: str | None = None,
+        failover_after: int = 5,
+        failover_cooldown_s: float = 60.0,
+        reload_keys: KeySource | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        """``trust_env`` lets httpx read ``*_PROXY`` / ``SSL_CERT_*`` from the environment."""
-        url = httpx.URL(endpoint)
-        if url.scheme not in ("http", "https") or not url.host:
-            raise ValueError(f"endpoint must be http(s)://host[:port], got {endpoint!r}")
-        self._url = url.copy_with(path="/", query=None, fragment=None)
-        self._host = url.host if url.port is None else f"{url.host}:{url.port}"
-        self._secret_id = secret_id
-        self._secret_key = secret_key
+        """``trust_env`` lets httpx read ``*_PROXY`` / ``SSL_CERT_*`` from the environment.
+
+        ``failover_endpoint`` takes the calls after ``failover_after`` consecutive transient
+        failures for ``failover_cooldown_s``; ``reload_keys`` re-reads rotated keys.
+        """
+        self._urls = {PRIMARY: _endpoint(endpoint)}
+        self._failover: FailoverState | None = None
+        if failover_endpoint:
+            self._urls[FAILOVER] = _endpoint(failover_endpoint)
+            self._failover = FailoverState(failover_after, failover_cooldown_s)
+        self._keys: KeyPair = (secret_id, secret_key)
+        self._reload_keys = reload_keys
         self._region = region
         self._clock = clock
+        self._monotonic = monotonic
         self._offset = 0.0
+        self._lock = threading.Lock()
         self._client = httpx.Client(
             timeout=httpx.Timeout(timeout_s),
             transport=transport,
@@ -332,21 +202,39 @@ class TencentOcrClient:
         """Seconds added to the local clock to match server time (learnt from SignatureExpire)."""
         return self._offset
 
+    @property
+    def secret_id(self) -> str:
+        """The SecretId in use (public half of the key pair; may change after a re-read)."""
+        return self._keys[0]
+
+    def endpoint_status(self) -> dict[str, Any]:
+        """Active endpoint role and host, consecutive failures, seconds left on the failover."""
+        if self._failover is None:
+            return {"active": PRIMARY, "host": self._urls[PRIMARY][1], "failover": None}
+        with self._lock:
+            status: dict[str, Any] = self._failover.status(self._monotonic())
+        status["host"] = self._urls[status["active"]][1]
+        status["failover"] = self._urls[FAILOVER][1]
+        return status
+
     def recognize(self, jpeg: bytes, *, retry_resync: bool = True) -> OcrResult:
         """Read the plate in an image; raises OcrError (code and action) on any failure.
 
-        On ``AuthFailure.SignatureExpire`` the clock offset is learnt from the answer's
-        ``Date`` header; with ``retry_resync`` the call is re-signed and sent once more
-        here, otherwise the error is raised and the caller (the pool, which must take a
-        rate slot for the second call) retries.
+        Recoverable refusals are prepared for one more call: on ``SignatureExpire`` the
+        clock offset is learnt from the answer's ``Date`` header; on ``TokenFailure``
+        the keys are re-read; on ``SecretIdNotFound`` / ``SignatureFailure`` the keys are
+        re-read and, if they changed (a rotation), the error becomes RETRY instead of
+        STOP. With ``retry_resync`` that call is made here, otherwise the error is raised
+        and the caller (the pool, which must take a rate slot for it) retries.
         """
+        keys = self._keys
         try:
-            return self._call(jpeg)
+            return self._call(jpeg, keys)
         except OcrServiceError as exc:
-            if exc.action is not Action.RESYNC_CLOCK or not self._resync(exc) or not retry_resync:
+            if not self._recover(exc, keys) or not retry_resync:
                 raise
         try:
-            return self._call(jpeg)
+            return self._call(jpeg, self._keys)
         except OcrServiceError as exc:
             if exc.action is Action.RESYNC_CLOCK:
                 log.error(
@@ -354,6 +242,38 @@ class TencentOcrClient:
                     exc.request_id,
                 )
             raise
+
+    def _recover(self, exc: OcrServiceError, used: KeyPair) -> bool:
+        """Prepare one more call after a recoverable refusal; False when none would help."""
+        if exc.action is Action.RESYNC_CLOCK:
+            return self._resync(exc)
+        if exc.code == TOKEN_FAILURE:
+            self._reload(exc.code, used)
+            return True
+        if exc.code in KEY_REJECTED and self._reload(exc.code, used):
+            exc.action = Action.RETRY
+            return True
+        return False
+
+    def _reload(self, code: str, used: KeyPair) -> bool:
+        """Re-read the keys; True when they differ from the ones the refused call used."""
+        if self._reload_keys is None:
+            return False
+        try:
+            fresh = self._reload_keys()
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            log.warning("re-reading the Tencent keys after %s failed: %s", code, type(exc).__name__)
+            return False
+        if fresh is None or not (fresh[0] and fresh[1]):
+            log.warning("re-reading the Tencent keys after %s found none; keeping ours", code)
+            return False
+        self._keys = fresh
+        changed = fresh != used
+        log.warning(
+            "Tencent keys re-read after %s: %s", code,
+            "rotated, one more call with the new keys" if changed else "unchanged",
+        )
+        return changed
 
     def _resync(self, exc: OcrServiceError) -> bool:
         server = exc.server_time
@@ -364,28 +284,60 @@ class TencentOcrClient:
         log.warning("clock is %.1f s off Tencent's; re-signing with that offset", self._offset)
         return True
 
-    def _call(self, jpeg: bytes) -> OcrResult:
+    def _choose(self) -> str:
+        if self._failover is None:
+            return PRIMARY
+        with self._lock:
+            before = self._failover.active
+            role = self._failover.choose(self._monotonic())
+        if before != role:
+            log.warning("OCR failover cool-down over: trying %s again", self._urls[PRIMARY][1])
+        return role
+
+    def _record(self, role: str, code: str | None) -> None:
+        """Feed the failover switch with one outcome (None: a plate)."""
+        if self._failover is None:
+            return
+        transient = code is not None and is_transient(code)
+        with self._lock:
+            moved = self._failover.on_result(role, transient, self._monotonic())
+            cooldown = self._failover.cooldown_s
+        if moved:
+            log.error(
+                "ALERT: %s failed %d times in a row (last %s): calling %s for %.0f s",
+                self._urls[PRIMARY][1], self._failover.after, code, self._urls[FAILOVER][1],
+                cooldown,
+            )
+
+    def _call(self, jpeg: bytes, keys: KeyPair) -> OcrResult:
+        role = self._choose()
+        url, host = self._urls[role]
         timestamp = int(self._clock() + self._offset)
         headers, body = build_request(
-            secret_id=self._secret_id,
-            secret_key=self._secret_key,
-            host=self._host,
+            secret_id=keys[0],
+            secret_key=keys[1],
+            host=host,
             image=jpeg,
             timestamp=timestamp,
             region=self._region,
         )
         try:
-            resp = self._client.post(self._url, content=body, headers=headers)
+            resp = self._client.post(url, content=body, headers=headers)
         except httpx.TimeoutException as exc:
+            self._record(role, "Timeout")
             raise OcrTransportError("Timeout", type(exc).__name__) from exc
         except httpx.HTTPError as exc:
+            self._record(role, "NetworkError")
             raise OcrTransportError("NetworkError", type(exc).__name__) from exc
         try:
             ctype = resp.headers.get("content-type")
             result = parse_response(resp.status_code, ctype, resp.content)
-        except OcrServiceError as exc:
-            exc.server_time = server_time(resp.headers.get("date"))
+        except OcrError as exc:
+            self._record(role, exc.code)
+            if isinstance(exc, OcrServiceError):
+                exc.server_time = server_time(resp.headers.get("date"))
             raise
+        self._record(role, None)
         log.debug("plate %s conf %d request %s", result.plate, result.confidence, result.request_id)
         return result
 
@@ -400,12 +352,24 @@ class TencentOcrClient:
         self.close()
 
 
+def _endpoint(endpoint: str) -> tuple[httpx.URL, str]:
+    """(POST URL, Host header) for an endpoint; ValueError unless http(s)://host[:port]."""
+    url = httpx.URL(endpoint)
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ValueError(f"endpoint must be http(s)://host[:port], got {endpoint!r}")
+    return url.copy_with(path="/", query=None, fragment=None), host_of(str(url))
+
+
 __all__ = [
+    "JSON_CONTENT",
+    "KeyPair",
+    "KeySource",
     "OcrError",
     "OcrResult",
     "PlateInfo",
     "TencentOcrClient",
     "build_request",
     "parse_response",
+    "server_time",
     "sign_tc3",
 ]

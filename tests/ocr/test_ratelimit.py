@@ -85,9 +85,9 @@ def test_server_never_sees_more_than_rate(
     calls: list[tuple[Grant, float, float]] = []  # grant, answer time, arrival at server
     for gap, timeout, rtt, where in arrivals:
         now += gap
-        for grant, answer, _ in calls:
-            if grant.answered is None and answer <= now:
-                window.answered(grant, answer)
+        for earlier, answer, _ in calls:
+            if earlier.answered is None and answer <= now:
+                window.answered(earlier, answer)
         grant = window.reserve(now, timeout)
         if grant is not None:
             assert now <= grant.start <= now + timeout

@@ -1,0 +1,96 @@
+"""The OCR circuit status on MQTT: a real App, a private mosquitto and a billing refusal.
+
+The emulator answers the first call with ``ResourceUnavailable.InArrears``; the retained
+``gatecam/<site>/ocr/status`` must say ``open`` (a subscriber arriving later gets it), the
+passage is still published without a plate, and after the cool-down the next passage's
+call closes the circuit again, retained as ``closed``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from daemon.app import App
+from daemon.config import Config, Secrets
+from daemon.ocr.emulator import EmulatorServer, PlateFound
+from daemon.ocr.faults import FaultRule
+from tests.conftest import E2E_SECRET_ID, E2E_SECRET_KEY, wait_until
+from tests.ocr.conftest import STUB_PLATE
+from tests.support.broker import Mosquitto, Received, Subscriber
+from tests.support.clips import ClipStore, clips
+
+__all__ = ["clips"]
+
+ARREARS = "ResourceUnavailable.InArrears"
+TOPIC = "gatecam/lot-a/ocr/status"
+
+
+@pytest.fixture
+def billing_emulator() -> Iterator[EmulatorServer]:
+    """A stub-reader emulator whose first call is refused for arrears."""
+    plate = PlateFound("京AF0236", 98, STUB_PLATE.rect, "蓝")
+    server = EmulatorServer(credentials={E2E_SECRET_ID: E2E_SECRET_KEY}, rate_limit=10.0,
+                            reader=lambda _img: [plate]).start()
+    server.faults.add([FaultRule("error", ARREARS, times=1)])
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def _retained(port: int) -> Received:
+    """The retained status as a subscriber connecting now receives it."""
+    late = Subscriber(port, (TOPIC,))
+    try:
+        assert late.wait_connected()
+        got = late.wait_for(TOPIC, timeout=5)[0]
+        assert got.retain
+        return got
+    finally:
+        late.close()
+
+
+@pytest.mark.timeout(90)
+def test_in_arrears_status_is_retained_then_closed(
+    tmp_path: Path, clips: ClipStore, broker: Mosquitto, billing_emulator: EmulatorServer,
+) -> None:
+    clip, _ = clips.get("one_car", size=(640, 360), fps=10)
+    cfg = Config.model_validate({
+        "site": "lot-a",
+        "cameras": [{"id": "entry-1", "url": str(clip), "loop": True}],
+        "ocr": {"endpoint": billing_emulator.url, "circuit_cooldown_s": 1},
+        "store": {"url": f"sqlite:///{tmp_path}/g.db"},
+        "mqtt": {"host": "127.0.0.1", "port": broker.port, "topic_prefix": "gatecam"},
+        "health": {"metrics_port": 0},
+    })
+    sub = Subscriber(broker.port, (TOPIC, "gatecam/lot-a/entry-1/passage"))
+    assert sub.wait_connected()
+    app = App(cfg, Secrets(E2E_SECRET_ID, E2E_SECRET_KEY, None))
+    app.start()
+    try:
+        def states() -> list[str]:
+            return [json.loads(m.payload)["state"] for m in sub.matching(TOPIC)]
+
+        assert wait_until(lambda: "open" in states(), 30), states()
+        opened = next(json.loads(m.payload) for m in sub.matching(TOPIC)
+                      if json.loads(m.payload)["state"] == "open")
+        assert opened["code"] == ARREARS and opened["cooldown_s"] == 1.0
+        # The open state lasts until the next passage's probe (the clip loops every ~8 s).
+        late = json.loads(_retained(broker.port).payload)
+        assert late["state"] == "open" and late["code"] == ARREARS
+        assert [c.code for c in billing_emulator.calls] == [ARREARS]  # nothing else was sent
+        first = json.loads(sub.wait_for("gatecam/lot-a/entry-1/passage", timeout=20)[0].payload)
+        assert first["plate"] is None  # recorded and published without a plate
+        assert wait_until(lambda: states()[-1:] == ["closed"], 30), states()
+        assert states()[0] == "closed" and "open" in states()  # closed -> open -> ... -> closed
+        assert billing_emulator.calls[-1].code == "OK"
+        closed = json.loads(_retained(broker.port).payload)
+        assert closed["state"] == "closed" and closed["code"] is None
+        assert app.ocr_stats()["circuit"]["state"] == "closed"
+    finally:
+        app.stop()
+        sub.close()
