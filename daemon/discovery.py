@@ -2,8 +2,10 @@
 
 Pure builders, no I/O. Follows HA's conventions: config topic
 ``<discovery_prefix>/<component>/<node_id>/<object_id>/config``, retained JSON
-with ``unique_id``, ``device``, ``availability`` (the site's Last Will topic)
-and templates over gatecam's own topics; no new state topics are invented:
+with ``unique_id``, ``device``, ``origin``, ``availability`` (the site's Last Will
+topic) and templates over gatecam's own topics; no new state topics are invented.
+The suggested entity id goes in ``default_entity_id`` (``<component>.<slug>``, HA
+2025.10+) and, for older HA, in ``object_id`` (deprecated, dropped by HA 2026.4):
 
 - ``sensor`` "Last plate": state from ``passage/last`` (``value_json.plate``),
   attributes colour, confidence, decision (access + reason) and time;
@@ -16,6 +18,7 @@ other retained status messages), so an HA restart with a fresh broker sees them.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from daemon import topics
@@ -34,6 +37,11 @@ def _node(site: str, camera: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "_-" else "_" for ch in raw)
 
 
+def _slug(text: str) -> str:
+    """HA entity-id slug: lower-case letters, digits and single inner underscores."""
+    return re.sub(r"_+", "_", re.sub(r"[^a-z0-9]", "_", text.lower())).strip("_") or "gatecam"
+
+
 def discovery_messages(
     discovery_prefix: str, prefix: str, site: str, cameras: Sequence[str], version: str = ""
 ) -> list[topics.Message]:
@@ -50,16 +58,19 @@ def discovery_messages(
             **({"sw_version": version} if version else {}),
         }
         common = {
+            "origin": {"name": "gatecam", **({"sw_version": version} if version else {})},
             "availability_topic": availability,
             "payload_available": topics.ONLINE,
             "payload_not_available": topics.OFFLINE,
             "device": device,
         }
+        slug = _slug(node)
         last = topics.passage_last_topic(prefix, site, camera)
         plate = {
             "name": "Last plate",
             "unique_id": f"{node}_plate",
-            "object_id": f"{node}_plate",
+            "default_entity_id": f"sensor.{slug}_plate",
+            "object_id": f"{slug}_plate",
             "icon": "mdi:car",
             "state_topic": last,
             "value_template": "{{ value_json.plate or 'none' }}",
@@ -70,7 +81,8 @@ def discovery_messages(
         link = {
             "name": "Camera",
             "unique_id": f"{node}_camera",
-            "object_id": f"{node}_camera",
+            "default_entity_id": f"binary_sensor.{slug}_camera",
+            "object_id": f"{slug}_camera",
             "device_class": "connectivity",
             "state_topic": topics.camera_status_topic(prefix, site, camera),
             "value_template": "{{ 'ON' if value_json.state == 'streaming' else 'OFF' }}",

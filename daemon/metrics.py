@@ -29,6 +29,7 @@ from daemon.observe import PipelineView
 log = logging.getLogger(__name__)
 
 CAMERA_STATES = ("starting", "streaming", "reconnecting", "offline", "ended")
+CIRCUIT_STATES = ("closed", "open", "half_open")
 OCR_LATENCY_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0)
 
 
@@ -92,11 +93,45 @@ class PipelineCollector(Collector):
             for code, n in errors.items():
                 err.add_metric([str(code)], n)
             yield err
-        if v.circuit is not None:
-            circ = GaugeMetricFamily("gatecam_ocr_circuit", "1 for the OCR circuit's state",
-                                     labels=["state"])
-            circ.add_metric([v.circuit], 1.0)
-            yield circ
+        yield from _circuit_metrics(v)
+        yield from _storage_metrics(v)
+
+
+def _circuit_metrics(v: PipelineView) -> Iterator[Metric]:
+    """The OCR circuit breaker (daemon/ocr/circuit.py): state, cool-down left, refusals."""
+    if v.circuit is None:
+        return
+    circ = GaugeMetricFamily("gatecam_ocr_circuit", "1 for the OCR circuit's state",
+                             labels=["state"])
+    for s in CIRCUIT_STATES:
+        circ.add_metric([s], 1.0 if v.circuit == s else 0.0)
+    yield circ
+    detail = v.ocr.get("circuit")
+    if isinstance(detail, dict):
+        yield GaugeMetricFamily(
+            "gatecam_ocr_circuit_retry_in_seconds", "Cool-down left before the next probe call",
+            value=float(detail.get("retry_in_s") or 0.0))
+        yield GaugeMetricFamily(
+            "gatecam_ocr_circuit_trips", "Consecutive openings without a success in between",
+            value=float(detail.get("trips") or 0))
+        yield CounterMetricFamily(
+            "gatecam_ocr_circuit_refused_calls", "Candidates not sent because the circuit was open",
+            value=float(detail.get("refused_calls") or 0))
+
+
+def _storage_metrics(v: PipelineView) -> Iterator[Metric]:
+    """Storage health (daemon/storage_health.py): writes succeeding, fallback publishes."""
+    st = v.storage
+    if st is None:
+        return
+    yield GaugeMetricFamily("gatecam_storage_ok", "1 while database writes succeed",
+                            value=1.0 if st.get("ok") else 0.0)
+    yield CounterMetricFamily(
+        "gatecam_storage_fallback_published",
+        "Passages published outside the outbox (store failing)",
+        value=float(st.get("fallback_published") or 0))
+    yield CounterMetricFamily("gatecam_snapshot_failures", "Snapshots that could not be written",
+                              value=float(st.get("snapshot_failures") or 0))
 
 
 class PipelineMetrics:
@@ -151,8 +186,10 @@ def healthz(view: PipelineView, verdict: Verdict) -> dict[str, Any]:
         "problems": list(verdict.problems),
         "passages": view.passages,
         "outbox_backlog": view.outbox_backlog,
+        "warnings": view.warnings,
         "ocr": view.ocr,
         "circuit": view.circuit,
+        "storage": view.storage,
         "cameras": {
             c.camera_id: {
                 "state": c.state, "fps": round(c.fps, 1), "frames": c.frames,

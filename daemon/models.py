@@ -88,8 +88,13 @@ class PassageRow(Base):
     @classmethod
     def from_passage(cls, p: Passage) -> PassageRow:
         """Columns from a domain passage."""
+        return cls(**cls.values(p))
+
+    @staticmethod
+    def values(p: Passage) -> dict[str, object]:
+        """Column values of a domain passage (for a Core insert: the recorder's hot path)."""
         r = p.rect
-        return cls(
+        return dict(
             event_id=p.event_id, site=p.site, camera=p.camera, direction=p.direction,
             plate=p.plate, color=p.color, confidence=p.confidence, category=p.category,
             rect_x=r.x if r else None, rect_y=r.y if r else None,
@@ -144,7 +149,12 @@ class ReadRow(Base):
     @classmethod
     def from_read(cls, read: PlateRead, event_id: str, at: datetime) -> ReadRow:
         """Columns from a domain read."""
-        return cls(
+        return cls(**cls.values(read, event_id, at))
+
+    @staticmethod
+    def values(read: PlateRead, event_id: str, at: datetime) -> dict[str, object]:
+        """Column values of a domain read (for a Core insert)."""
+        return dict(
             event_id=event_id, camera=read.camera_id, frame_seq=read.frame_seq, ok=read.ok,
             plate=read.plate, color=read.color, confidence=read.confidence,
             error_code=read.error_code, request_id=read.request_id,

@@ -2,9 +2,9 @@
 
 This is the one place that knows where each stage keeps its heartbeat and counters
 (capture ``last_beat`` / ``status``, lane ``last_loop_at`` / ``frames``, recorder
-``last_beat``, the OCR pool's stats, the outbox), so health and metrics stay free of
-the App's internals. Reads are lock-free snapshots of attributes: a value may be a
-few milliseconds old, never torn in a way that matters.
+``last_beat`` and storage health, the OCR pool's stats and circuit, the outbox), so
+health and metrics stay free of the App's internals. Reads are lock-free snapshots of
+attributes: a value may be a few milliseconds old, never torn in a way that matters.
 """
 
 from __future__ import annotations
@@ -54,6 +54,22 @@ class PipelineView:
     recorder_backlog: int
     ocr: dict[str, Any] = field(default_factory=dict)
     circuit: str | None = None
+    """The OCR circuit's state (closed, open, half_open); its details are ``ocr["circuit"]``."""
+    storage: dict[str, Any] | None = None
+    """:meth:`daemon.storage_health.StorageHealth.status`; None before the recorder exists."""
+
+    @property
+    def warnings(self) -> list[str]:
+        """Degradations that do not stall the pipeline (the gate still gets its events)."""
+        out = []
+        if self.storage is not None and not self.storage.get("ok", True):
+            out.append(f"storage failing since {self.storage.get('since')}: "
+                       f"{self.storage.get('error')}")
+        circ = self.ocr.get("circuit")
+        if isinstance(circ, dict) and circ.get("state") not in (None, "closed"):
+            out.append(f"OCR circuit {circ.get('state')} ({circ.get('code')}), "
+                       f"retry in {circ.get('retry_in_s')} s")
+        return out
 
 
 def outbox_backlog(app: App) -> int | None:
@@ -131,4 +147,5 @@ def view(app: App) -> PipelineView:
         recorder_backlog=recorder.backlog if recorder is not None else 0,
         ocr=ocr,
         circuit=str(circuit) if circuit is not None else None,
+        storage=recorder.status() if recorder is not None else None,
     )

@@ -9,19 +9,11 @@ The access decision (daemon/access.py) is made here, in the writer thread, just
 before the commit: the recorder has the store, and the decision must be in the
 committed event and outbox payload.
 
-Storage failure (disk full, read-only, database unreachable): the gate must not
-wait for the disk. On the first failed attempt of a passage, and for every
-passage submitted while the store is failing, the messages are handed to
-``fallback`` (the publisher sends them straight away, outside the outbox); the
-commit keeps being retried and, once it succeeds, the outbox sends the event
-again with the same ``event_id`` (subscribers de-duplicate). The failure is
-logged and reported through ``on_storage_status``.
-
-A transient database error (locked, disk I/O, connection lost) never kills the
-thread and never loses the item: it is logged and retried with capped
-exponential backoff. A permanent error (constraint violation, a value the
-database refuses) is logged and the item dropped, or it would wedge every later
-write behind it.
+Storage failure (disk full, read-only, database unreachable) and write errors are
+handled by :class:`daemon.storage_health.StorageHealth` (``self.health``): transient
+errors are retried with backoff and never kill the thread or lose the item, permanent
+ones drop it, and while the store fails the gate events are published around the
+outbox (``fallback``) and the change is reported through ``on_storage_status``.
 """
 
 from __future__ import annotations
@@ -36,17 +28,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
+from sqlalchemy.exc import DataError, IntegrityError, StatementError
 
 from daemon import topics
-from daemon.domain import Image, Passage, PlateRead, utc_iso
+from daemon.domain import Image, Passage, PlateRead
 from daemon.snapshots import SnapshotWriter
+from daemon.storage_health import Fallback, StorageHealth
 from daemon.store import Store
 
 Decide = Callable[[Passage], Passage]
 """Sets ``access`` / ``access_reason`` on a passage (daemon.access.AccessControl.apply)."""
-Fallback = Callable[[Passage, list[topics.Message]], None]
-"""Publishes a passage's messages without the outbox (storage failing)."""
 
 log = logging.getLogger(__name__)
 
@@ -109,20 +100,16 @@ class Recorder:
         """
         self._store = store
         self._decide = decide
-        self._gate_ttl = gate_ttl_s
-        self._fallback = fallback
-        self._on_storage_status = on_storage_status
-        self.storage_error: str | None = None
-        """The last storage failure while it lasts (None when writes succeed)."""
-        self.fallback_published = 0
         self._snapshots = (
             SnapshotWriter(Path(snapshots_dir), jpeg_quality) if snapshots_dir is not None else None
         )
-        self._prefix = topic_prefix
+        self.health = StorageHealth(
+            topic_prefix, gate_ttl_s=gate_ttl_s, fallback=fallback, on_status=on_storage_status,
+            snapshots=self._snapshots, backlog=lambda: self.backlog,
+            retry_min_s=retry_min_s, retry_max_s=retry_max_s,
+        )
         self._on_committed = on_committed
         self._put_timeout = put_timeout_s
-        self._retry_min = retry_min_s
-        self._retry_max = retry_max_s
         self._queue: queue.Queue[object] = queue.Queue(maxsize=maxsize)
         self._cond = threading.Condition()
         # Sequence counters per lane, so flush() waits for exactly what came before it.
@@ -151,8 +138,8 @@ class Recorder:
         While the store is failing the event is first published through ``fallback``.
         """
         sent = False
-        if self.storage_error is not None and self._fallback is not None:
-            sent = self._send_fallback(self._prepare(passage))
+        if self.health.can_fall_back:
+            sent = self.health.send_fallback(self._prepare(passage))
         return self._put(_PassageItem(passage, tuple(reads), snapshot, sent), passage.event_id)
 
     def submit_job(self, what: str, job: Callable[[], object]) -> bool:
@@ -220,6 +207,15 @@ class Recorder:
             self._thread.join(1.0)
             return False
         return True
+
+    @property
+    def storage_error(self) -> str | None:
+        """The last storage failure while it lasts (None when writes succeed)."""
+        return self.health.error
+
+    def status(self) -> dict[str, object]:
+        """Storage health for the status topic, /metrics and /healthz."""
+        return self.health.status()
 
     @property
     def backlog(self) -> int:
@@ -304,7 +300,7 @@ class Recorder:
         def fallback_all() -> None:
             for (p, _), i in zip(prepared, items, strict=True):
                 if not i.fallback_sent:
-                    self._send_fallback(p)
+                    self.health.send_fallback(p)
 
         try:
             ok = self._retry(f"{len(batch)} passages", lambda: self._store.record_passages(batch),
@@ -327,29 +323,17 @@ class Recorder:
             log.exception("access decision failed for %s; access stays unknown", passage.event_id)
             return passage.replace(access="unknown", access_reason="not_evaluated")
 
-    def _send_fallback(self, passage: Passage) -> bool:
-        if self._fallback is None:
-            return False
-        try:
-            self._fallback(passage, topics.passage_messages(self._prefix, passage, self._gate_ttl))
-        except Exception:
-            log.exception("fallback publish of %s failed", passage.event_id)
-            return False
-        self.fallback_published += 1
-        log.warning("store failing: passage %s published without the outbox", passage.event_id)
-        return True
-
     def _prepared(self, item: _PassageItem) -> tuple[Passage, list[topics.Message]]:
         """Decision, snapshot, outbox messages: everything before the commit."""
         passage = self._prepare(item.passage)
         if item.snapshot is not None and self._snapshots is not None:
             passage = passage.replace(snapshot=self._snapshots.write(passage, item.snapshot))
-        return passage, topics.passage_messages(self._prefix, passage, self._gate_ttl)
+        return passage, self.health.messages(passage)
 
     def _commit_one(
         self, passage: Passage, item: _PassageItem, messages: list[topics.Message]
     ) -> None:
-        first_failure = None if item.fallback_sent else (lambda: self._send_fallback(passage))
+        first_failure = None if item.fallback_sent else (lambda: self.health.send_fallback(passage))
         if self._retry(
             f"passage {passage.event_id}",
             lambda: self._store.record_passage(passage, item.reads, messages),
@@ -378,32 +362,6 @@ class Recorder:
         elif isinstance(item, _JobItem):
             self._retry(item.what, item.job)
 
-    def _storage(self, error: str | None) -> None:
-        """Track the store's health; report each change (ok <-> failing) once."""
-        if (error is None) == (self.storage_error is None):
-            self.storage_error = error
-            return
-        self.storage_error = error
-        if error is None:
-            log.info("store: writes succeed again")
-        if self._on_storage_status is not None:
-            try:
-                self._on_storage_status(self.status())
-            except Exception:
-                log.exception("storage status callback failed")
-
-    def status(self) -> dict[str, object]:
-        """Storage health for the status topic and /healthz."""
-        return {
-            "ok": self.storage_error is None,
-            "error": self.storage_error,
-            "snapshot_error": self._snapshots.error if self._snapshots else None,
-            "snapshot_failures": self._snapshots.failures if self._snapshots else 0,
-            "fallback_published": self.fallback_published,
-            "backlog": self.backlog,
-            "at": utc_iso(datetime.now(UTC)),
-        }
-
     def _write_batches(self) -> None:
         with self._cond:
             marks, self._marks = self._marks, []
@@ -422,42 +380,10 @@ class Recorder:
         self, what: str, write: Callable[[], object],
         on_first_failure: Callable[[], object] | None = None, *, permanent_raises: bool = False,
     ) -> bool:
-        """Run ``write`` until it succeeds; back off on transient errors, drop on permanent ones
-        (or re-raise them with ``permanent_raises``, for a burst to be retried item by item).
-
-        ``on_first_failure`` runs once, after the first transient failure (the fallback publish).
-        """
-        delay = self._retry_min
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                write()
-                if attempt > 1:
-                    log.info("%s written after %d attempts", what, attempt)
-                self._storage(None)
-                return True
-            except (IntegrityError, DataError) as exc:
-                if permanent_raises:
-                    raise
-                log.error("%s refused by the database, dropped: %s", what, exc.orig)
-            except DBAPIError as exc:
-                log.warning("database error writing %s (attempt %d, retry in %.2f s): %s",
-                            what, attempt, delay, exc.orig)
-                self._storage(str(exc.orig))
-                if on_first_failure is not None:
-                    on_first_failure()
-                    on_first_failure = None
-                if not self._abandon.wait(delay):
-                    delay = min(delay * 2, self._retry_max)
-                    continue
-                log.error("recorder stopping: %s abandoned", what)
-            except StatementError as exc:  # a value SQLAlchemy could not bind: a bug, not transient
-                if permanent_raises:
-                    raise
-                log.error("%s could not be written, dropped: %s", what, exc)
-            except Exception:
-                log.exception("unexpected error writing %s, dropped", what)
-            with self._cond:
-                self.items_dropped += 1
-            return False
+        """:meth:`StorageHealth.retry`, counting what it drops."""
+        if self.health.retry(what, write, self._abandon, on_first_failure,
+                             permanent_raises=permanent_raises):
+            return True
+        with self._cond:
+            self.items_dropped += 1
+        return False

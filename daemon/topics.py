@@ -23,6 +23,8 @@ from daemon.domain import Passage, utc_iso
 
 PASSAGE_SCHEMA_PATH = Path(__file__).parent / "schemas" / "passage.schema.json"
 """JSON Schema (draft 2020-12) of the passage event."""
+GATE_SCHEMA_PATH = Path(__file__).parent / "schemas" / "gate.schema.json"
+"""JSON Schema (draft 2020-12) of the gate command."""
 
 ONLINE = "online"
 OFFLINE = "offline"

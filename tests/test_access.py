@@ -7,9 +7,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 
-from daemon import cli
+from daemon import cli, topics
 from daemon.access import AccessControl, AccessLists, confusable_swaps, decide
 from daemon.config import AccessConfig
 from daemon.domain import Passage
@@ -109,6 +110,9 @@ def test_decision_is_in_the_committed_event_and_gate_command(tmp_path: Path) -> 
         ("e0", "gatecam/lot-a/c1/gate", False)]
     assert json.loads(gates[0].payload) == {
         "action": "open", "event_id": "e0", "expires_at": "2026-11-25T08:00:05.000Z"}
+    gate_schema = json.loads(topics.GATE_SCHEMA_PATH.read_text(encoding="utf-8"))
+    jsonschema.validate(json.loads(gates[0].payload), gate_schema,
+                        format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
     # order: live event, gate command, retained copy
     assert [r.topic.rsplit("/", 1)[-1] for r in rows if r.event_id == "e0"] == [
         "passage", "gate", "last"]

@@ -38,6 +38,11 @@ SCHEMA = jsonschema.Draft202012Validator(
     format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER,
 )
 
+GATE_SCHEMA = jsonschema.Draft202012Validator(
+    json.loads(topics.GATE_SCHEMA_PATH.read_text(encoding="utf-8")),
+    format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER,
+)
+
 
 def passage(n: int, site: str, camera: str = "entry-1", *, plate: str | None = None,
             at: datetime | None = None) -> Passage:
@@ -58,6 +63,17 @@ def events(msgs: list[Received]) -> list[dict[str, Any]]:
         SCHEMA.validate(e)
         assert not m.retain or m.topic.endswith("/last")
         out.append(e)
+    return out
+
+
+def gates(msgs: list[Received]) -> list[dict[str, Any]]:
+    """Decoded gate commands; every one must satisfy the gate schema and be live (not retained)."""
+    out = []
+    for m in msgs:
+        g = json.loads(m.payload)
+        GATE_SCHEMA.validate(g)
+        assert not m.retain, "a gate command must never be retained"
+        out.append(g)
     return out
 
 
@@ -234,12 +250,11 @@ def test_late_event_has_flag_and_no_gate_command(broker: Mosquitto, tmp_path: Pa
         got = events(sub.wait_for(f"gatecam/{rig.site}/entry-1/passage", 2, 10))
         assert [(e["event_id"], e["late"], e["access"]) for e in got] == [
             (old.event_id, True, "allow"), (fresh.event_id, False, "allow")]
-        gates = sub.wait_for(f"gatecam/{rig.site}/entry-1/gate", 1, 10)
+        sub.wait_for(f"gatecam/{rig.site}/entry-1/gate", 1, 10)
         assert rig.publisher.wait_idle(10)
         time.sleep(0.3)
-        gates = sub.matching(f"gatecam/{rig.site}/entry-1/gate")
-        assert [json.loads(g.payload)["event_id"] for g in gates] == [fresh.event_id]
-        assert not gates[0].retain
+        cmds = gates(sub.matching(f"gatecam/{rig.site}/entry-1/gate"))
+        assert [g["event_id"] for g in cmds] == [fresh.event_id]
         assert rig.publisher.gate_skipped == 1
         assert rig.store.pending_outbox(10) == []  # the stale command left the outbox unsent
     finally:
@@ -250,7 +265,7 @@ def test_late_event_has_flag_and_no_gate_command(broker: Mosquitto, tmp_path: Pa
 def test_store_failing_still_publishes_then_catches_up(broker: Mosquitto, tmp_path: Path) -> None:
     statuses: list[dict[str, object]] = []
     rig = build(broker, tmp_path / "g.db", gate=True)
-    rig.recorder._on_storage_status = statuses.append
+    rig.recorder.health.on_status = statuses.append
     rig.store.access_add("粤B12345", "allow")
     assert rig.publisher.wait_connected(5)
     sub = _persistent_sub(broker, rig.site)
@@ -268,7 +283,8 @@ def test_store_failing_still_publishes_then_catches_up(broker: Mosquitto, tmp_pa
         rig.recorder.submit_passage(p1, [])
         got = events(sub.wait_for(f"gatecam/{rig.site}/entry-1/passage", 1, 10))
         assert got[0]["event_id"] == p1.event_id and got[0]["access"] == "allow"
-        sub.wait_for(f"gatecam/{rig.site}/entry-1/gate", 1, 5)  # the gate still opens
+        cmds = gates(sub.wait_for(f"gatecam/{rig.site}/entry-1/gate", 1, 5))  # the gate opens
+        assert cmds[0]["event_id"] == p1.event_id
         assert rig.recorder.storage_error is not None and "readonly" in rig.recorder.storage_error
         assert statuses and statuses[-1]["ok"] is False
         rig.recorder.submit_passage(p2, [])  # while failing: published at submit time
@@ -282,6 +298,7 @@ def test_store_failing_still_publishes_then_catches_up(broker: Mosquitto, tmp_pa
         assert statuses[-1]["ok"] is True and rig.recorder.storage_error is None
         assert rig.publisher.wait_idle(10)
         ids = [e["event_id"] for e in events(sub.matching(f"gatecam/{rig.site}/entry-1/passage"))]
+        gates(sub.matching(f"gatecam/{rig.site}/entry-1/gate"))  # the outbox copy too, if sent
         assert ids[:2] == [p1.event_id, p2.event_id] and set(ids) == {p1.event_id, p2.event_id}
     finally:
         full.clear()

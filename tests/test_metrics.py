@@ -5,16 +5,19 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import event
 
 from daemon.app import App
 from daemon.config import Config, Secrets
-from daemon.domain import PlateRead
+from daemon.domain import Passage, PlateRead
 from daemon.logsetup import redact, setup_logging
 from daemon.metrics import PipelineMetrics
 from daemon.ocr.emulator import EmulatorServer
@@ -118,3 +121,75 @@ def test_logs_are_journald_friendly_and_redacted(fmt: str) -> None:
         lines = text.splitlines()
         assert lines[0] == "<4>WARNING MainThread daemon.test: camera rtsp://u:***@cam/1 down"
         assert all(line.startswith("<3>") for line in lines[1:])  # traceback keeps priority
+
+
+@pytest.mark.timeout(60)
+def test_metrics_and_healthz_report_ocr_circuit_and_storage(
+    tmp_path: Path, clips: ClipStore, ocr_emulator: EmulatorServer,
+) -> None:
+    """A refused key opens the OCR circuit; a read-only store fails writes: both show up in
+    /metrics and /healthz (as warnings: the pipeline is alive), and the store's recovery too."""
+    clip, _ = clips.get("one_car", size=(640, 360), fps=10)
+    cfg = Config.model_validate({
+        "site": "lot-a",
+        "cameras": [{"id": "entry-1", "url": str(clip), "loop": True}],
+        "ocr": {"endpoint": ocr_emulator.url},
+        "store": {"url": f"sqlite:///{tmp_path}/g.db"},
+        "mqtt": {"enabled": False},
+        "health": {"metrics_port": 0},
+    })
+    app = App(cfg, Secrets(E2E_SECRET_ID, "not-the-key", None))  # the emulator refuses it
+    app.start()
+    read_only = threading.Event()
+
+    def on_begin(conn: Any) -> None:  # what a worn SD card does: writes refused
+        conn.connection.dbapi_connection.execute(
+            f"PRAGMA query_only = {1 if read_only.is_set() else 0}")
+
+    try:
+        assert app.metrics_server is not None and app._store is not None
+        assert app._recorder is not None
+        base = f"http://127.0.0.1:{app.metrics_server.port}"
+
+        def healthz() -> dict[str, Any]:
+            doc: dict[str, Any] = httpx.get(f"{base}/healthz", timeout=3).json()
+            return doc
+
+        doc = healthz()
+        assert doc["storage"]["ok"] is True and doc["warnings"] == []
+        assert wait_until(lambda: healthz()["circuit"] == "open", 30)
+        doc = healthz()
+        assert doc["ocr"]["circuit"]["code"] == "AuthFailure.SignatureFailure"
+        assert any(w.startswith("OCR circuit open (AuthFailure.SignatureFailure)")
+                   for w in doc["warnings"]), doc["warnings"]
+        assert doc["alive"]  # degraded, not stalled: passages are still recorded
+        text = httpx.get(f"{base}/metrics", timeout=3).text
+        for needle in ('gatecam_ocr_circuit{state="open"} 1.0',
+                       'gatecam_ocr_circuit{state="closed"} 0.0',
+                       'gatecam_ocr_circuit{state="half_open"} 0.0',
+                       "gatecam_ocr_circuit_trips 1.0", "gatecam_storage_ok 1.0",
+                       "gatecam_storage_fallback_published_total 0.0"):
+            assert needle in text, needle
+        m = re.search(r"^gatecam_ocr_circuit_retry_in_seconds (\S+)$", text, re.MULTILINE)
+        retry_in = float(m.group(1)) if m else -1.0
+        assert 0 < retry_in <= cfg.ocr.circuit_cooldown_s
+
+        read_only.set()
+        event.listen(app._store.engine, "begin", on_begin)
+        t = datetime.now(UTC)
+        app._recorder.submit_passage(Passage(
+            event_id="e-ro", site="lot-a", camera="entry-1", direction="entry",
+            captured_at=t, decided_at=t, plate="京AF0236"), [])
+        assert wait_until(lambda: healthz()["storage"]["ok"] is False, 10)
+        doc = healthz()
+        assert "readonly" in doc["storage"]["error"] and doc["alive"]
+        assert any(w.startswith("storage failing since") for w in doc["warnings"])
+        assert "gatecam_storage_ok 0.0" in httpx.get(f"{base}/metrics", timeout=3).text
+
+        read_only.clear()  # writable again: the retried commit goes through
+        assert wait_until(lambda: healthz()["storage"]["ok"] is True, 15)
+        assert "gatecam_storage_ok 1.0" in httpx.get(f"{base}/metrics", timeout=3).text
+        assert any(p.event_id == "e-ro" for p in app._store.recent_passage_objects(50))
+    finally:
+        read_only.clear()
+        app.stop()

@@ -1,4 +1,4 @@
-"""Topic names, payload encoding, and the passage JSON Schema."""
+"""Topic names, payload encoding, and the passage and gate command JSON Schemas."""
 
 from __future__ import annotations
 
@@ -29,6 +29,15 @@ def make_passage(**changes: Any) -> Passage:
 @pytest.fixture(scope="module")
 def validator() -> jsonschema.Draft202012Validator:
     schema = json.loads(topics.PASSAGE_SCHEMA_PATH.read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(
+        schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+    )
+
+
+@pytest.fixture(scope="module")
+def gate_validator() -> jsonschema.Draft202012Validator:
+    schema = json.loads(topics.GATE_SCHEMA_PATH.read_text(encoding="utf-8"))
     jsonschema.Draft202012Validator.check_schema(schema)
     return jsonschema.Draft202012Validator(
         schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
@@ -133,9 +142,10 @@ def test_mark_late_sets_flag_and_keeps_order() -> None:
     assert topics.mark_late('{"state":"streaming"}') == '{"state":"streaming"}'
 
 
-def test_gate_command_only_for_allow() -> None:
+def test_gate_command_only_for_allow(gate_validator: jsonschema.Draft202012Validator) -> None:
     allow = make_passage(access="allow", access_reason="allow_list")
     msgs = topics.passage_messages("gatecam", allow, gate_ttl_s=5)
+    gate_validator.validate(json.loads(msgs[1][1]))
     assert [(t, r) for t, _, r in msgs] == [
         ("gatecam/lot-a/entry-1/passage", False),
         ("gatecam/lot-a/entry-1/gate", False),
@@ -181,3 +191,27 @@ def test_home_assistant_discovery() -> None:
         assert (cfg["payload_available"], cfg["payload_not_available"]) == ("online", "offline")
         assert cfg["device"]["identifiers"] == ["gatecam_lot-a_entry-1"]
     assert len({json.loads(p)["unique_id"] for _, p, _ in msgs}) == 4
+    # HA 2025.10+ takes the entity id from default_entity_id (<component>.<lower-case slug>)
+    assert plate["default_entity_id"] == "sensor.gatecam_lot_a_entry_1_plate"
+    exit_link = json.loads(msgs[3][1])
+    assert exit_link["default_entity_id"] == "binary_sensor.gatecam_lot_a_exit_2_camera"
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda g: g.update(action="close"),
+        lambda g: g.update(expires_at="2026-11-25T08:00:05"),  # no zone: ambiguous
+        lambda g: g.update(expires_at="2026-11-25T16:00:05.000+08:00"),  # UTC only
+        lambda g: g.update(event_id=""),
+        lambda g: g.update(plate="京AF0236"),  # nothing beyond the contract
+        lambda g: g.pop("expires_at"),
+    ],
+)
+def test_gate_schema_rejects_bad_commands(
+    gate_validator: jsonschema.Draft202012Validator, mutate: Any
+) -> None:
+    gate = json.loads(topics.gate_payload(make_passage(), 5))
+    gate_validator.validate(gate)
+    mutate(gate)
+    assert not gate_validator.is_valid(gate)
