@@ -3,9 +3,12 @@
 PyAV (not ``cv2.VideoCapture``) gives real open/read timeouts, visible buffering and,
 later, key-frame-only decoding. On a live camera the newest frame replaces an unconsumed
 one in :class:`LatestFrameSlot` (drops counted), lost streams reopen with backoff and
-jitter, and the state goes to ``on_status`` as a :class:`CameraStatus`. ``Frame.pts``
-increases for the thread's whole life (reopens and loops continue it); ``Frame.wall`` is
-the decode time for live streams and ``start wall + pts`` for files.
+jitter, and the state goes to ``on_status`` as a :class:`CameraStatus` (both in
+``daemon/frameslot.py``, re-exported here). ``Frame.pts`` increases for the thread's whole
+life (reopens and loops continue it); ``Frame.wall`` is the decode time for live streams
+and ``start wall + pts`` for files. A Frame carries the decoder's luma plane, not a BGR
+copy: the colour conversion (~2.4 ms per 1080p frame, half the decode) is paid only by
+the few frames sent to OCR or snapshotted (``frameslot.frame_from_av``).
 """
 
 from __future__ import annotations
@@ -16,19 +19,27 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import av
 
 from daemon.config import CameraConfig
-from daemon.domain import Frame, utc_iso
+from daemon.domain import Frame
+from daemon.frameslot import CameraState, CameraStatus, LatestFrameSlot, frame_from_av
+
+__all__ = [
+    "CameraState",
+    "CameraStatus",
+    "CaptureThread",
+    "LatestFrameSlot",
+    "frame_from_av",
+    "io_timeout_s",
+    "open_options",
+]
 
 log = logging.getLogger(__name__)
-
-CameraState = Literal["starting", "streaming", "reconnecting", "offline", "ended"]
 
 OFFLINE_AFTER_FAILURES = 3  # consecutive failed attempts before "offline"
 OFFLINE_AFTER_S = 15.0  # or this long without a frame
@@ -37,92 +48,6 @@ FPS_WINDOW_S = 5.0  # fps is measured over the frames of the last this-many seco
 _DEFAULT_FPS = 25.0
 _PUT_POLL_S = 0.25  # blocking puts wake this often to notice stop
 _PACE_MAX_LAG_S = 0.5  # a paced file further behind restarts its schedule, no burst
-
-
-class LatestFrameSlot:
-    """A one-slot mailbox between a capture thread and its consumer: the newest frame wins.
-
-    ``put(block=False)`` never waits: a frame not yet taken is replaced and counted in
-    ``dropped``. ``put(block=True)`` waits until the slot is empty (replay without
-    drops). ``get`` hands over the frame and counts it in ``delivered``. ``close``
-    says the source ended for good and wakes every waiter.
-    """
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._frame: Frame | None = None
-        self._closed = False
-        self.dropped = 0
-        """Frames replaced before a consumer took them (or offered after close)."""
-        self.delivered = 0
-        """Frames handed to a consumer by ``get``."""
-
-    def put(self, frame: Frame, block: bool = False, timeout: float | None = None) -> None:
-        """Offer a frame.
-
-        Non-blocking: store it, replacing (and counting as dropped) any frame not yet
-        taken. Blocking: wait until the slot is empty, then store it; raises
-        ``TimeoutError`` if ``timeout`` seconds pass first (the frame is not stored).
-        A frame offered after ``close`` is discarded and counted as dropped.
-        """
-        with self._cond:
-            if block and not self._closed and self._frame is not None:
-                ok = self._cond.wait_for(
-                    lambda: self._frame is None or self._closed, timeout=timeout
-                )
-                if not ok:
-                    raise TimeoutError("the frame slot stayed full")
-            if self._closed:
-                self.dropped += 1
-                return
-            if self._frame is not None:
-                self.dropped += 1
-            self._frame = frame
-            self._cond.notify_all()
-
-    def get(self, timeout: float) -> Frame | None:
-        """Take the frame, waiting up to ``timeout`` s; None on timeout or when closed and empty."""
-        with self._cond:
-            self._cond.wait_for(lambda: self._frame is not None or self._closed, timeout=timeout)
-            frame, self._frame = self._frame, None
-            if frame is not None:
-                self.delivered += 1
-                self._cond.notify_all()  # a blocking put may proceed
-            return frame
-
-    def close(self) -> None:
-        """The source finished for good: wake all getters (a pending frame can still be taken)."""
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
-
-    @property
-    def closed(self) -> bool:
-        """True once closed and the last frame has been taken."""
-        with self._cond:
-            return self._closed and self._frame is None
-
-
-@dataclass(frozen=True, slots=True)
-class CameraStatus:
-    """A camera's state as capture sees it; published (retained) on the camera's status topic."""
-
-    camera_id: str
-    state: CameraState
-    fps: float
-    """Frames per second decoded over the last few seconds."""
-    last_frame_at: datetime | None
-    error: str | None = None
-    """The last error, password-redacted; None while healthy."""
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready form for the status topic."""
-        return {
-            "state": self.state,
-            "fps": round(self.fps, 1),
-            "last_frame_at": utc_iso(self.last_frame_at) if self.last_frame_at else None,
-            "error": self.error,
-        }
 
 
 class _EndOfFileError(Exception):
@@ -405,13 +330,12 @@ class CaptureThread(threading.Thread):
             if synthetic and not self._warned_pts and self._seq > 0:
                 self._log.warning("missing or backward PTS; synthesising from %.2f fps", fps)
                 self._warned_pts = True
-            image = frame.to_ndarray(format="bgr24")
             if self.camera.is_file and self._pace:
                 now_mono = time.monotonic()
                 if pace_t0 is None or now_mono - (pace_t0 + pts - pace_pts0) > _PACE_MAX_LAG_S:
                     pace_t0, pace_pts0 = now_mono, pts
                 self._wait_until(pace_t0 + pts - pace_pts0)
-            out = Frame(self.camera.id, self._seq, pts, self._wall_for(pts), image)
+            out = frame_from_av(frame, self.camera.id, self._seq, pts, self._wall_for(pts))
             if self._stop_event.is_set() or not self._deliver(out):
                 return
             self._seq += 1

@@ -12,6 +12,8 @@ Nothing here does I/O. Times come in two flavours, kept apart on purpose:
 from __future__ import annotations
 
 import dataclasses
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -44,9 +46,25 @@ class Rect:
         return {"x": self.x, "y": self.y, "width": self.width, "height": self.height}
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+def _read_only(array: Image) -> Image:
+    """A read-only view of ``array`` (the caller's own array keeps its flags)."""
+    view = array.view()
+    view.flags.writeable = False
+    return view
+
+
 class Frame:
-    """One decoded picture from a camera, at full resolution."""
+    """One decoded picture from a camera, at full resolution; immutable, safe to share.
+
+    Built from a BGR ``image`` (stills, tests), or by capture from the decoder's luma
+    plane (``grey``) plus ``make_image``, which makes the BGR picture on first use of
+    :attr:`image`: the detector and the scoring work on :attr:`analysis_image`, so only
+    frames that are sent to OCR or snapshotted pay for the colour conversion. Both
+    pictures are read-only arrays; the conversion runs once, whichever thread asks first.
+    """
+
+    __slots__ = ("_grey", "_image", "_lock", "_make_image", "camera_id", "limited_range", "pts",
+                 "seq", "wall")
 
     camera_id: str
     seq: int
@@ -57,17 +75,87 @@ class Frame:
     The clock of all per-camera logic."""
     wall: datetime
     """UTC capture time (aware)."""
-    image: Image = field(repr=False)
+    limited_range: bool
+    """True when :attr:`analysis_image` is luma in the video range 16-235 (H.264's usual),
+    False for 0-255 (a BGR image, full-range "yuvj" video)."""
+    _image: Image | None
+    _grey: Image | None
+    _make_image: Callable[[], Image] | None
+    _lock: threading.Lock
+
+    def __init__(
+        self,
+        camera_id: str,
+        seq: int,
+        pts: float,
+        wall: datetime,
+        image: Image | None = None,
+        *,
+        grey: Image | None = None,
+        make_image: Callable[[], Image] | None = None,
+        limited_range: bool = False,
+    ) -> None:
+        if image is None and (grey is None or make_image is None):
+            raise ValueError("a Frame needs a BGR image, or a grey plane and make_image")
+        init = object.__setattr__
+        init(self, "camera_id", camera_id)
+        init(self, "seq", seq)
+        init(self, "pts", pts)
+        init(self, "wall", wall)
+        init(self, "limited_range", limited_range and grey is not None)
+        init(self, "_image", None if image is None else _read_only(image))
+        init(self, "_grey", None if grey is None else _read_only(grey))
+        init(self, "_make_image", None if image is not None else make_image)
+        init(self, "_lock", threading.Lock())
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise dataclasses.FrozenInstanceError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise dataclasses.FrozenInstanceError(f"cannot delete field {name!r}")
+
+    def __repr__(self) -> str:
+        return (
+            f"Frame(camera_id={self.camera_id!r}, seq={self.seq!r}, pts={self.pts!r}, "
+            f"wall={self.wall!r})"
+        )
+
+    @property
+    def image(self) -> Image:
+        """The BGR picture, height x width x 3 (made and cached on first use)."""
+        image = self._image
+        if image is None:
+            with self._lock:
+                image = self._image
+                if image is None:
+                    make = self._make_image
+                    if make is None:  # unreachable: __init__ requires image or make_image
+                        raise RuntimeError("frame has no picture")
+                    image = _read_only(make())
+                    object.__setattr__(self, "_image", image)
+                    object.__setattr__(self, "_make_image", None)
+        return image
+
+    @property
+    def has_image(self) -> bool:
+        """True once the BGR picture exists (given, or made by a use of :attr:`image`)."""
+        return self._image is not None
+
+    @property
+    def analysis_image(self) -> Image:
+        """The cheapest picture to analyse: the luma plane if capture gave one (see
+        :attr:`limited_range`), else the BGR image. Its users shrink first, then make grey."""
+        return self._grey if self._grey is not None else self.image
 
     @property
     def height(self) -> int:
         """Rows of the full-resolution image."""
-        return int(self.image.shape[0])
+        return int(self.analysis_image.shape[0])
 
     @property
     def width(self) -> int:
         """Columns of the full-resolution image."""
-        return int(self.image.shape[1])
+        return int(self.analysis_image.shape[1])
 
 
 @dataclass(frozen=True, slots=True)

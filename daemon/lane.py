@@ -156,7 +156,9 @@ class LaneWorker(threading.Thread):
         if self._detector is None or self._detector.frame_size != size:
             self._detector = MotionDetector(size, self.camera.roi, self.camera.motion)
             self._roi_box = roi_bounds(self.camera.roi, *size, margin=ROI_MARGIN)
-        motion = self._detector.update(frame.image, frame.pts)
+        motion = self._detector.update(
+            frame.analysis_image, frame.pts, limited_range=frame.limited_range
+        )
         if motion.moving:
             self.motion_frames += 1
         self._apply(self.tracker.on_frame(frame, motion, self._decided_at()))

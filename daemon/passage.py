@@ -165,7 +165,10 @@ class PassageTracker:
         present = motion.moving or motion.occupied
         if op.plate is None and not op.policy.done and present and motion.bbox is not None:
             # Only frames showing the moving vehicle are candidates (and trigger a send).
-            score = score_frame(frame.image, motion.bbox, roi, op.prev_bbox)
+            score = score_frame(
+                frame.analysis_image, motion.bbox, roi, op.prev_bbox,
+                limited_range=frame.limited_range,
+            )
             op.prev_bbox = motion.bbox
             chosen = op.policy.offer(frame, score.total, motion.bbox, now)
             if chosen is not None:

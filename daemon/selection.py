@@ -1,8 +1,8 @@
 """Frame selection: score frames for OCR and decide, per passage, when to spend a call.
 
 Pure logic, no I/O; the clock is the frame's ``pts`` passed in. A score combines
-sharpness (variance of the Laplacian on the moving region, downscaled to at most
-``SHARPNESS_WIDTH`` px wide, never on the full frame), the size of the moving
+sharpness (variance of the Laplacian on the moving region of the grey or BGR picture,
+downscaled to at most ``SHARPNESS_WIDTH`` px wide, never on the full frame), the size of the moving
 box relative to the ROI, its position (lower in the lane is closer, so a bigger
 plate) and a penalty for large motion since the previous frame (motion blur).
 """
@@ -27,6 +27,9 @@ SHARPNESS_WIDTH = 320
 
 _SHARPNESS_HALF = 100.0
 """Laplacian variance that maps to a sharpness of 0.5."""
+
+_VIDEO_RANGE_GAIN = (255.0 / 219.0) ** 2
+"""Variance of a video-range (16-235) picture stretched to 0-255."""
 
 RESEND_GAP_S = 0.2
 """After a failed read, a clearly better frame may go this long after the failed one ..."""
@@ -62,8 +65,11 @@ def roi_bounds(
     return Rect(left, top, max(1, right - left), max(1, bottom - top))
 
 
-def sharpness(image: Image, box: Rect | None = None) -> float:
-    """Variance of the Laplacian of ``box`` (the whole image if None), at moderate resolution."""
+def sharpness(image: Image, box: Rect | None = None, limited_range: bool = False) -> float:
+    """Variance of the Laplacian of ``box`` (the whole image if None), at moderate resolution.
+
+    ``image`` is BGR or grey; grey in the video range (16-235, ``limited_range``) is
+    scored as if stretched to 0-255, so both give the same figure for the same scene."""
     work: npt.NDArray[Any] = image
     if box is not None:
         work = work[box.y : box.y + box.height, box.x : box.x + box.width]
@@ -79,12 +85,21 @@ def sharpness(image: Image, box: Rect | None = None) -> float:
         work = cv2.resize(work, size, interpolation=cv2.INTER_AREA)
     if work.ndim == 3:
         work = cv2.cvtColor(work, cv2.COLOR_BGR2GRAY)
-    return float(cv2.Laplacian(work, cv2.CV_64F).var())
+    variance = float(cv2.Laplacian(work, cv2.CV_64F).var())
+    return variance * _VIDEO_RANGE_GAIN if limited_range else variance
 
 
-def score_frame(image: Image, bbox: Rect, roi: Rect, prev_bbox: Rect | None = None) -> FrameScore:
-    """Score one frame for OCR: sharp, big, low in the lane and steady is best."""
-    sharp_raw = sharpness(image, bbox)
+def score_frame(
+    image: Image,
+    bbox: Rect,
+    roi: Rect,
+    prev_bbox: Rect | None = None,
+    *,
+    limited_range: bool = False,
+) -> FrameScore:
+    """Score one frame (BGR or grey, see :func:`sharpness`) for OCR: sharp, big, low in
+    the lane and steady is best."""
+    sharp_raw = sharpness(image, bbox, limited_range)
     sharp = sharp_raw / (sharp_raw + _SHARPNESS_HALF)
     size = min(1.0, (bbox.width * bbox.height) / max(1, roi.width * roi.height))
     position = min(1.0, max(0.0, (bbox.y + bbox.height - roi.y) / max(1, roi.height)))

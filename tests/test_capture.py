@@ -1,4 +1,4 @@
-"""Tests for daemon.capture: the one-slot mailbox and the PyAV capture thread on real clips."""
+"""Tests for daemon.capture: the PyAV capture thread on real clips and live sources."""
 
 from __future__ import annotations
 
@@ -71,9 +71,6 @@ def ts_bytes() -> bytes:
     return buf.getvalue()
 
 
-def _frame(seq: int) -> Frame:
-    return Frame("cam", seq, seq / 25, datetime.now(UTC), np.zeros((2, 2, 3), np.uint8))
-
 
 class Recorder:
     """Collects statuses; lets a test wait for a state."""
@@ -114,85 +111,6 @@ def _drain(slot: LatestFrameSlot, limit_s: float) -> list[Frame]:
     return frames
 
 
-# -- LatestFrameSlot ----------------------------------------------------------------------
-
-
-def test_slot_newest_wins_and_counts_drops() -> None:
-    slot = LatestFrameSlot()
-    for i in range(3):
-        slot.put(_frame(i))
-    got = slot.get(timeout=0.1)
-    assert got is not None and got.seq == 2
-    assert slot.dropped == 2 and slot.delivered == 1
-    assert slot.get(timeout=0.05) is None
-
-
-def test_slot_blocking_put_waits_for_consumer() -> None:
-    slot = LatestFrameSlot()
-    slot.put(_frame(0), block=True)
-    with pytest.raises(TimeoutError):
-        slot.put(_frame(1), block=True, timeout=0.05)
-    got: list[int] = []
-
-    def consumer() -> None:
-        time.sleep(0.2)
-        while len(got) < 3:
-            f = slot.get(timeout=1)
-            if f is not None:
-                got.append(f.seq)
-
-    t = threading.Thread(target=consumer)
-    t.start()
-    t0 = time.monotonic()
-    slot.put(_frame(1), block=True, timeout=2)
-    assert time.monotonic() - t0 >= 0.15  # it really waited for the consumer
-    slot.put(_frame(2), block=True, timeout=2)
-    t.join(2)
-    assert got == [0, 1, 2]
-    assert slot.dropped == 0 and slot.delivered == 3
-
-
-def test_slot_close_wakes_getter_and_keeps_last_frame() -> None:
-    slot = LatestFrameSlot()
-    results: list[Frame | None] = []
-    t = threading.Thread(target=lambda: results.append(slot.get(timeout=5)))
-    t.start()
-    time.sleep(0.1)
-    t0 = time.monotonic()
-    slot.close()
-    t.join(2)
-    assert results == [None] and time.monotonic() - t0 < 1
-    assert slot.closed
-
-    slot2 = LatestFrameSlot()
-    slot2.put(_frame(7))
-    slot2.close()
-    assert not slot2.closed  # closed but a frame is still waiting
-    f = slot2.get(timeout=0.1)
-    assert f is not None and f.seq == 7
-    assert slot2.closed
-    slot2.put(_frame(8))  # after close: discarded, counted
-    assert slot2.dropped == 1 and slot2.get(timeout=0.01) is None
-
-
-def test_slot_threads_lose_nothing_in_blocking_mode() -> None:
-    slot = LatestFrameSlot()
-    seen: list[int] = []
-
-    def producer() -> None:
-        for i in range(500):
-            slot.put(_frame(i), block=True, timeout=5)
-        slot.close()
-
-    t = threading.Thread(target=producer)
-    t.start()
-    while not slot.closed:
-        f = slot.get(timeout=1)
-        if f is not None:
-            seen.append(f.seq)
-    t.join(2)
-    assert seen == list(range(500)) and slot.dropped == 0
-
 
 def test_stream_clock_synthesises_missing_and_backward_pts() -> None:
     clock = _StreamClock(base=10.0, step=0.04, time_base=1 / 90000)
@@ -205,13 +123,6 @@ def test_stream_clock_synthesises_missing_and_backward_pts() -> None:
     assert out == [(10.0, False), (10.04, False), (10.08, True), (10.12, True), (10.16, False)]
     first, synthetic = _StreamClock(base=0.0, step=0.04, time_base=None).stamp(None, -1.0)
     assert (first, synthetic) == (0.0, True)
-
-
-def test_camera_status_as_dict() -> None:
-    at = datetime(2026, 1, 1, 8, 0, 0, 123000, tzinfo=UTC)
-    status = CameraStatus("c", "streaming", 24.96, at)
-    assert status.as_dict() == {"state": "streaming", "fps": 25.0,
-                                "last_frame_at": "2026-01-01T08:00:00.123Z", "error": None}
 
 
 # -- file sources -------------------------------------------------------------------------

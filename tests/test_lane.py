@@ -226,3 +226,28 @@ def test_stop_event_ends_the_thread() -> None:
     stop.set()
     lane.join(5)
     assert not lane.is_alive()
+
+
+def test_luma_frames_pay_for_bgr_only_when_sent_or_snapshotted() -> None:
+    """Frames as capture builds them (luma plane, BGR on demand) give the same passages, and
+    only the frames sent to OCR (here also the snapshots) are ever converted to BGR."""
+    converted: list[int] = []
+
+    def lazy(f: Frame) -> Frame:
+        bgr = f.image
+        luma = np.round(16 + bgr[..., 1].astype(np.float32) * (219 / 255)).astype(np.uint8)
+
+        def make() -> Image:
+            converted.append(f.seq)
+            return bgr
+
+        return Frame(f.camera_id, f.seq, f.pts, f.wall, grey=luma, make_image=make,
+                     limited_range=True)
+
+    frames = [lazy(f) for f in clip()]
+    ocr = FakeOcr()
+    lane, sink = run_lane(frames, sync=True, ocr=ocr)
+    assert [p.plate for p in sink.passages] == ["京A12345", "粤B67890"]
+    assert lane.errors == 0
+    assert sorted(converted) == sorted(c.frame.seq for c in ocr.candidates)  # 2 of 150
+    assert all(s is not None and s.shape == (H, W, 3) for s in sink.snapshots)

@@ -216,3 +216,36 @@ def test_vehicle_growing_over_most_of_the_roi_is_not_suppressed() -> None:
     assert last is not None
     assert last.fraction > 0.6
     assert last.moving
+
+
+def _video_luma(bgr: Image) -> Image:
+    """The luma plane an H.264 encoder would carry for ``bgr``: grey squeezed into 16-235."""
+    grey = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY).astype(np.float32)
+    return np.round(16 + grey * 219 / 255).astype(np.uint8)
+
+
+def test_video_range_luma_gives_the_same_decisions_as_bgr() -> None:
+    """Capture hands the detector the luma plane (16-235); stretched, it decides like BGR."""
+    by_bgr = MotionDetector((W, H), FULL, MotionConfig())
+    by_luma = MotionDetector((W, H), FULL, MotionConfig())
+    bg = background()
+    rng = np.random.default_rng(0)
+    scenes = [jitter(bg, rng) for _ in range(5)]
+    scenes += [jitter(with_box(bg, 200, 20 + 20 * s, 200, 120), rng) for s in range(12)]
+    scenes += [jitter(bg, rng) for _ in range(30)]
+    diffs = []
+    for i, img in enumerate(scenes):
+        a = by_bgr.update(img, i / 25)
+        b = by_luma.update(_video_luma(img), i / 25, limited_range=True)
+        assert (a.moving, a.occupied, a.suppressed) == (b.moving, b.occupied, b.suppressed), i
+        if a.bbox is not None and b.bbox is not None:
+            assert _iou(a.bbox, b.bbox) > 0.9
+        diffs.append(abs(a.fraction - b.fraction))
+    assert max(diffs) < 0.01
+    small_a = by_bgr.small_grey(scenes[0]).astype(int)
+    small_b = by_luma.small_grey(_video_luma(scenes[0]), limited_range=True).astype(int)
+    assert float(np.abs(small_a - small_b).mean()) < 1.5
+    white, black = np.full((H, W, 3), 255, np.uint8), np.zeros((H, W, 3), np.uint8)
+    assert by_luma.small_grey(_video_luma(white), limited_range=True).min() == 255
+    assert by_luma.small_grey(_video_luma(black), limited_range=True).max() == 0
+    assert by_luma.small_grey(_video_luma(white)).max() == 235  # not told: not stretched

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import cv2
 import numpy as np
+import pytest
 
 from daemon.config import PassageConfig
 from daemon.domain import Frame, Image, Rect
@@ -174,3 +175,16 @@ def test_policy_drops_a_best_frame_that_got_too_old() -> None:
     chosen = pol.offer(frame(5.0), 0.1, high, 5.0)
     assert chosen is not None
     assert 5.0 - chosen[0].pts <= 1.0
+
+
+def test_video_range_grey_scores_like_bgr() -> None:
+    """Scoring runs on the luma plane (16-235): stretched, its sharpness matches BGR's."""
+    img = textured()
+    luma = np.round(16 + cv2.cvtColor(img, cv2.COLOR_BGR2GRAY) * (219 / 255)).astype(np.uint8)
+    box = Rect(100, 100, 400, 200)
+    on_bgr = sharpness(img, box)
+    assert sharpness(luma, box, limited_range=True) == pytest.approx(on_bgr, rel=0.05)
+    assert sharpness(luma, box) < 0.8 * on_bgr  # unstretched it would look blurrier
+    a = score_frame(img, box, ROI)
+    b = score_frame(luma, box, ROI, limited_range=True)
+    assert b.total == pytest.approx(a.total, abs=0.01)

@@ -1,0 +1,146 @@
+"""The hand-over from a camera's capture thread to its lane: Frames, a one-slot mailbox, status.
+
+:func:`frame_from_av` wraps a decoded picture in a :class:`~daemon.domain.Frame` that
+carries the luma plane and makes BGR only on demand. :class:`LatestFrameSlot` never
+makes capture wait on a live source: the newest frame replaces one not yet taken (drops
+counted), so a slow consumer cannot make frames stale. :class:`CameraStatus` is what
+capture reports about its camera (published, retained).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
+from typing import Any, Literal
+
+import numpy as np
+
+from daemon.domain import Frame, Image, utc_iso
+
+CameraState = Literal["starting", "streaming", "reconnecting", "offline", "ended"]
+
+_LUMA_FORMATS = frozenset({
+    "yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "yuv440p",
+    "yuvj440p", "yuv411p", "yuv410p", "nv12", "nv21", "nv16", "gray",
+})
+"""8-bit pixel formats whose first plane is the luma: a grey picture for free."""
+
+_AVCOL_RANGE_JPEG = 2  # FFmpeg's AVColorRange for full-range (0-255) video
+
+
+def _bgr(frame: Any) -> Image:
+    """The BGR picture of a decoded frame (what the OCR and the snapshots get)."""
+    return np.asarray(frame.to_ndarray(format="bgr24"), dtype=np.uint8)
+
+
+def frame_from_av(
+    frame: Any, camera_id: str, seq: int, pts: float, wall: datetime
+) -> Frame:
+    """Wrap a decoded PyAV frame in a :class:`Frame` without converting it to BGR.
+
+    The luma plane is viewed in place (no copy): the view holds a reference to the
+    decoded frame, whose refcounted buffer FFmpeg never reuses while referenced, so
+    the picture stays valid and unchanged after the decoder moved on or the container
+    closed. The BGR picture is made only if something asks for ``Frame.image``. Other
+    pixel formats (10-bit, RGB) are converted to BGR at once.
+    """
+    fmt = frame.format.name
+    if fmt not in _LUMA_FORMATS:
+        return Frame(camera_id, seq, pts, wall, _bgr(frame))
+    plane = frame.planes[0]
+    height, width, stride = int(frame.height), int(frame.width), int(plane.line_size)
+    grey = np.frombuffer(plane, np.uint8, count=stride * height).reshape(height, stride)
+    full = fmt.startswith("yuvj") or fmt == "gray" or frame.color_range == _AVCOL_RANGE_JPEG
+    return Frame(
+        camera_id, seq, pts, wall,
+        grey=grey[:, :width], make_image=partial(_bgr, frame), limited_range=not full,
+    )
+
+
+
+class LatestFrameSlot:
+    """A one-slot mailbox between a capture thread and its consumer: the newest frame wins.
+
+    ``put(block=False)`` never waits: a frame not yet taken is replaced and counted in
+    ``dropped``. ``put(block=True)`` waits until the slot is empty (replay without
+    drops). ``get`` hands over the frame and counts it in ``delivered``. ``close``
+    says the source ended for good and wakes every waiter.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._frame: Frame | None = None
+        self._closed = False
+        self.dropped = 0
+        """Frames replaced before a consumer took them (or offered after close)."""
+        self.delivered = 0
+        """Frames handed to a consumer by ``get``."""
+
+    def put(self, frame: Frame, block: bool = False, timeout: float | None = None) -> None:
+        """Offer a frame.
+
+        Non-blocking: store it, replacing (and counting as dropped) any frame not yet
+        taken. Blocking: wait until the slot is empty, then store it; raises
+        ``TimeoutError`` if ``timeout`` seconds pass first (the frame is not stored).
+        A frame offered after ``close`` is discarded and counted as dropped.
+        """
+        with self._cond:
+            if block and not self._closed and self._frame is not None:
+                ok = self._cond.wait_for(
+                    lambda: self._frame is None or self._closed, timeout=timeout
+                )
+                if not ok:
+                    raise TimeoutError("the frame slot stayed full")
+            if self._closed:
+                self.dropped += 1
+                return
+            if self._frame is not None:
+                self.dropped += 1
+            self._frame = frame
+            self._cond.notify_all()
+
+    def get(self, timeout: float) -> Frame | None:
+        """Take the frame, waiting up to ``timeout`` s; None on timeout or when closed and empty."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._frame is not None or self._closed, timeout=timeout)
+            frame, self._frame = self._frame, None
+            if frame is not None:
+                self.delivered += 1
+                self._cond.notify_all()  # a blocking put may proceed
+            return frame
+
+    def close(self) -> None:
+        """The source finished for good: wake all getters (a pending frame can still be taken)."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    @property
+    def closed(self) -> bool:
+        """True once closed and the last frame has been taken."""
+        with self._cond:
+            return self._closed and self._frame is None
+
+
+@dataclass(frozen=True, slots=True)
+class CameraStatus:
+    """A camera's state as capture sees it; published (retained) on the camera's status topic."""
+
+    camera_id: str
+    state: CameraState
+    fps: float
+    """Frames per second decoded over the last few seconds."""
+    last_frame_at: datetime | None
+    error: str | None = None
+    """The last error, password-redacted; None while healthy."""
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form for the status topic."""
+        return {
+            "state": self.state,
+            "fps": round(self.fps, 1),
+            "last_frame_at": utc_iso(self.last_frame_at) if self.last_frame_at else None,
+            "error": self.error,
+        }
