@@ -16,12 +16,13 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from daemon.config_errors import describe_errors, yaml_problem
 from daemon.ocr.endpoints import check_endpoint
 
 EX_CONFIG = 78
@@ -312,9 +313,6 @@ class ConfigError(Exception):
         self.lines = lines
 
 
-_SECRET_KEYS = {"secret_id", "secret_key", "secretid", "secretkey", "password"}
-
-
 def load_config(path: str | Path) -> Config:
     """Read and validate a YAML configuration file."""
     path = Path(path)
@@ -331,67 +329,13 @@ def parse_config(text: str, source: str = "<config>") -> Config:
         data = yaml.safe_load(text)
         root = yaml.compose(text)
     except yaml.YAMLError as exc:
-        raise ConfigError([_yaml_problem(exc, source)]) from exc
+        raise ConfigError([yaml_problem(exc, source)]) from exc
     if not isinstance(data, dict):
         raise ConfigError([f"{source}: the top level must be a mapping of keys, got {data!r}"])
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_describe(exc, root, source)) from exc
-
-
-def _yaml_problem(exc: yaml.YAMLError, source: str) -> str:
-    """One line: ``file:LINE:COL: not valid YAML: problem (context at line N)``."""
-    mark, cmark = getattr(exc, "problem_mark", None), getattr(exc, "context_mark", None)
-    where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
-    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-    context = getattr(exc, "context", None)
-    ctx = f" ({context} at line {cmark.line + 1})" if cmark and context else ""
-    return f"{source}{where}: not valid YAML: {problem}{ctx}"
-
-
-def _describe(exc: ValidationError, root: yaml.Node | None, source: str) -> list[str]:
-    lines = []
-    for err in exc.errors():
-        loc = tuple(err["loc"])
-        key = " -> ".join(str(p) for p in loc) or "(top level)"
-        line = _line_of(root, loc)
-        where = f"{source}:{line}" if line else source
-        msg = err["msg"]
-        if err["type"] == "extra_forbidden" and str(loc[-1]).lower() in _SECRET_KEYS:
-            msg = "secrets never go in the YAML file; use the environment or $CREDENTIALS_DIRECTORY"
-            value = "<redacted>"
-        else:
-            value = _short(err.get("input"))
-        lines.append(f"{where}: {key}: {msg} (got {value})")
-    return lines
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
-def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
-    """1-based YAML line of the deepest node along ``loc`` that exists."""
-    best = node.start_mark.line + 1 if node is not None else None
-    for part in loc:
-        if isinstance(node, yaml.MappingNode):
-            nxt = None
-            for k, v in node.value:
-                if isinstance(k, yaml.ScalarNode) and k.value == str(part):
-                    best, nxt = k.start_mark.line + 1, v
-                    break
-            node = nxt
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
-            node = node.value[part] if part < len(node.value) else None
-            if node is not None:
-                best = node.start_mark.line + 1
-        else:
-            break
-        if node is None:
-            break
-    return best
+        raise ConfigError(describe_errors(exc, root, source)) from exc
 
 
 def load_secrets(environ: Mapping[str, str] | None = None) -> Secrets:

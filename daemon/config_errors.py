@@ -1,0 +1,70 @@
+"""Readable configuration errors: the YAML line, the key path, the bad value and why.
+
+Pure: takes pydantic's ValidationError (or a YAML error) and the composed YAML node
+tree, returns the lines ``gatecam check-config`` prints. A secret put in the YAML is
+named as such and its value never echoed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+_SECRET_KEYS = {"secret_id", "secret_key", "secretid", "secretkey", "password"}
+
+
+def yaml_problem(exc: yaml.YAMLError, source: str) -> str:
+    """One line: ``file:LINE:COL: not valid YAML: problem (context at line N)``."""
+    mark, cmark = getattr(exc, "problem_mark", None), getattr(exc, "context_mark", None)
+    where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    context = getattr(exc, "context", None)
+    ctx = f" ({context} at line {cmark.line + 1})" if cmark and context else ""
+    return f"{source}{where}: not valid YAML: {problem}{ctx}"
+
+
+def describe_errors(exc: ValidationError, root: yaml.Node | None, source: str) -> list[str]:
+    """One line per validation error: ``file:LINE: key -> path: reason (got value)``."""
+    lines = []
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        key = " -> ".join(str(p) for p in loc) or "(top level)"
+        line = _line_of(root, loc)
+        where = f"{source}:{line}" if line else source
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden" and str(loc[-1]).lower() in _SECRET_KEYS:
+            msg = "secrets never go in the YAML file; use the environment or $CREDENTIALS_DIRECTORY"
+            value = "<redacted>"
+        else:
+            value = _short(err.get("input"))
+        lines.append(f"{where}: {key}: {msg} (got {value})")
+    return lines
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
+    """1-based YAML line of the deepest node along ``loc`` that exists."""
+    best = node.start_mark.line + 1 if node is not None else None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            nxt = None
+            for k, v in node.value:
+                if isinstance(k, yaml.ScalarNode) and k.value == str(part):
+                    best, nxt = k.start_mark.line + 1, v
+                    break
+            node = nxt
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            node = node.value[part] if part < len(node.value) else None
+            if node is not None:
+                best = node.start_mark.line + 1
+        else:
+            break
+        if node is None:
+            break
+    return best
