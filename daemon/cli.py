@@ -75,12 +75,9 @@ def _parser() -> argparse.ArgumentParser:
     ocr.add_argument("--config", "-c", required=True, type=Path)
     ocr.set_defaults(func=cmd_ocr)
 
-    pl = sub.add_parser("plates", help="list recent passages from the database")
-    pl.add_argument("--config", "-c", required=True, type=Path)
-    pl.add_argument("--limit", type=int, default=20)
-    pl.add_argument("--camera")
-    pl.add_argument("--plate")
-    pl.set_defaults(func=cmd_plates)
+    from daemon.cli_plates import register as register_plates  # table / --csv / --json
+
+    register_plates(sub)
 
     st = sub.add_parser("status", help="ask the running daemon's /healthz and print it")
     st.add_argument("--config", "-c", required=True, type=Path)
@@ -237,20 +234,6 @@ def cmd_ocr(args: argparse.Namespace) -> int:
         "category": result.category, "rect": result.rect.as_dict() if result.rect else None,
         "request_id": result.request_id,
     }, ensure_ascii=False))
-    return 0
-
-
-def cmd_plates(args: argparse.Namespace) -> int:
-    """Print recent passages, newest first."""
-    from daemon.store import Store
-
-    cfg = load_config(args.config)
-    store = Store(cfg.store.url)
-    try:
-        for row in store.recent_passages(args.limit, camera=args.camera, plate=args.plate):
-            print(json.dumps(row, ensure_ascii=False, default=str))
-    finally:
-        store.close()
     return 0
 
 

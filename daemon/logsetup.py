@@ -1,10 +1,13 @@
 """Logging setup: journald-friendly text or JSON lines on stderr, with secrets redacted.
 
-Under systemd (``$JOURNAL_STREAM`` set) journald stamps each line itself, so the text
-format drops its own timestamp and prefixes the syslog priority (``<3>``) so
-``journalctl -p err`` works. Every record passes a :class:`RedactFilter`: URL passwords
-(``rtsp://user:secret@cam``) become ``***``, and any registered secret string (the
-Tencent keys, the MQTT password) is replaced wherever it appears.
+Under systemd journald stamps each line itself, so the text format drops its own
+timestamp and prefixes the syslog priority (``<3>``) so ``journalctl -p err`` works.
+"Under systemd" means stderr *is* the stream named by ``$JOURNAL_STREAM`` (device:inode,
+as ``systemd.exec(5)`` advises): a child that inherited the variable but writes to a file
+or a terminal keeps ordinary timestamped lines. Every record passes a
+:class:`RedactFilter`: URL passwords (``rtsp://user:secret@cam``) become ``***``, and
+any registered secret string (the Tencent keys, the MQTT password) is replaced
+wherever it appears.
 """
 
 from __future__ import annotations
@@ -88,6 +91,23 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, ensure_ascii=False)
 
 
+def is_journal_stream(stream: TextIO, environ: Mapping[str, str]) -> bool:
+    """True when ``stream`` is journald's (``$JOURNAL_STREAM``); trusted as-is without a fd."""
+    value = environ.get("JOURNAL_STREAM")
+    if not value:
+        return False
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation: an in-memory stream
+        return True
+    try:
+        dev, ino = (int(part) for part in value.split(":", 1))
+        st = os.fstat(fd)
+    except (ValueError, OSError):
+        return False
+    return (st.st_dev, st.st_ino) == (dev, ino)
+
+
 def setup_logging(
     level: str = "INFO",
     fmt: str = "text",
@@ -98,12 +118,13 @@ def setup_logging(
 ) -> logging.Handler:
     """Replace the root logger's handlers with one stderr handler; return it."""
     env = os.environ if environ is None else environ
-    handler = logging.StreamHandler(stream or sys.stderr)
+    stream = stream or sys.stderr
+    handler = logging.StreamHandler(stream)
     base = "%(levelname)s %(threadName)s %(name)s: %(message)s"
     formatter: logging.Formatter
     if fmt == "json":
         formatter = JsonFormatter()
-    elif "JOURNAL_STREAM" in env:
+    elif is_journal_stream(stream, env):
         formatter = JournalFormatter(base)
     else:
         formatter = logging.Formatter("%(asctime)s " + base)

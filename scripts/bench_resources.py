@@ -2,7 +2,8 @@
 """Resource benchmark: memory and CPU of the daemon for one 1080p camera replayed in real time.
 
 Three processes: the Tencent emulator (``gatecam emulate-tencent``, its own process so its
-OCR model does not count), the daemon (``gatecam run`` on a looping 1080p clip paced at
+OCR model does not count), the daemon (``--daemon-python``: use a venv holding only the
+runtime dependencies to measure what a Pi runs; ``gatecam run`` on a looping 1080p clip paced at
 its frame rate, MQTT off) and, as the baseline measured in the same run, a decode-only
 loop (PyAV, same clip, same pacing, frames converted to BGR as capture does). CPU is read
 from /proc/<pid>/stat, memory from /proc/<pid>/status (VmRSS sampled, VmHWM at the end).
@@ -54,12 +55,45 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
-def mem_mb(pid: int, key: str) -> float:
-    """VmRSS / VmHWM of a live process in MiB."""
+def status_int(pid: int, key: str) -> int:
+    """One integer field of /proc/<pid>/status (kB for the memory fields), 0 if absent."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(key + ":"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+            return int(line.split()[1])
+    return 0
+
+
+def mem_mb(pid: int, key: str) -> float:
+    """VmRSS / VmHWM / RssAnon / RssFile of a live process in MiB."""
+    return status_int(pid, key) / 1024
+
+
+def smaps_by_owner(pid: int, top: int = 12) -> list[tuple[str, float]]:
+    """Resident MiB per owner (a library's file name, ``[heap]``, ``anon``), largest first."""
+    owners: dict[str, float] = {}
+    owner = "anon"
+    for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
+        head = line.split()
+        if head and "-" in head[0] and len(head) >= 5 and ":" not in head[0]:
+            name = head[5] if len(head) > 5 else ""
+            if name.startswith("/"):
+                owner = "lib " + Path(name).name.split(".so")[0]
+            else:
+                owner = name or "anon (malloc arenas, thread stacks, numpy, codec buffers)"
+        elif line.startswith("Rss:"):
+            owners[owner] = owners.get(owner, 0.0) + int(head[1]) / 1024
+    return sorted(owners.items(), key=lambda kv: -kv[1])[:top]
+
+
+def unit_environment(unit: Path) -> dict[str, str]:
+    """The ``Environment=`` assignments of the unit file: measure the daemon as deployed."""
+    env: dict[str, str] = {}
+    for line in unit.read_text(encoding="utf-8").splitlines():
+        if line.startswith("Environment="):
+            for item in line.split("=", 1)[1].split():
+                key, _, value = item.partition("=")
+                env[key] = value.strip('"')
+    return env
 
 
 def measure(proc: subprocess.Popen[bytes], seconds: float, warmup: float) -> dict[str, float]:
@@ -75,7 +109,9 @@ def measure(proc: subprocess.Popen[bytes], seconds: float, warmup: float) -> dic
     cpu = cpu_s(proc.pid) - c0
     wall = time.monotonic() - t0
     return {"cpu_s": cpu, "cpu_pct": 100 * cpu / wall, "rss_mb": sum(samples) / len(samples),
-            "rss_max_mb": max(samples), "hwm_mb": mem_mb(proc.pid, "VmHWM")}
+            "rss_max_mb": max(samples), "hwm_mb": mem_mb(proc.pid, "VmHWM"),
+            "anon_mb": mem_mb(proc.pid, "RssAnon"), "file_mb": mem_mb(proc.pid, "RssFile"),
+            "threads": status_int(proc.pid, "Threads")}
 
 
 def stop(proc: subprocess.Popen[bytes]) -> int:
@@ -90,14 +126,31 @@ def stop(proc: subprocess.Popen[bytes]) -> int:
     return int(proc.returncode)
 
 
-def main() -> int:
-    """Run the baseline, then the daemon, and print the figures."""
+def parse_args() -> argparse.Namespace:
+    """The command line."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=40.0)
     ap.add_argument("--size", default="1920x1080")
     ap.add_argument("--fps", type=int, default=25)
     ap.add_argument("--scenario", default="three_cars")
-    args = ap.parse_args()
+    ap.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
+                    help="extra environment for the daemon (after the unit's Environment=)")
+    ap.add_argument("--no-unit-env", action="store_true",
+                    help="do not apply systemd/gatecam.service's Environment= to the daemon")
+    ap.add_argument("--daemon-python", default=sys.executable,
+                    help="interpreter for the daemon and the baseline: a venv with only the "
+                    "runtime dependencies measures what a Pi runs (the test venv also has "
+                    "opencv-python with Qt, pulled in by rapidocr)")
+    ap.add_argument("--no-baseline", action="store_true", help="skip the decode-only run")
+    ap.add_argument("--workers", type=int, help="ocr.workers for the daemon (default: config's)")
+    return ap.parse_args()
+
+
+def main() -> int:
+    """Run the baseline, then the daemon, and print the figures."""
+    args = parse_args()
+    extra_env = {} if args.no_unit_env else unit_environment(ROOT / "systemd/gatecam.service")
+    extra_env.update(item.split("=", 1) for item in args.env)
     py = sys.executable
     with tempfile.TemporaryDirectory() as tmp_s:
         tmp = Path(tmp_s)
@@ -106,17 +159,20 @@ def main() -> int:
                         "--size", args.size, "--fps", str(args.fps), "--out", str(clip)],
                        check=True, stdout=subprocess.DEVNULL)
         warmup = 5.0
-        base = subprocess.Popen([py, "-c", DECODE_ONLY, str(clip), str(args.seconds + warmup + 2)])
-        try:
-            decode = measure(base, args.seconds, warmup)
-        finally:
-            stop(base)
+        decode = {"cpu_s": 0.0, "cpu_pct": 0.0, "rss_mb": 0.0}
+        if not args.no_baseline:
+            base = subprocess.Popen([args.daemon_python, "-c", DECODE_ONLY, str(clip),
+                                     str(args.seconds + warmup + 2)])
+            try:
+                decode = measure(base, args.seconds, warmup)
+            finally:
+                stop(base)
         print(f"decode-only {args.size}@{args.fps}: cpu {decode['cpu_pct']:.0f}% of a core, "
               f"rss {decode['rss_mb']:.0f} MB")
 
         env = dict(os.environ, TENCENTCLOUD_SECRET_ID=SECRET_ID, TENCENTCLOUD_SECRET_KEY=SECRET_KEY)
         emu = subprocess.Popen([py, "-m", "daemon", "emulate-tencent", "--port", "0"], cwd=ROOT,
-                               env=env, stdout=subprocess.PIPE)
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         daemon = None
         try:
             if emu.stdout is None:
@@ -126,29 +182,41 @@ def main() -> int:
             cfg.write_text(json.dumps({  # JSON is YAML
                 "site": "bench", "cameras": [{"id": "cam-1", "url": str(clip), "loop": True,
                                               "roi": [[0, 0.25], [1, 0.25], [1, 1], [0, 1]]}],
-                "ocr": {"endpoint": url}, "store": {"url": f"sqlite:///{tmp}/g.db"},
+                "ocr": {"endpoint": url, **({"workers": args.workers} if args.workers else {})},
+                "store": {"url": f"sqlite:///{tmp}/g.db"},
                 "mqtt": {"enabled": False}, "health": {"metrics_port": 0},
                 "logging": {"level": "WARNING"},
             }))
-            daemon = subprocess.Popen([py, "-m", "daemon", "run", "--config", str(cfg)],
-                                      cwd=ROOT, env=env)
+            print(f"daemon environment from the unit and --env: {extra_env}")
+            daemon = subprocess.Popen([args.daemon_python, "-m", "daemon", "run", "--config",
+                                       str(cfg)],
+                                      cwd=ROOT, env={**env, **extra_env})
             run = measure(daemon, args.seconds, warmup)
+            owners = smaps_by_owner(daemon.pid)
             rc = stop(daemon)
         finally:
             if daemon is not None:
                 stop(daemon)
             stop(emu)
-    ratio = run["cpu_s"] / decode["cpu_s"] if decode["cpu_s"] else float("nan")
+    ratio = run["cpu_s"] / decode["cpu_s"] if decode["cpu_s"] else None
     print(f"daemon      {args.size}@{args.fps}: cpu {run['cpu_pct']:.0f}% of a core, "
           f"rss {run['rss_mb']:.0f} MB (max {run['rss_max_mb']:.0f}, peak {run['hwm_mb']:.0f}), "
           f"exit {rc}")
-    print(f"cpu per camera vs decode-only: x{ratio:.2f}; rss target <= 150 MB: "
+    print(f"daemon memory at the end: anon {run['anon_mb']:.0f} MB, file-backed (shared "
+          f"libraries, mostly clean) {run['file_mb']:.0f} MB, {run['threads']:.0f} threads")
+    for owner, mb in owners:
+        print(f"  {mb:7.1f} MB  {owner}")
+    print(f"cpu per camera vs decode-only: "
+          f"{'not measured' if ratio is None else f'x{ratio:.2f}'}; rss target <= 150 MB: "
           f"{'met' if run['rss_max_mb'] <= 150 else 'NOT met'}")
     print(json.dumps({
         "rss_mb": round(run["rss_max_mb"], 1), "rss_avg_mb": round(run["rss_mb"], 1),
-        "rss_peak_mb": round(run["hwm_mb"], 1), "cpu_ratio_vs_decode": round(ratio, 3),
+        "rss_peak_mb": round(run["hwm_mb"], 1),
+        "cpu_ratio_vs_decode": None if ratio is None else round(ratio, 3),
         "daemon_cpu_pct": round(run["cpu_pct"], 1), "decode_cpu_pct": round(decode["cpu_pct"], 1),
         "decode_rss_mb": round(decode["rss_mb"], 1), "seconds": args.seconds,
+        "rss_anon_mb": round(run["anon_mb"], 1), "rss_file_mb": round(run["file_mb"], 1),
+        "threads": int(run["threads"]), "env": extra_env,
         "size": args.size, "fps": args.fps, "exit": rc,
     }))
     return 0

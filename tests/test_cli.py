@@ -52,7 +52,7 @@ def test_replay_fast_prints_one_event_per_line_and_delivers(
     assert sorted(json.loads(m.payload)["event_id"] for m in got) == \
         sorted(e["event_id"] for e in events)
     sub.close()
-    listed = gatecam("plates", "--config", str(cfg), "--plate", events[0]["plate"])
+    listed = gatecam("plates", "--config", str(cfg), "--plate", events[0]["plate"], "--json")
     assert listed.returncode == 0, listed.stderr
     rows = [json.loads(line) for line in listed.stdout.splitlines()]
     assert [r["event_id"] for r in rows] == [events[0]["event_id"]]

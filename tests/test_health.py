@@ -240,6 +240,9 @@ def test_app_pings_then_stops_pinging_when_the_lane_hangs(
         assert len(notify_socket.with_key("WATCHDOG")) == pings
         assert "lane loop stuck" in notify_socket.with_key("STATUS")[-1]["STATUS"]
     finally:
+        t0 = time.monotonic()
+        app.stop(budget_s=2.0)  # the lane is still hung: stop() must not wait it out
+        took = time.monotonic() - t0
         hang.set()
-        app.stop()
+    assert took < 4.5, f"stop took {took:.1f} s with a 2 s budget"
     assert notify_socket.with_key("STOPPING")

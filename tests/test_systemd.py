@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import shutil
@@ -14,6 +15,8 @@ import httpx
 import pytest
 import yaml
 
+from daemon.app import STOP_BUDGET_S
+from daemon.logsetup import is_journal_stream
 from daemon.ocr.emulator import EmulatorServer
 from tests.conftest import E2E_SECRET_ID, E2E_SECRET_KEY, ROOT, wait_until
 from tests.support.clips import ClipStore, clips
@@ -53,7 +56,8 @@ def test_unit_declares_the_contract() -> None:
     assert d["StateDirectory"] == ["gatecam"] and d["ConfigurationDirectory"] == ["gatecam"]
     creds = {v.split(":", 1)[0] for v in d["LoadCredential"]}
     assert creds == {"TENCENTCLOUD_SECRET_ID", "TENCENTCLOUD_SECRET_KEY", "GATECAM_MQTT_PASSWORD"}
-    assert "TimeoutStopSec" in d
+    # App.stop() bounds itself below the unit's stop timeout, leaving time for the exit
+    assert int(d["TimeoutStopSec"][0]) >= STOP_BUDGET_S + 5
     assert "gatecam run --config /etc/gatecam/gatecam.yaml" in d["ExecStart"][0]
 
 
@@ -78,13 +82,31 @@ def test_verify_is_clean(tmp_path: Path) -> None:
         res.stdout + res.stderr)
 
 
-def _env(tmp_path: Path, notify: NotifySocket | None) -> dict[str, str]:
+def _env(tmp_path: Path, notify: NotifySocket | None, journal: Path | None = None,
+         ) -> dict[str, str]:
+    """The daemon's environment; ``journal``: the file standing in for journald's stream."""
     env = dict(os.environ, TENCENTCLOUD_SECRET_ID=E2E_SECRET_ID,
-               TENCENTCLOUD_SECRET_KEY=E2E_SECRET_KEY, PYTHONUNBUFFERED="1",
-               JOURNAL_STREAM="8:12345")
+               TENCENTCLOUD_SECRET_KEY=E2E_SECRET_KEY, PYTHONUNBUFFERED="1")
+    if journal is not None:  # systemd.exec(5): JOURNAL_STREAM is stderr's device:inode
+        st = journal.stat()
+        env["JOURNAL_STREAM"] = f"{st.st_dev}:{st.st_ino}"
     if notify is not None:
         env.update(NOTIFY_SOCKET=notify.path, WATCHDOG_USEC="2000000")
     return env
+
+
+def test_journal_format_only_when_stderr_is_the_journal_stream(tmp_path: Path) -> None:
+    journal, other = tmp_path / "journal", tmp_path / "other"
+    journal.touch()
+    other.touch()
+    st = journal.stat()
+    env = {"JOURNAL_STREAM": f"{st.st_dev}:{st.st_ino}"}
+    with journal.open("w") as j, other.open("w") as o:
+        assert is_journal_stream(j, env)
+        assert not is_journal_stream(o, env)  # inherited variable, redirected stderr
+        assert not is_journal_stream(j, {})
+        assert not is_journal_stream(j, {"JOURNAL_STREAM": "garbage"})
+    assert is_journal_stream(io.StringIO(), env)  # no fd to compare: trust the variable
 
 
 def test_bad_config_exits_78_and_never_says_ready(tmp_path: Path) -> None:
@@ -125,8 +147,9 @@ def test_run_under_notify_socket_ready_watchdog_journal_metrics_and_clean_stop(
     notify = NotifySocket(str(tmp_path / "n.sock"))
     log_path = tmp_path / "daemon.log"
     with log_path.open("wb") as log_file:
+        env = _env(tmp_path, notify, journal=log_path)
         proc = subprocess.Popen([sys.executable, "-m", "daemon", "run", "--config", str(path)],
-                                cwd=ROOT, env=_env(tmp_path, notify), stdout=log_file,
+                                cwd=ROOT, env=env, stdout=log_file,
                                 stderr=subprocess.STDOUT)
         try:
             assert wait_until(lambda: notify.with_key("READY"), 30), log_path.read_text()
