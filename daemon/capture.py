@@ -311,7 +311,10 @@ class CaptureThread(threading.Thread):
         if not container.streams.video:
             raise OSError("no video stream")
         stream = container.streams.video[0]
+        # Frame threads each hold reference frames (+~10 MB at 1080p) and add a frame of
+        # latency; two keep up with 1080p25 on a Pi 4 core pair (decode_threads).
         stream.codec_context.thread_type = "AUTO"
+        stream.codec_context.thread_count = self.camera.decode_threads
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
         fps = float(rate) if rate else _DEFAULT_FPS
         if not 1.0 <= fps <= 240.0:
