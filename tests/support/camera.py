@@ -12,7 +12,6 @@ import logging
 import os
 import select
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -20,18 +19,15 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO
 
+from tests.support.broker import free_port
+
+__all__ = ["CameraError", "RtspCamera", "free_port"]
+
 log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "rtsp_camera.py"
 SYSTEM_PYTHON = "/usr/bin/python3"
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class CameraError(RuntimeError):
