@@ -249,3 +249,30 @@ def test_video_range_luma_gives_the_same_decisions_as_bgr() -> None:
     assert by_luma.small_grey(_video_luma(white), limited_range=True).min() == 255
     assert by_luma.small_grey(_video_luma(black), limited_range=True).max() == 0
     assert by_luma.small_grey(_video_luma(white)).max() == 235  # not told: not stretched
+
+
+def test_roi_box_sampling_matches_the_whole_frame_inside_the_roi() -> None:
+    """The fast path reads only the ROI's box of a luma plane (exact multiple of the working
+    size): inside the ROI its working picture equals the whole frame's, and a detector fed
+    a strided view (as capture hands it) decides as one fed a contiguous copy."""
+    roi = [(0.3, 0.4), (0.9, 0.4), (1.0, 1.0), (0.2, 1.0)]
+    rng = np.random.default_rng(3)
+    luma = _video_luma(jitter(background(1280, 720), rng))
+    det = MotionDetector((1280, 720), roi, MotionConfig())
+    whole = det.small_grey(luma, limited_range=True)
+    boxed = det._small_grey(luma, True, np.zeros_like(whole), roi_only=True)
+    inside = det._mask > 0
+    assert np.array_equal(whole[inside], boxed[inside])
+    padded = np.zeros((720, 1344), np.uint8)  # a decoder's line padding
+    viewed = MotionDetector((1280, 720), roi, MotionConfig())
+    copied = MotionDetector((1280, 720), roi, MotionConfig())
+    bg = background(1280, 720)
+    moved = []
+    for i in range(40):
+        scene = with_box(bg, 500, 250 + 10 * i, 500, 200) if 5 <= i < 30 else bg
+        padded[:, :1280] = _video_luma(jitter(scene, rng))
+        a = viewed.update(padded[:, :1280], i / 25, limited_range=True)
+        b = copied.update(np.ascontiguousarray(padded[:, :1280]), i / 25, limited_range=True)
+        assert a == b, i
+        moved.append(a.moving)
+    assert any(moved[5:30]) and not any(moved[:5])
