@@ -344,6 +344,7 @@ class CaptureThread(threading.Thread):
             self._seq += 1
             self._last_pts = pts
             self._note_frame(out.wall)
+            del frame, out  # the slot and the lane own it now; do not pin a decoder buffer
 
     def _wall_for(self, pts: float) -> datetime:
         """Decode time for live streams; replay start plus the clip offset for files."""
@@ -361,7 +362,9 @@ class CaptureThread(threading.Thread):
                 return
             if not self.camera.is_file:
                 self._check_alive(opened)
-            yield from packet.decode()
+            frames = packet.decode()
+            while frames:  # hand over one by one; the list must not keep a frame alive
+                yield frames.pop(0)
         raise _EndOfFileError
 
     def _check_alive(self, opened: float) -> None:

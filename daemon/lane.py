@@ -132,6 +132,7 @@ class LaneWorker(threading.Thread):
                 except Exception:
                     self.errors += 1
                     self._log.exception("frame %s failed; lane keeps running", frame.seq)
+                del frame  # not kept alive while waiting: it pins a decoder buffer
             else:
                 # Stopped (shutdown): answers already in flight are awaited within a
                 # bound, then an open passage that spent calls is recorded.

@@ -199,6 +199,8 @@ class PassageTracker:
         if not trusted or plate is None or op.plate is not None:
             return []
         op.plate = plate
+        frame = op.sent.get(read.frame_seq)
+        op.sent.clear()  # decided: no later event needs these frames, free them now
         if self._is_duplicate(plate, now_pts):
             self.deduplicated += 1
             log.info(
@@ -209,7 +211,6 @@ class PassageTracker:
             )
             return []
         self._last_seen[plate] = now_pts
-        frame = op.sent.get(read.frame_seq)
         when = decided_at or (frame.wall if frame else op.started_wall)
         return [self._emit(op, read, plate, frame, when)]
 

@@ -273,6 +273,7 @@ class Recorder:
                     with self._cond:
                         self._q_done += len(items)
                         self._cond.notify_all()
+                del items  # do not pin the last snapshot image while waiting on the queue
             self._write_batches()
             item = nxt
 

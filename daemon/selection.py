@@ -149,6 +149,7 @@ class SendPolicy:
     ) -> tuple[Frame, float] | None:
         """Consider ``frame`` (None: a clock tick); returns (frame, score) to send now, if any."""
         if self.trusted or self.attempts >= self.cfg.max_calls:
+            self._best = None  # no call will be made: do not keep a full-size frame alive
             return None
         if frame is not None:
             self._remember(frame, score, now_pts)
@@ -176,6 +177,8 @@ class SendPolicy:
         """The answer to the call in flight arrived."""
         self.in_flight = False
         self.trusted = self.trusted or trusted
+        if self.trusted:
+            self._best = None  # decided: the frame it held is no longer a candidate
 
     def _remember(self, frame: Frame, score: float, now_pts: float) -> None:
         if self._last_sent_pts is not None and frame.pts <= self._last_sent_pts:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import itertools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -291,3 +292,15 @@ def test_next_car_entering_before_the_lane_clears_is_a_new_passage() -> None:
     plates = [e.passage.plate for _, e in run.emits]
     assert plates == ["京AF0236", "沪C8K562"]
     assert len(run.sends) == 2
+
+
+def test_a_decided_passage_keeps_no_frame_alive() -> None:
+    """Once a trusted read decided the passage, its frames are freed while the car is still there
+    (each pins a decoder buffer, and the one read a BGR copy: ~9 MB at 1080p)."""
+    t = tracker()
+    run = drive(t, vehicle(1.0, drive_s=3.0, wait_s=5.0), read_of("京A12345", 95), until=6.0)
+    assert len(run.emits) == 1
+    assert t.open_id == "p1"  # the car still waits at the barrier
+    frames = [s.frame for s in run.sends]
+    held_by = [r for f in frames for r in gc.get_referrers(f) if isinstance(r, dict | tuple)]
+    assert held_by == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime, timedelta
 
 import cv2
@@ -188,3 +189,16 @@ def test_video_range_grey_scores_like_bgr() -> None:
     a = score_frame(img, box, ROI)
     b = score_frame(luma, box, ROI, limited_range=True)
     assert b.total == pytest.approx(a.total, abs=0.01)
+
+
+def test_policy_lets_go_of_its_best_frame_once_a_read_is_trusted() -> None:
+    """A remembered frame pins a decoder buffer (~3 MB at 1080p): no longer needed, not held."""
+    pol = SendPolicy(_cfg(), ROI, started_pts=0.0)
+    low = Rect(200, 150, 200, 150)
+    assert pol.offer(frame(0.0), 0.5, low, 0.0) is not None  # in flight now
+    later = frame(0.1)
+    before = sys.getrefcount(later)
+    assert pol.offer(later, 0.9, low, 0.1) is None  # remembered while the call is in flight
+    assert sys.getrefcount(later) > before
+    pol.on_read(trusted=True)
+    assert sys.getrefcount(later) == before

@@ -181,6 +181,9 @@ class OcrPool:
                 self._count("failures")
                 read = _not_called(cand, "LocalError")
             self._deliver(reply, read)
+            # An idle worker must not pin its last frame (a decoder buffer + its BGR copy,
+            # ~9 MB at 1080p) while it waits for the next candidate.
+            del item, cand, reply, read
 
     def _count(self, key: str, error: str | None = None) -> None:
         with self._cond:
