@@ -27,6 +27,7 @@ from daemon.capture import (
 )
 from daemon.config import CameraConfig
 from daemon.domain import Frame
+from tests.support.video import encode_h264
 
 FPS = 25
 N_FRAMES = 64
@@ -42,15 +43,7 @@ def _image(i: int) -> np.ndarray[Any, np.dtype[np.uint8]]:
 
 
 def _encode(container: Any, n: int) -> None:
-    stream = container.add_stream("libx264", rate=FPS)
-    stream.width, stream.height, stream.pix_fmt = W, H, "yuv420p"
-    stream.options = {"preset": "ultrafast", "tune": "zerolatency", "g": "25"}
-    for i in range(n):
-        frame = av.VideoFrame.from_ndarray(_image(i), format="bgr24")
-        for packet in stream.encode(frame):
-            container.mux(packet)
-    for packet in stream.encode():
-        container.mux(packet)
+    encode_h264(container, _image, n, size=(W, H), fps=FPS, gop=25)
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,7 @@ from daemon.capture import CameraStatus as ReexportedStatus
 from daemon.capture import LatestFrameSlot as ReexportedSlot
 from daemon.domain import Frame, Image
 from daemon.frameslot import CameraStatus, LatestFrameSlot, frame_from_av
+from tests.support.video import encode_h264
 
 W, H, N = 320, 240, 40
 T0 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
@@ -36,15 +37,7 @@ def _picture(i: int) -> Image:
 
 def _encode(path: Path, pix_fmt: str = "yuv420p", n: int = N) -> None:
     with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=25)
-        stream.width, stream.height, stream.pix_fmt = W, H, pix_fmt
-        stream.options = {"preset": "ultrafast", "g": "10"}
-        for i in range(n):
-            frame = av.VideoFrame.from_ndarray(_picture(i), format="bgr24")
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
+        encode_h264(container, _picture, n, size=(W, H), gop=10, pix_fmt=pix_fmt)
 
 
 @pytest.fixture(scope="module")
