@@ -25,12 +25,11 @@ from typing import Any, TextIO
 
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session
 
 from daemon import plates
 from daemon.config import load_config
 from daemon.domain import Passage
-from daemon.models import PassageRow
+from daemon.models import passage_from_row, passages
 from daemon.store import Store
 
 _RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$", re.IGNORECASE)
@@ -151,21 +150,21 @@ def register(sub: Any) -> None:
 def query(store: Store, *, plate: str | None, cameras: Sequence[str] | None,
           since: datetime | None, until: datetime | None, limit: int) -> list[Passage]:
     """Passages matching every given filter, newest first (``limit`` 0: no limit)."""
-    q = select(PassageRow).order_by(PassageRow.captured_at.desc(), PassageRow.event_id)
+    c = passages.c
+    q = select(passages).order_by(c.captured_at.desc(), c.event_id)
     if plate:
         pattern, wild = plate_pattern(plate)
-        q = q.where(PassageRow.plate.like(_like(pattern), escape="\\") if wild
-                    else PassageRow.plate == pattern)
+        q = q.where(c.plate.like(_like(pattern), escape="\\") if wild else c.plate == pattern)
     if cameras:
-        q = q.where(PassageRow.camera.in_(list(cameras)))
+        q = q.where(c.camera.in_(list(cameras)))
     if since is not None:
-        q = q.where(PassageRow.captured_at >= since)
+        q = q.where(c.captured_at >= since)
     if until is not None:
-        q = q.where(PassageRow.captured_at < until)
+        q = q.where(c.captured_at < until)
     if limit > 0:
         q = q.limit(limit)
-    with Session(store.engine) as s:
-        return [row.to_passage() for row in s.scalars(q)]
+    with store.engine.connect() as conn:
+        return [passage_from_row(row) for row in conn.execute(q)]
 
 
 def _missing_sqlite_file(url: str) -> Path | None:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select
 
 from daemon.health import CameraBeat, PipelineSnapshot
-from daemon.store import OutboxRow
+from daemon.models import outbox
 
 if TYPE_CHECKING:
     from daemon.app import App
@@ -79,7 +79,7 @@ def outbox_backlog(app: App) -> int | None:
         return None
     try:
         with store.engine.connect() as conn:
-            q = select(func.count()).select_from(OutboxRow).where(OutboxRow.delivered_at.is_(None))
+            q = select(func.count()).select_from(outbox).where(outbox.c.delivered_at.is_(None))
             return int(conn.execute(q).scalar() or 0)
     except Exception as exc:
         log.debug("outbox backlog unavailable: %s", exc)

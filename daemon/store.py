@@ -1,6 +1,7 @@
 """Persistence: the queries over passages, OCR reads, the MQTT outbox and the access lists.
 
-Models live in :mod:`daemon.models`. SQLite by default (WAL, ``synchronous=NORMAL``,
+Tables live in :mod:`daemon.models`; every query here is SQLAlchemy Core (no ORM: see
+that module). SQLite by default (WAL, ``synchronous=NORMAL``,
 ``busy_timeout``, foreign keys on, set in a connect hook that only fires for
 SQLite); any SQLAlchemy URL works the same way (PostgreSQL through
 ``postgresql+psycopg://``), no dialect-specific SQL elsewhere. A naive datetime is
@@ -31,14 +32,22 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.engine import Connection, Engine, Row, make_url
 from sqlalchemy.pool import StaticPool
 
 from daemon.domain import Passage, PlateRead
-from daemon.models import AccessEntryRow, Base, OutboxRow, PassageRow, ReadRow
+from daemon.models import (
+    access_list,
+    metadata,
+    outbox,
+    passage_from_row,
+    passage_values,
+    passages,
+    read_values,
+    reads,
+)
 
-__all__ = ["AccessEntry", "OutboxRow", "PassageRow", "PendingMessage", "ReadRow", "Store"]
+__all__ = ["AccessEntry", "PendingMessage", "Store"]
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +63,7 @@ def _utcnow() -> datetime:
 
 @dataclass(frozen=True, slots=True)
 class PendingMessage:
-    """An undelivered outbox row, detached from any session (safe to pass between threads)."""
+    """An undelivered outbox row, a plain value (safe to pass between threads)."""
 
     id: int
     event_id: str
@@ -69,7 +78,7 @@ class PendingMessage:
 
 @dataclass(frozen=True, slots=True)
 class AccessEntry:
-    """One allow / deny list entry, detached from any session."""
+    """One allow / deny list entry, a plain value."""
 
     plate: str
     kind: str
@@ -102,9 +111,8 @@ class Store:
         self.engine: Engine = create_engine(parsed, **kwargs)
         if self._sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas(busy_timeout_ms))
-        Base.metadata.create_all(self.engine)
+        metadata.create_all(self.engine)
         self._add_missing_columns()
-        self._session = sessionmaker(self.engine, expire_on_commit=False)
         log.info("store open: %s", parsed.render_as_string(hide_password=True))
 
     # -- writes (one writer thread) --
@@ -123,51 +131,51 @@ class Store:
         """Several passages with their reads and outbox rows in ONE transaction (group commit:
         one fsync for a burst); outbox ids follow the batch order.
 
-        Core executemany inserts, not the ORM unit of work: this is the writer's hot path
-        (about a third of the CPU per passage, measured with scripts/bench_delivery.py).
+        Executemany inserts: this is the writer's hot path (about a third of the CPU per
+        passage, measured with scripts/bench_delivery.py).
         """
         now = self._clock()
-        reads = [ReadRow.values(r, p.event_id, now) for p, rs, _ in batch for r in rs]
-        outbox = [
+        read_rows = [read_values(r, p.event_id, now) for p, rs, _ in batch for r in rs]
+        outbox_rows = [
             {"event_id": p.event_id, "topic": topic, "payload": payload, "retain": retain,
              "created_at": now, "attempts": 0}
             for p, _, messages in batch for topic, payload, retain in messages
         ]
         with self.engine.begin() as conn:
-            conn.execute(insert(PassageRow), [PassageRow.values(p) for p, _, _ in batch])
-            if reads:
-                conn.execute(insert(ReadRow), reads)
-            if outbox:  # one statement in list order: ids ascend in publication order
-                conn.execute(insert(OutboxRow), outbox)
+            conn.execute(insert(passages), [passage_values(p) for p, _, _ in batch])
+            if read_rows:
+                conn.execute(insert(reads), read_rows)
+            if outbox_rows:  # one statement in list order: ids ascend in publication order
+                conn.execute(insert(outbox), outbox_rows)
 
     def record_read(self, read: PlateRead, event_id: str) -> None:
         """Insert one OCR read on its own (reads of passages not (yet) recorded)."""
-        with self._session() as s, s.begin():
-            s.add(ReadRow.from_read(read, event_id, self._clock()))
+        with self.engine.begin() as conn:
+            conn.execute(insert(reads), read_values(read, event_id, self._clock()))
 
     def mark_delivered(self, outbox_ids: Iterable[int], at: datetime) -> int:
         """Stamp outbox rows delivered (PUBACK received); returns how many changed."""
         ids = sorted(set(outbox_ids))
         if not ids:
             return 0
-        with self._session() as s, s.begin():
-            res = s.execute(
-                update(OutboxRow)
-                .where(OutboxRow.id.in_(ids), OutboxRow.delivered_at.is_(None))
+        with self.engine.begin() as conn:
+            res = conn.execute(
+                update(outbox)
+                .where(outbox.c.id.in_(ids), outbox.c.delivered_at.is_(None))
                 .values(delivered_at=at)
             )
-            return int(getattr(res, "rowcount", 0) or 0)
+            return int(res.rowcount or 0)
 
     def bump_attempts(self, outbox_ids: Iterable[int]) -> None:
         """Count one more publish attempt for each row."""
         ids = sorted(set(outbox_ids))
         if not ids:
             return
-        with self._session() as s, s.begin():
-            s.execute(
-                update(OutboxRow)
-                .where(OutboxRow.id.in_(ids))
-                .values(attempts=OutboxRow.attempts + 1)
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(outbox)
+                .where(outbox.c.id.in_(ids))
+                .values(attempts=outbox.c.attempts + 1)
             )
 
     def apply_delivery(
@@ -177,51 +185,51 @@ class Store:
         att, done = sorted(attempted), sorted(set(delivered))
         if not att and not done:
             return
-        with self.engine.begin() as s:  # Core: hot path, once per PUBACK batch
+        with self.engine.begin() as conn:  # hot path, once per PUBACK batch
             by_count: dict[int, list[int]] = {}
             for i in sorted(set(att)):  # a row published twice in a batch counts twice
                 by_count.setdefault(att.count(i), []).append(i)
             for n, ids in by_count.items():
-                s.execute(update(OutboxRow).where(OutboxRow.id.in_(ids))
-                          .values(attempts=OutboxRow.attempts + n))
+                conn.execute(update(outbox).where(outbox.c.id.in_(ids))
+                             .values(attempts=outbox.c.attempts + n))
             if done:
-                s.execute(update(OutboxRow)
-                          .where(OutboxRow.id.in_(done), OutboxRow.delivered_at.is_(None))
-                          .values(delivered_at=at))
+                conn.execute(update(outbox)
+                             .where(outbox.c.id.in_(done), outbox.c.delivered_at.is_(None))
+                             .values(delivered_at=at))
 
     def purge_before(self, cutoff: datetime) -> int:
         """Retention: delete passages captured before ``cutoff`` with their delivered outbox
         rows and reads; a passage with an undelivered message is kept. Returns passages deleted.
         """
-        with self._session() as s, s.begin():
-            undelivered = select(OutboxRow.event_id).where(OutboxRow.delivered_at.is_(None))
-            old = select(PassageRow.event_id).where(
-                PassageRow.captured_at < cutoff, PassageRow.event_id.not_in(undelivered)
+        with self.engine.begin() as conn:
+            undelivered = select(outbox.c.event_id).where(outbox.c.delivered_at.is_(None))
+            old = select(passages.c.event_id).where(
+                passages.c.captured_at < cutoff, passages.c.event_id.not_in(undelivered)
             )
-            ids = list(s.scalars(old))
-            self._delete_passages(s, ids)
-            s.execute(delete(ReadRow).where(ReadRow.created_at < cutoff))
+            ids = list(conn.scalars(old))
+            self._delete_passages(conn, ids)
+            conn.execute(delete(reads).where(reads.c.created_at < cutoff))
             return len(ids)
 
     def purge_oldest(self, n: int) -> int:
         """Retention by size: delete the ``n`` oldest fully delivered passages; returns how many."""
-        with self._session() as s, s.begin():
-            undelivered = select(OutboxRow.event_id).where(OutboxRow.delivered_at.is_(None))
-            ids = list(s.scalars(
-                select(PassageRow.event_id)
-                .where(PassageRow.event_id.not_in(undelivered))
-                .order_by(PassageRow.captured_at, PassageRow.event_id)
+        with self.engine.begin() as conn:
+            undelivered = select(outbox.c.event_id).where(outbox.c.delivered_at.is_(None))
+            ids = list(conn.scalars(
+                select(passages.c.event_id)
+                .where(passages.c.event_id.not_in(undelivered))
+                .order_by(passages.c.captured_at, passages.c.event_id)
                 .limit(n)
             ))
-            self._delete_passages(s, ids)
+            self._delete_passages(conn, ids)
             return len(ids)
 
     @staticmethod
-    def _delete_passages(s: Any, ids: Sequence[str]) -> None:
+    def _delete_passages(conn: Connection, ids: Sequence[str]) -> None:
         for chunk in (ids[i : i + 500] for i in range(0, len(ids), 500)):
-            s.execute(delete(OutboxRow).where(OutboxRow.event_id.in_(chunk)))
-            s.execute(delete(ReadRow).where(ReadRow.event_id.in_(chunk)))
-            s.execute(delete(PassageRow).where(PassageRow.event_id.in_(chunk)))
+            conn.execute(delete(outbox).where(outbox.c.event_id.in_(chunk)))
+            conn.execute(delete(reads).where(reads.c.event_id.in_(chunk)))
+            conn.execute(delete(passages).where(passages.c.event_id.in_(chunk)))
 
     def used_bytes(self) -> int | None:
         """Bytes the SQLite database really uses (pages minus free pages); None elsewhere."""
@@ -238,53 +246,57 @@ class Store:
         """Put ``plate`` (already normalised) on a list; False when it was there already."""
         if kind not in ACCESS_KINDS:
             raise ValueError(f"list {kind!r} is not one of {ACCESS_KINDS}")
-        with self._session() as s, s.begin():
-            row = s.scalar(select(AccessEntryRow).where(
-                AccessEntryRow.plate == plate, AccessEntryRow.kind == kind))
-            if row is not None:
-                row.note = note if note is not None else row.note
+        a = access_list.c
+        with self.engine.begin() as conn:
+            found = conn.scalar(select(a.id).where(a.plate == plate, a.kind == kind))
+            if found is not None:
+                if note is not None:  # a new note replaces the old; none keeps it
+                    conn.execute(update(access_list).where(a.id == found).values(note=note))
                 return False
-            s.add(AccessEntryRow(plate=plate, kind=kind, note=note, created_at=self._clock()))
+            conn.execute(insert(access_list).values(
+                plate=plate, kind=kind, note=note, created_at=self._clock()))
             return True
 
     def access_remove(self, plate: str, kind: str | None = None) -> int:
         """Take ``plate`` off one list (or both); returns entries removed."""
-        q = delete(AccessEntryRow).where(AccessEntryRow.plate == plate)
+        q = delete(access_list).where(access_list.c.plate == plate)
         if kind is not None:
-            q = q.where(AccessEntryRow.kind == kind)
-        with self._session() as s, s.begin():
-            return int(getattr(s.execute(q), "rowcount", 0) or 0)
+            q = q.where(access_list.c.kind == kind)
+        with self.engine.begin() as conn:
+            return int(conn.execute(q).rowcount or 0)
 
     def access_replace(self, entries: Iterable[tuple[str, str, str | None]]) -> int:
         """Replace both lists with ``(plate, kind, note)`` entries in one transaction."""
         now = self._clock()
         unique = {(p, k): n for p, k, n in entries}
-        with self._session() as s, s.begin():
-            s.execute(delete(AccessEntryRow))
-            s.add_all(AccessEntryRow(plate=p, kind=k, note=n, created_at=now)
-                      for (p, k), n in unique.items())
+        with self.engine.begin() as conn:
+            conn.execute(delete(access_list))
+            if unique:
+                conn.execute(insert(access_list), [
+                    {"plate": p, "kind": k, "note": n, "created_at": now}
+                    for (p, k), n in unique.items()
+                ])
         return len(unique)
 
     def access_entries(self) -> list[AccessEntry]:
         """Every list entry, deny first, then by plate."""
-        with self._session() as s:
-            rows = s.scalars(select(AccessEntryRow).order_by(
-                AccessEntryRow.kind.desc(), AccessEntryRow.plate))
-            return [AccessEntry(r.plate, r.kind, r.note, r.created_at) for r in rows]
+        a = access_list.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(a.plate, a.kind, a.note, a.created_at)
+                                .order_by(a.kind.desc(), a.plate))
+            return [AccessEntry(*r) for r in rows]
 
     # -- reads (any thread) --
     def pending_outbox(self, limit: int = 100) -> list[PendingMessage]:
         """Undelivered outbox rows, oldest first (publication order)."""
-        with self.engine.connect() as conn:  # Core, prebuilt statement: this is the hot path
+        with self.engine.connect() as conn:  # prebuilt statement: this is the hot path
             return [PendingMessage(*row) for row in conn.execute(_PENDING, {"limit": limit})]
 
     def outbox_delivered_count(self) -> int:
         """Rows delivered so far (for status and tests)."""
-        with self._session() as s:
-            q = select(func.count()).select_from(OutboxRow).where(
-                OutboxRow.delivered_at.is_not(None)
-            )
-            return int(s.scalar(q) or 0)
+        q = select(func.count()).select_from(outbox).where(outbox.c.delivered_at.is_not(None))
+        with self.engine.connect() as conn:
+            return int(conn.scalar(q) or 0)
 
     def recent_passages(
         self, limit: int = 20, camera: str | None = None, plate: str | None = None
@@ -296,24 +308,25 @@ class Store:
         self, limit: int = 20, camera: str | None = None, plate: str | None = None
     ) -> list[Passage]:
         """Latest passages first, as domain objects."""
-        q = select(PassageRow).order_by(PassageRow.captured_at.desc(), PassageRow.event_id)
+        q = select(passages).order_by(passages.c.captured_at.desc(), passages.c.event_id)
         if camera is not None:
-            q = q.where(PassageRow.camera == camera)
+            q = q.where(passages.c.camera == camera)
         if plate is not None:
-            q = q.where(PassageRow.plate == plate)
-        with self._session() as s:
-            return [row.to_passage() for row in s.scalars(q.limit(limit))]
+            q = q.where(passages.c.plate == plate)
+        with self.engine.connect() as conn:
+            return [passage_from_row(row) for row in conn.execute(q.limit(limit))]
 
-    def reads_for(self, event_id: str) -> list[ReadRow]:
-        """The reads recorded for one passage, in insertion order (detached rows)."""
-        with self._session() as s:
-            return list(s.scalars(select(ReadRow).where(ReadRow.event_id == event_id)
-                                  .order_by(ReadRow.id)))
+    def reads_for(self, event_id: str) -> list[Row[Any]]:
+        """The reads recorded for one passage, in insertion order: rows of every
+        :data:`daemon.models.reads` column (``row.ok``, ``row.created_at``...)."""
+        q = select(reads).where(reads.c.event_id == event_id).order_by(reads.c.id)
+        with self.engine.connect() as conn:
+            return list(conn.execute(q))
 
     def passage_count(self) -> int:
         """Number of passages stored."""
-        with self._session() as s:
-            return int(s.scalar(select(func.count()).select_from(PassageRow)) or 0)
+        with self.engine.connect() as conn:
+            return int(conn.scalar(select(func.count()).select_from(passages)) or 0)
 
     def _add_missing_columns(self) -> None:
         """The one schema change so far: ``passages.access_reason`` on databases made before it."""
@@ -328,11 +341,11 @@ class Store:
         self.engine.dispose()
 
 
-_o, _p = OutboxRow.__table__.c, PassageRow.__table__.c
+_o, _p = outbox.c, passages.c
 _PENDING = (
     select(_o.id, _o.event_id, _o.topic, _o.payload, _o.retain, _o.created_at, _o.attempts,
            _p.captured_at)
-    .join_from(OutboxRow.__table__, PassageRow.__table__, _p.event_id == _o.event_id)
+    .join_from(outbox, passages, _p.event_id == _o.event_id)
     .where(_o.delivered_at.is_(None))
     .order_by(_o.id)
     .limit(bindparam("limit"))

@@ -128,10 +128,10 @@ class Rig:
         """Commit -> PUBACK of each passage's live event row."""
         from sqlalchemy import select
 
-        from daemon.models import OutboxRow
+        from daemon.models import outbox
 
         with self.store.engine.connect() as conn:
-            rows = conn.execute(select(OutboxRow.id, OutboxRow.event_id, OutboxRow.topic))
+            rows = conn.execute(select(outbox.c.id, outbox.c.event_id, outbox.c.topic))
             return [(self.acked_at[i] - self.committed_at[e]) * 1000 for i, e, t in rows
                     if t.endswith("/passage") and i in self.acked_at and e in self.committed_at]
 
