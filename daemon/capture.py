@@ -8,7 +8,10 @@ jitter, and the state goes to ``on_status`` as a :class:`CameraStatus` (both in
 life (reopens and loops continue it); ``Frame.wall`` is the decode time for live streams
 and ``start wall + pts`` for files. A Frame carries the decoder's luma plane, not a BGR
 copy: the colour conversion (~2.4 ms per 1080p frame, half the decode) is paid only by
-the few frames sent to OCR or snapshotted (``frameslot.frame_from_av``).
+the few frames sent to OCR or snapshotted (``frameslot.frame_from_av``). The FFmpeg
+options and timeouts and the password redaction are in ``daemon/capture_source.py``
+(``io_timeout_s`` and ``open_options`` re-exported here), the PTS timeline of one opened
+stream in ``daemon/streamclock.py``.
 """
 
 from __future__ import annotations
@@ -21,13 +24,14 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import av
 
+from daemon.capture_source import Scrubber, io_timeout_s, open_options, open_target
 from daemon.config import CameraConfig
 from daemon.domain import Frame
 from daemon.frameslot import CameraState, CameraStatus, LatestFrameSlot, frame_from_av
+from daemon.streamclock import StreamClock
 
 __all__ = [
     "CameraState",
@@ -56,78 +60,6 @@ class _EndOfFileError(Exception):
 
 class _StalledError(OSError):
     """A live source sends packets but no decodable frames (internal; triggers a reconnect)."""
-
-
-def _ffmpeg_major() -> int:
-    return int(av.library_versions.get("libavformat", (0,))[0])
-
-
-def io_timeout_s(camera: CameraConfig) -> float:
-    """The timeout given to FFmpeg for one blocking read: half of ``read_timeout_s``.
-
-    Measured against a GStreamer RTSP server that froze: when FFmpeg's read times out,
-    the RTP depacketiser first hands back the partial frame it held, and only the next
-    read fails, so a dead stream is noticed after two timeouts, not one.
-    """
-    return camera.read_timeout_s / 2
-
-
-def open_options(camera: CameraConfig) -> dict[str, str]:
-    """FFmpeg options for opening ``camera.url``: transport, socket timeouts, low buffering."""
-    if camera.is_file:
-        return {}
-    read_us = str(int(io_timeout_s(camera) * 1_000_000))
-    if camera.url.lower().startswith(("rtsp://", "rtsps://")):
-        # FFmpeg >= 5 (libavformat 59) renamed the RTSP socket timeout from
-        # ``stimeout`` to ``timeout`` (microseconds); older ``timeout`` meant listen.
-        timeout_key = "timeout" if _ffmpeg_major() >= 59 else "stimeout"
-        return {
-            "rtsp_transport": camera.rtsp_transport,
-            timeout_key: read_us,
-            "fflags": "nobuffer",
-            "max_delay": "500000",
-        }
-    return {"rw_timeout": read_us, "fflags": "nobuffer", "max_delay": "500000"}
-
-
-class _Scrubber:
-    """Removes a URL's password (plain and percent-encoded) from error text."""
-
-    def __init__(self, url: str, safe_url: str) -> None:
-        self._pairs: list[tuple[str, str]] = [(url, safe_url)] if url != safe_url else []
-        try:
-            password = urlsplit(url).password
-        except ValueError:
-            password = None
-        if password:
-            for secret in {password, unquote(password)}:
-                self._pairs.append((secret, "***"))
-
-    def __call__(self, text: str) -> str:
-        for secret, repl in self._pairs:
-            text = text.replace(secret, repl)
-        return text
-
-
-class _StreamClock:
-    """Turns one opened stream's PTS into seconds that continue the thread's timeline."""
-
-    def __init__(self, base: float, step: float, time_base: float | None) -> None:
-        self.base = base
-        self.step = step
-        self.time_base = time_base
-        self.first_pts: int | None = None
-
-    def stamp(self, pts: int | None, last: float) -> tuple[float, bool]:
-        """Seconds for a frame and whether they were synthesised (PTS missing or not increasing)."""
-        t: float | None = None
-        if pts is not None and self.time_base is not None:
-            if self.first_pts is None:
-                self.first_pts = pts
-            t = self.base + (pts - self.first_pts) * self.time_base
-        if t is not None and t > last:
-            return t, False
-        return (max(last + self.step, self.base) if last >= 0 else self.base), True
 
 
 class CaptureThread(threading.Thread):
@@ -160,7 +92,7 @@ class CaptureThread(threading.Thread):
         self._wall_clock = wall_clock
         self._sleep = sleep
         self._log = log.getChild(camera.id)
-        self._scrub = _Scrubber(camera.url, camera.safe_url)
+        self._scrub = Scrubber(camera.url, camera.safe_url)
         self._rng = random.Random()
         self._state: CameraState = "starting"
         self._error: str | None = None
@@ -299,9 +231,7 @@ class CaptureThread(threading.Thread):
     # -- decoding -------------------------------------------------------------------------
 
     def _open(self) -> Any:
-        url = self.camera.url
-        if url.startswith("file://"):
-            url = unquote(urlsplit(url).path)
+        url = open_target(self.camera)
         timeout = (self.camera.open_timeout_s, io_timeout_s(self.camera))
         self._log.debug("opening %s", self.camera.safe_url)
         return av.open(url, options=open_options(self.camera), timeout=timeout)
@@ -319,7 +249,7 @@ class CaptureThread(threading.Thread):
         fps = float(rate) if rate else _DEFAULT_FPS
         if not 1.0 <= fps <= 240.0:
             fps = _DEFAULT_FPS
-        clock = _StreamClock(
+        clock = StreamClock(
             base=self._pts_base(1.0 / fps),
             step=1.0 / fps,
             time_base=float(stream.time_base) if stream.time_base else None,

@@ -22,10 +22,9 @@ blurred (3x3 Gaussian), and compared with a float running-average background.
   still for ``ABSORB_S`` learn at the full rate, so a stopped car (or the ghost
   it leaves after a re-learn) is absorbed within a few seconds.
 - Occupancy: beside the background the detector keeps the picture of the *empty*
-  lane (it follows the scene only while the lane is idle). ``occupied`` says the
-  lane differs from it, so a car absorbed by the background still holds its
-  passage open until it leaves. After a re-learn the empty picture is unknown,
-  then provisional (see ``PROVISIONAL_HOLD_S``) until the lane was idle a while.
+  lane, so a car absorbed by the background still holds its passage open until it
+  leaves (``daemon/emptylane.py``). The comparison with a reference picture, with
+  its shake tolerance, is ``daemon/motion_bounds.py``.
 """
 
 from __future__ import annotations
@@ -40,6 +39,8 @@ import numpy.typing as npt
 
 from daemon.config import MotionConfig
 from daemon.domain import Image, MotionResult, Rect
+from daemon.emptylane import EmptyLane
+from daemon.motion_bounds import Bounds
 
 log = logging.getLogger(__name__)
 
@@ -52,22 +53,6 @@ a ghost left in the background is nothing)."""
 
 ABSORB_S = 3.0
 """Changed pixels still (frame to frame) this long are learnt into the background."""
-
-IDLE_LEARN_S = 1.0
-"""The empty-lane picture follows the scene once the lane has been idle this long."""
-
-OCCUPIED_MAX_S = 120.0
-"""Occupied without motion this long: the empty-lane picture is taken as wrong and replaced
-by the background (a car parked for good)."""
-
-PROVISIONAL_HOLD_S = 3.0
-"""After a re-learn the empty-lane picture is provisional (a car may have stood in it):
-then occupancy without motion holds at most this long. A car waiting through an IR
-switch may therefore get a second passage when it leaves (merged by the plate dedup);
-its ghost never holds the lane for a minute."""
-
-TRUST_AFTER_S = 20.0
-"""A provisional empty-lane picture is trusted once the lane was idle this long."""
 
 _SAMPLE_ABOVE = 4
 """Inputs more than this many times the working width are sampled (nearest) straight to
@@ -84,38 +69,7 @@ _VIDEO_TO_FULL = np.clip((np.arange(256) - 16) * 255.0 / 219.0 + 0.5, 0, 255).as
 """Maps video-range luma (16-235) to full range, as a BGR conversion and back to grey would:
 thresholds mean the same whichever picture the detector is given."""
 
-_KERNEL = np.ones((3, 3), np.uint8)
 _KERNEL5 = np.ones((5, 5), np.uint8)
-
-
-class _Bounds:
-    """The range a pixel may take and still count as unchanged against a reference picture:
-    its 3x3 minimum and maximum (the shake tolerance) widened by ``margin`` (the threshold
-    inside the ROI, 255 outside it, so pixels outside the ROI are never changed).
-
-    One erosion serves both: the reference sits above its complement (the maximum of a
-    picture is 255 minus the minimum of its complement), a row of 255 between them, which
-    no minimum sees. Buffers are reused frame to frame (``lo`` and ``hi`` change in place).
-    """
-
-    def __init__(self, margin: Image) -> None:
-        sh, sw = margin.shape
-        self._rows = sh
-        self._stack = np.full((2 * sh + 1, sw), 255, np.uint8)
-        self._margin = np.vstack([margin, np.zeros((1, sw), np.uint8), margin])
-        self._eroded = np.empty_like(self._stack)
-        self.lo: Image = self._eroded[:sh]
-        self.hi: Image = np.empty((sh, sw), np.uint8)
-
-    def update(self, reference: npt.NDArray[np.float32]) -> None:
-        """Recompute ``lo`` and ``hi`` from ``reference`` (a float picture)."""
-        sh = self._rows
-        top = self._stack[:sh]
-        cv2.convertScaleAbs(reference, dst=top)
-        cv2.bitwise_not(top, dst=self._stack[sh + 1 :])
-        cv2.erode(self._stack, _KERNEL, dst=self._eroded)
-        cv2.subtract(self._eroded, self._margin, dst=self._eroded)
-        cv2.bitwise_not(self._eroded[sh + 1 :], dst=self.hi)
 
 
 def _compare(values: npt.NDArray[np.float32], limit: float, op: int, out: Image) -> Image:
@@ -156,24 +110,19 @@ class MotionDetector:
         self.roi_pixels = max(1, cv2.countNonZero(self._mask))
         self._row_width = np.maximum(1, np.count_nonzero(self._mask, axis=1))
         self._background: npt.NDArray[np.float32] | None = None
-        self._bounds = _Bounds(margin)
+        self._bounds = Bounds(margin)
         self._prev: Image | None = None
         self._still_since = np.zeros((sh, sw), np.float32)
-        self._empty: npt.NDArray[np.float32] | None = None
-        self._empty_bounds = _Bounds(margin)
-        self._idle_since: float | None = None
-        self._still_occupied_since: float | None = None
-        self._provisional = False
+        self._lane = EmptyLane(margin, self.roi_pixels, cfg)
         self._moving = False
-        self._occupied = False
         self._prev_fraction = 0.0
         self._frames = 0
         self._min_blob = max(4, round(0.002 * self.roi_pixels))
         # Two working pictures, alternating: the previous frame's stays valid as ``_prev``.
         self._greys = (np.zeros((sh, sw), np.uint8), np.zeros((sh, sw), np.uint8))
         self._sampled = np.zeros((sh, sw), np.uint8)
-        (self._unchanged, self._changed, self._active, self._occ, self._scratch,
-         self._scratch2, self._dilated) = (np.empty((sh, sw), np.uint8) for _ in range(7))
+        (self._unchanged, self._changed, self._active, self._scratch, self._scratch2,
+         self._dilated) = (np.empty((sh, sw), np.uint8) for _ in range(6))
         # The box of the ROI widened by the blur's reach and the 3x3 bounds' reach: the
         # only part of a frame that can change a result (outside the ROI nothing is changed).
         x, y, w, h = cv2.boundingRect(self._mask)
@@ -226,18 +175,6 @@ class MotionDetector:
         self._background = grey.astype(np.float32)
         self._bounds.update(self._background)
 
-    def _set_empty(self, grey: Image | npt.NDArray[np.float32] | None) -> None:
-        self._empty = None if grey is None else grey.astype(np.float32)
-        if self._empty is not None:
-            self._empty_bounds.update(self._empty)
-
-    def _changed_from(self, grey: Image, bounds: _Bounds, unchanged: Image, out: Image) -> Image:
-        """ROI pixels outside the reference's 3x3 min..max by more than the threshold (255)
-        into ``out``; their complement into ``unchanged``."""
-        cv2.inRange(grey, bounds.lo, bounds.hi, dst=unchanged)
-        cv2.bitwise_not(unchanged, dst=out)
-        return out
-
     def update(
         self, image: Image, pts: float | None = None, *, limited_range: bool = False
     ) -> MotionResult:
@@ -249,11 +186,11 @@ class MotionDetector:
         self._frames += 1
         if self._background is None:
             self._set_background(grey)
-            self._set_empty(grey)
+            self._lane.set_picture(grey)
             self._prev = grey
             self._still_since[...] = now
             return MotionResult(moving=False, fraction=0.0, bbox=None)
-        changed = self._changed_from(grey, self._bounds, self._unchanged, self._changed)
+        changed = self._bounds.changed(grey, self._unchanged, self._changed)
         fraction = cv2.countNonZero(changed) / self.roi_pixels
         jump = fraction - self._prev_fraction
         self._prev_fraction = fraction
@@ -263,12 +200,10 @@ class MotionDetector:
         ):
             # Sudden (within one frame) and wide: a vehicle grows over several frames.
             self._set_background(grey)
-            self._set_empty(None)
-            self._provisional = True
+            self._lane.forget()
             self._prev = grey
             self._still_since[...] = now
-            self._moving = self._occupied = False
-            self._idle_since = None
+            self._moving = False
             log.debug("global change over %.0f%% of the ROI suppressed", fraction * 100)
             return MotionResult(moving=False, fraction=fraction, bbox=None, suppressed=True)
 
@@ -288,20 +223,23 @@ class MotionDetector:
             self._moving = main is not None
         else:
             self._moving = main is not None and self._vehicle(main)
-        occ_mask = self._occupancy(grey, now)
-        if boxes is None and self._occupied and fraction > 0:
+        occ_mask = self._lane.update(
+            grey, now, moving=self._moving, background=self._background, frames=self._frames
+        )
+        occupied = self._lane.occupied
+        if boxes is None and occupied and fraction > 0:
             boxes = self._blobs(active)
             main = max(boxes, key=lambda b: b[2] * b[3]) if boxes else None
         bbox = None
         if main is not None and boxes:
             bbox = self._to_full(self._union(boxes, main, active.shape), image)
-        elif occ_mask is not None and self._occupied:
+        elif occ_mask is not None and occupied:
             occ_boxes = self._blobs(occ_mask)
             if occ_boxes:
                 big = max(occ_boxes, key=lambda b: b[2] * b[3])
                 bbox = self._to_full(self._union(occ_boxes, big, occ_mask.shape), image)
         return MotionResult(
-            moving=self._moving, fraction=fraction, bbox=bbox, occupied=self._occupied
+            moving=self._moving, fraction=fraction, bbox=bbox, occupied=occupied
         )
 
     def _learn(self, grey: Image, changed: Image, now: float, any_changed: bool = True) -> None:
@@ -330,50 +268,6 @@ class MotionDetector:
                 absorb = cv2.bitwise_and(changed, long_still, dst=self._scratch2)
                 cv2.accumulateWeighted(grey, bg, alpha, mask=absorb)
         self._bounds.update(bg)
-
-    def _occupancy(self, grey: Image, now: float) -> Image | None:
-        """Update ``_occupied`` against the empty-lane picture; the changed mask, if known."""
-        occ: Image | None = None
-        if self._empty is not None:
-            occ = self._changed_from(grey, self._empty_bounds, self._scratch2, self._occ)
-            share = cv2.countNonZero(occ) / self.roi_pixels
-            limit = self.cfg.stop_fraction if self._occupied else self.cfg.start_fraction
-            self._occupied = share >= limit
-        else:
-            self._occupied = False
-        if self._moving:
-            self._still_occupied_since = None
-        elif self._occupied:
-            if self._still_occupied_since is None:
-                self._still_occupied_since = now
-            since = self._still_occupied_since
-            if now - since >= (PROVISIONAL_HOLD_S if self._provisional else OCCUPIED_MAX_S):
-                log.info(
-                    "lane occupied without motion for %.0f s: empty picture re-learnt", now - since
-                )
-                self._set_empty(self._background)
-                self._still_occupied_since = None
-        idle = not self._moving and not self._occupied
-        if not idle:
-            self._idle_since = None
-            return occ
-        self._learn_empty(grey, now)
-        return occ
-
-    def _learn_empty(self, grey: Image, now: float) -> None:
-        """The lane is idle: the empty-lane picture follows the scene once it was a while."""
-        if self._idle_since is None:
-            self._idle_since = now
-        if self._provisional and now - self._idle_since >= TRUST_AFTER_S:
-            self._provisional = False
-        if now - self._idle_since < IDLE_LEARN_S:
-            return
-        if self._empty is None:
-            self._set_empty(self._background)
-            return
-        cv2.accumulateWeighted(grey, self._empty, self.cfg.background_alpha)
-        if self._frames % 2:  # the idle scene drifts slowly: bounds every other frame
-            self._empty_bounds.update(self._empty)
 
     def _vehicle(self, box: tuple[int, int, int, int]) -> bool:
         """Is this blob as wide as a vehicle in the lane at its bottom row?"""

@@ -18,13 +18,7 @@ import av
 import numpy as np
 import pytest
 
-from daemon.capture import (
-    CameraStatus,
-    CaptureThread,
-    LatestFrameSlot,
-    _StreamClock,
-    open_options,
-)
+from daemon.capture import CameraStatus, CaptureThread, LatestFrameSlot
 from daemon.config import CameraConfig
 from daemon.domain import Frame
 from tests.support.video import encode_h264
@@ -105,19 +99,6 @@ def _drain(slot: LatestFrameSlot, limit_s: float) -> list[Frame]:
 
 
 
-def test_stream_clock_synthesises_missing_and_backward_pts() -> None:
-    clock = _StreamClock(base=10.0, step=0.04, time_base=1 / 90000)
-    last = 9.9
-    out = []
-    for pts in [90000, 93600, None, 90000, 104400]:
-        t, synthetic = clock.stamp(pts, last)
-        out.append((round(t, 6), synthetic))
-        last = t
-    assert out == [(10.0, False), (10.04, False), (10.08, True), (10.12, True), (10.16, False)]
-    first, synthetic = _StreamClock(base=0.0, step=0.04, time_base=None).stamp(None, -1.0)
-    assert (first, synthetic) == (0.0, True)
-
-
 # -- file sources -------------------------------------------------------------------------
 
 
@@ -196,16 +177,6 @@ def _closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def test_open_options_for_rtsp() -> None:
-    cam = CameraConfig(id="c", url="rtsp://u:p@127.0.0.1:554/x", read_timeout_s=2.5)
-    opts = open_options(cam)
-    assert opts["rtsp_transport"] == "tcp"
-    # half the read timeout per blocking read: a frozen RTSP stream costs two of them
-    assert opts.get("timeout", opts.get("stimeout")) == "1250000"
-    assert opts["fflags"] == "nobuffer"
-    assert open_options(CameraConfig(id="f", url="/tmp/x.mp4")) == {}
 
 
 def test_unreachable_rtsp_reconnects_then_offline_without_leaking_password(
