@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from daemon import observe, topics
+from daemon import memory, observe, topics
 from daemon.access import AccessControl
 from daemon.capture import CameraStatus, CaptureThread, LatestFrameSlot
 from daemon.config import CameraConfig, Config, Secrets
 from daemon.discovery import discovery_messages
-from daemon.domain import Candidate, Image, Passage, PlateRead
+from daemon.domain import Candidate, Frame, Passage, PlateRead
 from daemon.health import HealthLimits, HealthMonitor, Notifier
 from daemon.lane import LaneWorker
 from daemon.metrics import MetricsServer, PipelineMetrics
@@ -93,6 +93,7 @@ class App:
                 "no Tencent credentials: set TENCENTCLOUD_SECRET_ID and TENCENTCLOUD_SECRET_KEY "
                 "or put files of those names in $CREDENTIALS_DIRECTORY"
             )
+        memory.cap_mmap_threshold()  # big per-call buffers go back to the system when freed
         self._store = Store(self.cfg.store.url)
         mq = self.cfg.mqtt
         self._recorder = Recorder(
@@ -188,7 +189,7 @@ class App:
 
         self._pool.submit(candidate, observed)
 
-    def _emit(self, passage: Passage, reads: Sequence[PlateRead], snapshot: Image | None) -> None:
+    def _emit(self, passage: Passage, reads: Sequence[PlateRead], snapshot: Frame | None) -> None:
         if self._recorder is None:
             raise RuntimeError("passage emitted before the recorder started")
         self._recorder.submit_passage(passage, reads, snapshot)

@@ -136,6 +136,19 @@ class Frame:
                     object.__setattr__(self, "_make_image", None)
         return image
 
+    def bgr(self) -> Image:
+        """The BGR picture for one use, not kept: the cached :attr:`image` if something made
+        it, else a fresh conversion owned by the caller. The OCR worker and the snapshot
+        writer use this: a frame held until its passage is decided then pins only its
+        decoded buffer (1.5 bytes a pixel), not a 3-byte-a-pixel BGR copy as well."""
+        image = self._image
+        if image is not None:
+            return image
+        make = self._make_image
+        if make is None:  # made and cached meanwhile by another thread
+            return self.image
+        return _read_only(make())
+
     @property
     def has_image(self) -> bool:
         """True once the BGR picture exists (given, or made by a use of :attr:`image`)."""

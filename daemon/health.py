@@ -15,12 +15,11 @@ Three parts:
   once every camera opened or timed out, ``STATUS=`` on change, and ``WATCHDOG=1`` only
   while :func:`assess` says alive. A stalled stage therefore stops the pings and systemd
   (``WatchdogSec=``) kills and restarts the process. Each pass also hands the memory
-  glibc keeps after a burst of frame conversions back to the system (:func:`trim_heap`).
+  glibc keeps after a burst of frame conversions back to the system (daemon.memory).
 """
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import os
 import socket
@@ -29,34 +28,12 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from daemon.memory import trim_heap
+
 log = logging.getLogger(__name__)
 
 DEFAULT_PING_S = 5.0
 """How often the monitor checks the pipeline when systemd asked for no watchdog."""
-
-_LIBC: list[ctypes.CDLL | None] = []
-
-
-def trim_heap() -> bool:
-    """Give the pages glibc's malloc holds free back to the system (``malloc_trim(0)``).
-
-    glibc keeps freed memory for reuse; after an OCR burst (a 6 MB BGR picture, JPEG
-    buffers) that is ~10-20 MB resident for nothing (scripts/bench_resources.py). A
-    no-op returning False where the C library is not glibc (musl)."""
-    if not _LIBC:
-        try:
-            libc: ctypes.CDLL | None = ctypes.CDLL("libc.so.6")
-            if libc is not None and not hasattr(libc, "malloc_trim"):
-                libc = None
-        except OSError:
-            libc = None
-        _LIBC.append(libc)
-    libc = _LIBC[0]
-    if libc is None:
-        return False
-    libc.malloc_trim(0)
-    return True
-
 
 class Notifier:
     """sd_notify over a unix datagram socket; a no-op when ``socket_path`` is None."""

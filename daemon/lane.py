@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from daemon.config import CameraConfig, PassageConfig
-from daemon.domain import Candidate, Frame, Image, Passage, PlateRead, Rect
+from daemon.domain import Candidate, Frame, Passage, PlateRead, Rect
 from daemon.motion import MotionDetector
 from daemon.passage import Action, EmitPassage, PassageTracker, SendCandidate
 from daemon.selection import roi_bounds
@@ -40,7 +40,7 @@ ROI_MARGIN = 0.05
 """Margin added around the ROI's bounding box for the candidate's crop hint."""
 
 Submit = Callable[[Candidate, Callable[[PlateRead], None]], None]
-Emit = Callable[[Passage, Sequence[PlateRead], Image | None], None]
+Emit = Callable[[Passage, Sequence[PlateRead], Frame | None], None]
 
 
 class FrameSource(Protocol):

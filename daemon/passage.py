@@ -31,7 +31,7 @@ from uuid import uuid4
 
 from daemon import plates
 from daemon.config import CameraConfig, PassageConfig
-from daemon.domain import Frame, Image, MotionResult, Passage, PlateRead, Rect
+from daemon.domain import Frame, MotionResult, Passage, PlateRead, Rect
 from daemon.selection import SendPolicy, roi_bounds, score_frame
 
 log = logging.getLogger(__name__)
@@ -64,11 +64,12 @@ class SendCandidate:
 
 @dataclass(frozen=True, slots=True, eq=False)
 class EmitPassage:
-    """Record and publish this passage; ``snapshot`` is the frame the plate was read from."""
+    """Record and publish this passage; ``snapshot`` is the frame the plate was read from
+    (its BGR picture is made only if the recorder writes snapshots)."""
 
     passage: Passage
     reads: tuple[PlateRead, ...]
-    snapshot: Image | None
+    snapshot: Frame | None
 
 
 Action = SendCandidate | EmitPassage
@@ -312,4 +313,4 @@ class PassageTracker:
             passage.confidence,
             passage.ocr_calls,
         )
-        return EmitPassage(passage, tuple(op.reads), frame.image if frame else None)
+        return EmitPassage(passage, tuple(op.reads), frame)

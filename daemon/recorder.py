@@ -31,7 +31,7 @@ from pathlib import Path
 from sqlalchemy.exc import DataError, IntegrityError, StatementError
 
 from daemon import topics
-from daemon.domain import Image, Passage, PlateRead
+from daemon.domain import Frame, Passage, PlateRead
 from daemon.snapshots import SnapshotWriter
 from daemon.storage_health import Fallback, StorageHealth
 from daemon.store import Store
@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 class _PassageItem:
     passage: Passage
     reads: tuple[PlateRead, ...]
-    snapshot: Image | None
+    snapshot: Frame | None
     fallback_sent: bool = False
 
 
@@ -131,7 +131,7 @@ class Recorder:
         self._thread.start()
 
     def submit_passage(
-        self, passage: Passage, reads: Sequence[PlateRead], snapshot: Image | None = None
+        self, passage: Passage, reads: Sequence[PlateRead], snapshot: Frame | None = None
     ) -> bool:
         """Queue a confirmed passage; False (logged) if the queue stayed full or we are stopped.
 
@@ -328,7 +328,7 @@ class Recorder:
         """Decision, snapshot, outbox messages: everything before the commit."""
         passage = self._prepare(item.passage)
         if item.snapshot is not None and self._snapshots is not None:
-            passage = passage.replace(snapshot=self._snapshots.write(passage, item.snapshot))
+            passage = passage.replace(snapshot=self._snapshots.write(passage, item.snapshot.bgr()))
         return passage, self.health.messages(passage)
 
     def _commit_one(

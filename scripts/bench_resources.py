@@ -143,6 +143,8 @@ def parse_args() -> argparse.Namespace:
                     "opencv-python with Qt, pulled in by rapidocr)")
     ap.add_argument("--no-baseline", action="store_true", help="skip the decode-only run")
     ap.add_argument("--workers", type=int, help="ocr.workers for the daemon (default: config's)")
+    ap.add_argument("--camera-option", action="append", default=[], metavar="KEY=JSON",
+                    help="extra camera setting, e.g. decode_threads=1")
     return ap.parse_args()
 
 
@@ -152,6 +154,8 @@ def main() -> int:
     extra_env = {} if args.no_unit_env else unit_environment(ROOT / "systemd/gatecam.service")
     extra_env.update(item.split("=", 1) for item in args.env)
     py = sys.executable
+    camera_options = {k: json.loads(v) for k, v in
+                      (item.split("=", 1) for item in args.camera_option)}
     with tempfile.TemporaryDirectory() as tmp_s:
         tmp = Path(tmp_s)
         clip = tmp / "clip.mp4"
@@ -181,7 +185,8 @@ def main() -> int:
             cfg = tmp / "gatecam.yaml"
             cfg.write_text(json.dumps({  # JSON is YAML
                 "site": "bench", "cameras": [{"id": "cam-1", "url": str(clip), "loop": True,
-                                              "roi": [[0, 0.25], [1, 0.25], [1, 1], [0, 1]]}],
+                                              "roi": [[0, 0.25], [1, 0.25], [1, 1], [0, 1]],
+                                              **camera_options}],
                 "ocr": {"endpoint": url, **({"workers": args.workers} if args.workers else {})},
                 "store": {"url": f"sqlite:///{tmp}/g.db"},
                 "mqtt": {"enabled": False}, "health": {"metrics_port": 0},

@@ -137,6 +137,25 @@ def test_frame_is_immutable_and_converts_once_across_threads() -> None:
     assert "seq=0" in repr(bgr_frame)
 
 
+def test_bgr_for_one_use_is_not_kept_unless_cached() -> None:
+    """``bgr()`` converts without caching (a held frame pins no BGR copy); once ``image``
+    cached the picture, ``bgr()`` hands out that one."""
+    calls: list[int] = []
+
+    def make() -> Image:
+        calls.append(1)
+        return np.full((4, 6, 3), len(calls), np.uint8)
+
+    frame = Frame("cam", 3, 0.12, T0, grey=np.zeros((4, 6), np.uint8), make_image=make)
+    first, second = frame.bgr(), frame.bgr()
+    assert len(calls) == 2 and not frame.has_image
+    assert first[0, 0, 0] == 1 and second[0, 0, 0] == 2  # two fresh conversions
+    with pytest.raises(ValueError, match="read-only"):
+        first[0, 0] = 0
+    cached = frame.image
+    assert len(calls) == 3 and frame.has_image and frame.bgr() is cached and len(calls) == 3
+
+
 def test_capture_reexports_the_slot_and_status() -> None:
     assert ReexportedSlot is LatestFrameSlot and ReexportedStatus is CameraStatus
 

@@ -20,7 +20,6 @@ from daemon.health import (
     Notifier,
     PipelineSnapshot,
     assess,
-    trim_heap,
     watchdog_interval,
 )
 from daemon.ocr.emulator import EmulatorServer
@@ -247,21 +246,3 @@ def test_app_pings_then_stops_pinging_when_the_lane_hangs(
         hang.set()
     assert took < 4.5, f"stop took {took:.1f} s with a 2 s budget"
     assert notify_socket.with_key("STOPPING")
-
-
-def _anon_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("RssAnon:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def test_trim_heap_gives_freed_heap_pages_back() -> None:
-    """glibc keeps freed heap memory resident; the monitor's trim returns it to the system."""
-    blocks = [bytes(4000) for _ in range(10_000)]  # ~40 MB from malloc's main heap
-    keep = blocks[::50]  # every 50th stays: the heap's top cannot shrink by itself
-    del blocks
-    before = _anon_mb()
-    assert trim_heap()  # glibc here; False (a no-op) on musl
-    assert before - _anon_mb() > 15
-    assert len(keep) == 200

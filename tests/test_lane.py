@@ -112,9 +112,9 @@ class FakeOcr:
 class Sink:
     passages: list[Passage] = field(default_factory=list)
     reads: list[Sequence[PlateRead]] = field(default_factory=list)
-    snapshots: list[Image | None] = field(default_factory=list)
+    snapshots: list[Frame | None] = field(default_factory=list)
 
-    def emit(self, p: Passage, reads: Sequence[PlateRead], snap: Image | None) -> None:
+    def emit(self, p: Passage, reads: Sequence[PlateRead], snap: Frame | None) -> None:
         self.passages.append(p)
         self.reads.append(reads)
         self.snapshots.append(snap)
@@ -165,7 +165,7 @@ def test_two_cars_give_two_passages(sync: bool) -> None:
             assert p.decided_at == T0
         assert p.camera == "entry-1"
         assert p.ocr_calls == 1
-    assert all(s is not None and s.shape == (H, W, 3) for s in sink.snapshots)
+    assert all(s is not None and s.bgr().shape == (H, W, 3) for s in sink.snapshots)
 
 
 def test_candidate_deadline_and_roi_box() -> None:
@@ -229,8 +229,9 @@ def test_stop_event_ends_the_thread() -> None:
 
 
 def test_luma_frames_pay_for_bgr_only_when_sent_or_snapshotted() -> None:
-    """Frames as capture builds them (luma plane, BGR on demand) give the same passages, and
-    only the frames sent to OCR (here also the snapshots) are ever converted to BGR."""
+    """Frames as capture builds them (luma plane, BGR on demand) give the same passages; the
+    lane converts none of them to BGR (the OCR worker and the snapshot writer do, for the
+    frames they use: the snapshots handed on are the frames that were sent)."""
     converted: list[int] = []
 
     def lazy(f: Frame) -> Frame:
@@ -249,5 +250,9 @@ def test_luma_frames_pay_for_bgr_only_when_sent_or_snapshotted() -> None:
     lane, sink = run_lane(frames, sync=True, ocr=ocr)
     assert [p.plate for p in sink.passages] == ["京A12345", "粤B67890"]
     assert lane.errors == 0
-    assert sorted(converted) == sorted(c.frame.seq for c in ocr.candidates)  # 2 of 150
-    assert all(s is not None and s.shape == (H, W, 3) for s in sink.snapshots)
+    assert converted == []  # the fake OCR does not look at the pictures
+    sent = {c.frame.seq for c in ocr.candidates}
+    assert len(sent) == 2 and {s.seq for s in sink.snapshots if s is not None} == sent
+    assert all(s is not None and s.bgr().shape == (H, W, 3) for s in sink.snapshots)
+    assert sorted(converted) == sorted(sent)  # made for the snapshot writer, once each
+    assert not any(s.has_image for s in sink.snapshots if s is not None)  # and not kept

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import pytest
 
-from daemon.domain import Passage, PlateRead
+from daemon.domain import Frame, Passage, PlateRead
 from daemon.recorder import Recorder
 from daemon.store import Store
 
@@ -47,6 +47,11 @@ class Counter:
             self.passages.append(passage)
 
 
+def still(image: np.ndarray) -> Frame:
+    """The frame a snapshot is taken from."""
+    return Frame("entry-1", 1, 0.0, datetime(2026, 11, 25, tzinfo=UTC), image)
+
+
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Store]:
     s = Store(f"sqlite:///{tmp_path}/g.db", busy_timeout_ms=50)
@@ -60,7 +65,7 @@ def test_snapshot_written_then_passage_committed(tmp_path: Path, store: Store) -
     rec.start()
     image = np.zeros((120, 200, 3), np.uint8)
     image[30:90, 50:150] = (0, 0, 255)
-    assert rec.submit_passage(make_passage(1), [make_read(1)], image)
+    assert rec.submit_passage(make_passage(1), [make_read(1)], still(image))
     assert rec.flush(10)
     rel = "entry-1/2026-11-26/ev-0001.jpg"  # the UTC day of captured_at (n=1 -> next day)
     back = cv2.imread(str(tmp_path / "snaps" / rel))
@@ -85,7 +90,7 @@ def test_snapshot_failure_still_records(
     rec = Recorder(store, blocker, "gatecam", lambda _p: None)
     rec.start()
     with caplog.at_level(logging.ERROR, logger="daemon.snapshots"):
-        rec.submit_passage(make_passage(2), [], np.zeros((10, 10, 3), np.uint8))
+        rec.submit_passage(make_passage(2), [], still(np.zeros((10, 10, 3), np.uint8)))
         assert rec.flush(10)
     [event] = store.recent_passages()
     assert event["snapshot"] is None

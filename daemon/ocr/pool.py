@@ -202,7 +202,7 @@ class OcrPool:
             return _not_called(cand, CIRCUIT_OPEN)
         # Encode first: the slot then goes straight to the wire, and the slot's start is
         # close to the request's real send time (the limiter anchors on both ends).
-        prep = prepare(cand.frame.image, cand.roi_box, self._max_width, self._quality)
+        prep = prepare(cand.frame.bgr(), cand.roi_box, self._max_width, self._quality)
         grant = self._slot(cand)
         if grant is None:
             self.circuit.cancel_probe()
@@ -220,7 +220,7 @@ class OcrPool:
                     return read or _failed(cand, exc, latency)
                 extra_call_used = True
                 if exc.action is Action.REENCODE:
-                    image, roi = cand.frame.image, cand.roi_box
+                    image, roi = cand.frame.bgr(), cand.roi_box
                     prep = smaller(image, roi, prep, self._max_width, self._quality)
                     self._count("reencodes")
                 else:
