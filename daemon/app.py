@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from daemon import memory, observe, topics
+from daemon import observe, topics, tuning
 from daemon.access import AccessControl
 from daemon.capture import CameraStatus, CaptureThread, LatestFrameSlot
 from daemon.config import CameraConfig, Config, Secrets
@@ -93,7 +93,7 @@ class App:
                 "no Tencent credentials: set TENCENTCLOUD_SECRET_ID and TENCENTCLOUD_SECRET_KEY "
                 "or put files of those names in $CREDENTIALS_DIRECTORY"
             )
-        memory.cap_mmap_threshold()  # big per-call buffers go back to the system when freed
+        tuning.apply()  # big per-call buffers go back to the system; OpenCV single-threaded
         self._store = Store(self.cfg.store.url)
         mq = self.cfg.mqtt
         self._recorder = Recorder(

@@ -15,7 +15,7 @@ Three parts:
   once every camera opened or timed out, ``STATUS=`` on change, and ``WATCHDOG=1`` only
   while :func:`assess` says alive. A stalled stage therefore stops the pings and systemd
   (``WatchdogSec=``) kills and restarts the process. Each pass also hands the memory
-  glibc keeps after a burst of frame conversions back to the system (daemon.memory).
+  glibc keeps after a burst of frame conversions back to the system (daemon.tuning).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from daemon.memory import trim_heap
+from daemon.tuning import trim_heap
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,11 @@
-"""glibc malloc tuning for a long-running daemon on a small board: big buffers go back at once.
+"""Process-wide tuning for a long-running daemon on a small board (:func:`apply` at start).
 
-Two calls, both no-ops returning False where the C library is not glibc (musl):
+- :func:`single_thread_opencv`: OpenCV's own thread pool splits even a 160x90 blur across
+  cores already busy decoding video; the hand-offs doubled the detector's p95 cost
+  (scripts/bench_motion.py: 1.1-1.6 ms with 2 threads, 0.5-0.6 ms with 1) and bought
+  nothing: every picture gatecam works on is small, cameras run in their own threads.
+
+The malloc calls are no-ops returning False where the C library is not glibc (musl):
 
 - :func:`cap_mmap_threshold` (once, at start): glibc serves blocks of 128 KiB and more
   with their own ``mmap`` and unmaps them on ``free`` — until the first such free, after
@@ -17,6 +22,8 @@ Two calls, both no-ops returning False where the C library is not glibc (musl):
 from __future__ import annotations
 
 import ctypes
+
+import cv2
 
 MMAP_THRESHOLD = 256 * 1024
 """Blocks of this size and more are mmap'ed (glibc's default starts at 128 KiB, then grows)."""
@@ -37,6 +44,17 @@ def _glibc() -> ctypes.CDLL | None:
             libc = None
         _LIBC.append(libc)
     return _LIBC[0]
+
+
+def apply() -> None:
+    """All of the start-time tuning (idempotent)."""
+    single_thread_opencv()
+    cap_mmap_threshold()
+
+
+def single_thread_opencv() -> None:
+    """OpenCV calls run on the calling thread only."""
+    cv2.setNumThreads(1)
 
 
 def cap_mmap_threshold(size: int = MMAP_THRESHOLD) -> bool:

@@ -1,4 +1,4 @@
-"""memory.py: glibc's malloc gives big freed buffers and freed heap pages back to the system.
+"""tuning.py: glibc's malloc gives big freed buffers and freed heap pages back to the system.
 
 Each case runs in a fresh interpreter: malloc settings are process-wide, and the dynamic
 mmap threshold the first case shows only moves once per process.
@@ -17,14 +17,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 _BURSTS = r"""
 import json, sys
-from daemon import memory
+from daemon import tuning
 
 def anon_mb():
     for line in open("/proc/self/status"):
         if line.startswith("RssAnon:"):
             return int(line.split()[1]) / 1024
 
-applied = memory.cap_mmap_threshold() if sys.argv[1] == "cap" else None
+applied = tuning.cap_mmap_threshold() if sys.argv[1] == "cap" else None
 base = anon_mb()
 left = []
 for _ in range(3):  # what one OCR call does: a few big buffers, touched, then freed
@@ -60,7 +60,7 @@ def test_trim_heap_gives_freed_heap_pages_back() -> None:
     """glibc keeps freed small blocks resident; the health loop's trim returns them."""
     code = r"""
 import json
-from daemon import memory
+from daemon import tuning
 def anon_mb():
     for line in open("/proc/self/status"):
         if line.startswith("RssAnon:"):
@@ -69,7 +69,7 @@ blocks = [bytes(4000) for _ in range(10_000)]  # ~40 MB from malloc's main heap
 keep = blocks[::50]  # every 50th stays: the heap's top cannot shrink by itself
 del blocks
 before = anon_mb()
-ok = memory.trim_heap()
+ok = tuning.trim_heap()
 print(json.dumps({"ok": ok, "freed_mb": before - anon_mb(), "kept": len(keep)}))
 """
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True,
@@ -78,3 +78,13 @@ print(json.dumps({"ok": ok, "freed_mb": before - anon_mb(), "kept": len(keep)}))
     if result["ok"] is False:
         pytest.skip("not glibc: malloc_trim unavailable")
     assert result["freed_mb"] > 15 and result["kept"] == 200
+
+
+def test_apply_runs_opencv_on_the_calling_thread() -> None:
+    code = (
+        "import cv2; from daemon import tuning; before = cv2.getNumThreads(); tuning.apply(); "
+        "print(before, cv2.getNumThreads())"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True,
+                         capture_output=True, text=True, timeout=60).stdout.split()
+    assert int(out[1]) == 1, out
