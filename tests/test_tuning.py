@@ -7,6 +7,7 @@ mmap threshold the first case shows only moves once per process.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -36,7 +37,8 @@ print(json.dumps({"applied": applied, "left_mb": left}))
 
 
 def _bursts(mode: str) -> dict[str, object]:
-    out = subprocess.run([sys.executable, "-c", _BURSTS, mode], cwd=ROOT, check=True,
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}  # glibc defaults
+    out = subprocess.run([sys.executable, "-c", _BURSTS, mode], cwd=ROOT, check=True, env=env,
                          capture_output=True, text=True, timeout=60).stdout
     result: dict[str, object] = json.loads(out)
     return result
