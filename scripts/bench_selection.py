@@ -10,11 +10,17 @@ issue asks); ``--reader oracle`` answers from the clip's ground truth instead (a
 read when it is >= 120 px wide, wholly inside the uploaded crop): no model, and it shows
 what the selection does with an ideal reader.
 
+``--heldout N`` also runs N randomised clips (``scripts/clipgen/heldout.py``, seeds 1..N,
+named ``heldout_<seed>``) with gatecam's policy only: a check off the set the selection
+was tuned on.
+
 Prints a table per policy (one row per scenario and a total) and ends with one JSON line:
 ``calls_per_vehicle``, ``recall``, ``false_passages``, ``duplicates``,
-``send_delay_median_ms`` and the same under ``baselines``.
+``send_delay_median_ms``, the same under ``baselines`` and, with ``--heldout``, under
+``heldout`` (plus its ``seeds`` and the ``missed`` plates).
 
 ``python scripts/bench_selection.py [--size 1280x720] [--scenarios a,b] [--reader oracle]``
+``[--heldout N]``
 """
 
 from __future__ import annotations
@@ -54,10 +60,19 @@ RATE_S = 0.1
 # ---------------------------------------------------------------- clips
 
 
-def _source_hash() -> str:
+HELDOUT = "heldout_"
+"""Name prefix of the held-out clips (``heldout_<seed>``)."""
+
+
+def _source_hash(heldout: bool = False) -> str:
+    """Hash of the generator; ``heldout.py`` (and the plate grammar it draws from) counts for
+    the held-out clips only, so adding it leaves the labelled clips' cache valid."""
     h = hashlib.sha256()
     for p in sorted((ROOT / "scripts" / "clipgen").glob("*.py")):
-        h.update(p.read_bytes())
+        if heldout or p.name != "heldout.py":
+            h.update(p.read_bytes())
+    if heldout:
+        h.update((ROOT / "daemon" / "plates.py").read_bytes())
     return h.hexdigest()[:10]
 
 
@@ -65,15 +80,21 @@ def _make(args: tuple[str, str, tuple[int, int]]) -> str:
     import make_clip
 
     name, out, size = args
-    make_clip.make_clip(name, out, size)
+    if name.startswith(HELDOUT):
+        from clipgen.heldout import heldout_scenario
+
+        seed = int(name.removeprefix(HELDOUT))
+        make_clip.make_clip(heldout_scenario(seed), out, size, seed=seed)
+    else:
+        make_clip.make_clip(name, out, size)
     return out
 
 
 def ensure_clips(names: list[str], size: tuple[int, int], folder: Path) -> dict[str, Path]:
     """Render missing clips (2 processes) into ``folder``; cached by generator source hash."""
     folder.mkdir(parents=True, exist_ok=True)
-    tag = f"{size[0]}x{size[1]}-{_source_hash()}"
-    paths = {n: folder / f"{n}-{tag}.mp4" for n in names}
+    tags = {h: f"{size[0]}x{size[1]}-{_source_hash(h)}" for h in (False, True)}
+    paths = {n: folder / f"{n}-{tags[n.startswith(HELDOUT)]}.mp4" for n in names}
     todo = [(n, str(p), size) for n, p in paths.items() if not p.with_suffix(".json").is_file()]
     if todo:
         print(f"rendering {len(todo)} clip(s) into {folder} ...", flush=True)
@@ -243,9 +264,11 @@ def score_run(
     moving = [v for v in truth["vehicles"] if not v["parked"]]
     legible = [v for v in moving if v["first_legible_frame"] is not None]
     plates = [p for p, _ in passages]
-    hits, delays = 0, []
+    hits, delays, missed = 0, [], []
     for v in legible:
-        if v["plate"] in plates:
+        if v["plate"] not in plates:
+            missed.append(v["plate"])
+        else:
             hits += 1
             first = next((c for c in calls if c.answer == v["plate"]), None)
             if first is not None:
@@ -266,6 +289,9 @@ def score_run(
         "false": false,
         "duplicates": dups,
         "delays": delays,
+        "missed": missed,
+        "plates": plates,
+        "answers": [c.answer for c in calls],
     }
 
 
@@ -345,6 +371,22 @@ def bench(
     return results
 
 
+def print_heldout(seeds: list[int], rows: dict[str, dict[str, Any]], reader: str) -> None:
+    """The held-out table, what each clip drew, and the reads behind every miss or false one."""
+    from clipgen.heldout import describe, heldout_scenario
+
+    span = f"seeds {seeds[0]}..{seeds[-1]}"
+    print_table(f"gatecam on {len(seeds)} held-out clips ({span}, reader: {reader})", rows)
+    for seed in seeds:
+        print(f"  {describe(heldout_scenario(seed))}")
+    for name, r in rows.items():
+        if r["missed"] or r["false"] or r["duplicates"]:
+            print(
+                f"  {name}: missed {r['missed']}, passages {r['plates']}, "
+                f"call answers {r['answers']}"
+            )
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command line entry point."""
     from clipgen.scenarios import BENCH
@@ -359,21 +401,39 @@ def main(argv: list[str] | None = None) -> int:
         help="what reads the uploaded JPEGs in the emulator (default: RapidOCR, pixels)",
     )
     ap.add_argument("--no-baselines", action="store_true")
+    ap.add_argument(
+        "--heldout",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also run N randomised held-out clips (seeds 1..N), gatecam policy only",
+    )
     ap.add_argument("--clips", type=Path, default=Path(tempfile.gettempdir()) / "gatecam-bench")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     w, h = (int(v) for v in args.size.lower().split("x"))
     names = [n for n in args.scenarios.split(",") if n]
-    paths = ensure_clips(sorted(set(names)), (w, h), args.clips)
+    seeds = list(range(1, args.heldout + 1))
+    held = [f"{HELDOUT}{s}" for s in seeds]
+    paths = ensure_clips(sorted(set(names)) + held, (w, h), args.clips)
     policies = ["gatecam"] + (
         [] if args.no_baselines else ["every_motion_frame", "first_motion_frame"]
     )
     res = bench(names, policies, paths, args.reader)
+    held_rows = bench(held, ["gatecam"], paths, args.reader)["gatecam"] if held else {}
     label = {"rapidocr": "RapidOCR on the uploaded JPEG", "oracle": "oracle from ground truth"}
     for p in policies:
         print_table(f"{p} (reader: {label[args.reader]})", res[p])
+    if held:
+        print_heldout(seeds, held_rows, label[args.reader])
     out: dict[str, Any] = {"reader": args.reader, **totals(res["gatecam"])}
     out["baselines"] = {p: totals(res[p]) for p in policies if p != "gatecam"}
+    if held:
+        out["heldout"] = {
+            **totals(held_rows),
+            "seeds": seeds,
+            "missed": [f"{n}:{p}" for n, r in held_rows.items() for p in r["missed"]],
+        }
     print(json.dumps(out, ensure_ascii=False))
     return 0
 

@@ -87,3 +87,66 @@ def test_parked_car_is_in_truth_but_never_legible() -> None:
     parked = [v for v in truth["vehicles"] if v["parked"]]
     assert len(parked) == 1
     assert parked[0]["plate_rects"] == []
+
+
+def _heldout() -> Any:
+    """``scripts/clipgen/heldout.py``, importable once make_clip.py has put scripts/ on the path."""
+    load_make_clip()
+    import clipgen.heldout
+
+    return clipgen.heldout
+
+
+def test_heldout_scenarios_are_deterministic_per_seed_and_differ_across_seeds() -> None:
+    h = _heldout()
+    drawn = [h.heldout_scenario(seed) for seed in range(1, 31)]
+    assert drawn == [h.heldout_scenario(seed) for seed in range(1, 31)]
+    assert [s.name for s in drawn] == [f"heldout_{seed}" for seed in range(1, 31)]
+    assert len({s.cars for s in drawn}) == 30
+    # the draw covers what the tuned set does not pin down
+    cars = [c for s in drawn for c in s.cars]
+    assert {c.style for c in cars} == {"blue", "green", "yellow"}
+    assert any(c.stop_s == 0 for c in cars) and any(c.stop_s > 4 for c in cars)
+    assert any(c.speed > 8 for c in cars) and any(c.speed < 4 for c in cars)
+    assert any(s.headlights for s in drawn) and any(s.walkers for s in drawn)
+
+
+def test_heldout_plates_are_valid_and_the_ground_truth_sane() -> None:
+    from daemon.plates import is_valid
+
+    h = _heldout()
+    back_to_back = 0
+    for seed in range(1, 31):
+        scn = h.heldout_scenario(seed)
+        assert 2 <= len(scn.cars) <= 3, seed
+        numbers = [c.number for c in scn.cars] + [p.plate.replace("·", "") for p in scn.parked]
+        assert len(set(numbers)) == len(numbers), seed
+        for number in numbers:
+            assert is_valid(number) and "藏" not in number, number
+        for car in scn.cars:
+            assert (len(car.number) == 8) == (car.style == "green"), car
+            assert 3.0 <= car.speed <= 12.0 and 0.0 <= car.stop_s <= 6.0, car
+            assert abs(car.lateral_m) <= 0.35, car
+            assert len(h.legible_frames(car)) >= 3, car  # the plate can be read at all
+        for ahead, behind in zip(scn.cars, scn.cars[1:], strict=False):
+            assert h.keeps_distance(ahead, behind), seed
+            if behind.enter_s < h.exit_s(ahead):  # a queue: spaced as back_to_back at least
+                assert behind.enter_s - ahead.enter_s >= h.B2B_MIN_S - 1e-6, seed
+                back_to_back += 1
+        assert all(0.0 < s < 40.0 for s in scn.ir_switch_s), seed
+    assert back_to_back >= 1  # the draw includes queues as well as spaced cars
+
+
+def test_heldout_legibility_matches_the_rendered_truth() -> None:
+    """The generator's own legibility check agrees with render.py (one fast car, ~2 s)."""
+    mod = load_make_clip()
+    h = _heldout()
+    car = next(c for seed in range(1, 31) for c in h.heldout_scenario(seed).cars if c.speed > 9)
+    scn = mod.Scenario("legible", (car,), duration_s=h.exit_s(car) + 0.1)
+    scn, tracks, frames, n = mod.render(scn, (1280, 720))
+    for _ in frames:
+        pass
+    (veh,) = mod.truth_of(scn, tracks, (1280, 720), 25, 1, n)["vehicles"]
+    rendered = {r[0] for r in veh["plate_rects"]}
+    predicted = set(h.legible_frames(car))
+    assert rendered and len(rendered ^ predicted) <= 2, (sorted(rendered), sorted(predicted))
