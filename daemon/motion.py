@@ -14,13 +14,19 @@ blurred (3x3 Gaussian), and compared with a float running-average background.
 - Vehicle size: motion starts only when the biggest changed blob is at least
   ``min_vehicle_width`` of the lane's width at the blob's bottom row (perspective
   aware), so a pedestrian or a cyclist is not a vehicle. Hysteresis between
-  ``start_fraction`` and ``stop_fraction``.
-- Motion counts only changed pixels that changed again within ``STILL_S``: a car
-  that stopped becomes occupancy (below), the ghost a re-learn leaves is nothing.
+  ``start_fraction`` and ``stop_fraction``. Motion also goes on only while the
+  moving vehicle (the biggest blob with its nearby fragments) is still that wide:
+  the fraction's hysteresis alone would hand the motion of a car leaving the lane on
+  to a pedestrian walking at the far end, who then opens passages of their own.
+- Motion counts only changed pixels that moved within ``STILL_S``: a car that
+  stopped becomes occupancy (below), the ghost a re-learn leaves is nothing. A pixel
+  moved when it left the 3x3 minimum..maximum of the previous frame by half the
+  threshold (the same shake tolerance), so the textured edges of a ghost in a swaying
+  picture are still too.
 - Background learning: unchanged pixels learn at ``background_alpha``; changed
   pixels that still move learn 50 times slower; changed pixels that have been
-  still for ``ABSORB_S`` learn at the full rate, so a stopped car (or the ghost
-  it leaves after a re-learn) is absorbed within a few seconds.
+  still for ``ABSORB_S`` are taken into it at once, so a stopped car (or the ghost
+  it leaves) is absorbed a few seconds after it stopped (or left).
 - Occupancy: beside the background the detector keeps the picture of the *empty*
   lane, so a car absorbed by the background still holds its passage open until it
   leaves (``daemon/emptylane.py``). The comparison with a reference picture, with
@@ -52,7 +58,10 @@ STILL_S = 0.5
 a ghost left in the background is nothing)."""
 
 ABSORB_S = 3.0
-"""Changed pixels still (frame to frame) this long are learnt into the background."""
+"""Changed pixels still (frame to frame) this long are taken into the background, in one
+step: learnt gradually, a ghost's textured edges would flip between changed and unchanged
+under a swaying camera for a second or more, and every flip to changed is new motion (a
+false passage on the empty lane a few seconds after a car that had stopped left)."""
 
 _SAMPLE_ABOVE = 4
 """Inputs more than this many times the working width are sampled (nearest) straight to
@@ -70,6 +79,7 @@ _VIDEO_TO_FULL = np.clip((np.arange(256) - 16) * 255.0 / 219.0 + 0.5, 0, 255).as
 thresholds mean the same whichever picture the detector is given."""
 
 _KERNEL5 = np.ones((5, 5), np.uint8)
+_KERNEL3 = np.ones((3, 3), np.uint8)
 
 
 def _compare(values: npt.NDArray[np.float32], limit: float, op: int, out: Image) -> Image:
@@ -216,10 +226,12 @@ class MotionDetector:
         if fraction >= limit:
             boxes = self._blobs(active)
         main = max(boxes, key=lambda b: b[2] * b[3]) if boxes else None
-        if self._moving:
-            self._moving = main is not None
+        if main is None or not boxes:
+            self._moving = False
+        elif self._moving:  # the vehicle with its fragments must still be vehicle-wide
+            self._moving = self._vehicle(self._union(boxes, main, active.shape))
         else:
-            self._moving = main is not None and self._vehicle(main)
+            self._moving = self._vehicle(main)
         occ_mask = self._lane.update(
             grey, now, moving=self._moving, background=self._background, frames=self._frames
         )
@@ -270,9 +282,17 @@ class MotionDetector:
         self._prev = grey
         unchanged = self._unchanged
         # A pixel's still clock restarts unless it is changed and did not move since the
-        # previous frame (made 0/1, so the result can serve as a boolean array).
-        restart = cv2.absdiff(grey, prev, dst=self._scratch)
-        cv2.threshold(restart, self.cfg.threshold // 2, 255, cv2.THRESH_BINARY, dst=restart)
+        # previous frame: it stays within the 3x3 minimum..maximum of the previous frame
+        # (give or take half the threshold), the shake tolerance of the changed test, so a
+        # swaying camera does not keep the textured edges of a ghost "moving" for ever
+        # (made 0/1, so the result can serve as a boolean array).
+        half = self.cfg.threshold // 2
+        lo = cv2.erode(prev, _KERNEL3, dst=self._scratch)
+        cv2.subtract(lo, half, dst=lo)  # type: ignore[call-overload]  # stubs lack scalars
+        hi = cv2.dilate(prev, _KERNEL3, dst=self._scratch2)
+        cv2.add(hi, half, dst=hi)  # type: ignore[call-overload]
+        restart = cv2.inRange(grey, lo, hi, dst=self._active)  # set only after _learn
+        cv2.bitwise_not(restart, dst=restart)
         cv2.bitwise_or(restart, unchanged, dst=restart)
         cv2.threshold(restart, 0, 1, cv2.THRESH_BINARY, dst=restart)
         np.copyto(self._still_since, np.float32(now), where=restart.view(np.bool_))
@@ -284,7 +304,7 @@ class MotionDetector:
         if oldest <= np.float32(now - ABSORB_S):  # as cv2.compare rounds it
             long_still = _compare(self._still_since, now - ABSORB_S, cv2.CMP_LE, self._scratch2)
             absorb = cv2.bitwise_and(changed, long_still, dst=self._scratch2)
-            cv2.accumulateWeighted(grey, bg, alpha, mask=absorb)
+            cv2.accumulateWeighted(grey, bg, 1.0, mask=absorb)  # taken at once, see ABSORB_S
         self._bounds.update(bg)
 
     def _vehicle(self, box: tuple[int, int, int, int]) -> bool:

@@ -12,7 +12,8 @@ the frame ``pts`` (seconds) passed in; wall times only go into the event.
 - The passage closes when the lane has been quiet (no motion, not occupied) for
   ``clear_after_s`` (waiting a little longer for a read still in flight) or after
   ``max_open_s``; or, once it spent a call, when the moving box jumps back up the
-  lane (the next vehicle entering before the lane cleared).
+  lane (the next vehicle entering before the lane cleared); or, once it spent all its
+  calls without a valid read, when motion starts afresh at the far end of the lane.
 - Closing without a trusted read emits the best *valid* read below the threshold
   (its low confidence in the event says so), else a passage with plate None, so
   an operator sees it. A passage that never earned an OCR call (a shadow, a
@@ -50,6 +51,23 @@ NEW_VEHICLE_S = 0.3
 NEW_VEHICLE_TOP = 0.05
 """... and the box must reach the far (top) edge of the ROI: vehicles come into a gate
 camera's view from the far end of the lane, a car pulling away does not."""
+
+NEW_VEHICLE_HOLD = NEW_VEHICLE_RISE / 2
+"""Once risen, the box stays the new vehicle's while its bottom edge is this far above the
+lowest point (a hysteresis, as the motion's own): the newcomer drives down the lane during
+``NEW_VEHICLE_S``. When it follows closely, its box merges with the departing car's until
+that one left the view, so it first shows up half-way down the lane and would get back
+within ``NEW_VEHICLE_RISE`` of the lowest point before the time ran out. A glitch (the box
+jumping up for a frame or two) still falls back to the lowest point at once."""
+
+# A passage that spent its calls without a valid read also ends when vehicle motion starts
+# afresh (it was off in the frame before) at the far end with the box's bottom short of
+# ``PassageConfig.in_view_bottom``: a vehicle just coming into view. The rise rule above
+# needs the followed thing to have come down the lane; such a passage may follow none (a
+# ghost, a light, a shadow) or a car whose plate no call could read, and it can do nothing
+# more either way. Splitting wrongly costs a plateless passage and a few calls; not
+# splitting costs the newcomer's plate (it would get no call at all). A car that stopped
+# and pulls away restarts its motion low in the lane, not at the far end.
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -111,6 +129,7 @@ class PassageTracker:
         self._roi: Rect | None = None
         self._roi_size: tuple[int, int] | None = None
         self._last_seen: dict[str, float] = {}
+        self._was_moving = False
         self.started = 0
         self.emitted = 0
         self.deduplicated = 0
@@ -134,11 +153,18 @@ class PassageTracker:
         now = frame.pts
         actions: list[Action] = []
         op = self._open
+        started = motion.moving and not self._was_moving
+        self._was_moving = motion.moving
         if op is not None and motion.moving and motion.bbox is not None:
             bottom = (motion.bbox.y + motion.bbox.height - roi.y) / max(1, roi.height)
             top = (motion.bbox.y - roi.y) / max(1, roi.height)
-            entering = top <= NEW_VEHICLE_TOP and bottom < op.max_bottom - NEW_VEHICLE_RISE
-            if op.policy.attempts > 0 and entering:
+            rise = NEW_VEHICLE_RISE if op.rise_since is None else NEW_VEHICLE_HOLD
+            entering = top <= NEW_VEHICLE_TOP and bottom < op.max_bottom - rise
+            arriving = started and top <= NEW_VEHICLE_TOP and bottom < self.cfg.in_view_bottom
+            if arriving and self._spent(op):
+                log.debug("%s: a new vehicle after spent passage %s", self.camera.id, op.id)
+                actions.extend(self._close(now, decided_at or frame.wall))
+            elif op.policy.attempts > 0 and entering:
                 op.rise_since = now if op.rise_since is None else op.rise_since
                 if now - op.rise_since >= NEW_VEHICLE_S:
                     log.debug("%s: a new vehicle behind passage %s", self.camera.id, op.id)
@@ -237,6 +263,15 @@ class PassageTracker:
             del self._last_seen[old]
         last = self._last_seen.get(plate)
         return last is not None and now_pts - last <= window
+
+    @staticmethod
+    def _spent(op: _Open) -> bool:
+        """All calls made and answered, none with a valid plate: nothing more to do for it."""
+        return (
+            op.plate is None
+            and op.policy.done
+            and not any(r.ok and plates.clean(r.plate) is not None for r in op.reads)
+        )
 
     def _close(self, now_pts: float, decided_at: datetime) -> list[Action]:
         op = self._open

@@ -183,6 +183,30 @@ def test_failed_reads_give_one_plateless_passage_at_lane_clear() -> None:
     assert emit.snapshot is not None
 
 
+def test_a_car_arriving_after_a_spent_plateless_passage_gets_its_own() -> None:
+    """Something at the far end (a ghost, a light) spent all calls without a plate and holds
+    the passage open; a car then starts moving in from the far end: it is a new passage
+    (the rise rule cannot see it, the spent passage never came down the lane)."""
+    tr = tracker(max_calls=3, clear_after_s=1.5)
+    ghost = [(i / FPS, Rect(400, 0, 100, 60)) for i in range(25)]
+    car = [(3.0 + i / FPS, Rect(200, 0, 220, 50 + i * 15)) for i in range(21)]
+    run = drive(tr, ghost + car, answers(read_of(None, ok=False), read_of(None, ok=False),
+                                         read_of(None, ok=False), read_of("沪C8K562")), 8.0)
+    assert [e.passage.plate for _, e in run.emits] == [None, "沪C8K562"]
+    assert [e.passage.ocr_calls for _, e in run.emits] == [3, 1]
+
+
+def test_an_unreadable_car_pulling_away_stays_one_passage() -> None:
+    """Spent without a plate, a long car stops (motion ends), then pulls away: its motion
+    restarts with the box reaching the far end, but low in the lane: nothing splits."""
+    tr = tracker(max_calls=3, clear_after_s=1.5)
+    drive_in = vehicle(0.0, drive_s=2.0, wait_s=2.0)  # calls spent while it creeps
+    away = [(5.0 + i / FPS, Rect(200, 0, 220, 330 + 3 * i)) for i in range(10)]
+    run = drive(tr, drive_in + away, read_of(None, ok=False), 9.0)
+    assert len(run.sends) == 3 and run.sends[-1].frame.pts < 4.0
+    assert [e.passage.plate for _, e in run.emits] == [None]
+
+
 def test_invalid_grammar_never_becomes_a_plate() -> None:
     t = tracker(max_calls=2)
     run = drive(t, vehicle(1.0), read_of("2026-11-25", 99), until=8.0)
@@ -289,6 +313,26 @@ def test_next_car_entering_before_the_lane_clears_is_a_new_passage() -> None:
     # the first car reached the bottom; the second enters at the top before any quiet frame
     second = [(2.0 + i / FPS, Rect(200, 0, 220, 80 + i * 10)) for i in range(20)]
     run = drive(tr, first + second, answers(read_of("京AF0236"), read_of("沪C8K562")), 6.0)
+    plates = [e.passage.plate for _, e in run.emits]
+    assert plates == ["京AF0236", "沪C8K562"]
+    assert len(run.sends) == 2
+
+
+def test_close_follower_first_seen_half_way_down_is_a_new_passage() -> None:
+    """Back to back, closer: the follower's box merges with the leaving car's until that one
+    is gone, so it first shows up half-way down the lane and keeps driving towards the
+    first car's lowest point while the rise has to last (``NEW_VEHICLE_S``)."""
+    tr = tracker()
+
+    def box(top: float, bottom: float) -> Rect:
+        return Rect(200, round(top * 360), 220, round((bottom - top) * 360))
+
+    first = [(i / FPS, box(0.05 + 0.02 * i, 0.3 + 0.037 * i)) for i in range(20)]
+    merged = [(2.0 + i / FPS, box(0.0, 1.0)) for i in range(10)]  # leaving car + follower
+    follower = [(3.0 + i / FPS, box(0.0, min(1.0, 0.65 + 0.05 * i))) for i in range(20)]
+    run = drive(
+        tr, first + merged + follower, answers(read_of("京AF0236"), read_of("沪C8K562")), 7.0
+    )
     plates = [e.passage.plate for _, e in run.emits]
     assert plates == ["京AF0236", "沪C8K562"]
     assert len(run.sends) == 2
