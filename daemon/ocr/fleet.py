@@ -1,40 +1,90 @@
 """The fleet-wide OCR budget: daemons sharing one Tencent account share its calls/s via Redis.
 
-``ocr.rate_limit_url: redis://host:6379/0`` selects it. The sliding-window log
-lives in a Redis sorted set kept by pyrate-limiter's :class:`RedisBucket` (an
-atomic Lua check-and-insert), with a window of ``1 s + margin`` so that network
-jitter between daemons and the server cannot squeeze ``rate + 1`` calls into one
-server second. Timestamps come from each host's clock (pyrate-limiter's choice):
-keep the fleet on NTP.
+``ocr.rate_limit_url: redis://host:6379/0`` selects it. Each call holds a member of one
+Redis sorted set from its grant until ``window`` after its *answer*: while in flight its
+score is the grant time plus ``pending_s`` (the longest a call can take), once answered
+the answer time. A grant is given (atomically, in a Lua script) only while fewer than
+``rate`` members are in the window. Tencent counts a call when it arrives, and a call
+arrives after its grant and before its answer, so the next call granted ``rate`` places
+later starts at least ``window`` after the server counted this one: whatever the delay
+between a grant and the request leaving (a loaded Pi, three processes on two cores), no
+second of the server's ever holds more than ``rate`` calls. Times come from the Redis
+server (``TIME``), not from each host: one clock for the whole fleet.
 
-If Redis cannot be reached the limiter does not stop OCR: it falls back to a
-local budget of ``fallback_rate`` (1 call/s by default, safe for a few gates on
-one account) and logs a warning, and it goes back to Redis on the next call that
-finds it reachable.
+A call that never reached the server (connection refused) is not marked answered: its
+member expires ``pending_s`` + ``window`` after the grant. If Redis cannot be reached the
+limiter does not stop OCR: it falls back to a local budget of ``fallback_rate`` (1 call/s by
+default, safe for a few gates on one account) and logs a warning, and it goes back to Redis
+on the next call that finds it reachable.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Callable
 
 from daemon.ocr.ratelimit import Grant, RateLimiter
 
 log = logging.getLogger(__name__)
 
-FLEET_MARGIN_S = 0.25
-"""Window = 1 s + this. 0.1 s was measured too little: on a loaded 2-core machine a
-process granted a slot reached the server >0.1 s later and the emulator counted 11
-calls in one second. 0.25 s costs throughput (10 per 1.25 s = 8/s at most)."""
+FLEET_MARGIN_S = 0.05
+"""Window = 1 s + this, counted from each call's answer (see above): the answer-anchored
+window already covers every delay between a grant and the server; the margin covers the
+server's own time-stamping. (A window counted from the grant needed 0.25 s and still let
+11 calls into one server second on a loaded 2-core machine.)"""
 
-LEAK_EVERY = 64
-"""Old entries are trimmed from the sorted set every this many grants."""
+PENDING_S = 5.0
+"""A call in flight counts as if answered this long after its grant (it never takes longer:
+``ocr.timeout_s`` is at most 30 s but the pool's deadlines keep calls far shorter); a call
+whose answer is never reported (process killed) frees its place after this + the window."""
+
+POLL_S = 0.05
+"""Longest sleep between two looks at a full window (an answer may free a place early)."""
+
+_ACQUIRE = """
+if redis.replicate_commands then redis.replicate_commands() end
+local key = KEYS[1]
+local window, limit, pending = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+if redis.call('ZCARD', key) < limit then
+  redis.call('ZADD', key, now + pending, ARGV[4])
+  redis.call('PEXPIRE', key, window + pending + 1000)
+  return -1
+end
+local first = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+return math.max(1, tonumber(first[2]) + window - now)
+"""
+
+_ANSWERED = """
+if redis.replicate_commands then redis.replicate_commands() end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if score and tonumber(score) > now then
+  redis.call('ZADD', KEYS[1], 'XX', now, ARGV[1])
+end
+return 1
+"""
+
+
+class FleetGrant(Grant):
+    """A fleet slot: the grant plus its member in the Redis set."""
+
+    __slots__ = ("member",)
+
+    def __init__(self, start: float, member: str) -> None:
+        super().__init__(start)
+        self.member = member
 
 
 class FleetRateLimiter:
-    """A :class:`daemon.ocr.ratelimit.Budget` backed by Redis (pyrate-limiter's RedisBucket)."""
+    """A :class:`daemon.ocr.ratelimit.Budget` shared through Redis (see the module doc)."""
 
     def __init__(
         self,
@@ -47,64 +97,47 @@ class FleetRateLimiter:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         import redis  # noqa: PLC0415 - optional dependency (gatecam[fleet])
-        from pyrate_limiter import Rate  # noqa: PLC0415
-        from pyrate_limiter.buckets.redis_bucket import RedisBucket  # noqa: PLC0415
 
         if rate <= 0:
             raise ValueError("rate must be > 0")
         limit, interval_s = (int(rate), 1.0) if rate >= 1 else (1, 1.0 / rate)
         self.rate = rate
-        self._rate = Rate(limit, round((interval_s + margin) * 1000))
+        self._limit = limit
+        self._window_ms = round((interval_s + margin) * 1000)
         self._redis = redis.Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0)
         self._redis_errors: tuple[type[Exception], ...] = (redis.RedisError, OSError)
-        self._bucket_cls = RedisBucket
+        self._acquire = self._redis.register_script(_ACQUIRE)
+        self._answered = self._redis.register_script(_ANSWERED)
         self._key = key
-        self._bucket: RedisBucket | None = None
+        self._ids = (f"{uuid.uuid4().hex[:12]}:{n}" for n in itertools.count())
         self._sleep = sleep
         self._lock = threading.Lock()
         self._fallback = RateLimiter(fallback_rate)
-        self._grants = 0
         self.degraded = False
         """True while Redis is unreachable and the local fallback budget is in use."""
 
-    def _get_bucket(self) -> object:
-        if self._bucket is None:
-            self._bucket = self._bucket_cls.init([self._rate], self._redis, self._key)
-        return self._bucket
-
     def acquire(self, timeout: float) -> Grant | None:
         """Wait for a fleet-wide slot starting within ``timeout`` s; None if none does."""
-        from pyrate_limiter import RateItem  # noqa: PLC0415
-
         end = time.monotonic() + max(0.0, timeout)
         while True:
+            with self._lock:
+                member = next(self._ids)
             try:
-                with self._lock:  # one connection, one Lua call at a time
-                    bucket = self._get_bucket()
-                    now_ms = bucket.now()  # type: ignore[attr-defined]
-                    item = RateItem("ocr", now_ms)
-                    if bucket.put(item):  # type: ignore[attr-defined]
-                        self._granted(bucket, now_ms)
-                        return Grant(time.monotonic())
-                    wait_ms = bucket.waiting(item)  # type: ignore[attr-defined]
+                wait_ms = int(self._acquire(
+                    keys=[self._key],
+                    args=[self._window_ms, self._limit, round(PENDING_S * 1000), member],
+                ))
             except self._redis_errors as exc:
                 return self._degrade(exc, end)
             if self.degraded:
                 self.degraded = False
                 log.warning("fleet rate limit: Redis reachable again")
-            wait = max(0.001, float(wait_ms) / 1000.0) if wait_ms >= 0 else 0.01
+            if wait_ms < 0:
+                return FleetGrant(time.monotonic(), member)
             left = end - time.monotonic()
-            if wait > left:
+            if left <= 0:  # (the wait is an upper bound: an answer may free a place sooner)
                 return None
-            self._sleep(wait)
-
-    def _granted(self, bucket: object, now_ms: int) -> None:
-        if self.degraded:
-            self.degraded = False
-            log.warning("fleet rate limit: Redis reachable again")
-        self._grants += 1
-        if self._grants % LEAK_EVERY == 0:
-            bucket.leak(now_ms)  # type: ignore[attr-defined]
+            self._sleep(min(POLL_S, max(0.001, wait_ms / 1000.0), max(0.001, left)))
 
     def _degrade(self, exc: Exception, end: float) -> Grant | None:
         if not self.degraded:
@@ -114,11 +147,17 @@ class FleetRateLimiter:
                 type(exc).__name__,
                 self._fallback.rate,
             )
-        self._bucket = None
         return self._fallback.acquire(max(0.0, end - time.monotonic()))
 
     def done(self, grant: Grant) -> None:
-        """Answers do not shorten the fleet window (other hosts cannot see them)."""
+        """The server answered the call of ``grant``: its place frees ``window`` from now."""
+        if not isinstance(grant, FleetGrant):  # granted by the local fallback
+            self._fallback.done(grant)
+            return
+        try:
+            self._answered(keys=[self._key], args=[grant.member])
+        except self._redis_errors as exc:  # the member expires by itself (PENDING_S)
+            log.debug("fleet rate limit: answer not recorded (%s)", type(exc).__name__)
 
     def close(self) -> None:
         """Close the Redis connection pool."""

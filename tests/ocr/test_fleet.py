@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -55,11 +56,30 @@ def test_three_processes_never_exceed_the_account_limit(redis_url: str) -> None:
     assert "RequestLimitExceeded" not in codes
     assert set(codes) == {"OK"}
     assert _max_in_any_window([c.at for c in calls]) <= 10
-    # The budget is really shared and really used: every process called, 8/s at most
-    # (10 calls per 1.25 s window) in total.
+    # The budget is really shared and really used: every process called, and the fleet
+    # got most of 10 per (1.05 s + each call's latency).
     assert all(s["calls"] > 0 for s in stats)
     assert sum(s["calls"] for s in stats) == len(calls)
     assert len(calls) >= 0.8 * 8 * seconds
+
+
+def test_a_place_frees_a_window_after_the_answer_not_the_grant(redis_url: str) -> None:  # noqa: F811
+    """Calls in flight hold their places; an answered one frees its place 1 s + margin
+    after the answer (the server counted it before then), whenever it was granted."""
+    fleet = FleetRateLimiter(redis_url, 2, key=f"gatecam:test:{uuid.uuid4().hex}")
+    try:
+        first, second = fleet.acquire(0.1), fleet.acquire(0.1)
+        assert first is not None and second is not None
+        time.sleep(1.3)  # longer than a window counted from the grants
+        assert fleet.acquire(0.2) is None  # both still in flight: no place
+        fleet.done(first)
+        answered = time.monotonic()
+        third = fleet.acquire(3.0)
+        assert third is not None
+        assert third.start - answered >= 1.0  # a window after the answer
+        assert fleet.acquire(0.2) is None  # the second is still in flight
+    finally:
+        fleet.close()
 
 
 def test_make_budget_chooses_by_url(redis_url: str) -> None:  # noqa: F811
