@@ -27,7 +27,13 @@ from typing import Any
 
 import av
 
-from daemon.capture_source import Scrubber, io_timeout_s, open_options, open_target
+from daemon.capture_source import (
+    Scrubber,
+    io_timeout_s,
+    open_options,
+    open_target,
+    set_decoder_threads,
+)
 from daemon.config import CameraConfig
 from daemon.domain import Frame
 from daemon.frameslot import CameraState, CameraStatus, LatestFrameSlot, frame_from_av
@@ -241,10 +247,7 @@ class CaptureThread(threading.Thread):
         if not container.streams.video:
             raise OSError("no video stream")
         stream = container.streams.video[0]
-        # Frame threads each hold reference frames (+~10 MB at 1080p) and add a frame of
-        # latency; two keep up with 1080p25 on a Pi 4 core pair (decode_threads).
-        stream.codec_context.thread_type = "AUTO"
-        stream.codec_context.thread_count = self.camera.decode_threads
+        set_decoder_threads(stream, self.camera)
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
         fps = float(rate) if rate else _DEFAULT_FPS
         if not 1.0 <= fps <= 240.0:

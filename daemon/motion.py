@@ -82,22 +82,6 @@ _KERNEL5 = np.ones((5, 5), np.uint8)
 _KERNEL3 = np.ones((3, 3), np.uint8)
 
 
-def _compare(
-    values: npt.NDArray[np.float32],
-    limit: float,
-    op: int,
-    out: Image,
-    limits: npt.NDArray[np.float32],
-) -> Image:
-    """255 where ``values`` compare true (``op``, e.g. ``cv2.CMP_GT``) with ``limit``, else 0
-    (into ``out``). ``limits`` is a buffer of the shape of ``values``, filled with the limit
-    rounded to float32 as cv2.compare rounds a scalar: the binding parses a scalar operand
-    slower (~5 us) than it fills and compares a 160x90 picture (~4 us)."""
-    limits.fill(np.float32(limit))
-    cv2.compare(values, limits, op, dst=out)
-    return out
-
-
 class MotionDetector:
     """Motion (with hysteresis) and occupancy inside the lane polygon of one camera.
 
@@ -149,12 +133,13 @@ class MotionDetector:
         (self._unchanged, self._changed, self._active, self._scratch, self._scratch2) = (
             np.empty((sh, sw), np.uint8) for _ in range(5)
         )
-        self._dilated = np.zeros((sh, sw), np.uint8)  # written in the ROI's box only
         # The box of the ROI widened by the blur's reach and the 3x3 bounds' reach: the
         # only part of a frame that can change a result (outside the ROI nothing is changed),
         # and the only part of a mask the blobs are looked for in (see _blobs).
         x, y, w, h = cv2.boundingRect(self._mask)
         self._box = (max(0, y - 3), min(sh, y + h + 3), max(0, x - 3), min(sw, x + w + 3))
+        y0, y1, x0, x1 = self._box
+        self._dilated = np.empty((y1 - y0, x1 - x0), np.uint8)  # the blobs' mask (_blobs)
 
     @property
     def moving(self) -> bool:
@@ -323,7 +308,7 @@ class MotionDetector:
         # Usually no changed pixel has been still that long: one look at the oldest.
         oldest = float(cv2.minMaxLoc(clocks, mask=changed)[0])
         if oldest <= np.float32(now - ABSORB_S):  # as cv2.compare rounds it
-            long_still = _compare(clocks, now - ABSORB_S, cv2.CMP_LE, self._scratch2, self._limits)
+            long_still = self._compare(clocks, now - ABSORB_S, cv2.CMP_LE, self._scratch2)
             absorb = cv2.bitwise_and(changed, long_still, dst=self._scratch2)
             cv2.accumulateWeighted(grey, bg, 1.0, mask=absorb)  # taken at once, see ABSORB_S
         self._bounds.update(bg)
@@ -338,9 +323,20 @@ class MotionDetector:
         # would select every changed pixel (most moving frames), so it is skipped.
         if oldest > np.float32(now - STILL_S):
             return changed, fraction
-        recent = _compare(self._still_since, now - STILL_S, cv2.CMP_GT, self._scratch, self._limits)
+        recent = self._compare(self._still_since, now - STILL_S, cv2.CMP_GT, self._scratch)
         cv2.bitwise_and(changed, recent, dst=self._active)
         return self._active, cv2.countNonZero(self._active) / self.roi_pixels
+
+    def _compare(
+        self, values: npt.NDArray[np.float32], limit: float, op: int, out: Image
+    ) -> Image:
+        """255 where ``values`` compare true (``op``, e.g. ``cv2.CMP_GT``) with ``limit``, else
+        0 (into ``out``). The limit goes in as a picture (``_limits``), rounded to float32 as
+        cv2.compare rounds a scalar: the binding parses a scalar operand slower (~5 us) than it
+        fills and compares a 160x90 picture (~4 us)."""
+        self._limits.fill(np.float32(limit))
+        cv2.compare(values, self._limits, op, dst=out)
+        return out
 
     def _vehicle(self, box: tuple[int, int, int, int]) -> bool:
         """Is this blob as wide as a vehicle in the lane at its bottom row?"""
@@ -350,10 +346,9 @@ class MotionDetector:
     def _blobs(self, changed: Image) -> list[tuple[int, int, int, int]]:
         # In the ROI's box only: outside the ROI every mask is 0, and the box's margin (3)
         # holds the dilation's reach (2), so the blobs (and their order) are the whole
-        # picture's; outside the box ``_dilated`` stays 0.
+        # picture's.
         y0, y1, x0, x1 = self._box
-        merged = self._dilated[y0:y1, x0:x1]
-        cv2.dilate(changed[y0:y1, x0:x1], _KERNEL5, dst=merged)  # = 3x3 twice
+        merged = cv2.dilate(changed[y0:y1, x0:x1], _KERNEL5, dst=self._dilated)  # 3x3 twice
         contours, _ = cv2.findContours(
             merged, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE, offset=(x0, y0)
         )

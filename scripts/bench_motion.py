@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import av
 
+from daemon.capture_source import set_decoder_threads
 from daemon.config import CameraConfig, MotionConfig, PassageConfig
 from daemon.domain import Frame, PlateRead
 from daemon.frameslot import frame_from_av
@@ -39,19 +40,15 @@ from daemon.passage import PassageTracker, SendCandidate
 from daemon.tuning import single_thread_opencv
 
 ROI = [(0.0, 0.25), (1.0, 0.25), (1.0, 1.0), (0.0, 1.0)]
-
-
-def _threads_as_capture(stream: av.video.stream.VideoStream) -> None:
-    """Decoder threads as capture sets them (CameraConfig.decode_threads)."""
-    stream.codec_context.thread_type = "AUTO"
-    stream.codec_context.thread_count = CameraConfig.model_fields["decode_threads"].default
+CAMERA = CameraConfig(id="bench", url="bench.mp4", roi=ROI)
+"""Decoder threads and ROI as a camera configured with the defaults."""
 
 
 def decode_only(path: Path, bgr: bool = False) -> float:
     """CPU seconds to decode the clip (and, if ``bgr``, convert every frame to BGR)."""
     t0 = time.process_time()
     with av.open(str(path)) as c:
-        _threads_as_capture(c.streams.video[0])
+        set_decoder_threads(c.streams.video[0], CAMERA)  # as capture
         for f in c.decode(video=0):
             if bgr:
                 f.to_ndarray(format="bgr24")
@@ -61,15 +58,14 @@ def decode_only(path: Path, bgr: bool = False) -> float:
 def pipeline(path: Path) -> tuple[float, list[float], list[float]]:
     """CPU seconds of the pipeline as capture and the lane run it; per-frame detector +
     scoring cost (ms of this thread's CPU time, and ms of wall time)."""
-    cam = CameraConfig(id="bench", url=str(path), roi=ROI)
-    tracker = PassageTracker(cam, PassageConfig(), "bench")
+    tracker = PassageTracker(CAMERA, PassageConfig(), "bench")
     det: MotionDetector | None = None
     costs: list[float] = []
     walls: list[float] = []
     now = datetime.now(UTC)
     t0 = time.process_time()
     with av.open(str(path)) as c:
-        _threads_as_capture(c.streams.video[0])
+        set_decoder_threads(c.streams.video[0], CAMERA)  # as capture
         for n, f in enumerate(c.decode(video=0)):
             frame = frame_from_av(f, "bench", n, n / 25, now)  # what capture hands the lane
             if det is None:
@@ -108,7 +104,11 @@ def main(argv: list[str] | None = None) -> int:
     if not clip.with_suffix(".json").is_file():
         print(f"rendering {clip} ...", flush=True)
         make_clip.make_clip(args.scenario, clip, (w, h))
-    dec, dec_bgr, pipe, costs, walls = [], [], [], [], []
+    dec: list[float] = []
+    dec_bgr: list[float] = []
+    pipe: list[float] = []
+    costs: list[float] = []
+    walls: list[float] = []
     for i in range(args.repeat):  # interleaved, order alternating: drift hits all alike
         steps = ["decode", "decode_bgr", "pipeline"]
         for step in steps if i % 2 == 0 else steps[::-1]:
