@@ -14,10 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
-
 from daemon.health import CameraBeat, PipelineSnapshot
-from daemon.models import outbox
 
 if TYPE_CHECKING:
     from daemon.app import App
@@ -78,9 +75,7 @@ def outbox_backlog(app: App) -> int | None:
     if store is None:
         return None
     try:
-        with store.engine.connect() as conn:
-            q = select(func.count()).select_from(outbox).where(outbox.c.delivered_at.is_(None))
-            return int(conn.execute(q).scalar() or 0)
+        return store.outbox_backlog()
     except Exception as exc:
         log.debug("outbox backlog unavailable: %s", exc)
         return None

@@ -294,7 +294,17 @@ class Store:
 
     def outbox_delivered_count(self) -> int:
         """Rows delivered so far (for status and tests)."""
-        q = select(func.count()).select_from(outbox).where(outbox.c.delivered_at.is_not(None))
+        return self._outbox_count(delivered=True)
+
+    def outbox_backlog(self) -> int:
+        """Rows not delivered yet (metrics, /healthz)."""
+        return self._outbox_count(delivered=False)
+
+    def _outbox_count(self, *, delivered: bool) -> int:
+        at = outbox.c.delivered_at
+        q = select(func.count()).select_from(outbox).where(
+            at.is_not(None) if delivered else at.is_(None)
+        )
         with self.engine.connect() as conn:
             return int(conn.scalar(q) or 0)
 
