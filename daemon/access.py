@@ -31,9 +31,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from daemon import plates
-from daemon.config import AccessConfig
+from daemon.config.models import AccessConfig
 from daemon.domain import Passage
-from daemon.store import AccessEntry, Store
+from daemon.store.db import AccessEntry, Store
 
 log = logging.getLogger(__name__)
 

@@ -18,24 +18,26 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from daemon import observe, topics, tuning
+from daemon import contract
 from daemon.access import AccessControl
-from daemon.capture import CameraStatus, CaptureThread, LatestFrameSlot
-from daemon.config import CameraConfig, Config, Secrets
-from daemon.discovery import discovery_messages
+from daemon.capture.thread import CameraStatus, CaptureThread, LatestFrameSlot
+from daemon.config.models import CameraConfig, Config
+from daemon.config.secrets import Secrets, reload_keys
 from daemon.domain import Candidate, Frame, Passage, PlateRead
-from daemon.health import HealthLimits, HealthMonitor, Notifier
-from daemon.lane import LaneWorker
-from daemon.metrics import MetricsServer, PipelineMetrics
+from daemon.errors import CredentialsError
+from daemon.lane.worker import LaneWorker
+from daemon.mqtt.discovery import discovery_messages
+from daemon.mqtt.publisher import Publisher
 from daemon.ocr.circuit import OcrCircuit
-from daemon.ocr.credentials import reload_keys
 from daemon.ocr.fleet import make_budget
 from daemon.ocr.pool import OcrPool
 from daemon.ocr.tencent import TencentOcrClient
-from daemon.publish import Publisher
-from daemon.recorder import Recorder
-from daemon.retention import Retention
-from daemon.store import Store
+from daemon.ops import observe, tuning
+from daemon.ops.health import HealthLimits, HealthMonitor, Notifier
+from daemon.ops.metrics import MetricsServer, PipelineMetrics
+from daemon.store.db import Store
+from daemon.store.recorder import Recorder
+from daemon.store.retention import Retention
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +45,6 @@ PassageListener = Callable[[Passage], None]
 
 STOP_BUDGET_S = 20.0
 """Longest ``App.stop()`` waits in all; the unit's ``TimeoutStopSec=30`` keeps 10 s spare."""
-
-
-class MissingCredentialsError(RuntimeError):
-    """Raised at start when the OCR provider needs keys and none were found; not retried."""
 
 
 @dataclass
@@ -89,7 +87,7 @@ class App:
     def start(self) -> None:
         """Open the store, the publisher, the OCR pool, then each camera's lane and capture."""
         if not (self.secrets.secret_id and self.secrets.secret_key):
-            raise MissingCredentialsError(
+            raise CredentialsError(
                 "no Tencent credentials: set TENCENTCLOUD_SECRET_ID and TENCENTCLOUD_SECRET_KEY "
                 "or put files of those names in $CREDENTIALS_DIRECTORY"
             )
@@ -194,7 +192,7 @@ class App:
             raise RuntimeError("passage emitted before the recorder started")
         self._recorder.submit_passage(passage, reads, snapshot)
 
-    def _fallback(self, _passage: Passage, messages: list[topics.Message]) -> None:
+    def _fallback(self, _passage: Passage, messages: list[contract.Message]) -> None:
         """The store is failing: the gate event goes out anyway (recorder.py)."""
         if self._publisher is not None:
             self._publisher.publish_direct(messages)
@@ -202,7 +200,7 @@ class App:
     def _storage_status(self, status: dict[str, Any]) -> None:
         """Storage health, retained on ``<prefix>/<site>/storage/status`` (JSON)."""
         if self._publisher is not None:
-            self._publisher.publish_camera_status("storage", topics.encode(status))
+            self._publisher.publish_camera_status("storage", contract.encode(status))
 
     def _committed(self, passage: Passage) -> None:
         with self._lock:
@@ -223,13 +221,13 @@ class App:
         # worth a retained message, and a clip that ended is offline.
         state = {"ended": "offline"}.get(status.state, status.state)
         if self._publisher is not None and state != "starting":
-            payload = topics.camera_status_payload(state, status.fps, status.last_frame_at)
+            payload = contract.camera_status_payload(state, status.fps, status.last_frame_at)
             self._publisher.publish_camera_status(status.camera_id, payload)
 
     def _ocr_status(self, status: dict[str, Any]) -> None:
         """OCR circuit state, retained on ``<prefix>/<site>/ocr/status`` (JSON)."""
         if self._publisher is not None:
-            self._publisher.publish_camera_status("ocr", topics.encode(status))
+            self._publisher.publish_camera_status("ocr", contract.encode(status))
 
     # -- running and stopping --
     def wait_replay_done(self, timeout: float | None = None) -> bool:

@@ -36,12 +36,12 @@ sys.path.insert(0, str(ROOT))
 import paho.mqtt.client as mqtt  # noqa: E402
 from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
 
-from daemon import topics  # noqa: E402
-from daemon.config import MqttConfig  # noqa: E402
+from daemon import contract  # noqa: E402
+from daemon.config.models import MqttConfig  # noqa: E402
 from daemon.domain import Passage  # noqa: E402
-from daemon.publish import Publisher  # noqa: E402
-from daemon.recorder import Recorder  # noqa: E402
-from daemon.store import Store  # noqa: E402
+from daemon.mqtt.publisher import Publisher  # noqa: E402
+from daemon.store.db import Store  # noqa: E402
+from daemon.store.recorder import Recorder  # noqa: E402
 from tests.support.broker import Mosquitto  # noqa: E402
 
 SITE = "bench"
@@ -67,7 +67,7 @@ def pct(values: list[float], q: float) -> float:
 
 def baseline(port: int, n: int, window: int) -> dict[str, float]:
     """Bare paho: n QoS 1 publishes with at most ``window`` awaiting PUBACK."""
-    payloads = [topics.encode(make(i).as_event()) for i in range(n)]
+    payloads = [contract.encode(make(i).as_event()) for i in range(n)]
     sent_at: dict[int, float] = {}
     acked_at: dict[int, float] = {}
     cond = threading.Condition()
@@ -128,7 +128,7 @@ class Rig:
         """Commit -> PUBACK of each passage's live event row."""
         from sqlalchemy import select
 
-        from daemon.models import outbox
+        from daemon.store.tables import outbox
 
         with self.store.engine.connect() as conn:
             rows = conn.execute(select(outbox.c.id, outbox.c.event_id, outbox.c.topic))

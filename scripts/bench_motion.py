@@ -31,13 +31,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import av
 
-from daemon.capture_source import set_decoder_threads
-from daemon.config import CameraConfig, MotionConfig, PassageConfig
+from daemon.capture.slot import frame_from_av
+from daemon.capture.source import set_decoder_threads
+from daemon.config.models import CameraConfig, MotionConfig, PassageConfig
 from daemon.domain import Frame, PlateRead
-from daemon.frameslot import frame_from_av
-from daemon.motion import MotionDetector
-from daemon.passage import PassageTracker, SendCandidate
-from daemon.tuning import single_thread_opencv
+from daemon.lane.motion import MotionDetector
+from daemon.lane.passage import PassageTracker, SendCandidate
+from daemon.ops.tuning import single_thread_opencv
 
 ROI = [(0.0, 0.25), (1.0, 0.25), (1.0, 1.0), (0.0, 1.0)]
 CAMERA = CameraConfig(id="bench", url="bench.mp4", roi=ROI)
@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=6)
     ap.add_argument("--clips", type=Path, default=Path(tempfile.gettempdir()) / "gatecam-bench")
     args = ap.parse_args(argv)
-    single_thread_opencv()  # as the daemon runs (daemon.tuning.apply)
+    single_thread_opencv()  # as the daemon runs (daemon.ops.tuning.apply)
     w, h = (int(v) for v in args.size.lower().split("x"))
     clip = args.clips / f"motion-{args.scenario}-{w}x{h}.mp4"
     if not clip.with_suffix(".json").is_file():

@@ -29,11 +29,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from daemon.domain import Candidate, Frame, PlateRead, Rect
-from daemon.ocr.emulator import EmulatorServer
+from daemon.ocr.emulator.readers import OracleReader
+from daemon.ocr.emulator.server import EmulatorServer
 from daemon.ocr.pool import OcrPool
 from daemon.ocr.prepare import prepare
 from daemon.ocr.ratelimit import Grant, RateLimiter
-from daemon.ocr.readers import OracleReader
 from daemon.ocr.tencent import TencentOcrClient, build_request, parse_response
 
 SECRET_ID, SECRET_KEY = "AKIDbench", "bench-key"

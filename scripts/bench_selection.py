@@ -44,14 +44,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from selection_score import Call, print_heldout, print_table, score_run, totals
 
-import daemon.passage
+import daemon.lane.passage
 from daemon.app import App
-from daemon.config import Config, Secrets
+from daemon.config.models import Config
+from daemon.config.secrets import Secrets
 from daemon.domain import Candidate, Frame, PlateRead, Rect
-from daemon.ocr.emulator import DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY, EmulatorServer
+from daemon.lane.selection import SendPolicy
+from daemon.ocr.emulator.readers import OracleReader, PlateFound, RapidOcrReader
+from daemon.ocr.emulator.server import DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY, EmulatorServer
 from daemon.ocr.pool import OcrPool
-from daemon.ocr.readers import OracleReader, PlateFound, RapidOcrReader
-from daemon.selection import SendPolicy
 
 ROOT = Path(__file__).resolve().parents[1]
 ROI = [(0.0, 0.25), (1.0, 0.25), (1.0, 1.0), (0.0, 1.0)]
@@ -211,7 +212,7 @@ def run_one(
 ) -> dict[str, Any]:
     """Replay one clip with one policy; returns the scenario's figures."""
     global _STATE  # noqa: PLW0603 - the bench's single hook, one run at a time
-    daemon.passage.SendPolicy = POLICIES[policy]  # type: ignore[attr-defined]
+    daemon.lane.passage.SendPolicy = POLICIES[policy]  # type: ignore[attr-defined]
     OcrPool.submit = _submit  # type: ignore[method-assign]
     _STATE = state
     passages: list[tuple[str | None, int]] = []
@@ -241,7 +242,7 @@ def run_one(
             app.drain(timeout=30)
         finally:
             app.stop()
-            daemon.passage.SendPolicy = SendPolicy  # type: ignore[attr-defined]
+            daemon.lane.passage.SendPolicy = SendPolicy  # type: ignore[attr-defined]
             OcrPool.submit = _ORIG_SUBMIT  # type: ignore[method-assign]
             _STATE = None
     return score_run(truth, passages, state.calls)

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from daemon.ocr.emulator import EmulatorServer
+from daemon.ocr.emulator.server import EmulatorServer
 from tests.support.broker import Mosquitto
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -10,12 +10,13 @@ from typing import Any
 import jsonschema
 import pytest
 
-from daemon import cli, topics
+from daemon import contract
 from daemon.access import AccessControl, AccessLists, confusable_swaps, decide
-from daemon.config import AccessConfig
+from daemon.cli import main as cli
+from daemon.config.models import AccessConfig
 from daemon.domain import Passage
-from daemon.recorder import Recorder
-from daemon.store import Store
+from daemon.store.db import Store
+from daemon.store.recorder import Recorder
 
 T0 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 LISTS = AccessLists(allow=frozenset({"京AB1234", "粤B12345", "沪A8S888"}),
@@ -110,7 +111,7 @@ def test_decision_is_in_the_committed_event_and_gate_command(tmp_path: Path) -> 
         ("e0", "gatecam/lot-a/c1/gate", False)]
     assert json.loads(gates[0].payload) == {
         "action": "open", "event_id": "e0", "expires_at": "2026-11-25T08:00:05.000Z"}
-    gate_schema = json.loads(topics.GATE_SCHEMA_PATH.read_text(encoding="utf-8"))
+    gate_schema = json.loads(contract.GATE_SCHEMA_PATH.read_text(encoding="utf-8"))
     jsonschema.validate(json.loads(gates[0].payload), gate_schema,
                         format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
     # order: live event, gate command, retained copy

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from daemon.ocr.emulator import EmulatorServer
+from daemon.ocr.emulator.server import EmulatorServer
 from tests.conftest import daemon_config, wait_until
 from tests.support.broker import Mosquitto, Subscriber
 from tests.support.camera import RtspCamera

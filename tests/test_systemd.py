@@ -16,11 +16,11 @@ import pytest
 import yaml
 
 from daemon.app import STOP_BUDGET_S
-from daemon.logsetup import is_journal_stream
-from daemon.ocr.emulator import EmulatorServer
+from daemon.ocr.emulator.server import EmulatorServer
+from daemon.ops.logsetup import is_journal_stream
 from tests.conftest import E2E_SECRET_ID, E2E_SECRET_KEY, ROOT, wait_until
+from tests.ops.test_health import NotifySocket
 from tests.support.clips import ClipStore, clips
-from tests.test_health import NotifySocket
 
 __all__ = ["clips"]
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from enum import Enum
 
+from daemon.errors import GatecamError
+
 
 class Action(Enum):
     """What the caller should do after an error."""
@@ -115,7 +117,7 @@ def is_known(code: str) -> bool:
     return _lookup(code) is not None
 
 
-class OcrError(Exception):
+class OcrError(GatecamError):
     """Root of every OCR failure. Whether it is retried is given by ``action``."""
 
     def __init__(

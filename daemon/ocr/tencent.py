@@ -150,7 +150,7 @@ def build_request(
 KeyPair = tuple[str, str]
 """(SecretId, SecretKey)."""
 KeySource = Callable[[], KeyPair | None]
-"""Re-reads the keys, None when none are found (:func:`daemon.ocr.credentials.reload_keys`)."""
+"""Re-reads the keys, None when none are found (:func:`daemon.config.secrets.reload_keys`)."""
 
 
 class TencentOcrClient:

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from daemon.domain import Rect
-from daemon.ocr.emulator import EmulatorServer, PlateFound
+from daemon.ocr.emulator.server import EmulatorServer, PlateFound
 
 FONT = "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc"
 SECRET_ID = "AKIDgatecamTEST"

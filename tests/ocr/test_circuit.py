@@ -8,15 +8,15 @@ from typing import Any
 
 import pytest
 
-from daemon.config import PassageConfig
-from daemon.lane import LaneWorker
+from daemon.config.models import PassageConfig
+from daemon.lane.worker import LaneWorker
 from daemon.ocr.circuit import CLOSED, HALF_OPEN, OPEN, CircuitState, OcrCircuit
-from daemon.ocr.emulator import EmulatorServer
+from daemon.ocr.emulator.server import EmulatorServer
 from daemon.ocr.pool import CIRCUIT_OPEN, OcrPool
 from daemon.ocr.ratelimit import RateLimiter
 from daemon.ocr.tencent import TencentOcrClient
+from tests.lane.test_worker import CAMERA, T0, FakeSlot, Sink, clip
 from tests.ocr.conftest import SECRET_ID, SECRET_KEY
-from tests.test_lane import CAMERA, T0, FakeSlot, Sink, clip
 
 ARREARS = "ResourceUnavailable.InArrears"
 

@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 
 from daemon.app import App
-from daemon.config import Config, Secrets
-from daemon.ocr.emulator import EmulatorServer, PlateFound
-from daemon.ocr.faults import FaultRule
+from daemon.config.models import Config
+from daemon.config.secrets import Secrets
+from daemon.ocr.emulator.faults import FaultRule
+from daemon.ocr.emulator.server import EmulatorServer, PlateFound
 from tests.conftest import E2E_SECRET_ID, E2E_SECRET_KEY, wait_until
 from tests.ocr.conftest import STUB_PLATE
 from tests.support.broker import Mosquitto, Received, Subscriber

@@ -1,7 +1,7 @@
 """Rotated keys are picked up without a restart: TokenFailure, SecretIdNotFound, SignatureFailure.
 
 The client re-reads the keys with the same function the app wires in
-(:func:`daemon.ocr.credentials.reload_keys`, i.e. ``daemon.config.load_secrets``) from
+(:func:`daemon.config.secrets.reload_keys`, i.e. ``daemon.config.secrets.load_secrets``) from
 files in ``$CREDENTIALS_DIRECTORY``, against the emulator whose accepted keys change.
 """
 
@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from daemon.config.secrets import reload_keys
 from daemon.domain import Candidate, Frame, PlateRead
 from daemon.ocr.circuit import CLOSED, OPEN, OcrCircuit
-from daemon.ocr.credentials import reload_keys
-from daemon.ocr.emulator import EmulatorServer
+from daemon.ocr.emulator.server import EmulatorServer
 from daemon.ocr.errors import Action, OcrError
 from daemon.ocr.pool import OcrPool
 from daemon.ocr.ratelimit import RateLimiter

@@ -21,7 +21,7 @@ from tencentcloud.common.profile.http_profile import HttpProfile
 from tencentcloud.ocr.v20181119 import models, ocr_client
 
 from daemon.domain import Rect
-from daemon.ocr.emulator import EmulatorServer, estimate_color, normalise_plate
+from daemon.ocr.emulator.server import EmulatorServer, estimate_color, normalise_plate
 from daemon.ocr.errors import Action, OcrError
 from daemon.ocr.ratelimit import RateLimiter
 from daemon.ocr.tencent import TencentOcrClient, build_request, sign_tc3
@@ -235,7 +235,7 @@ def test_plate_helpers() -> None:
 def test_command_serves_until_sigterm() -> None:
     env = dict(os.environ, TENCENTCLOUD_SECRET_ID="AKIDcli", TENCENTCLOUD_SECRET_KEY="cli-key")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "daemon.ocr.emulator", "--port", "0", "--rate-limit", "5"],
+        [sys.executable, "-m", "daemon.ocr.emulator.cli", "--port", "0", "--rate-limit", "5"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,

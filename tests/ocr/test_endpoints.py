@@ -8,9 +8,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from daemon.config import ConfigError, OcrConfig, load_config, parse_config
-from daemon.ocr.emulator import EmulatorServer
-from daemon.ocr.endpoints import REGIONS, TENCENT_HOSTS, check_endpoint, host_of
+from daemon.config.endpoints import REGIONS, TENCENT_HOSTS, check_endpoint
+from daemon.config.models import OcrConfig, load_config, parse_config
+from daemon.errors import ConfigError
+from daemon.ocr.emulator.server import EmulatorServer
+from daemon.ocr.endpoints import host_of
 from daemon.ocr.errors import OcrError
 from daemon.ocr.tencent import TencentOcrClient
 from tests.ocr.conftest import SECRET_ID, SECRET_KEY, STUB_PLATE, tiny_jpeg

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from daemon.domain import Candidate, Frame, PlateRead
-from daemon.ocr.emulator import EmulatorServer
+from daemon.ocr.emulator.faults import FaultRule
+from daemon.ocr.emulator.server import EmulatorServer
 from daemon.ocr.endpoints import FAILOVER, PRIMARY, FailoverState
 from daemon.ocr.errors import OcrError, is_transient
-from daemon.ocr.faults import FaultRule
 from daemon.ocr.pool import OcrPool
 from daemon.ocr.ratelimit import RateLimiter
 from daemon.ocr.tencent import TencentOcrClient

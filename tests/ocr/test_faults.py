@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 
 from daemon.domain import Candidate, Frame, PlateRead
-from daemon.ocr.emulator import EmulatorServer
-from daemon.ocr.faults import FaultPlan, FaultRule, parse_plan
+from daemon.ocr.emulator.faults import FaultPlan, FaultRule, parse_plan
+from daemon.ocr.emulator.readers import OracleReader
+from daemon.ocr.emulator.server import EmulatorServer
 from daemon.ocr.pool import CIRCUIT_OPEN, OcrPool
 from daemon.ocr.ratelimit import RateLimiter
-from daemon.ocr.readers import OracleReader
 from daemon.ocr.tencent import TencentOcrClient
 from tests.ocr.conftest import SECRET_ID, SECRET_KEY, STUB_PLATE
 

@@ -9,7 +9,7 @@ import time
 import uuid
 from pathlib import Path
 
-from daemon.ocr.emulator import EmulatorServer
+from daemon.ocr.emulator.server import EmulatorServer
 from daemon.ocr.fleet import FleetRateLimiter, make_budget
 from daemon.ocr.ratelimit import RateLimiter
 from tests.ocr.conftest import SECRET_ID, SECRET_KEY, STUB_PLATE

@@ -1,0 +1,10 @@
+"""Capture: one thread per camera turns an RTSP stream (or a clip) into Frames.
+
+Receives: a camera's config (URL, FFmpeg options, decoder threads).
+Hands on: the newest decoded Frame (luma plane + PTS on a continuing stream clock) through a
+one-slot mailbox that never blocks the decoder, and CameraStatus changes for MQTT and health.
+
+Modules: ``thread`` (the capture thread, reconnect with backoff), ``source`` (FFmpeg options,
+file targets, password scrubbing), ``slot`` (Frame building, the latest-frame slot),
+``clock`` (PTS to seconds on a continuing timeline).
+"""

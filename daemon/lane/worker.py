@@ -1,0 +1,253 @@
+"""The per-camera detector thread: frames -> motion -> passage tracker -> OCR candidates and events.
+
+:class:`LaneWorker` is the only owner of its camera's passage state. It takes the
+newest frame from the capture's latest-frame slot, runs the motion detector and
+the passage tracker, submits candidates to the shared OCR queue and emits
+decided passages. OCR answers come back on other threads through
+:meth:`LaneWorker.deliver`, which only puts them on an internal queue; this
+thread applies them. No locks guard passage state.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Protocol
+
+from daemon.config.models import CameraConfig, PassageConfig
+from daemon.domain import Candidate, Frame, Passage, PlateRead, Rect
+from daemon.lane.motion import MotionDetector
+from daemon.lane.passage import Action, EmitPassage, PassageTracker, SendCandidate
+from daemon.lane.selection import roi_bounds
+
+log = logging.getLogger(__name__)
+
+FRAME_TIMEOUT_S = 0.5
+"""How long one wait for a frame lasts before the stop flag is checked again."""
+
+READ_WAIT_S = 30.0
+"""Upper bound on waiting for one OCR answer (``sync_reads``) or for all of them at the end."""
+
+STOP_READ_WAIT_S = 5.0
+"""On shutdown, how long answers already in flight are awaited (OCR timeout plus margin)."""
+
+ROI_MARGIN = 0.05
+"""Margin added around the ROI's bounding box for the candidate's crop hint."""
+
+Submit = Callable[[Candidate, Callable[[PlateRead], None]], None]
+Emit = Callable[[Passage, Sequence[PlateRead], Frame | None], None]
+
+
+class FrameSource(Protocol):
+    """What the lane needs of the capture's latest-frame slot."""
+
+    @property
+    def closed(self) -> bool:
+        """True once the source ended and no frame is left."""
+        ...
+
+    def get(self, timeout: float) -> Frame | None:
+        """The newest frame, waiting at most ``timeout`` seconds; None if none came."""
+        ...
+
+
+class LaneWorker(threading.Thread):
+    """Detector thread of one camera. Counters: ``frames``, ``motion_frames``, ``passages``."""
+
+    def __init__(  # noqa: PLR0917 - the signature app.py and replay share
+        self,
+        camera: CameraConfig,
+        passage_cfg: PassageConfig,
+        site: str,
+        slot: FrameSource,
+        submit: Submit,
+        emit: Emit,
+        stop: threading.Event,
+        *,
+        sync_reads: bool = False,
+        wall_now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__(name=f"lane-{camera.id}", daemon=True)
+        self.camera = camera
+        self.passage_cfg = passage_cfg
+        self.slot = slot
+        self.submit = submit
+        self.emit = emit
+        self.stop_event = stop
+        self.sync_reads = sync_reads
+        self.wall_now = wall_now
+        self.monotonic = monotonic
+        self.tracker = PassageTracker(camera, passage_cfg, site)
+        self.frames = 0
+        self.motion_frames = 0
+        self.passages = 0
+        self.errors = 0
+        self.last_loop_at = monotonic()
+        """Monotonic time the loop last turned (health.py's stall check)."""
+        self._reads: queue.SimpleQueue[PlateRead] = queue.SimpleQueue()
+        self._outstanding = 0
+        self._detector: MotionDetector | None = None
+        self._roi_box: Rect | None = None
+        self._last_pts = 0.0
+        self._last_wall: datetime | None = None
+        self._log = log.getChild(camera.id)
+
+    def _decided_at(self) -> datetime:
+        """Wall time of a decision: now, or in ``sync_reads`` (fast replay) the clip's own time."""
+        if self.sync_reads and self._last_wall is not None:
+            return self._last_wall
+        return self.wall_now()
+
+    def deliver(self, read: PlateRead) -> None:
+        """Hand an OCR answer to this lane (any thread may call it)."""
+        self._reads.put(read)
+
+    @property
+    def outstanding(self) -> int:
+        """Candidates submitted whose answer has not been applied yet."""
+        return self._outstanding
+
+    def run(self) -> None:
+        """Loop until stopped or the source ends; then settle and flush open passages."""
+        self._log.info("lane started (sync_reads=%s)", self.sync_reads)
+        try:
+            while not self.stop_event.is_set():
+                self.last_loop_at = self.monotonic()
+                self._drain_reads()
+                timeout = 0.05 if self._outstanding else FRAME_TIMEOUT_S
+                frame = self.slot.get(timeout)
+                if frame is None:
+                    if self.slot.closed:
+                        self._finish()
+                        break
+                    continue
+                try:
+                    self._handle(frame)
+                except Exception:
+                    self.errors += 1
+                    self._log.exception("frame %s failed; lane keeps running", frame.seq)
+                del frame  # not kept alive while waiting: it pins a decoder buffer
+            else:
+                # Stopped (shutdown): answers already in flight are awaited within a
+                # bound, then an open passage that spent calls is recorded.
+                self._apply(self._wait_reads(STOP_READ_WAIT_S, until_stop=False))
+                self._apply(self.tracker.flush(self._last_pts, self._decided_at()))
+        finally:
+            self._log.info(
+                "lane stopped: frames=%d motion_frames=%d passages=%d errors=%d",
+                self.frames,
+                self.motion_frames,
+                self.passages,
+                self.errors,
+            )
+
+    # -- per frame -----------------------------------------------------------------
+
+    def _handle(self, frame: Frame) -> None:
+        self.frames += 1
+        self._last_pts = frame.pts
+        self._last_wall = frame.wall
+        size = (frame.width, frame.height)
+        if self._detector is None or self._detector.frame_size != size:
+            self._detector = MotionDetector(size, self.camera.roi, self.camera.motion)
+            self._roi_box = roi_bounds(self.camera.roi, *size, margin=ROI_MARGIN)
+        motion = self._detector.update(
+            frame.analysis_image, frame.pts, limited_range=frame.limited_range
+        )
+        if motion.moving:
+            self.motion_frames += 1
+        self._apply(self.tracker.on_frame(frame, motion, self._decided_at()))
+
+    def _apply(self, actions: list[Action]) -> None:
+        pending = deque(actions)
+        while pending:
+            action = pending.popleft()
+            if isinstance(action, SendCandidate):
+                self._send(action)
+                if self.sync_reads:
+                    pending.extend(self._wait_reads())
+            elif isinstance(action, EmitPassage):
+                self.passages += 1
+                try:
+                    self.emit(action.passage, action.reads, action.snapshot)
+                except Exception:
+                    self.errors += 1
+                    self._log.exception("emit of passage %s failed", action.passage.event_id)
+
+    def _send(self, action: SendCandidate) -> None:
+        candidate = Candidate(
+            camera_id=self.camera.id,
+            passage_id=action.passage_id,
+            frame=action.frame,
+            score=action.score,
+            attempt=action.attempt,
+            deadline=self.monotonic() + self.passage_cfg.candidate_max_age_s,
+            roi_box=self._roi_box,
+        )
+        self._outstanding += 1
+        try:
+            self.submit(candidate, self.deliver)
+        except Exception as exc:
+            self._log.exception("submit failed for passage %s", action.passage_id)
+            self.deliver(
+                PlateRead(
+                    camera_id=self.camera.id,
+                    passage_id=action.passage_id,
+                    frame_seq=action.frame.seq,
+                    ok=False,
+                    error_code=f"SubmitFailed.{type(exc).__name__}",
+                    called=False,
+                )
+            )
+
+    # -- reads ---------------------------------------------------------------------
+
+    def _wait_reads(self, limit: float = READ_WAIT_S, *, until_stop: bool = True) -> list[Action]:
+        """Block until every outstanding answer is in (bounded); returns the actions they caused."""
+        deadline = self.monotonic() + limit
+        actions: list[Action] = []
+        while self._outstanding > 0 and not (until_stop and self.stop_event.is_set()):
+            left = deadline - self.monotonic()
+            if left <= 0:
+                self._log.warning(
+                    "%d OCR answer(s) still missing after %.0f s", self._outstanding, limit
+                )
+                break
+            try:
+                read = self._reads.get(timeout=min(left, FRAME_TIMEOUT_S))
+            except queue.Empty:
+                continue
+            actions.extend(self._on_read(read))
+        return actions
+
+    def _drain_reads(self) -> None:
+        while True:
+            try:
+                read = self._reads.get_nowait()
+            except queue.Empty:
+                return
+            self._apply(self._on_read(read))
+
+    def _on_read(self, read: PlateRead) -> list[Action]:
+        self._outstanding = max(0, self._outstanding - 1)
+        try:
+            return self.tracker.on_read(read, self._last_pts, self._decided_at())
+        except Exception:
+            self.errors += 1
+            self._log.exception("read for passage %s failed", read.passage_id)
+            return []
+
+    def _finish(self) -> None:
+        """End of the source: wait for answers (bounded), close open passages."""
+        self._log.info("source ended; %d answer(s) outstanding", self._outstanding)
+        if self.stop_event.is_set():  # shutdown closed the slot: in-flight answers, bounded
+            self._apply(self._wait_reads(STOP_READ_WAIT_S, until_stop=False))
+        else:
+            self._apply(self._wait_reads())
+        self._apply(self.tracker.flush(self._last_pts, self._decided_at()))

@@ -1,0 +1,146 @@
+"""Read a running App's stages into plain snapshots for health.py and metrics.py.
+
+This is the one place that knows where each stage keeps its heartbeat and counters
+(capture ``last_beat`` / ``status``, lane ``last_loop_at`` / ``frames``, recorder
+``last_beat`` and storage health, the OCR pool's stats and circuit, the outbox), so
+health and metrics stay free of the App's internals. Reads are lock-free snapshots of
+attributes: a value may be a few milliseconds old, never torn in a way that matters.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from daemon.ops.health import CameraBeat, PipelineSnapshot
+
+if TYPE_CHECKING:
+    from daemon.app import App
+
+log = logging.getLogger(__name__)
+
+OFFLINE_MARGIN_S = 10.0
+"""Slack on top of one reconnect cycle before a silent capture thread counts as stuck."""
+
+
+@dataclass(frozen=True, slots=True)
+class CameraView:
+    """Counters and state of one camera for /metrics and /healthz."""
+
+    camera_id: str
+    state: str
+    fps: float
+    frames: int
+    motion_frames: int
+    passages: int
+    dropped: int
+    frame_age_s: float | None
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineView:
+    """Everything /metrics and /healthz report, taken at one instant."""
+
+    snapshot: PipelineSnapshot
+    cameras: list[CameraView]
+    passages: int
+    outbox_backlog: int | None
+    recorder_backlog: int
+    ocr: dict[str, Any] = field(default_factory=dict)
+    circuit: str | None = None
+    """The OCR circuit's state (closed, open, half_open); its details are ``ocr["circuit"]``."""
+    storage: dict[str, Any] | None = None
+    """:meth:`daemon.store.health.StorageHealth.status`; None before the recorder exists."""
+
+    @property
+    def warnings(self) -> list[str]:
+        """Degradations that do not stall the pipeline (the gate still gets its events)."""
+        out = []
+        if self.storage is not None and not self.storage.get("ok", True):
+            out.append(f"storage failing since {self.storage.get('since')}: "
+                       f"{self.storage.get('error')}")
+        circ = self.ocr.get("circuit")
+        if isinstance(circ, dict) and circ.get("state") not in (None, "closed"):
+            out.append(f"OCR circuit {circ.get('state')} ({circ.get('code')}), "
+                       f"retry in {circ.get('retry_in_s')} s")
+        return out
+
+
+def outbox_backlog(app: App) -> int | None:
+    """Undelivered outbox rows (one COUNT query), None without a store or on error."""
+    store = app._store
+    if store is None:
+        return None
+    try:
+        return store.outbox_backlog()
+    except Exception as exc:
+        log.debug("outbox backlog unavailable: %s", exc)
+        return None
+
+
+def snapshot(app: App, *, with_backlog: bool = True) -> PipelineSnapshot:
+    """Every stage's heartbeat (monotonic clock) for :func:`daemon.ops.health.assess`."""
+    now = time.monotonic()
+    beats = []
+    for cam in app._cameras:
+        cfg = cam.cfg
+        grace = (cfg.open_timeout_s + cfg.read_timeout_s + cfg.reconnect_max_s
+                 + OFFLINE_MARGIN_S)
+        beats.append(CameraBeat(
+            camera_id=cfg.id,
+            state=cam.capture.status.state,
+            capture_alive=cam.capture.is_alive(),
+            capture_beat=cam.capture.last_beat,
+            last_frame=cam.capture.last_frame_mono,
+            lane_alive=cam.lane.is_alive(),
+            lane_beat=cam.lane.last_loop_at,
+            offline_grace_s=grace,
+        ))
+    recorder = app._recorder
+    return PipelineSnapshot(
+        cameras=beats,
+        recorder_alive=recorder.alive if recorder is not None else False,
+        recorder_beat=recorder.last_beat if recorder is not None else now,
+        passages=app.passages,
+        outbox_backlog=outbox_backlog(app) if with_backlog else None,
+        stopping=app.stop_event.is_set(),
+    )
+
+
+def view(app: App) -> PipelineView:
+    """Snapshot plus the counters the metrics endpoint exports."""
+    snap = snapshot(app)
+    now = time.monotonic()
+    cams = []
+    for cam in app._cameras:
+        status = cam.capture.status
+        last = cam.capture.last_frame_mono
+        cams.append(CameraView(
+            camera_id=cam.cfg.id,
+            state=status.state,
+            fps=status.fps,
+            frames=cam.lane.frames,
+            motion_frames=cam.lane.motion_frames,
+            passages=cam.lane.passages,
+            dropped=cam.slot.dropped,
+            frame_age_s=None if last is None else max(0.0, now - last),
+            error=status.error,
+        ))
+    pool = app._pool
+    recorder = app._recorder
+    ocr: dict[str, Any] = dict(pool.stats()) if pool is not None else {}
+    circ = ocr.get("circuit")
+    circuit = circ.get("state") if isinstance(circ, dict) else None
+    return PipelineView(
+        snapshot=snap,
+        cameras=cams,
+        passages=app.passages,
+        outbox_backlog=snap.outbox_backlog,
+        recorder_backlog=recorder.backlog if recorder is not None else 0,
+        ocr=ocr,
+        circuit=str(circuit) if circuit is not None else None,
+        storage=recorder.status() if recorder is not None else None,
+    )

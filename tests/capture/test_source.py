@@ -1,0 +1,43 @@
+"""Tests for daemon.capture.source: FFmpeg options, the av.open target, password scrubbing."""
+
+from __future__ import annotations
+
+from daemon.capture.source import Scrubber, io_timeout_s, open_options, open_target
+from daemon.config.models import CameraConfig
+
+
+def test_open_options_for_rtsp() -> None:
+    cam = CameraConfig(id="c", url="rtsp://u:p@127.0.0.1:554/x", read_timeout_s=2.5)
+    opts = open_options(cam)
+    assert opts["rtsp_transport"] == "tcp"
+    # half the read timeout per blocking read: a frozen RTSP stream costs two of them
+    assert io_timeout_s(cam) == 1.25
+    assert opts.get("timeout", opts.get("stimeout")) == "1250000"
+    assert opts["fflags"] == "nobuffer"
+    assert open_options(CameraConfig(id="f", url="/tmp/x.mp4")) == {}
+
+
+def test_open_options_for_other_network_urls_use_rw_timeout() -> None:
+    cam = CameraConfig(id="h", url="http://127.0.0.1:8080/stream.ts", read_timeout_s=4.0)
+    assert open_options(cam) == {
+        "rw_timeout": "2000000", "fflags": "nobuffer", "max_delay": "500000",
+    }
+
+
+def test_open_target_turns_file_urls_into_paths() -> None:
+    assert open_target(CameraConfig(id="f", url="file:///tmp/my%20clip.mp4")) == "/tmp/my clip.mp4"
+    assert open_target(CameraConfig(id="p", url="/tmp/x.mp4")) == "/tmp/x.mp4"
+    rtsp = "rtsp://u:p@127.0.0.1:554/x"
+    assert open_target(CameraConfig(id="r", url=rtsp)) == rtsp
+
+
+def test_scrubber_removes_the_password_plain_and_percent_encoded() -> None:
+    url = "rtsp://admin:p%40ss@10.0.0.5:554/live"
+    scrub = Scrubber(url, "rtsp://admin:***@10.0.0.5:554/live")
+    assert scrub(f"cannot open {url}") == "cannot open rtsp://admin:***@10.0.0.5:554/live"
+    assert scrub("auth failed for p@ss and p%40ss") == "auth failed for *** and ***"
+
+
+def test_scrubber_without_password_changes_nothing() -> None:
+    scrub = Scrubber("rtsp://10.0.0.5/live", "rtsp://10.0.0.5/live")
+    assert scrub("error at rtsp://10.0.0.5/live") == "error at rtsp://10.0.0.5/live"

@@ -1,0 +1,71 @@
+"""Tests for daemon.lane.bounds: changed pixels against a reference, with shake tolerance."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from daemon.lane.bounds import Bounds
+
+SH, SW = 20, 30
+
+
+def _margin(threshold: int = 10) -> np.ndarray:
+    """Threshold inside an ROI (rows 5 and below), 255 outside."""
+    margin = np.full((SH, SW), 255, np.uint8)
+    margin[5:] = threshold
+    return margin
+
+
+def _changed(bounds: Bounds, grey: np.ndarray) -> np.ndarray:
+    unchanged = np.empty((SH, SW), np.uint8)
+    out = np.empty((SH, SW), np.uint8)
+    changed = bounds.changed(grey, unchanged, out)
+    assert changed is out
+    assert np.array_equal(unchanged, 255 - out)
+    return out
+
+
+def test_bounds_are_the_3x3_min_and_max_widened_by_the_margin() -> None:
+    rng = np.random.default_rng(3)
+    ref = rng.integers(30, 200, (SH, SW)).astype(np.float32)
+    bounds = Bounds(_margin())
+    bounds.update(ref)
+    padded = np.pad(ref.astype(np.int32), 1, mode="edge")
+    windows = np.lib.stride_tricks.sliding_window_view(padded, (3, 3))
+    lo = np.clip(windows.min(axis=(2, 3)) - 10, 0, 255)
+    hi = np.clip(windows.max(axis=(2, 3)) + 10, 0, 255)
+    assert np.array_equal(bounds.lo[5:], lo[5:])
+    assert np.array_equal(bounds.hi[5:], hi[5:])
+    assert not bounds.lo[:5].any() and (bounds.hi[:5] == 255).all()
+
+
+def test_a_one_pixel_shake_changes_nothing_a_real_change_does() -> None:
+    ref = np.zeros((SH, SW), np.uint8)
+    ref[:, ::6] = 200  # stripes: a shift of one pixel moves every edge
+    bounds = Bounds(_margin())
+    bounds.update(ref.astype(np.float32))
+    assert not _changed(bounds, np.roll(ref, 1, axis=1)).any()
+    grey = ref.copy()
+    grey[10:14, 2:4] = 120  # between the stripes, far above the threshold
+    changed = _changed(bounds, grey)
+    assert changed[10:14, 2:4].all() and np.count_nonzero(changed) == 8
+
+
+def test_pixels_outside_the_roi_never_change() -> None:
+    bounds = Bounds(_margin())
+    bounds.update(np.full((SH, SW), 100, np.float32))
+    grey = np.full((SH, SW), 100, np.uint8)
+    grey[:5] = 255
+    grey[0] = 0
+    assert not _changed(bounds, grey).any()
+
+
+def test_update_follows_a_new_reference_in_place() -> None:
+    bounds = Bounds(_margin())
+    lo, hi = bounds.lo, bounds.hi
+    bounds.update(np.full((SH, SW), 50, np.float32))
+    grey = np.full((SH, SW), 150, np.uint8)
+    assert _changed(bounds, grey)[5:].all()
+    bounds.update(np.full((SH, SW), 150, np.float32))
+    assert bounds.lo is lo and bounds.hi is hi
+    assert not _changed(bounds, grey).any()

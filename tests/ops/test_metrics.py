@@ -1,0 +1,196 @@
+"""metrics.py and logsetup.py: /metrics and /healthz of a running App, redacted journald logs."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import re
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import event
+
+from daemon.app import App
+from daemon.cli.status import render
+from daemon.config.models import Config
+from daemon.config.secrets import Secrets
+from daemon.domain import Passage, PlateRead
+from daemon.ocr.emulator.server import EmulatorServer
+from daemon.ops.logsetup import redact, setup_logging
+from daemon.ops.metrics import PipelineMetrics
+from tests.conftest import E2E_SECRET_ID, E2E_SECRET_KEY, wait_until
+from tests.support.clips import ClipStore, clips
+
+__all__ = ["clips"]
+
+
+def _read(**kw: Any) -> PlateRead:
+    return PlateRead(camera_id="entry-1", passage_id="p", frame_seq=1, **kw)
+
+
+def test_read_outcomes_and_latency_histogram() -> None:
+    m = PipelineMetrics()
+    m.observe_read(_read(ok=True, plate="京AF0236", latency_ms=180.0))
+    m.observe_read(_read(ok=False, error_code="FailedOperation.NoPlate", latency_ms=90.0))
+    m.observe_read(_read(ok=False, error_code="Stale", called=False))
+    text = m.render().decode()
+    assert 'gatecam_ocr_reads_total{outcome="ok"} 1.0' in text
+    assert 'gatecam_ocr_reads_total{outcome="FailedOperation.NoPlate"} 1.0' in text
+    assert 'gatecam_ocr_reads_total{outcome="not_called"} 1.0' in text
+    assert "gatecam_ocr_latency_seconds_count 2.0" in text
+    assert 'gatecam_ocr_latency_seconds_bucket{le="0.2"} 2.0' in text
+
+
+@pytest.mark.timeout(60)
+def test_app_serves_metrics_and_healthz_on_loopback(
+    tmp_path: Path, clips: ClipStore, ocr_emulator: EmulatorServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clip, _ = clips.get("one_car", size=(640, 360), fps=10)
+    cfg = Config.model_validate({
+        "site": "lot-a",
+        "cameras": [{"id": "entry-1", "url": str(clip), "loop": True}],
+        "ocr": {"endpoint": ocr_emulator.url},
+        "store": {"url": f"sqlite:///{tmp_path}/g.db"},
+        "mqtt": {"enabled": False},
+        "health": {"metrics_port": 0, "lane_stale_s": 1.0},
+    })
+    app = App(cfg, Secrets(E2E_SECRET_ID, E2E_SECRET_KEY, None))
+    app.start()
+    hang = threading.Event()
+    try:
+        assert app.metrics_server is not None and app.metrics_server.host == "127.0.0.1"
+        base = f"http://127.0.0.1:{app.metrics_server.port}"
+        assert wait_until(lambda: app.passages >= 1, 30)  # the car went by once
+        text = httpx.get(f"{base}/metrics", timeout=3).text
+        for needle in ('gatecam_frames_total{camera="entry-1"}',
+                       'gatecam_camera_state{camera="entry-1",state="streaming"} 1.0',
+                       "gatecam_frame_age_seconds", "gatecam_passages_committed_total",
+                       "gatecam_outbox_backlog", 'gatecam_ocr_pool_total{kind="calls"}',
+                       "gatecam_ocr_latency_seconds_bucket", "gatecam_ocr_calls_per_passage_count",
+                       'gatecam_ocr_circuit{state="closed"} 1.0', 'gatecam_motion_frames_total'):
+            assert needle in text, needle
+        r = httpx.get(f"{base}/healthz", timeout=3)
+        doc = r.json()
+        assert r.status_code == 200 and doc["alive"] and doc["ready"], doc
+        assert doc["cameras"]["entry-1"]["state"] == "streaming"
+        assert doc["passages"] >= 1 and doc["outbox_backlog"] is not None
+        assert render(doc).startswith("gatecam: ALIVE")
+        lane = app._cameras[0].lane
+        real = lane._handle
+        monkeypatch.setattr(lane, "_handle", lambda f: (hang.wait(20), real(f)))
+        assert wait_until(lambda: httpx.get(f"{base}/healthz", timeout=3).status_code == 503, 10)
+        stalled = httpx.get(f"{base}/healthz", timeout=3).json()
+        assert not stalled["alive"] and "lane loop stuck" in stalled["problems"][0]
+        assert httpx.get(f"{base}/nope", timeout=3).status_code == 404
+    finally:
+        hang.set()
+        app.stop()
+
+
+def test_redact_url_passwords_and_known_secrets() -> None:
+    text = "open rtsp://admin:p%40ss@10.0.0.2:554/x failed; key AKIDsecret123 in use"
+    assert redact(text, ["AKIDsecret123"]) == (
+        "open rtsp://admin:***@10.0.0.2:554/x failed; key *** in use")
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_logs_are_journald_friendly_and_redacted(fmt: str) -> None:
+    out = io.StringIO()
+    handler = setup_logging("INFO", fmt, secrets=["hunter2-key"],
+                            environ={"JOURNAL_STREAM": "8:1"}, stream=out)
+    try:
+        log = logging.getLogger("daemon.test")
+        log.warning("camera %s down", "rtsp://u:pw123@cam/1")
+        try:
+            raise RuntimeError("boom with hunter2-key")
+        except RuntimeError:
+            log.exception("failed")
+    finally:
+        logging.getLogger().removeHandler(handler)
+    text = out.getvalue()
+    assert "pw123" not in text and "hunter2-key" not in text
+    if fmt == "json":
+        first = json.loads(text.splitlines()[0])
+        assert first["level"] == "WARNING" and first["msg"] == "camera rtsp://u:***@cam/1 down"
+    else:
+        lines = text.splitlines()
+        assert lines[0] == "<4>WARNING MainThread daemon.test: camera rtsp://u:***@cam/1 down"
+        assert all(line.startswith("<3>") for line in lines[1:])  # traceback keeps priority
+
+
+@pytest.mark.timeout(60)
+def test_metrics_and_healthz_report_ocr_circuit_and_storage(
+    tmp_path: Path, clips: ClipStore, ocr_emulator: EmulatorServer,
+) -> None:
+    """A refused key opens the OCR circuit; a read-only store fails writes: both show up in
+    /metrics and /healthz (as warnings: the pipeline is alive), and the store's recovery too."""
+    clip, _ = clips.get("one_car", size=(640, 360), fps=10)
+    cfg = Config.model_validate({
+        "site": "lot-a",
+        "cameras": [{"id": "entry-1", "url": str(clip), "loop": True}],
+        "ocr": {"endpoint": ocr_emulator.url},
+        "store": {"url": f"sqlite:///{tmp_path}/g.db"},
+        "mqtt": {"enabled": False},
+        "health": {"metrics_port": 0},
+    })
+    app = App(cfg, Secrets(E2E_SECRET_ID, "not-the-key", None))  # the emulator refuses it
+    app.start()
+    read_only = threading.Event()
+
+    def on_begin(conn: Any) -> None:  # what a worn SD card does: writes refused
+        conn.connection.dbapi_connection.execute(
+            f"PRAGMA query_only = {1 if read_only.is_set() else 0}")
+
+    try:
+        assert app.metrics_server is not None and app._store is not None
+        assert app._recorder is not None
+        base = f"http://127.0.0.1:{app.metrics_server.port}"
+
+        def healthz() -> dict[str, Any]:
+            doc: dict[str, Any] = httpx.get(f"{base}/healthz", timeout=3).json()
+            return doc
+
+        doc = healthz()
+        assert doc["storage"]["ok"] is True and doc["warnings"] == []
+        assert wait_until(lambda: healthz()["circuit"] == "open", 30)
+        doc = healthz()
+        assert doc["ocr"]["circuit"]["code"] == "AuthFailure.SignatureFailure"
+        assert any(w.startswith("OCR circuit open (AuthFailure.SignatureFailure)")
+                   for w in doc["warnings"]), doc["warnings"]
+        assert doc["alive"]  # degraded, not stalled: passages are still recorded
+        text = httpx.get(f"{base}/metrics", timeout=3).text
+        for needle in ('gatecam_ocr_circuit{state="open"} 1.0',
+                       'gatecam_ocr_circuit{state="closed"} 0.0',
+                       'gatecam_ocr_circuit{state="half_open"} 0.0',
+                       "gatecam_ocr_circuit_trips 1.0", "gatecam_storage_ok 1.0",
+                       "gatecam_storage_fallback_published_total 0.0"):
+            assert needle in text, needle
+        m = re.search(r"^gatecam_ocr_circuit_retry_in_seconds (\S+)$", text, re.MULTILINE)
+        retry_in = float(m.group(1)) if m else -1.0
+        assert 0 < retry_in <= cfg.ocr.circuit_cooldown_s
+
+        read_only.set()
+        event.listen(app._store.engine, "begin", on_begin)
+        t = datetime.now(UTC)
+        app._recorder.submit_passage(Passage(
+            event_id="e-ro", site="lot-a", camera="entry-1", direction="entry",
+            captured_at=t, decided_at=t, plate="京AF0236"), [])
+        assert wait_until(lambda: healthz()["storage"]["ok"] is False, 10)
+        doc = healthz()
+        assert "readonly" in doc["storage"]["error"] and doc["alive"]
+        assert any(w.startswith("storage failing since") for w in doc["warnings"])
+        assert "gatecam_storage_ok 0.0" in httpx.get(f"{base}/metrics", timeout=3).text
+
+        read_only.clear()  # writable again: the retried commit goes through
+        assert wait_until(lambda: healthz()["storage"]["ok"] is True, 15)
+        assert "gatecam_storage_ok 1.0" in httpx.get(f"{base}/metrics", timeout=3).text
+        assert any(p.event_id == "e-ro" for p in app._store.recent_passage_objects(50))
+    finally:
+        read_only.clear()
+        app.stop()

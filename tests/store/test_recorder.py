@@ -1,0 +1,174 @@
+"""Recorder: snapshots on disk, one commit per passage, retries when locked, drains on stop."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from daemon.domain import Frame, Passage, PlateRead
+from daemon.store.db import Store
+from daemon.store.recorder import Recorder
+
+T0 = datetime(2026, 11, 25, 23, 59, 59, tzinfo=UTC)
+
+
+def make_passage(n: int, **changes: object) -> Passage:
+    return Passage(
+        event_id=f"ev-{n:04d}", site="lot-a", camera="entry-1", direction="entry",
+        captured_at=T0 + timedelta(seconds=n), decided_at=T0 + timedelta(seconds=n + 1),
+        plate="粤B12345", confidence=97, ocr_calls=1,
+    ).replace(**changes)
+
+
+def make_read(n: int) -> PlateRead:
+    return PlateRead(camera_id="entry-1", passage_id=f"ev-{n:04d}", frame_seq=n, ok=True,
+                     plate="粤B12345", confidence=97, request_id=f"r{n}")
+
+
+class Counter:
+    def __init__(self) -> None:
+        self.n = 0
+        self.lock = threading.Lock()
+        self.passages: list[Passage] = []
+
+    def __call__(self, passage: Passage) -> None:
+        with self.lock:
+            self.n += 1
+            self.passages.append(passage)
+
+
+def still(image: np.ndarray) -> Frame:
+    """The frame a snapshot is taken from."""
+    return Frame("entry-1", 1, 0.0, datetime(2026, 11, 25, tzinfo=UTC), image)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    s = Store(f"sqlite:///{tmp_path}/g.db", busy_timeout_ms=50)
+    yield s
+    s.close()
+
+
+def test_snapshot_written_then_passage_committed(tmp_path: Path, store: Store) -> None:
+    committed = Counter()
+    rec = Recorder(store, tmp_path / "snaps", "gatecam", committed)
+    rec.start()
+    image = np.zeros((120, 200, 3), np.uint8)
+    image[30:90, 50:150] = (0, 0, 255)
+    assert rec.submit_passage(make_passage(1), [make_read(1)], still(image))
+    assert rec.flush(10)
+    rel = "entry-1/2026-11-26/ev-0001.jpg"  # the UTC day of captured_at (n=1 -> next day)
+    back = cv2.imread(str(tmp_path / "snaps" / rel))
+    assert back is not None and back.shape == (120, 200, 3)
+    assert back[60, 100, 2] > 200  # the red box survived JPEG
+    [event] = store.recent_passages()
+    assert event["snapshot"] == rel
+    outbox = store.pending_outbox()
+    assert [m.topic for m in outbox] == ["gatecam/lot-a/entry-1/passage",
+                                         "gatecam/lot-a/entry-1/passage/last"]
+    assert json.loads(outbox[0].payload)["snapshot"] == rel
+    assert len(store.reads_for("ev-0001")) == 1
+    assert committed.n == 1
+    assert rec.stop(5)
+
+
+def test_snapshot_failure_still_records(
+    tmp_path: Path, store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the snapshot folder should be")
+    rec = Recorder(store, blocker, "gatecam", lambda _p: None)
+    rec.start()
+    with caplog.at_level(logging.ERROR, logger="daemon.store.snapshots"):
+        rec.submit_passage(make_passage(2), [], still(np.zeros((10, 10, 3), np.uint8)))
+        assert rec.flush(10)
+    [event] = store.recent_passages()
+    assert event["snapshot"] is None
+    assert json.loads(store.pending_outbox()[0].payload)["snapshot"] is None
+    assert "snapshot for ev-0002 not written" in caplog.text
+    rec.stop(5)
+
+
+def test_locked_database_is_retried_not_lost(
+    tmp_path: Path, store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    committed = Counter()
+    rec = Recorder(store, None, "gatecam", committed, retry_min_s=0.02, retry_max_s=0.2)
+    rec.start()
+    locker = sqlite3.connect(tmp_path / "g.db", isolation_level=None)
+    locker.execute("BEGIN EXCLUSIVE")
+    try:
+        with caplog.at_level(logging.WARNING, logger="daemon.store.recorder"):
+            rec.submit_passage(make_passage(3), [make_read(3)])
+            assert not rec.flush(0.6)  # still blocked by the lock
+            assert "database is locked" in caplog.text
+            assert rec._thread.is_alive()
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+    assert rec.flush(10)
+    assert store.passage_count() == 1
+    assert committed.n == 1
+    assert rec.items_dropped == 0
+    rec.stop(5)
+
+
+def test_permanent_error_dropped_thread_survives(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    committed = Counter()
+    rec = Recorder(store, None, "gatecam", committed)
+    rec.start()
+    with caplog.at_level(logging.ERROR, logger="daemon.store.recorder"):
+        rec.submit_passage(make_passage(4), [])
+        rec.submit_passage(make_passage(4), [])  # same event_id: refused by the primary key
+        rec.submit_passage(make_passage(5), [])
+        assert rec.flush(10)
+    assert store.passage_count() == 2
+    assert committed.n == 2
+    assert rec.items_dropped == 1
+    assert "refused by the database" in caplog.text
+    rec.stop(5)
+
+
+def test_reads_marks_and_attempts_go_through_the_writer(store: Store) -> None:
+    rec = Recorder(store, None, "gatecam", lambda _p: None)
+    rec.start()
+    rec.submit_passage(make_passage(6), [])
+    rec.submit_read(make_read(9), "ev-0099")  # a read of a passage never confirmed
+    assert rec.flush(10)
+    first, second = store.pending_outbox()
+    rec.bump_attempts([first.id, second.id])
+    rec.mark_delivered(first.id)
+    assert rec.flush(10)
+    [left] = store.pending_outbox()
+    assert left.id == second.id and left.attempts == 1
+    assert [r.frame_seq for r in store.reads_for("ev-0099")] == [9]
+    rec.stop(5)
+
+
+def test_stop_drains_in_order(store: Store) -> None:
+    rec = Recorder(store, None, "gatecam", lambda _p: None)
+    rec.start()
+    for n in range(30):
+        assert rec.submit_passage(make_passage(n), [make_read(n)])
+    t = time.monotonic()
+    assert rec.stop(20)
+    assert time.monotonic() - t < 20
+    assert store.passage_count() == 30
+    assert [m.event_id for m in store.pending_outbox(100)[::2]] == [
+        f"ev-{n:04d}" for n in range(30)]
+    assert not rec.submit_passage(make_passage(99), [])  # refused after stop
+    # A late PUBACK after stop is still written, directly.
+    rec.mark_delivered(store.pending_outbox(1)[0].id)
+    assert len(store.pending_outbox(100)) == 59
