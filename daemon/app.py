@@ -35,6 +35,7 @@ from daemon.ocr.tencent import TencentOcrClient
 from daemon.ops import observe, tuning
 from daemon.ops.health import HealthLimits, HealthMonitor, Notifier
 from daemon.ops.metrics import MetricsServer, PipelineMetrics
+from daemon.ops.observe import CameraStages, Stages
 from daemon.store.db import Store
 from daemon.store.recorder import Recorder
 from daemon.store.retention import Retention
@@ -86,13 +87,41 @@ class App:
     # -- start, in pipeline order from the sink backwards so nothing produces into a void --
     def start(self) -> None:
         """Open the store, the publisher, the OCR pool, then each camera's lane and capture."""
+        self._credentials()  # before anything starts: a missing key is a config error (78)
+        tuning.apply()  # big per-call buffers go back to the system; OpenCV single-threaded
+        self._open_store()
+        self._start_recorder()
+        self._start_publisher()
+        self._start_retention()
+        self._start_ocr()
+        self._start_cameras()
+        self._start_health()
+        log.info("gatecam started: site %s, %d camera(s)", self.cfg.site, len(self._cameras))
+
+    def stages(self) -> Stages:
+        """A read-only view of the running stages, for health, metrics and tests."""
+        return Stages(
+            cameras=tuple(CameraStages(c.cfg, c.slot, c.capture, c.lane) for c in self._cameras),
+            store=self._store, recorder=self._recorder, publisher=self._publisher,
+            pool=self._pool, passages=self.passages, stopping=self.stop_event.is_set(),
+        )
+
+    def _credentials(self) -> tuple[str, str]:
+        """(SecretId, SecretKey); CredentialsError when either is missing."""
         if not (self.secrets.secret_id and self.secrets.secret_key):
             raise CredentialsError(
                 "no Tencent credentials: set TENCENTCLOUD_SECRET_ID and TENCENTCLOUD_SECRET_KEY "
                 "or put files of those names in $CREDENTIALS_DIRECTORY"
             )
-        tuning.apply()  # big per-call buffers go back to the system; OpenCV single-threaded
+        return self.secrets.secret_id, self.secrets.secret_key
+
+    def _open_store(self) -> None:
         self._store = Store(self.cfg.store.url)
+
+    def _start_recorder(self) -> None:
+        """The single writer: passage + outbox rows in one transaction, access decided first."""
+        if self._store is None:
+            raise RuntimeError("open the store before the recorder")
         mq = self.cfg.mqtt
         self._recorder = Recorder(
             self._store, self.cfg.store.snapshots, mq.topic_prefix, self._committed,
@@ -101,26 +130,38 @@ class App:
             fallback=self._fallback, on_storage_status=self._storage_status,
         )
         self._recorder.start()
-        if self.cfg.mqtt.enabled:
-            self._publisher = Publisher(
-                self.cfg.mqtt, self.cfg.site, self._store, self._recorder,
-                self.secrets.mqtt_password,
-            )
-            if mq.ha_discovery:
-                cams = [c.id for c in self.cfg.cameras if c.enabled]
-                for t, payload, _ in discovery_messages(
-                    mq.ha_discovery_prefix, mq.topic_prefix, self.cfg.site, cams
-                ):
-                    self._publisher.publish_status(t, payload)
-            self._publisher.start()
+
+    def _start_publisher(self) -> None:
+        """MQTT delivery from the outbox (and Home Assistant discovery), when enabled."""
+        mq = self.cfg.mqtt
+        if not mq.enabled or self._store is None or self._recorder is None:
+            return
+        self._publisher = Publisher(
+            mq, self.cfg.site, self._store, self._recorder, self.secrets.mqtt_password,
+        )
+        if mq.ha_discovery:
+            cams = [c.id for c in self.cfg.cameras if c.enabled]
+            for t, payload, _ in discovery_messages(
+                mq.ha_discovery_prefix, mq.topic_prefix, self.cfg.site, cams
+            ):
+                self._publisher.publish_status(t, payload)
+        self._publisher.start()
+
+    def _start_retention(self) -> None:
+        if self._store is None or self._recorder is None:
+            raise RuntimeError("open the store and start the recorder before retention")
         self._retention = Retention(
             self.cfg.store.retention, self._store, self._recorder, self.cfg.store.snapshots,
             self.stop_event,
         )
         self._retention.start()
+
+    def _start_ocr(self) -> None:
+        """The signed client, its circuit and the shared, rate-limited worker pool."""
         ocr = self.cfg.ocr
+        secret_id, secret_key = self._credentials()
         self._client = TencentOcrClient(
-            ocr.endpoint, self.secrets.secret_id, self.secrets.secret_key, ocr.region,
+            ocr.endpoint, secret_id, secret_key, ocr.region,
             ocr.timeout_s, reload_keys=reload_keys, failover_endpoint=ocr.failover_endpoint,
             failover_after=ocr.failover_after, failover_cooldown_s=ocr.failover_cooldown_s,
         )
@@ -132,30 +173,30 @@ class App:
         )
         self._ocr_status(circuit.status())
         self._pool.start()
+
+    def _start_cameras(self) -> None:
         for cam_cfg in self.cfg.cameras:
             if cam_cfg.enabled:
                 self._cameras.append(self._start_camera(cam_cfg))
-        self._start_health()
-        log.info("gatecam started: site %s, %d camera(s)", self.cfg.site, len(self._cameras))
 
     def _start_health(self) -> None:
         """sd_notify + watchdog (health.py); /metrics and /healthz unless replaying."""
         h = self.cfg.health
         limits = HealthLimits(h.frame_stale_s, h.lane_stale_s, h.recorder_stale_s)
         ready_s = max((c.open_timeout_s for c in self.cfg.cameras), default=10.0) + 1.0
-        self.metrics.attach(lambda: observe.view(self))
+        self.metrics.attach(lambda: observe.view(self.stages()))
         if h.metrics_enabled and not self.replay:
             try:
                 self.metrics_server = MetricsServer(
-                    self.metrics, lambda: observe.view(self), limits,
+                    self.metrics, lambda: observe.view(self.stages()), limits,
                     host=h.metrics_host, port=h.metrics_port,
                 ).start()
             except OSError as exc:  # a taken port must not keep the gate dark
                 log.error("metrics endpoint %s:%s not served: %s", h.metrics_host,
                           h.metrics_port, exc)
         self.health = HealthMonitor(
-            lambda: observe.snapshot(self, with_backlog=False), Notifier.from_env(), limits,
-            self.stop_event, ready_timeout_s=ready_s,
+            lambda: observe.snapshot(self.stages(), with_backlog=False), Notifier.from_env(),
+            limits, self.stop_event, ready_timeout_s=ready_s,
         )
         self.health.start()
 

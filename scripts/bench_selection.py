@@ -235,7 +235,7 @@ def run_one(
             on_passage=lambda p: passages.append((p.plate, p.ocr_calls)),
         )
         app.start()
-        lane = app._cameras[0].lane
+        lane = app.stages().cameras[0].lane
         state.lane_pts = lambda: lane._last_pts
         try:
             app.wait_replay_done(timeout=600)

@@ -1,6 +1,8 @@
 """Read a running App's stages into plain snapshots for health.py and metrics.py.
 
-This is the one place that knows where each stage keeps its heartbeat and counters
+The App hands out a read-only :class:`Stages` view (``App.stages()``); nothing outside
+``app.py`` touches the App's fields. This is the one place that knows where each stage
+keeps its heartbeat and counters
 (capture ``last_beat`` / ``status``, lane ``last_loop_at`` / ``frames``, recorder
 ``last_beat`` and storage health, the OCR pool's stats and circuit, the outbox), so
 health and metrics stay free of the App's internals. Reads are lock-free snapshots of
@@ -12,17 +14,45 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from daemon.capture.slot import LatestFrameSlot
+from daemon.capture.thread import CaptureThread
+from daemon.config.models import CameraConfig
+from daemon.lane.worker import LaneWorker
+from daemon.mqtt.publisher import Publisher
+from daemon.ocr.pool import OcrPool
 from daemon.ops.health import CameraBeat, PipelineSnapshot
-
-if TYPE_CHECKING:
-    from daemon.app import App
+from daemon.store.db import Store
+from daemon.store.recorder import Recorder
 
 log = logging.getLogger(__name__)
 
 OFFLINE_MARGIN_S = 10.0
 """Slack on top of one reconnect cycle before a silent capture thread counts as stuck."""
+
+
+@dataclass(frozen=True, slots=True)
+class CameraStages:
+    """One camera's running stages."""
+
+    cfg: CameraConfig
+    slot: LatestFrameSlot
+    capture: CaptureThread
+    lane: LaneWorker
+
+
+@dataclass(frozen=True, slots=True)
+class Stages:
+    """The running stages of an App at one instant (None: not started, or not configured)."""
+
+    cameras: tuple[CameraStages, ...]
+    store: Store | None
+    recorder: Recorder | None
+    publisher: Publisher | None
+    pool: OcrPool | None
+    passages: int
+    stopping: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,9 +99,9 @@ class PipelineView:
         return out
 
 
-def outbox_backlog(app: App) -> int | None:
+def outbox_backlog(app: Stages) -> int | None:
     """Undelivered outbox rows (one COUNT query), None without a store or on error."""
-    store = app._store
+    store = app.store
     if store is None:
         return None
     try:
@@ -81,11 +111,11 @@ def outbox_backlog(app: App) -> int | None:
         return None
 
 
-def snapshot(app: App, *, with_backlog: bool = True) -> PipelineSnapshot:
+def snapshot(app: Stages, *, with_backlog: bool = True) -> PipelineSnapshot:
     """Every stage's heartbeat (monotonic clock) for :func:`daemon.ops.health.assess`."""
     now = time.monotonic()
     beats = []
-    for cam in app._cameras:
+    for cam in app.cameras:
         cfg = cam.cfg
         grace = (cfg.open_timeout_s + cfg.read_timeout_s + cfg.reconnect_max_s
                  + OFFLINE_MARGIN_S)
@@ -99,23 +129,23 @@ def snapshot(app: App, *, with_backlog: bool = True) -> PipelineSnapshot:
             lane_beat=cam.lane.last_loop_at,
             offline_grace_s=grace,
         ))
-    recorder = app._recorder
+    recorder = app.recorder
     return PipelineSnapshot(
         cameras=beats,
         recorder_alive=recorder.alive if recorder is not None else False,
         recorder_beat=recorder.last_beat if recorder is not None else now,
         passages=app.passages,
         outbox_backlog=outbox_backlog(app) if with_backlog else None,
-        stopping=app.stop_event.is_set(),
+        stopping=app.stopping,
     )
 
 
-def view(app: App) -> PipelineView:
+def view(app: Stages) -> PipelineView:
     """Snapshot plus the counters the metrics endpoint exports."""
     snap = snapshot(app)
     now = time.monotonic()
     cams = []
-    for cam in app._cameras:
+    for cam in app.cameras:
         status = cam.capture.status
         last = cam.capture.last_frame_mono
         cams.append(CameraView(
@@ -129,8 +159,8 @@ def view(app: App) -> PipelineView:
             frame_age_s=None if last is None else max(0.0, now - last),
             error=status.error,
         ))
-    pool = app._pool
-    recorder = app._recorder
+    pool = app.pool
+    recorder = app.recorder
     ocr: dict[str, Any] = dict(pool.stats()) if pool is not None else {}
     circ = ocr.get("circuit")
     circuit = circ.get("state") if isinstance(circ, dict) else None

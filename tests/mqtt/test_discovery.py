@@ -87,7 +87,7 @@ def test_discovery_follows_home_assistant_conventions(
         app.start()
         watch = Subscriber(broker.port, (f"gatecam/{site}/#",))
         try:
-            assert app._publisher is not None and app._publisher.wait_connected(10)
+            assert app.stages().publisher is not None and app.stages().publisher.wait_connected(10)
             assert watch.wait_connected(5)
             assert wait_until(lambda: app.passages >= 1, 60), "no passage from the clip"
             assert app.drain(10)

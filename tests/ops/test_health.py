@@ -226,7 +226,7 @@ def test_app_pings_then_stops_pinging_when_the_lane_hangs(
     try:
         assert wait_until(lambda: notify_socket.with_key("READY"), 10)
         assert wait_until(lambda: len(notify_socket.with_key("WATCHDOG")) >= 3, 10)
-        lane = app._cameras[0].lane
+        lane = app.stages().cameras[0].lane
         real_handle = lane._handle
 
         def stuck(frame: Any) -> None:  # a detector that never returns

@@ -81,7 +81,7 @@ def test_app_serves_metrics_and_healthz_on_loopback(
         assert doc["cameras"]["entry-1"]["state"] == "streaming"
         assert doc["passages"] >= 1 and doc["outbox_backlog"] is not None
         assert render(doc).startswith("gatecam: ALIVE")
-        lane = app._cameras[0].lane
+        lane = app.stages().cameras[0].lane
         real = lane._handle
         monkeypatch.setattr(lane, "_handle", lambda f: (hang.wait(20), real(f)))
         assert wait_until(lambda: httpx.get(f"{base}/healthz", timeout=3).status_code == 503, 10)
@@ -148,8 +148,8 @@ def test_metrics_and_healthz_report_ocr_circuit_and_storage(
             f"PRAGMA query_only = {1 if read_only.is_set() else 0}")
 
     try:
-        assert app.metrics_server is not None and app._store is not None
-        assert app._recorder is not None
+        assert app.metrics_server is not None and app.stages().store is not None
+        assert app.stages().recorder is not None
         base = f"http://127.0.0.1:{app.metrics_server.port}"
 
         def healthz() -> dict[str, Any]:
@@ -176,9 +176,9 @@ def test_metrics_and_healthz_report_ocr_circuit_and_storage(
         assert 0 < retry_in <= cfg.ocr.circuit_cooldown_s
 
         read_only.set()
-        event.listen(app._store.engine, "begin", on_begin)
+        event.listen(app.stages().store.engine, "begin", on_begin)
         t = datetime.now(UTC)
-        app._recorder.submit_passage(Passage(
+        app.stages().recorder.submit_passage(Passage(
             event_id="e-ro", site="lot-a", camera="entry-1", direction="entry",
             captured_at=t, decided_at=t, plate="京AF0236"), [])
         assert wait_until(lambda: healthz()["storage"]["ok"] is False, 10)
@@ -190,7 +190,7 @@ def test_metrics_and_healthz_report_ocr_circuit_and_storage(
         read_only.clear()  # writable again: the retried commit goes through
         assert wait_until(lambda: healthz()["storage"]["ok"] is True, 15)
         assert "gatecam_storage_ok 1.0" in httpx.get(f"{base}/metrics", timeout=3).text
-        assert any(p.event_id == "e-ro" for p in app._store.recent_passage_objects(50))
+        assert any(p.event_id == "e-ro" for p in app.stages().store.recent_passage_objects(50))
     finally:
         read_only.clear()
         app.stop()
