@@ -42,7 +42,7 @@ from daemon.domain import Passage  # noqa: E402
 from daemon.mqtt.publisher import Publisher  # noqa: E402
 from daemon.store.db import Store  # noqa: E402
 from daemon.store.recorder import Recorder  # noqa: E402
-from tests.support.broker import Mosquitto  # noqa: E402
+from scripts.rig.broker import Mosquitto  # noqa: E402
 
 SITE = "bench"
 

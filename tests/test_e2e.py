@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 
 from daemon.ocr.emulator.server import EmulatorServer
-from tests.conftest import daemon_config, wait_until
-from tests.support.broker import Mosquitto, Subscriber
+from scripts.rig.broker import Mosquitto, Subscriber
 from tests.support.camera import RtspCamera
 from tests.support.clips import ClipStore, clips, load_make_clip
+from tests.support.daemon import daemon_config, wait_until
 
 __all__ = ["clips"]  # the session fixture, imported so pytest finds it
 

@@ -13,9 +13,9 @@ import pytest
 import yaml
 
 from daemon.ocr.emulator.server import EmulatorServer
-from tests.conftest import daemon_config, wait_until
-from tests.support.broker import Mosquitto, Subscriber
+from scripts.rig.broker import Mosquitto, Subscriber
 from tests.support.clips import ClipStore, clips
+from tests.support.daemon import daemon_config, wait_until
 
 __all__ = ["clips"]
 

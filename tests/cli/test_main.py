@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from daemon.ocr.emulator.server import EmulatorServer
-from tests.conftest import E2E_SECRET_ID, E2E_SECRET_KEY, ROOT, daemon_config
-from tests.ocr.conftest import render_plate
-from tests.support.broker import Mosquitto, Subscriber
+from scripts.rig.broker import Mosquitto, Subscriber
 from tests.support.clips import ClipStore, clips
+from tests.support.daemon import E2E_SECRET_ID, E2E_SECRET_KEY, ROOT, daemon_config
+from tests.support.ocr import render_plate
 
 __all__ = ["clips"]
 

@@ -19,7 +19,7 @@ from daemon.cli.plates import _width, parse_when, plate_pattern, table
 from daemon.domain import Passage, Rect
 from daemon.errors import EX_CONFIG
 from daemon.store.db import Store
-from tests.conftest import ROOT
+from tests.support.daemon import ROOT
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 BEIJING = timezone(timedelta(hours=8))

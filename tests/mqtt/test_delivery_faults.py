@@ -29,7 +29,7 @@ from daemon.domain import Passage
 from daemon.mqtt.publisher import Publisher
 from daemon.store.db import Store
 from daemon.store.recorder import Recorder
-from tests.support.broker import Mosquitto, Received, Subscriber
+from scripts.rig.broker import Mosquitto, Received, Subscriber
 
 ROOT = Path(__file__).resolve().parents[2]
 CAMERAS = ("entry-1", "exit-1")

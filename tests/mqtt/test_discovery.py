@@ -20,13 +20,13 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from daemon import contract
 from daemon.app import App
-from daemon.config.models import Config
 from daemon.config.secrets import Secrets
 from daemon.ocr.emulator.server import EmulatorServer
 from daemon.store.db import Store
-from tests.conftest import E2E_SECRET_ID, E2E_SECRET_KEY, wait_until
-from tests.support.broker import Mosquitto, Received, Subscriber
+from scripts.rig.broker import Mosquitto, Received, Subscriber
 from tests.support.clips import ClipStore, clips
+from tests.support.config import make_config
+from tests.support.daemon import E2E_SECRET_ID, E2E_SECRET_KEY, wait_until
 
 __all__ = ["clips"]
 
@@ -74,15 +74,12 @@ def test_discovery_follows_home_assistant_conventions(
     seed.close()
     site = "lot-ha"
     with Mosquitto() as broker:
-        cfg = Config.model_validate({
-            "site": site,
-            "cameras": [{"id": "entry-1", "url": str(clip), "loop": True}],
-            "ocr": {"endpoint": ocr_emulator.url},
-            "store": {"url": db},
-            "mqtt": {"port": broker.port, "ha_discovery": True, "gate_command": True,
-                     "client_id": "gatecam-ha-test"},
-            "health": {"metrics_enabled": False},
-        })
+        cfg = make_config(
+            tmp_path, clip, ocr_emulator.url, site=site, store={"url": db},
+            mqtt={"enabled": True, "port": broker.port, "ha_discovery": True,
+                  "gate_command": True, "client_id": "gatecam-ha-test"},
+            health={"metrics_enabled": False},
+        )
         app = App(cfg, Secrets(E2E_SECRET_ID, E2E_SECRET_KEY, None))
         app.start()
         watch = Subscriber(broker.port, (f"gatecam/{site}/#",))

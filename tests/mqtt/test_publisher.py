@@ -24,7 +24,7 @@ from daemon.domain import Passage
 from daemon.mqtt.publisher import Publisher
 from daemon.store.db import Store
 from daemon.store.recorder import Recorder
-from tests.support.broker import Mosquitto, Subscriber
+from scripts.rig.broker import Mosquitto, Subscriber
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)

@@ -21,7 +21,7 @@ from daemon.domain import Passage
 from daemon.mqtt.publisher import Publisher
 from daemon.store.db import Store
 from daemon.store.recorder import Recorder
-from tests.support.broker import Mosquitto, Subscriber
+from scripts.rig.broker import Mosquitto, Subscriber
 
 USER, PASSWORD = "gate", "s3cret-tls-pw"
 

@@ -19,7 +19,7 @@ from daemon.domain import Candidate, Frame, PlateRead
 from daemon.ocr.fleet import FleetRateLimiter
 from daemon.ocr.pool import OcrPool
 from daemon.ocr.tencent import TencentOcrClient
-from tests.ocr.conftest import SECRET_ID, SECRET_KEY
+from tests.support.ocr import SECRET_ID, SECRET_KEY
 
 
 def main() -> int:

@@ -15,8 +15,8 @@ from daemon.ocr.emulator.server import EmulatorServer
 from daemon.ocr.pool import CIRCUIT_OPEN, OcrPool
 from daemon.ocr.ratelimit import RateLimiter
 from daemon.ocr.tencent import TencentOcrClient
-from tests.lane.test_worker import CAMERA, T0, FakeSlot, Sink, clip
-from tests.ocr.conftest import SECRET_ID, SECRET_KEY
+from tests.support.lane import CAMERA, T0, FakeSlot, Sink, clip
+from tests.support.ocr import SECRET_ID, SECRET_KEY
 
 ARREARS = "ResourceUnavailable.InArrears"
 

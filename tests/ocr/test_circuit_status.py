@@ -15,14 +15,14 @@ from pathlib import Path
 import pytest
 
 from daemon.app import App
-from daemon.config.models import Config
 from daemon.config.secrets import Secrets
 from daemon.ocr.emulator.faults import FaultRule
 from daemon.ocr.emulator.server import EmulatorServer, PlateFound
-from tests.conftest import E2E_SECRET_ID, E2E_SECRET_KEY, wait_until
-from tests.ocr.conftest import STUB_PLATE
-from tests.support.broker import Mosquitto, Received, Subscriber
+from scripts.rig.broker import Mosquitto, Received, Subscriber
 from tests.support.clips import ClipStore, clips
+from tests.support.config import make_config
+from tests.support.daemon import E2E_SECRET_ID, E2E_SECRET_KEY, wait_until
+from tests.support.ocr import STUB_PLATE
 
 __all__ = ["clips"]
 
@@ -60,14 +60,10 @@ def test_in_arrears_status_is_retained_then_closed(
     tmp_path: Path, clips: ClipStore, broker: Mosquitto, billing_emulator: EmulatorServer,
 ) -> None:
     clip, _ = clips.get("one_car", size=(640, 360), fps=10)
-    cfg = Config.model_validate({
-        "site": "lot-a",
-        "cameras": [{"id": "entry-1", "url": str(clip), "loop": True}],
-        "ocr": {"endpoint": billing_emulator.url, "circuit_cooldown_s": 1},
-        "store": {"url": f"sqlite:///{tmp_path}/g.db"},
-        "mqtt": {"host": "127.0.0.1", "port": broker.port, "topic_prefix": "gatecam"},
-        "health": {"metrics_port": 0},
-    })
+    cfg = make_config(
+        tmp_path, clip, billing_emulator.url, ocr={"circuit_cooldown_s": 1},
+        mqtt={"enabled": True, "host": "127.0.0.1", "port": broker.port, "topic_prefix": "gatecam"},
+    )
     sub = Subscriber(broker.port, (TOPIC, "gatecam/lot-a/entry-1/passage"))
     assert sub.wait_connected()
     app = App(cfg, Secrets(E2E_SECRET_ID, E2E_SECRET_KEY, None))

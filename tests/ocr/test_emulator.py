@@ -25,7 +25,7 @@ from daemon.ocr.emulator.server import EmulatorServer, estimate_color, normalise
 from daemon.ocr.errors import Action, OcrError
 from daemon.ocr.ratelimit import RateLimiter
 from daemon.ocr.tencent import TencentOcrClient, build_request, sign_tc3
-from tests.ocr.conftest import SECRET_ID, SECRET_KEY, STUB_PLATE, render_plate, tiny_jpeg
+from tests.support.ocr import SECRET_ID, SECRET_KEY, STUB_PLATE, render_plate, tiny_jpeg
 
 ROOT = Path(__file__).resolve().parents[2]
 

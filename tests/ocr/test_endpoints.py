@@ -15,7 +15,7 @@ from daemon.ocr.emulator.server import EmulatorServer
 from daemon.ocr.endpoints import host_of
 from daemon.ocr.errors import OcrError
 from daemon.ocr.tencent import TencentOcrClient
-from tests.ocr.conftest import SECRET_ID, SECRET_KEY, STUB_PLATE, tiny_jpeg
+from tests.support.ocr import SECRET_ID, SECRET_KEY, STUB_PLATE, tiny_jpeg
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "config" / "gatecam.example.yaml"

@@ -18,7 +18,7 @@ from daemon.ocr.errors import OcrError, is_transient
 from daemon.ocr.pool import OcrPool
 from daemon.ocr.ratelimit import RateLimiter
 from daemon.ocr.tencent import TencentOcrClient
-from tests.ocr.conftest import SECRET_ID, SECRET_KEY, STUB_PLATE, tiny_jpeg
+from tests.support.ocr import SECRET_ID, SECRET_KEY, STUB_PLATE, tiny_jpeg
 
 
 @pytest.mark.parametrize(

@@ -20,7 +20,7 @@ from daemon.ocr.emulator.server import EmulatorServer
 from daemon.ocr.pool import CIRCUIT_OPEN, OcrPool
 from daemon.ocr.ratelimit import RateLimiter
 from daemon.ocr.tencent import TencentOcrClient
-from tests.ocr.conftest import SECRET_ID, SECRET_KEY, STUB_PLATE
+from tests.support.ocr import SECRET_ID, SECRET_KEY, STUB_PLATE
 
 
 def _read(emu: EmulatorServer, *, timeout_s: float = 3.0, deadline_in: float = 3.0,

@@ -12,7 +12,7 @@ from pathlib import Path
 from daemon.ocr.emulator.server import EmulatorServer
 from daemon.ocr.fleet import FleetRateLimiter, make_budget
 from daemon.ocr.ratelimit import RateLimiter
-from tests.ocr.conftest import SECRET_ID, SECRET_KEY, STUB_PLATE
+from tests.support.ocr import SECRET_ID, SECRET_KEY, STUB_PLATE
 from tests.support.services import redis_url  # noqa: F401 - fixture
 
 ROOT = Path(__file__).resolve().parents[2]

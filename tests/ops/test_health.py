@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -12,7 +11,6 @@ from typing import Any
 import pytest
 
 from daemon.app import App
-from daemon.config.models import Config
 from daemon.config.secrets import Secrets
 from daemon.ocr.emulator.server import EmulatorServer
 from daemon.ops.health import (
@@ -24,45 +22,14 @@ from daemon.ops.health import (
     assess,
     watchdog_interval,
 )
-from tests.conftest import E2E_SECRET_ID, E2E_SECRET_KEY, wait_until
 from tests.support.clips import ClipStore, clips
+from tests.support.config import make_config
+from tests.support.daemon import E2E_SECRET_ID, E2E_SECRET_KEY, wait_until
+from tests.support.notify import NotifySocket
 
 __all__ = ["clips"]
 
 LIMITS = HealthLimits(frame_stale_s=5.0, lane_stale_s=5.0, recorder_stale_s=5.0)
-
-
-class NotifySocket:
-    """What systemd does: a bound AF_UNIX datagram socket that collects sd_notify messages."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(path if not path.startswith("@") else "\0" + path[1:])
-        self.sock.settimeout(0.1)
-        self.messages: list[dict[str, str]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                data = self.sock.recv(4096)
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            fields = dict(line.split("=", 1) for line in data.decode().split("\n") if line)
-            self.messages.append(fields)
-
-    def with_key(self, key: str) -> list[dict[str, str]]:
-        return [m for m in list(self.messages) if key in m]
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(2)
-        self.sock.close()
 
 
 @pytest.fixture
@@ -212,14 +179,8 @@ def test_app_pings_then_stops_pinging_when_the_lane_hangs(
     clip, _ = clips.get("one_car", size=(640, 360), fps=10)
     monkeypatch.setenv("NOTIFY_SOCKET", notify_socket.path)
     monkeypatch.setenv("WATCHDOG_USEC", "1000000")  # ping every 0.5 s
-    cfg = Config.model_validate({
-        "site": "lot-a",
-        "cameras": [{"id": "entry-1", "url": str(clip), "loop": True}],
-        "ocr": {"endpoint": ocr_emulator.url},
-        "store": {"url": f"sqlite:///{tmp_path}/g.db"},
-        "mqtt": {"enabled": False},
-        "health": {"lane_stale_s": 1.5, "metrics_enabled": False},
-    })
+    cfg = make_config(tmp_path, clip, ocr_emulator.url,
+                      health={"lane_stale_s": 1.5, "metrics_enabled": False})
     app = App(cfg, Secrets(E2E_SECRET_ID, E2E_SECRET_KEY, None))
     app.start()
     hang = threading.Event()

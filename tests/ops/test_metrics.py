@@ -17,14 +17,14 @@ from sqlalchemy import event
 
 from daemon.app import App
 from daemon.cli.status import render
-from daemon.config.models import Config
 from daemon.config.secrets import Secrets
 from daemon.domain import Passage, PlateRead
 from daemon.ocr.emulator.server import EmulatorServer
 from daemon.ops.logsetup import redact, setup_logging
 from daemon.ops.metrics import PipelineMetrics
-from tests.conftest import E2E_SECRET_ID, E2E_SECRET_KEY, wait_until
 from tests.support.clips import ClipStore, clips
+from tests.support.config import make_config
+from tests.support.daemon import E2E_SECRET_ID, E2E_SECRET_KEY, wait_until
 
 __all__ = ["clips"]
 
@@ -52,14 +52,7 @@ def test_app_serves_metrics_and_healthz_on_loopback(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     clip, _ = clips.get("one_car", size=(640, 360), fps=10)
-    cfg = Config.model_validate({
-        "site": "lot-a",
-        "cameras": [{"id": "entry-1", "url": str(clip), "loop": True}],
-        "ocr": {"endpoint": ocr_emulator.url},
-        "store": {"url": f"sqlite:///{tmp_path}/g.db"},
-        "mqtt": {"enabled": False},
-        "health": {"metrics_port": 0, "lane_stale_s": 1.0},
-    })
+    cfg = make_config(tmp_path, clip, ocr_emulator.url, health={"lane_stale_s": 1.0})
     app = App(cfg, Secrets(E2E_SECRET_ID, E2E_SECRET_KEY, None))
     app.start()
     hang = threading.Event()
@@ -131,14 +124,7 @@ def test_metrics_and_healthz_report_ocr_circuit_and_storage(
     """A refused key opens the OCR circuit; a read-only store fails writes: both show up in
     /metrics and /healthz (as warnings: the pipeline is alive), and the store's recovery too."""
     clip, _ = clips.get("one_car", size=(640, 360), fps=10)
-    cfg = Config.model_validate({
-        "site": "lot-a",
-        "cameras": [{"id": "entry-1", "url": str(clip), "loop": True}],
-        "ocr": {"endpoint": ocr_emulator.url},
-        "store": {"url": f"sqlite:///{tmp_path}/g.db"},
-        "mqtt": {"enabled": False},
-        "health": {"metrics_port": 0},
-    })
+    cfg = make_config(tmp_path, clip, ocr_emulator.url)
     app = App(cfg, Secrets(E2E_SECRET_ID, "not-the-key", None))  # the emulator refuses it
     app.start()
     read_only = threading.Event()

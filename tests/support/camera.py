@@ -19,7 +19,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO
 
-from tests.support.broker import free_port
+from scripts.rig.broker import free_port
 
 __all__ = ["CameraError", "RtspCamera", "free_port"]
 

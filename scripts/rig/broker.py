@@ -1,4 +1,4 @@
-"""Test support: a private mosquitto on a free loopback port, and a collecting MQTT subscriber.
+"""Test and bench rig: a private mosquitto on a free loopback port, a collecting subscriber.
 
 ``Mosquitto`` runs ``/usr/sbin/mosquitto -c <tmp conf>`` with persistence in its own
 temporary folder, saved on every change, so a SIGKILL-ed broker restarted on the
