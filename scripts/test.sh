@@ -10,6 +10,8 @@ echo "== ruff" >&2
 .venv/bin/ruff check daemon tests scripts
 echo "== mypy" >&2
 .venv/bin/mypy
+echo "== import contracts" >&2
+.venv/bin/lint-imports --no-cache
 echo "== pytest" >&2
 set +o errexit
 .venv/bin/python -m pytest "$@"

@@ -1,4 +1,4 @@
-"""Configuration: pydantic models for the YAML file, secrets from the environment, readable errors.
+"""Configuration: pydantic models for the YAML file, loaded with errors that name the key.
 
 Every model forbids unknown keys so a typo fails loudly. ``load_config`` returns a
 validated :class:`Config` or raises :class:`ConfigError`, whose ``lines`` say, one

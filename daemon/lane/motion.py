@@ -198,11 +198,7 @@ class MotionDetector:
         grey = self._small_grey(image, limited_range, self._greys[self._frames % 2], True)
         self._frames += 1
         if self._background is None:
-            self._set_background(grey)
-            self._lane.set_picture(grey)
-            self._prev = grey
-            self._still_since[...] = now
-            return MotionResult(moving=False, fraction=0.0, bbox=None)
+            return self._first(grey, now)
         changed = self._bounds.changed(grey, self._unchanged, self._changed)
         changed_pixels = cv2.countNonZero(changed)
         fraction = changed_pixels / self.roi_pixels
@@ -242,17 +238,32 @@ class MotionDetector:
         if boxes is None and occupied and fraction > 0:
             boxes = self._blobs(active)
             main = max(boxes, key=lambda b: b[2] * b[3]) if boxes else None
-        bbox = None
+        bbox: Rect | None = None
         if main is not None and boxes:
             bbox = self._to_full(vehicle or self._union(boxes, main, active.shape), image)
-        elif occ_mask is not None and occupied:
-            occ_boxes = self._blobs(occ_mask)
-            if occ_boxes:
-                big = max(occ_boxes, key=lambda b: b[2] * b[3])
-                bbox = self._to_full(self._union(occ_boxes, big, occ_mask.shape), image)
+        else:
+            bbox = self._occupied_box(occ_mask, image) if occupied else None
         return MotionResult(
             moving=self._moving, fraction=fraction, bbox=bbox, occupied=occupied
         )
+
+    def _occupied_box(self, occ_mask: Image | None, image: Image) -> Rect | None:
+        """The full-frame box of what occupies the lane (a stopped vehicle), if any."""
+        if occ_mask is None:
+            return None
+        occ_boxes = self._blobs(occ_mask)
+        if not occ_boxes:
+            return None
+        big = max(occ_boxes, key=lambda b: b[2] * b[3])
+        return self._to_full(self._union(occ_boxes, big, occ_mask.shape), image)
+
+    def _first(self, grey: Image, now: float) -> MotionResult:
+        """The first frame is the background and the empty-lane picture: nothing moves yet."""
+        self._set_background(grey)
+        self._lane.set_picture(grey)
+        self._prev = grey
+        self._still_since[...] = now
+        return MotionResult(moving=False, fraction=0.0, bbox=None)
 
     def _suppress(self, grey: Image, now: float, fraction: float) -> MotionResult:
         """A sudden (within one frame) and wide change: a vehicle grows over several frames,
