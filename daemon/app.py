@@ -27,10 +27,12 @@ from daemon.domain import Candidate, Frame, Passage, PlateRead
 from daemon.errors import CredentialsError
 from daemon.lane.worker import LaneWorker
 from daemon.mqtt.discovery import discovery_messages
+from daemon.mqtt.gate import signing_key
 from daemon.mqtt.publisher import Publisher
 from daemon.ocr.circuit import OcrCircuit
 from daemon.ocr.fleet import make_budget
 from daemon.ocr.pool import OcrPool
+from daemon.ocr.skew import ClockSkew
 from daemon.ocr.tencent import TencentOcrClient
 from daemon.ops import observe, tuning
 from daemon.ops.health import HealthLimits, HealthMonitor, Notifier
@@ -79,6 +81,9 @@ class App:
     _client: TencentOcrClient | None = None
     _retention: Retention | None = None
     metrics: PipelineMetrics = field(default_factory=PipelineMetrics)
+    clock_skew: ClockSkew = field(default_factory=ClockSkew)
+    """System clock vs the OCR service's Date (gate commands withheld while known off)."""
+    _circuit: OcrCircuit | None = None
     health: HealthMonitor | None = None
     metrics_server: MetricsServer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -91,6 +96,7 @@ class App:
                 "no Tencent credentials: set TENCENTCLOUD_SECRET_ID and TENCENTCLOUD_SECRET_KEY "
                 "or put files of those names in $CREDENTIALS_DIRECTORY"
             )
+        gate_key = signing_key(self.cfg.mqtt, self.secrets.gate_key)
         tuning.apply()  # big per-call buffers go back to the system; OpenCV single-threaded
         self._store = Store(self.cfg.store.url)
         mq = self.cfg.mqtt
@@ -104,7 +110,8 @@ class App:
         if self.cfg.mqtt.enabled:
             self._publisher = Publisher(
                 self.cfg.mqtt, self.cfg.site, self._store, self._recorder,
-                self.secrets.mqtt_password,
+                self.secrets.mqtt_password, gate_key=gate_key,
+                gate_guard=self.clock_skew.gate_refusal,
             )
             if mq.ha_discovery:
                 cams = [c.id for c in self.cfg.cameras if c.enabled]
@@ -123,9 +130,11 @@ class App:
             ocr.endpoint, self.secrets.secret_id, self.secrets.secret_key, ocr.region,
             ocr.timeout_s, reload_keys=reload_keys, failover_endpoint=ocr.failover_endpoint,
             failover_after=ocr.failover_after, failover_cooldown_s=ocr.failover_cooldown_s,
+            skew=self.clock_skew,
         )
-        circuit = OcrCircuit(ocr.circuit_cooldown_s, ocr.circuit_cooldown_max_s)
+        circuit = self._circuit = OcrCircuit(ocr.circuit_cooldown_s, ocr.circuit_cooldown_max_s)
         circuit.add_listener(self._ocr_status)
+        self.clock_skew.add_listener(lambda _s: self._ocr_status(circuit.status()))
         self._pool = OcrPool(
             self._client, make_budget(ocr.rate_limit, ocr.rate_limit_url), ocr.workers,
             ocr.jpeg_quality, ocr.max_width, circuit=circuit,
@@ -225,8 +234,9 @@ class App:
             self._publisher.publish_camera_status(status.camera_id, payload)
 
     def _ocr_status(self, status: dict[str, Any]) -> None:
-        """OCR circuit state, retained on ``<prefix>/<site>/ocr/status`` (JSON)."""
+        """OCR circuit state and clock skew, retained on ``<prefix>/<site>/ocr/status`` (JSON)."""
         if self._publisher is not None:
+            status = {**status, "clock": self.clock_skew.status()}
             self._publisher.publish_camera_status("ocr", contract.encode(status))
 
     # -- running and stopping --

@@ -54,6 +54,8 @@ class PipelineView:
     """The OCR circuit's state (closed, open, half_open); its details are ``ocr["circuit"]``."""
     storage: dict[str, Any] | None = None
     """:meth:`daemon.store.health.StorageHealth.status`; None before the recorder exists."""
+    clock: dict[str, Any] | None = None
+    """:meth:`daemon.ocr.skew.ClockSkew.status`: the system clock against the OCR service's."""
 
     @property
     def warnings(self) -> list[str]:
@@ -62,6 +64,9 @@ class PipelineView:
         if self.storage is not None and not self.storage.get("ok", True):
             out.append(f"storage failing since {self.storage.get('since')}: "
                        f"{self.storage.get('error')}")
+        if self.clock is not None and self.clock.get("alert"):
+            out.append(f"system clock {self.clock.get('skew_s')} s off the OCR service's "
+                       "(gate commands withheld beyond their time to live)")
         circ = self.ocr.get("circuit")
         if isinstance(circ, dict) and circ.get("state") not in (None, "closed"):
             out.append(f"OCR circuit {circ.get('state')} ({circ.get('code')}), "
@@ -143,4 +148,5 @@ def view(app: App) -> PipelineView:
         ocr=ocr,
         circuit=str(circuit) if circuit is not None else None,
         storage=recorder.status() if recorder is not None else None,
+        clock=app.clock_skew.status(),
     )
