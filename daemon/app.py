@@ -27,10 +27,12 @@ from daemon.domain import Candidate, Frame, Passage, PlateRead
 from daemon.errors import CredentialsError
 from daemon.lane.worker import LaneWorker
 from daemon.mqtt.discovery import discovery_messages
+from daemon.mqtt.gate import signing_key
 from daemon.mqtt.publisher import Publisher
 from daemon.ocr.circuit import OcrCircuit
 from daemon.ocr.fleet import make_budget
 from daemon.ocr.pool import OcrPool
+from daemon.ocr.skew import ClockSkew
 from daemon.ocr.tencent import TencentOcrClient
 from daemon.ops import observe, tuning
 from daemon.ops.health import HealthLimits, HealthMonitor, Notifier
@@ -80,6 +82,10 @@ class App:
     _client: TencentOcrClient | None = None
     _retention: Retention | None = None
     metrics: PipelineMetrics = field(default_factory=PipelineMetrics)
+    clock_skew: ClockSkew = field(default_factory=ClockSkew)
+    """System clock vs the OCR service's Date (gate commands withheld while known off)."""
+    _circuit: OcrCircuit | None = None
+    _gate_key: bytes | None = None
     health: HealthMonitor | None = None
     metrics_server: MetricsServer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -88,6 +94,7 @@ class App:
     def start(self) -> None:
         """Open the store, the publisher, the OCR pool, then each camera's lane and capture."""
         self._credentials()  # before anything starts: a missing key is a config error (78)
+        self._gate_key = signing_key(self.cfg.mqtt, self.secrets.gate_key)
         tuning.apply()  # big per-call buffers go back to the system; OpenCV single-threaded
         self._open_store()
         self._start_recorder()
@@ -104,6 +111,7 @@ class App:
             cameras=tuple(CameraStages(c.cfg, c.slot, c.capture, c.lane) for c in self._cameras),
             store=self._store, recorder=self._recorder, publisher=self._publisher,
             pool=self._pool, passages=self.passages, stopping=self.stop_event.is_set(),
+            clock=self.clock_skew.status(),
         )
 
     def _credentials(self) -> tuple[str, str]:
@@ -138,6 +146,7 @@ class App:
             return
         self._publisher = Publisher(
             mq, self.cfg.site, self._store, self._recorder, self.secrets.mqtt_password,
+            gate_key=self._gate_key, gate_guard=self.clock_skew.gate_refusal,
         )
         if mq.ha_discovery:
             cams = [c.id for c in self.cfg.cameras if c.enabled]
@@ -164,9 +173,11 @@ class App:
             ocr.endpoint, secret_id, secret_key, ocr.region,
             ocr.timeout_s, reload_keys=reload_keys, failover_endpoint=ocr.failover_endpoint,
             failover_after=ocr.failover_after, failover_cooldown_s=ocr.failover_cooldown_s,
+            skew=self.clock_skew,
         )
-        circuit = OcrCircuit(ocr.circuit_cooldown_s, ocr.circuit_cooldown_max_s)
+        circuit = self._circuit = OcrCircuit(ocr.circuit_cooldown_s, ocr.circuit_cooldown_max_s)
         circuit.add_listener(self._ocr_status)
+        self.clock_skew.add_listener(lambda _s: self._ocr_status(circuit.status()))
         self._pool = OcrPool(
             self._client, make_budget(ocr.rate_limit, ocr.rate_limit_url), ocr.workers,
             ocr.jpeg_quality, ocr.max_width, circuit=circuit,
@@ -266,8 +277,9 @@ class App:
             self._publisher.publish_camera_status(status.camera_id, payload)
 
     def _ocr_status(self, status: dict[str, Any]) -> None:
-        """OCR circuit state, retained on ``<prefix>/<site>/ocr/status`` (JSON)."""
+        """OCR circuit state and clock skew, retained on ``<prefix>/<site>/ocr/status`` (JSON)."""
         if self._publisher is not None:
+            status = {**status, "clock": self.clock_skew.status()}
             self._publisher.publish_camera_status("ocr", contract.encode(status))
 
     # -- running and stopping --

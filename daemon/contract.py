@@ -14,6 +14,8 @@ and a stable key order (the order the builders insert keys in).
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -94,6 +96,49 @@ def gate_expires_at(payload: str) -> datetime | None:
         return datetime.fromisoformat(value) if isinstance(value, str) else None
     except (ValueError, AttributeError):
         return None
+
+
+GATE_SIG_VERSION = "gatecam-gate-v1"
+"""First line of the signed text; a new layout gets a new version."""
+
+
+def gate_canonical(topic: str, command: dict[str, Any]) -> bytes:
+    """The bytes a gate command's ``sig`` covers (README, "Signed gate commands").
+
+    Six lines joined by ``\\n``, UTF-8, no trailing newline: ``gatecam-gate-v1``, site,
+    camera (the two topic levels before ``gate``), action, event_id, expires_at exactly
+    as in the payload. The topic is covered so a command cannot be replayed at another gate.
+    """
+    levels = topic.split("/")
+    if len(levels) < 4 or levels[-1] != "gate":
+        raise ValueError(f"{topic!r} is not a gate topic")
+    fields = [GATE_SIG_VERSION, levels[-3], levels[-2], str(command.get("action", "")),
+              str(command.get("event_id", "")), str(command.get("expires_at", ""))]
+    if any("\n" in f for f in fields):
+        raise ValueError("a signed field may not hold a newline")
+    return "\n".join(fields).encode("utf-8")
+
+
+def gate_signature(key: bytes, topic: str, command: dict[str, Any]) -> str:
+    """Lower-case hex HMAC-SHA256 of :func:`gate_canonical` under ``key``."""
+    return hmac.new(key, gate_canonical(topic, command), hashlib.sha256).hexdigest()
+
+
+def sign_gate_payload(key: bytes, topic: str, payload: str) -> str:
+    """The gate command ``payload`` with ``"sig"`` appended (any earlier ``sig`` replaced)."""
+    command = json.loads(payload)
+    command.pop("sig", None)
+    command["sig"] = gate_signature(key, topic, command)
+    return encode(command)
+
+
+def gate_event_id(payload: str) -> str:
+    """The ``event_id`` of a gate command payload ("" when unreadable)."""
+    try:
+        value = json.loads(payload).get("event_id")
+    except (ValueError, AttributeError):
+        return ""
+    return value if isinstance(value, str) else ""
 
 
 def encode(obj: Any) -> str:

@@ -9,7 +9,8 @@
 #                                           systemd: the unit is enabled offline) - for tests
 #   --no-pip                                create the venv but do not pip-install into it
 #
-# Credentials: TENCENTCLOUD_SECRET_ID, TENCENTCLOUD_SECRET_KEY and GATECAM_MQTT_PASSWORD from
+# Credentials: TENCENTCLOUD_SECRET_ID, TENCENTCLOUD_SECRET_KEY, GATECAM_MQTT_PASSWORD and
+# GATECAM_GATE_KEY (HMAC key of gate commands) from
 # the environment are written to /etc/gatecam/credentials/<NAME> (root, 0600), which the unit
 # hands to the daemon with LoadCredential=. Missing ones become empty files to fill in.
 set -o errexit -o pipefail -o nounset
@@ -37,7 +38,7 @@ etc="$root/etc/gatecam"
 creds="$etc/credentials"
 unit_dir="$root/etc/systemd/system"
 state="$root/var/lib/gatecam"
-secrets=(TENCENTCLOUD_SECRET_ID TENCENTCLOUD_SECRET_KEY GATECAM_MQTT_PASSWORD)
+secrets=(TENCENTCLOUD_SECRET_ID TENCENTCLOUD_SECRET_KEY GATECAM_MQTT_PASSWORD GATECAM_GATE_KEY)
 live=0
 [[ -z $root && -d /run/systemd/system ]] && live=1
 

@@ -215,3 +215,15 @@ def test_gate_schema_rejects_bad_commands(
     gate_validator.validate(gate)
     mutate(gate)
     assert not gate_validator.is_valid(gate)
+
+
+def test_signed_gate_command_fits_the_schema(
+    gate_validator: jsonschema.Draft202012Validator,
+) -> None:
+    topic = contract.gate_topic("gatecam", "lot-a", "entry-1")
+    signed = json.loads(contract.sign_gate_payload(b"k" * 32, topic,
+                                                   contract.gate_payload(make_passage(), 5)))
+    gate_validator.validate(signed)
+    assert list(signed) == ["action", "event_id", "expires_at", "sig"]
+    for bad in ("", "ABC", signed["sig"].upper(), signed["sig"][:-1]):
+        assert not gate_validator.is_valid({**signed, "sig": bad})

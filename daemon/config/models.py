@@ -227,8 +227,23 @@ class MqttConfig(_Model):
     gate_command_ttl_s: float = Field(
         5.0, gt=0, le=60, description="a gate command expires this long after capture"
     )
+    gate_signing: bool = Field(
+        False,
+        description="sign gate commands (HMAC-SHA256 \"sig\") with the key in GATECAM_GATE_KEY",
+    )
+    protocol: Literal["5", "3.1.1"] = Field(
+        "5", description="MQTT version; 5 lets the broker expire stale gate commands"
+    )
     ha_discovery: bool = Field(False, description="publish Home Assistant discovery configs")
     ha_discovery_prefix: str = Field("homeassistant", pattern=r"^[^#+\s]+$")
+
+    @field_validator("protocol", mode="before")
+    @classmethod
+    def _protocol_text(cls, value: object) -> object:
+        # YAML reads `protocol: 5` as a number
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return str(value)
+        return value
 
 
 class LoggingConfig(_Model):

@@ -1,7 +1,8 @@
-"""Secrets: the Tencent keys and the MQTT password, never from the YAML file.
+"""Secrets: the Tencent keys, the MQTT password and the gate key, never from the YAML file.
 
 They come from ``TENCENTCLOUD_SECRET_ID`` / ``TENCENTCLOUD_SECRET_KEY`` /
-``GATECAM_MQTT_PASSWORD`` or from files of the same names (any case) in
+``GATECAM_MQTT_PASSWORD`` / ``GATECAM_GATE_KEY`` (HMAC key of gate commands) or from
+files of the same names (any case) in
 ``$CREDENTIALS_DIRECTORY`` (systemd ``LoadCredential=``). :func:`reload_keys` re-reads the
 Tencent keys while running, so a rotated key is used without a restart (the OCR client
 calls it after ``AuthFailure.TokenFailure``, ``SecretIdNotFound`` or ``SignatureFailure``).
@@ -25,6 +26,8 @@ class Secrets:
     secret_id: str | None
     secret_key: str | None
     mqtt_password: str | None
+    gate_key: bytes | None = None
+    """Key signing gate commands: the UTF-8 bytes of GATECAM_GATE_KEY, stripped."""
 
     def __repr__(self) -> str:  # never let a secret reach a log through repr
         return f"Secrets(secret_id={'set' if self.secret_id else None}, secret_key=<redacted>)"
@@ -50,6 +53,7 @@ def load_secrets(environ: Mapping[str, str] | None = None) -> Secrets:
         secret_id=get("TENCENTCLOUD_SECRET_ID"),
         secret_key=get("TENCENTCLOUD_SECRET_KEY"),
         mqtt_password=get("GATECAM_MQTT_PASSWORD"),
+        gate_key=(key.encode("utf-8") if (key := get("GATECAM_GATE_KEY")) else None),
     )
 
 

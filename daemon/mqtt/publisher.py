@@ -18,7 +18,15 @@ Last Will *before* our CONNACK, and the retained ``online`` we send after it win
 
 Freshness: an event captured more than ``late_after_s`` before it is sent goes out
 with ``late: true``; a gate command is never sent late or after its
-``expires_at`` (its row is marked delivered unsent). TLS (CA, optional client
+``expires_at`` (its row is marked delivered unsent). Gate commands follow stricter
+rules (daemon/mqtt/gate.py): published only while connected, at most once per event
+whatever the path (outbox or fallback), never left in paho's queue across a disconnect
+(dropped, counted, logged), MQTT 5 Message Expiry set to the seconds left, withheld while
+``gate_guard`` (the clock check) refuses, and signed (``sig``) when a key is given.
+
+Protocol: MQTT 5 by default (``mqtt.protocol``), for the expiry; ``3.1.1`` for a broker
+that speaks nothing newer (then only the daemon's own checks guard freshness).
+TLS (CA, optional client
 certificate) and username/password come from :class:`MqttConfig`; a TLS or
 network failure is logged with its cause and retried with backoff.
 """
@@ -40,10 +48,33 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from daemon import contract
 from daemon.config.models import MqttConfig
+from daemon.mqtt.gate import GateGuard, GateSender
 from daemon.store.db import Store
 from daemon.store.recorder import Recorder
 
 log = logging.getLogger(__name__)
+
+
+def _make_client(cfg: MqttConfig, client_id: str, password: str | None) -> mqtt.Client:
+    """A paho client for ``cfg.protocol`` with credentials and TLS (no callbacks yet)."""
+    if cfg.protocol == "5":  # clean start, session expiry 0: the v5 spelling of clean_session
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
+                             protocol=mqtt.MQTTv5)
+    else:
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
+                             clean_session=True, protocol=mqtt.MQTTv311)
+    if cfg.username:
+        client.username_pw_set(cfg.username, password)
+    if cfg.tls is not None:
+        client.tls_set(
+            ca_certs=str(cfg.tls.ca_file) if cfg.tls.ca_file else None,
+            certfile=str(cfg.tls.cert_file) if cfg.tls.cert_file else None,
+            keyfile=str(cfg.tls.key_file) if cfg.tls.key_file else None,
+            cert_reqs=ssl.CERT_REQUIRED,
+            tls_version=ssl.PROTOCOL_TLS_CLIENT,
+        )
+        client.tls_insecure_set(cfg.tls.insecure)
+    return client
 
 
 class Publisher:
@@ -61,10 +92,14 @@ class Publisher:
         reconnect_max_s: int = 30,
         poll_s: float = 5.0,
         on_acked: Callable[[int, float], None] | None = None,
+        gate_key: bytes | None = None,
+        gate_guard: GateGuard | None = None,
     ) -> None:
         """Build the client; nothing connects until :meth:`start`.
 
         ``on_acked(outbox_id, monotonic_time_of_puback)`` is a hook for benchmarks.
+        ``gate_key`` signs gate commands (HMAC-SHA256, ``sig``); ``gate_guard(ttl_s)``
+        returns a reason to withhold every gate command (the clock is known to be off).
         """
         self._cfg = cfg
         self._on_acked = on_acked
@@ -76,20 +111,8 @@ class Publisher:
         self.status_topic = contract.site_status_topic(cfg.topic_prefix, site)
         self._site = site
         self.client_id = cfg.client_id or f"gatecam-{site}-{socket.gethostname()}"
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=self.client_id, clean_session=True
-        )
-        if cfg.username:
-            client.username_pw_set(cfg.username, password)
-        if cfg.tls is not None:
-            client.tls_set(
-                ca_certs=str(cfg.tls.ca_file) if cfg.tls.ca_file else None,
-                certfile=str(cfg.tls.cert_file) if cfg.tls.cert_file else None,
-                keyfile=str(cfg.tls.key_file) if cfg.tls.key_file else None,
-                cert_reqs=ssl.CERT_REQUIRED,
-                tls_version=ssl.PROTOCOL_TLS_CLIENT,
-            )
-            client.tls_insecure_set(cfg.tls.insecure)
+        self._mqtt5 = cfg.protocol == "5"
+        client = _make_client(cfg, self.client_id, password)
         client.will_set(self.status_topic, contract.OFFLINE, qos=1, retain=True)
         client.reconnect_delay_set(min_delay=reconnect_min_s, max_delay=reconnect_max_s)
         # Our own bound keeps outbox rows <= max_inflight; the margin is for status messages.
@@ -110,14 +133,19 @@ class Publisher:
         self._draining = False
         self._fails = 0
         self._thread = threading.Thread(target=self._run, name="mqtt-delivery", daemon=True)
+        self.gates = GateSender(client, self._connected, cfg.gate_command_ttl_s,
+                                mqtt5=self._mqtt5, key=gate_key, guard=gate_guard)
+        self._dropped_rows: list[int] = []  # outbox ids of gate commands purged from paho
         self.delivered = 0
-        self.gate_skipped = 0
 
     # -- lifecycle --
     def start(self) -> None:
         """Connect in the background (retrying forever) and start the delivery thread."""
         log.info("MQTT: connecting to %s:%s as %s", self._cfg.host, self._cfg.port, self.client_id)
-        self._client.connect_async(self._cfg.host, self._cfg.port, keepalive=self._cfg.keepalive_s)
+        kwargs: dict[str, Any] = {"clean_start": True} if self._mqtt5 else {}
+        self._client.connect_async(
+            self._cfg.host, self._cfg.port, keepalive=self._cfg.keepalive_s, **kwargs
+        )
         self._client.loop_start()
         self._thread.start()
 
@@ -157,6 +185,26 @@ class Publisher:
         self._wake.set()
 
     @property
+    def gate_skipped(self) -> int:
+        """Gate commands not sent because they were late or expired."""
+        return self.gates.skipped
+
+    @property
+    def gate_dropped(self) -> int:
+        """Gate commands dropped: not connected, or link lost before their PUBACK."""
+        return self.gates.dropped
+
+    @property
+    def gate_duplicates(self) -> int:
+        """Second gate commands for an event already sent (fallback, then outbox)."""
+        return self.gates.duplicates
+
+    @property
+    def gate_refused(self) -> int:
+        """Gate commands withheld by the guard (the clock is known to be off)."""
+        return self.gates.refused
+
+    @property
     def connected(self) -> bool:
         """True between a successful CONNACK and the next disconnect."""
         return self._connected.is_set()
@@ -193,15 +241,14 @@ class Publisher:
     def publish_direct(self, messages: Sequence[contract.Message]) -> None:
         """Publish without the outbox (the store is failing): QoS 1, paho's memory queue only.
 
-        A gate command is sent only while fresh, like from the outbox.
+        A gate command goes out only under the rules of :class:`GateSender` (connected,
+        fresh, once per event); events may wait in paho's queue for a reconnect.
         """
-        now = datetime.now(UTC)
         for topic, payload, retain in messages:
             if contract.is_gate_topic(topic):
-                expires = contract.gate_expires_at(payload)
-                if expires is None or now >= expires:
-                    continue
-            self._client.publish(topic, payload, qos=1, retain=retain)
+                self.gates.send(topic, payload, "fallback")
+            else:
+                self._client.publish(topic, payload, qos=1, retain=retain)
 
     # -- paho callbacks (network thread: never block, never call paho under self._lock) --
     def _on_connect(
@@ -221,6 +268,7 @@ class Publisher:
         else:
             log.info("MQTT: connected to %s:%s", self._cfg.host, self._cfg.port)
         self._fails = 0
+        self._purge_gates(client)  # paho re-sends its queue right after this callback
         client.publish(self.status_topic, contract.ONLINE, qos=1, retain=True)
         with self._lock:
             statuses = list(self._camera_status.items())
@@ -245,9 +293,24 @@ class Publisher:
     ) -> None:
         was = self._connected.is_set()
         self._connected.clear()
+        # A command published in the race with this callback is purged again in on_connect.
+        self._purge_gates(_client)
         if was and not self._stopping.is_set():
             log.warning("MQTT: disconnected from %s:%s (%s); reconnecting",
                         self._cfg.host, self._cfg.port, reason)
+
+    def _purge_gates(self, client: mqtt.Client) -> None:
+        """Drop unacknowledged gate commands from paho's queue (never re-sent late)."""
+        removed = self.gates.purge(client)
+        if not removed:
+            return
+        with self._lock:
+            for mid in removed:
+                outbox_id = self._inflight.pop(mid, None)
+                if outbox_id is not None:  # leaves the outbox unsent (harvested)
+                    self._marked.add(outbox_id)
+                    self._dropped_rows.append(outbox_id)
+        self._wake.set()
 
     def _on_publish(
         self, _client: mqtt.Client, _userdata: Any, mid: int, _reason: Any, _props: Any
@@ -279,24 +342,25 @@ class Publisher:
         # the delivery thread, after _pump registered everything it published.
         done: list[tuple[int, float]] = []
         with self._lock:
+            dropped, self._dropped_rows = self._dropped_rows, []
             acked, self._acked_mids = self._acked_mids, {}
             for mid in acked.keys() & self._inflight.keys():
                 outbox_id = self._inflight.pop(mid)
                 self._marked.add(outbox_id)
                 done.append((outbox_id, acked[mid]))
+        for outbox_id in dropped:
+            self._recorder.mark_delivered(outbox_id)
         for outbox_id, at in done:
             self._recorder.mark_delivered(outbox_id)
             if self._on_acked is not None:
                 self._on_acked(outbox_id, at)
         self.delivered += len(done)
 
-    def _skip(self, outbox_id: int, event_id: str) -> None:
-        """A stale gate command: never sent, marked delivered so it leaves the outbox."""
-        log.info("MQTT: gate command for %s expired before it could be sent; dropped", event_id)
+    def _skip(self, outbox_id: int) -> None:
+        """A gate command not sent (reason logged and counted): marked delivered, unsent."""
         with self._lock:
             self._marked.add(outbox_id)
         self._recorder.mark_delivered(outbox_id)
-        self.gate_skipped += 1
 
     def _pump(self) -> None:
         """Publish the next undelivered rows in id order, up to ``max_inflight`` awaiting PUBACK."""
@@ -325,17 +389,24 @@ class Publisher:
             payload = row.payload
             late = now - row.captured_at > self._late_after
             if contract.is_gate_topic(row.topic):
-                expires = contract.gate_expires_at(payload)
-                if late or expires is None or now >= expires:
-                    self._skip(row.id, row.event_id)
+                if late:
+                    self.gates.skipped += 1
+                    log.info("MQTT: gate command for %s is late; not sent", row.event_id)
+                    self._skip(row.id)
                     continue
-            elif late:
-                payload = contract.mark_late(payload)
-            try:
-                info = self._client.publish(row.topic, payload, qos=1, retain=row.retain)
-            except ValueError as exc:  # payload or topic paho refuses: never deliverable
-                log.error("MQTT: outbox row %s cannot be published: %s", row.id, exc)
-                continue
+                gate_info = self.gates.send(row.topic, payload, "outbox")
+                if gate_info is None:
+                    self._skip(row.id)
+                    continue
+                info = gate_info
+            else:
+                if late:
+                    payload = contract.mark_late(payload)
+                try:
+                    info = self._client.publish(row.topic, payload, qos=1, retain=row.retain)
+                except ValueError as exc:  # payload or topic paho refuses: never deliverable
+                    log.error("MQTT: outbox row %s cannot be published: %s", row.id, exc)
+                    continue
             with self._lock:
                 self._inflight[info.mid] = row.id
             sent.append(row.id)

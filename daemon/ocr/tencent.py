@@ -3,7 +3,8 @@
 Signing and building are pure functions (no clock, no I/O) so they can be checked
 against the official SDK and fuzzed; parsing lives in :mod:`daemon.ocr.response`
 (re-exported here). :class:`TencentOcrClient` is the thin I/O edge around them, with
-one pooled ``httpx.Client``: it learns the clock offset from ``SignatureExpire``,
+one pooled ``httpx.Client``: it measures the clock skew from every answer's ``Date``
+(:class:`daemon.ocr.skew.ClockSkew`), re-signs with the offset after ``SignatureExpire``,
 re-reads rotated keys after ``AuthFailure.TokenFailure`` / ``SecretIdNotFound`` /
 ``SignatureFailure``, and moves to an optional failover endpoint after consecutive
 transient failures (:class:`daemon.ocr.endpoints.FailoverState`).
@@ -35,6 +36,7 @@ from daemon.ocr.errors import (
     is_transient,
 )
 from daemon.ocr.response import JSON_CONTENT, OcrResult, PlateInfo, parse_response, server_time
+from daemon.ocr.skew import ClockSkew
 
 log = logging.getLogger(__name__)
 
@@ -172,11 +174,13 @@ class TencentOcrClient:
         failover_cooldown_s: float = 60.0,
         reload_keys: KeySource | None = None,
         monotonic: Callable[[], float] = time.monotonic,
+        skew: ClockSkew | None = None,
     ) -> None:
         """``trust_env`` lets httpx read ``*_PROXY`` / ``SSL_CERT_*`` from the environment.
 
         ``failover_endpoint`` takes the calls after ``failover_after`` consecutive transient
-        failures for ``failover_cooldown_s``; ``reload_keys`` re-reads rotated keys.
+        failures for ``failover_cooldown_s``; ``reload_keys`` re-reads rotated keys. Every
+        answer's ``Date`` header feeds ``skew`` (the clock offset, daemon/ocr/skew.py).
         """
         self._urls = {PRIMARY: _endpoint(endpoint)}
         self._failover: FailoverState | None = None
@@ -189,6 +193,8 @@ class TencentOcrClient:
         self._clock = clock
         self._monotonic = monotonic
         self._offset = 0.0
+        self.skew = skew if skew is not None else ClockSkew()
+        """The system clock's offset as measured from every answer (not only for signing)."""
         self._lock = threading.Lock()
         self._client = httpx.Client(
             timeout=httpx.Timeout(timeout_s),
@@ -321,6 +327,7 @@ class TencentOcrClient:
             timestamp=timestamp,
             region=self._region,
         )
+        sent_at = self._clock()
         try:
             resp = self._client.post(url, content=body, headers=headers)
         except httpx.TimeoutException as exc:
@@ -329,13 +336,16 @@ class TencentOcrClient:
         except httpx.HTTPError as exc:
             self._record(role, "NetworkError")
             raise OcrTransportError("NetworkError", type(exc).__name__) from exc
+        date = server_time(resp.headers.get("date"))
+        if date is not None:
+            self.skew.observe(date, sent_at, self._clock())
         try:
             ctype = resp.headers.get("content-type")
             result = parse_response(resp.status_code, ctype, resp.content)
         except OcrError as exc:
             self._record(role, exc.code)
             if isinstance(exc, OcrServiceError):
-                exc.server_time = server_time(resp.headers.get("date"))
+                exc.server_time = date
             raise
         self._record(role, None)
         log.debug("plate %s conf %d request %s", result.plate, result.confidence, result.request_id)

@@ -95,6 +95,11 @@ class PipelineCollector(Collector):
             yield err
         yield from _circuit_metrics(v)
         yield from _storage_metrics(v)
+        skew = (v.clock or {}).get("skew_s")
+        if skew is not None:
+            yield GaugeMetricFamily(
+                "gatecam_clock_skew_seconds",
+                "OCR service's Date minus the system clock, last measured", value=float(skew))
 
 
 def _circuit_metrics(v: PipelineView) -> Iterator[Metric]:
@@ -190,6 +195,7 @@ def healthz(view: PipelineView, verdict: Verdict) -> dict[str, Any]:
         "ocr": view.ocr,
         "circuit": view.circuit,
         "storage": view.storage,
+        "clock": view.clock,
         "cameras": {
             c.camera_id: {
                 "state": c.state, "fps": round(c.fps, 1), "frames": c.frames,

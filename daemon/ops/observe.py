@@ -53,6 +53,8 @@ class Stages:
     pool: OcrPool | None
     passages: int
     stopping: bool
+    clock: dict[str, Any] | None = None
+    """:meth:`daemon.ocr.skew.ClockSkew.status` (None: not measured by this App)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +86,8 @@ class PipelineView:
     """The OCR circuit's state (closed, open, half_open); its details are ``ocr["circuit"]``."""
     storage: dict[str, Any] | None = None
     """:meth:`daemon.store.health.StorageHealth.status`; None before the recorder exists."""
+    clock: dict[str, Any] | None = None
+    """:meth:`daemon.ocr.skew.ClockSkew.status`: the system clock against the OCR service's."""
 
     @property
     def warnings(self) -> list[str]:
@@ -92,6 +96,9 @@ class PipelineView:
         if self.storage is not None and not self.storage.get("ok", True):
             out.append(f"storage failing since {self.storage.get('since')}: "
                        f"{self.storage.get('error')}")
+        if self.clock is not None and self.clock.get("alert"):
+            out.append(f"system clock {self.clock.get('skew_s')} s off the OCR service's "
+                       "(gate commands withheld beyond their time to live)")
         circ = self.ocr.get("circuit")
         if isinstance(circ, dict) and circ.get("state") not in (None, "closed"):
             out.append(f"OCR circuit {circ.get('state')} ({circ.get('code')}), "
@@ -173,4 +180,5 @@ def view(app: Stages) -> PipelineView:
         ocr=ocr,
         circuit=str(circuit) if circuit is not None else None,
         storage=recorder.status() if recorder is not None else None,
+        clock=app.clock,
     )

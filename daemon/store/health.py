@@ -13,7 +13,8 @@ and :attr:`StorageHealth.error`, which any thread may read (plain attribute snap
 - The gate must not wait for the disk: on the first transient failure of a passage, and
   for every passage submitted while the store is failing, its messages go to ``fallback``
   (the publisher sends them at once, outside the outbox). Once the commit succeeds the
-  outbox sends them again with the same ``event_id`` (subscribers de-duplicate).
+  outbox sends the events again with the same ``event_id`` (subscribers de-duplicate);
+  a gate command already sent goes out once only (the publisher's ledger, mqtt/gate.py).
 """
 
 from __future__ import annotations

@@ -46,7 +46,8 @@ def port_open(port: int, timeout: float = 0.2) -> bool:
 
 
 class Mosquitto:
-    """A private broker: ``start()``, ``kill()`` (SIGKILL), ``stop()``, ``restart()``."""
+    """A private broker: ``start()``, ``kill()`` (SIGKILL), ``pause()``/``resume()``
+    (SIGSTOP/SIGCONT), ``stop()``, ``restart()``."""
 
     def __init__(
         self, port: int | None = None, conf_extra: str = "", *, anonymous: bool = True
@@ -98,6 +99,16 @@ class Mosquitto:
             os.kill(self.proc.pid, signal.SIGKILL)
             self.proc.wait(5)
         self.proc = None
+
+    def pause(self) -> None:
+        """SIGSTOP our broker: connections stay open, nothing is read or acknowledged."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """SIGCONT after :meth:`pause`."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGCONT)
 
     def stop(self, timeout: float = 5.0) -> None:
         """SIGTERM (mosquitto saves its database), SIGKILL if it lingers."""
