@@ -18,8 +18,14 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from daemon.config.endpoints import check_endpoint
-from daemon.config.errors import describe_errors, yaml_problem
-from daemon.config.secrets import redact_url
+from daemon.config.errors import (
+    describe_errors,
+    redact_value,
+    safe_line,
+    url_passwords,
+    yaml_problem,
+)
+from daemon.config.secrets import redact_url, remember_url
 from daemon.errors import ConfigError
 
 _ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -304,10 +310,18 @@ def parse_config(text: str, source: str = "<config>") -> Config:
         data = yaml.safe_load(text)
         root = yaml.compose(text)
     except yaml.YAMLError as exc:
-        raise ConfigError([yaml_problem(exc, source)]) from exc
+        raise ConfigError([safe_line(yaml_problem(exc, source))]) from exc
+    # Error lines are printed outside the log filter: none may carry a URL's password.
+    passwords = url_passwords(data)
     if not isinstance(data, dict):
-        raise ConfigError([f"{source}: the top level must be a mapping of keys, got {data!r}"])
+        got = repr(redact_value(data))
+        raise ConfigError([safe_line(f"{source}: the top level must be a mapping of keys, "
+                                     f"got {got}", passwords)])
     try:
-        return Config.model_validate(data)
+        cfg = Config.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(describe_errors(exc, root, source)) from exc
+        raise ConfigError(describe_errors(exc, root, source, passwords)) from exc
+    # URL passwords join the log redaction set (one with spaces has no other way to be found).
+    for url in (*(c.url for c in cfg.cameras), cfg.store.url, cfg.ocr.rate_limit_url):
+        remember_url(url)
+    return cfg
