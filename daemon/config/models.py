@@ -16,6 +16,8 @@ from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from daemon.config.endpoints import check_endpoint
 from daemon.config.errors import (
@@ -26,6 +28,7 @@ from daemon.config.errors import (
     yaml_problem,
 )
 from daemon.config.secrets import redact_url, remember_url
+from daemon.contract import check_prefix
 from daemon.errors import ConfigError
 
 _ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -36,8 +39,14 @@ RESERVED_IDS = frozenset({"ocr", "storage"})
 """``<prefix>/<site>/<id>/status`` carries these subsystems' status: no camera may use the ids."""
 
 
+MIN_ROI_AREA = 0.001
+"""Smallest lane polygon, as a share of the frame: below it no vehicle can trigger motion."""
+
+
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan=False: .inf or .nan in a float key validated and then crashed at start
+    # (timedelta(seconds=inf)) or silently disabled a check (nan compares false).
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -94,6 +103,12 @@ class CameraConfig(_Model):
     def _polygon(cls, roi: list[tuple[float, float]]) -> list[tuple[float, float]]:
         if len(roi) < 3:
             raise ValueError("a lane polygon needs at least 3 points")
+        # shoelace area: a flat polygon (points on a line) masks nothing, so no motion ever
+        area = abs(sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in zip(roi, roi[1:] + roi[:1],
+                                                                        strict=True))) / 2
+        if area < MIN_ROI_AREA:
+            raise ValueError(f"the lane polygon covers {area:.4%} of the frame; it needs at "
+                             f"least {MIN_ROI_AREA:.1%}")
         return roi
 
     @property
@@ -115,7 +130,9 @@ class PassageConfig(_Model):
     clear_after_s: float = Field(1.5, gt=0, le=60, description="lane quiet this long ends it")
     settle_s: float = Field(0.6, ge=0, le=10, description="send at the latest this long in")
     dedup_window_s: float = Field(30.0, ge=0, le=3600, description="same plate again merges")
-    max_open_s: float = Field(600.0, gt=0, description="force-close a passage open this long")
+    max_open_s: float = Field(
+        600.0, gt=0, le=86400, description="force-close a passage open this long"
+    )
     candidate_max_age_s: float = Field(2.0, gt=0, le=30, description="older frames are not sent")
     in_view_bottom: float = Field(
         0.3, gt=0, le=1,
@@ -186,6 +203,18 @@ class StoreConfig(_Model):
     snapshots: Path | None = Field(None, description="folder for passage snapshots; none if unset")
     retention: RetentionConfig = RetentionConfig()
 
+    @field_validator("url")
+    @classmethod
+    def _sqlalchemy_url(cls, url: str) -> str:
+        # An unparsable URL or unknown dialect (postgres:// for postgresql://) failed only at
+        # start, as a storage error (exit 1, restarted in a loop).
+        try:
+            make_url(url).get_dialect()
+        except (ArgumentError, NoSuchModuleError, ValueError) as exc:
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise ValueError(f"not a usable SQLAlchemy URL: {redact_url(first)}") from None
+        return url
+
 
 class AccessConfig(_Model):
     """Allow / deny decisions carried in each event (daemon/access.py; lists live in the DB)."""
@@ -216,15 +245,16 @@ class MqttConfig(_Model):
     """The broker gate controllers subscribe to."""
 
     enabled: bool = True
-    host: str = "127.0.0.1"
+    host: str = Field("127.0.0.1", min_length=1, pattern=r"^\S+$")
     port: int = Field(1883, ge=1, le=65535)
-    topic_prefix: str = Field("gatecam", pattern=r"^[^#+\s]+$")
+    topic_prefix: str = Field("gatecam", description="first topic level(s); no '$', no empty level")
     client_id: str | None = None
     username: str | None = None
     keepalive_s: int = Field(30, ge=5, le=3600)
     max_inflight: int = Field(20, ge=1, le=1000, description="outbox messages awaiting PUBACK")
     late_after_s: float = Field(
-        10.0, gt=0, description="an event captured longer ago than this is sent with late: true"
+        10.0, gt=0, le=86400,
+        description="an event captured longer ago than this is sent with late: true",
     )
     tls: MqttTlsConfig | None = Field(None, description="TLS settings; plain TCP when unset")
     gate_command: bool = Field(
@@ -234,7 +264,13 @@ class MqttConfig(_Model):
         5.0, gt=0, le=60, description="a gate command expires this long after capture"
     )
     ha_discovery: bool = Field(False, description="publish Home Assistant discovery configs")
-    ha_discovery_prefix: str = Field("homeassistant", pattern=r"^[^#+\s]+$")
+    ha_discovery_prefix: str = Field("homeassistant")
+
+    @field_validator("topic_prefix", "ha_discovery_prefix")
+    @classmethod
+    def _usable_prefix(cls, prefix: str) -> str:
+        # the topic builders (daemon/contract.py) refuse what this refuses, at start
+        return check_prefix(prefix)
 
 
 class LoggingConfig(_Model):
