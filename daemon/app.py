@@ -21,7 +21,7 @@ from typing import Any
 from daemon import contract
 from daemon.access import AccessControl
 from daemon.capture.thread import CameraStatus, CaptureThread, LatestFrameSlot
-from daemon.config.models import CameraConfig, Config
+from daemon.config.models import CameraConfig, Config, with_camera_passwords
 from daemon.config.secrets import Secrets, reload_keys
 from daemon.domain import Candidate, Frame, Passage, PlateRead
 from daemon.errors import CredentialsError
@@ -91,6 +91,7 @@ class App:
                 "no Tencent credentials: set TENCENTCLOUD_SECRET_ID and TENCENTCLOUD_SECRET_KEY "
                 "or put files of those names in $CREDENTIALS_DIRECTORY"
             )
+        self.cfg = with_camera_passwords(self.cfg)  # camera password_credential files -> URLs
         tuning.apply()  # big per-call buffers go back to the system; OpenCV single-threaded
         self._store = Store(self.cfg.store.url)
         mq = self.cfg.mqtt

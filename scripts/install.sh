@@ -128,6 +128,7 @@ fi
 
 # 5. credentials: root-only files, read by systemd (LoadCredential=), never by the YAML
 install -d -m 0700 "$creds"
+install -d -m 0700 "$creds/cameras"  # camera passwords: cameras[].password_credential
 empty=()
 for name in "${secrets[@]}"; do
   file="$creds/$name"

@@ -69,7 +69,7 @@ def test_install_is_complete_idempotent_and_uninstalls(tmp_path: Path) -> None:
     # the network drop-in, from the config
     net = (root / "etc/systemd/system/gatecam.service.d/network.conf").read_text()
     assert "# MQTT broker: 127.0.0.1" in net and "SocketBindAllow=tcp:9108" in net, net
-    assert _mode(creds) == 0o700
+    assert _mode(creds) == 0o700 and _mode(creds / "cameras") == 0o700
     for name in SECRETS:
         assert _mode(creds / name) == 0o600, name
     assert (creds / "TENCENTCLOUD_SECRET_ID").read_text() == "AKIDinstall"
@@ -77,7 +77,7 @@ def test_install_is_complete_idempotent_and_uninstalls(tmp_path: Path) -> None:
     # every LoadCredential= of the unit points at a file the installer wrote
     for line in unit.read_text().splitlines():
         if line.startswith("LoadCredential="):
-            assert (root / line.split(":", 1)[1].lstrip("/")).is_file(), line
+            assert (root / line.split(":", 1)[1].lstrip("/")).exists(), line
 
     # again, with the operator's edits in place and no secrets in the environment; an
     # older install's world-readable config is made 0640

@@ -61,7 +61,8 @@ def test_unit_declares_the_contract() -> None:
     assert d["SocketBindDeny"] == ["any"] and d["SocketBindAllow"] == ["tcp:9108"]
     assert d["StateDirectory"] == ["gatecam"] and d["ConfigurationDirectory"] == ["gatecam"]
     creds = {v.split(":", 1)[0] for v in d["LoadCredential"]}
-    assert creds == {"TENCENTCLOUD_SECRET_ID", "TENCENTCLOUD_SECRET_KEY", "GATECAM_MQTT_PASSWORD"}
+    assert creds == {"TENCENTCLOUD_SECRET_ID", "TENCENTCLOUD_SECRET_KEY", "GATECAM_MQTT_PASSWORD",
+                     "camera"}
     # App.stop() bounds itself below the unit's stop timeout, leaving time for the exit
     assert int(d["TimeoutStopSec"][0]) >= STOP_BUDGET_S + 5
     assert "gatecam run --config /etc/gatecam/gatecam.yaml" in d["ExecStart"][0]

@@ -11,8 +11,10 @@ or from files of the same names (any case) in ``$CREDENTIALS_DIRECTORY``
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import quote
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -27,7 +29,7 @@ from daemon.config.errors import (
     url_passwords,
     yaml_problem,
 )
-from daemon.config.secrets import redact_url, remember_url
+from daemon.config.secrets import read_credential, redact_url, remember, remember_url, url_password
 from daemon.contract import check_prefix
 from daemon.errors import ConfigError
 
@@ -97,6 +99,19 @@ class CameraConfig(_Model):
         description="H.264 decoder threads; 0 = FFmpeg's choice (one per core: more memory)",
     )
     motion: MotionConfig = MotionConfig()
+    password_credential: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+        description="the URL's password from $CREDENTIALS_DIRECTORY/camera_<name> "
+                    "(/etc/gatecam/credentials/cameras/<name>), put into the URL at start",
+    )
+
+    @model_validator(mode="after")
+    def _one_password(self) -> CameraConfig:
+        if self.password_credential and url_password(self.url):
+            raise ValueError("the URL has a password and password_credential is set: keep one")
+        if self.password_credential and self.is_file:
+            raise ValueError("password_credential needs a network URL (rtsp://user@host/...)")
+        return self
 
     @field_validator("roi")
     @classmethod
@@ -328,6 +343,33 @@ class Config(_Model):
             if cam.id == camera_id:
                 return cam
         raise KeyError(f"no camera {camera_id!r}; configured: {[c.id for c in self.cameras]}")
+
+
+def with_camera_passwords(cfg: Config, environ: Mapping[str, str] | None = None) -> Config:
+    """``cfg`` with each ``password_credential`` read and put, percent-encoded, into its URL.
+
+    The file is ``camera_<name>`` in ``$CREDENTIALS_DIRECTORY`` (the unit's
+    ``LoadCredential=camera:/etc/gatecam/credentials/cameras``) or ``cameras/<name>`` there
+    (the installer's layout, for a run by hand). The password joins the log redaction set.
+    ConfigError (exit 78) naming the camera when a file is missing.
+    """
+    cams = []
+    for cam in cfg.cameras:
+        name = cam.password_credential
+        if name is None:
+            cams.append(cam)
+            continue
+        password = read_credential((f"camera_{name}", f"cameras/{name}"), environ)
+        if password is None:
+            raise ConfigError(f"cameras -> {cam.id} -> password_credential: no file camera_"
+                              f"{name} (or cameras/{name}) in $CREDENTIALS_DIRECTORY")
+        remember(password)
+        scheme, rest = cam.url.split("://", 1)
+        user, host = rest.split("@", 1) if "@" in rest.split("/", 1)[0] else ("", rest)
+        url = f"{scheme}://{user}:{quote(password, safe='')}@{host}"
+        remember_url(url)
+        cams.append(cam.model_copy(update={"url": url}))
+    return cfg.model_copy(update={"cameras": cams})
 
 
 def load_config(path: str | Path) -> Config:

@@ -94,6 +94,18 @@ def load_secrets(environ: Mapping[str, str] | None = None) -> Secrets:
     return secrets
 
 
+def read_credential(names: tuple[str, ...], environ: Mapping[str, str] | None = None,
+                    ) -> str | None:
+    """The first of ``names`` found in ``$CREDENTIALS_DIRECTORY``, stripped; None if none."""
+    env = os.environ if environ is None else environ
+    cred_dir = env.get("CREDENTIALS_DIRECTORY")
+    for name in names if cred_dir else ():
+        p = Path(cred_dir or ".") / name
+        if p.is_file():
+            return p.read_text(encoding="utf-8").strip() or None
+    return None
+
+
 def reload_keys(environ: Mapping[str, str] | None = None) -> tuple[str, str] | None:
     """(SecretId, SecretKey) as configured right now, or None when either is missing."""
     secrets = load_secrets(environ)
