@@ -21,7 +21,7 @@ from typing import Any
 from daemon import contract
 from daemon.access import AccessControl
 from daemon.capture.thread import CameraStatus, CaptureThread, LatestFrameSlot
-from daemon.config.models import CameraConfig, Config
+from daemon.config.models import CameraConfig, Config, with_camera_passwords
 from daemon.config.secrets import Secrets, reload_keys
 from daemon.domain import Candidate, Frame, Passage, PlateRead
 from daemon.errors import CredentialsError
@@ -95,6 +95,7 @@ class App:
         """Open the store, the publisher, the OCR pool, then each camera's lane and capture."""
         self._credentials()  # before anything starts: a missing key is a config error (78)
         self._gate_key = signing_key(self.cfg.mqtt, self.secrets.gate_key)
+        self.cfg = with_camera_passwords(self.cfg)  # camera password_credential files -> URLs
         tuning.apply()  # big per-call buffers go back to the system; OpenCV single-threaded
         self._open_store()
         self._start_recorder()

@@ -43,11 +43,27 @@ def _segment(value: str, what: str) -> str:
     return value
 
 
-def _prefix(prefix: str) -> str:
-    """The prefix may span levels (``acme/gatecam``) but may not hold wildcards."""
-    if not prefix or any(ch in prefix for ch in "+#\x00") or prefix.endswith("/"):
-        raise ValueError(f"topic prefix {prefix!r} is not usable")
+def check_prefix(prefix: str) -> str:
+    """``prefix`` if it can start every topic, else ValueError saying why (the config uses it).
+
+    It may span levels (``acme/gatecam``) but no level may be empty (a leading, trailing
+    or doubled ``/``), hold a wildcard (``+``, ``#``), NUL or white space, and it may not
+    start with ``$``: brokers reserve those topics (``$SYS``) and refuse or drop publishes.
+    """
+    if not prefix:
+        raise ValueError("topic prefix is empty")
+    if prefix.startswith("$"):
+        raise ValueError(f"topic prefix {prefix!r} starts with '$': brokers reserve those topics")
+    if any(ch in prefix for ch in "+#\x00") or any(ch.isspace() for ch in prefix):
+        raise ValueError(f"topic prefix {prefix!r} holds a wildcard, NUL or white space")
+    if "" in prefix.split("/"):
+        raise ValueError(f"topic prefix {prefix!r} has an empty level (a leading, trailing "
+                         "or doubled '/')")
     return prefix
+
+
+def _prefix(prefix: str) -> str:
+    return check_prefix(prefix)
 
 
 def site_status_topic(prefix: str, site: str) -> str:

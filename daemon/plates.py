@@ -68,9 +68,18 @@ _NEAR = 0.8
 
 
 def normalize(text: str) -> str:
-    """NFKC (full-width to ASCII), drop separators ``·•・.-`` and spaces, upper-case."""
+    """NFKC (full-width to ASCII), drop separators ``·•・.-``, spaces and invisible
+    characters, upper-case.
+
+    Invisible means Unicode category Cf (format): the BOM a spreadsheet puts at the start
+    of a CSV, zero-width spaces and joiners, soft hyphens, direction marks. Kept, they
+    make a plate that looks right and never matches a read.
+    """
     folded = unicodedata.normalize("NFKC", text)
-    return "".join(ch for ch in folded if ch not in _DROP and not ch.isspace()).upper()
+    return "".join(
+        ch for ch in folded
+        if ch not in _DROP and not ch.isspace() and unicodedata.category(ch) != "Cf"
+    ).upper()
 
 
 def _matches(plate: str, pattern: _Pattern) -> bool:

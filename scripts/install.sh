@@ -13,6 +13,10 @@
 # GATECAM_GATE_KEY (HMAC key of gate commands) from
 # the environment are written to /etc/gatecam/credentials/<NAME> (root, 0600), which the unit
 # hands to the daemon with LoadCredential=. Missing ones become empty files to fill in.
+# The service runs as the system user gatecam (systemd-sysusers); /etc/gatecam/gatecam.yaml,
+# whose camera URLs may carry passwords, is root:gatecam 0640 in a 0750 folder. The network
+# drop-in gatecam.service.d/network.conf (python -m daemon.ops.sandbox) allows the LAN
+# addresses the config names: run this script again after editing cameras or the broker.
 set -o errexit -o pipefail -o nounset
 cd "$(dirname "$0")/.."
 src=$(pwd)
@@ -26,7 +30,7 @@ while (($#)); do
     --uninstall) uninstall=1; shift ;;
     --purge) purge=1; shift ;;
     --no-pip) pip=0; shift ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "install: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -37,6 +41,8 @@ opt="$root/opt/gatecam"
 etc="$root/etc/gatecam"
 creds="$etc/credentials"
 unit_dir="$root/etc/systemd/system"
+dropin_dir="$unit_dir/gatecam.service.d"
+sysusers="$root/usr/lib/sysusers.d/gatecam.conf"
 state="$root/var/lib/gatecam"
 secrets=(TENCENTCLOUD_SECRET_ID TENCENTCLOUD_SECRET_KEY GATECAM_MQTT_PASSWORD GATECAM_GATE_KEY)
 live=0
@@ -52,6 +58,8 @@ if ((uninstall)); then
   ((live)) && systemctl_ stop gatecam.service || true
   [[ -f $unit_dir/gatecam.service ]] && systemctl_ disable gatecam.service || true
   rm -f "$unit_dir/gatecam.service" "$unit_dir/multi-user.target.wants/gatecam.service"
+  rm -rf "$dropin_dir"
+  rm -f "$sysusers"
   ((live)) && systemctl daemon-reload || true
   rm -rf "$opt"
   if ((purge)); then
@@ -94,16 +102,34 @@ if ((pip)); then
 fi
 install -m 0644 README.md "$opt/README.md"
 
-# 3. configuration: the example always, the live file only if absent
-install -d -m 0755 "$etc"
+# 3. the service's system user and group (systemd-sysusers, also offline with --root)
+install -d -m 0755 "$(dirname "$sysusers")"
+install -m 0644 systemd/gatecam.sysusers "$sysusers"
+if command -v systemd-sysusers >/dev/null; then
+  if [[ -n $root ]]; then mkdir -p "$root/etc"; systemd-sysusers --root="$root" "$sysusers" >&2
+  else systemd-sysusers "$sysusers" >&2; fi
+elif [[ -z $root ]] && ! getent group gatecam >/dev/null; then
+  useradd --system --user-group --no-create-home --home-dir /var/lib/gatecam --shell /usr/sbin/nologin gatecam
+fi
+gid=$(awk -F: '$1 == "gatecam" { print $3 }' "$root/etc/group" 2>/dev/null || true)
+[[ -n $gid ]] || { say "no group gatecam in $root/etc/group"; exit 1; }
+
+# 4. configuration: the example always, the live file only if absent. Camera URLs may carry
+# passwords: the live file is root:gatecam 0640 (fixed on upgrade if it was world-readable).
+install -d -m 0750 -o 0 -g "$gid" "$etc"
+chown 0:"$gid" "$etc" && chmod 0750 "$etc"
 install -m 0644 config/gatecam.example.yaml "$etc/gatecam.example.yaml"
 if [[ ! -e $etc/gatecam.yaml ]]; then
-  install -m 0644 config/gatecam.example.yaml "$etc/gatecam.yaml"
+  install -m 0640 -o 0 -g "$gid" config/gatecam.example.yaml "$etc/gatecam.yaml"
   say "wrote $etc/gatecam.yaml from the example: edit cameras and site"
+elif [[ $(stat -c '%a %g' "$etc/gatecam.yaml") != "640 $gid" ]]; then
+  chown 0:"$gid" "$etc/gatecam.yaml" && chmod 0640 "$etc/gatecam.yaml"
+  say "made $etc/gatecam.yaml root:gatecam 0640 (it may hold camera passwords)"
 fi
 
-# 4. credentials: root-only files, read by systemd (LoadCredential=), never by the YAML
+# 5. credentials: root-only files, read by systemd (LoadCredential=), never by the YAML
 install -d -m 0700 "$creds"
+install -d -m 0700 "$creds/cameras"  # camera passwords: cameras[].password_credential
 empty=()
 for name in "${secrets[@]}"; do
   file="$creds/$name"
@@ -116,9 +142,22 @@ for name in "${secrets[@]}"; do
   [[ -s $file ]] || empty+=("$name")
 done
 
-# 5. the unit: install, reload, enable (start only once the Tencent keys are there)
+# 6. the unit and its network drop-in, then reload, enable (start only once the keys are there)
 install -d -m 0755 "$unit_dir"
 install -m 0644 systemd/gatecam.service "$unit_dir/gatecam.service"
+helper_python=$python
+((pip)) && helper_python=$opt/.venv/bin/python
+resolv="$root/etc/resolv.conf"; [[ -e $resolv ]] || resolv=/etc/resolv.conf
+install -d -m 0755 "$dropin_dir"
+if "$helper_python" -m daemon.ops.sandbox --config "$etc/gatecam.yaml" --resolv-conf "$resolv" \
+     >"$dropin_dir/network.conf.tmp"; then
+  mv -f "$dropin_dir/network.conf.tmp" "$dropin_dir/network.conf"
+  chmod 0644 "$dropin_dir/network.conf"
+else
+  rm -f "$dropin_dir/network.conf.tmp"
+  say "network drop-in NOT written ($etc/gatecam.yaml not valid?): the unit denies the LAN;"
+  say "fix the config, then run this script again"
+fi
 ((live)) && systemctl daemon-reload
 systemctl_ enable gatecam.service
 if [[ -z $root ]] && [[ ! -s $creds/TENCENTCLOUD_SECRET_ID || ! -s $creds/TENCENTCLOUD_SECRET_KEY ]]; then

@@ -143,8 +143,10 @@ def test_cli_allow_round_trip(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert cli.main([*c, "list", "--json"]) == 0
     got = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [(g["list"], g["plate"], g["note"]) for g in got] == [
-        ("deny", "沪C99999", None), ("deny", "苏E00001", "stolen"), ("allow", "粤B12345", None)]
-    assert cli.main([*c, "import", "--replace", str(good)]) == 0
+        ("deny", "沪C99999", None), ("deny", "苏E00001", "stolen # reported"),
+        ("allow", "粤B12345", None)]
+    assert cli.main([*c, "import", "--replace", str(good)]) == 1  # would drop deny 沪C99999
+    assert cli.main([*c, "import", "--replace", "--drop-deny", str(good)]) == 0
     store = Store(f"sqlite:///{tmp_path}/g.db")
     assert len(store.access_entries()) == 2
     store.close()

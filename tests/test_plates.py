@@ -138,3 +138,8 @@ def test_vote_prefers_valid_plates() -> None:
     plate, support = plates.vote([("HELLO", 50)])
     assert plate == "HELLO"
     assert support == 1.0
+
+
+@pytest.mark.parametrize("invisible", ["\ufeff", "\u200b", "\u200d", "\u2060", "\u00ad", "\u200e"])
+def test_normalize_drops_unicode_format_characters(invisible: str) -> None:
+    assert plates.normalize(f"{invisible}京A{invisible}12345{invisible}") == "京A12345"

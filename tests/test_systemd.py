@@ -52,11 +52,17 @@ def test_unit_declares_the_contract() -> None:
     assert d["Restart"] == ["on-failure"] and d["RestartSec"] == ["5"]
     assert d["RestartPreventExitStatus"] == ["78"]
     assert int(d["WatchdogSec"][0]) >= 10
-    assert d["DynamicUser"] == ["yes"]
+    # a static user so the config can be root:gatecam 0640 (tests/test_install.py)
+    assert d["User"] == ["gatecam"] and d["Group"] == ["gatecam"]
+    # the LAN is denied but for what the config names (drop-in); binds only the metrics port
+    assert set(d["IPAddressDeny"][0].split()) >= {"10.0.0.0/8", "172.16.0.0/12",
+                                                  "192.168.0.0/16", "fe80::/10"}
+    assert d["IPAddressAllow"] == ["localhost"]
+    assert d["SocketBindDeny"] == ["any"] and d["SocketBindAllow"] == ["tcp:9108"]
     assert d["StateDirectory"] == ["gatecam"] and d["ConfigurationDirectory"] == ["gatecam"]
     creds = {v.split(":", 1)[0] for v in d["LoadCredential"]}
     assert creds == {"TENCENTCLOUD_SECRET_ID", "TENCENTCLOUD_SECRET_KEY", "GATECAM_MQTT_PASSWORD",
-                     "GATECAM_GATE_KEY"}
+                     "GATECAM_GATE_KEY", "camera"}
     # App.stop() bounds itself below the unit's stop timeout, leaving time for the exit
     assert int(d["TimeoutStopSec"][0]) >= STOP_BUDGET_S + 5
     assert "gatecam run --config /etc/gatecam/gatecam.yaml" in d["ExecStart"][0]
@@ -75,6 +81,13 @@ def test_verify_is_clean(tmp_path: Path) -> None:
     tool = _systemd_analyze()
     assert VENV_GATECAM.is_file(), "the venv's gatecam console script is missing"
     text = UNIT.read_text().replace("/opt/gatecam/.venv/bin/gatecam", str(VENV_GATECAM))
+    # with the network drop-in install.sh writes (daemon/ops/sandbox.py) appended
+    from daemon.config.models import load_config
+    from daemon.ops.sandbox import dropin
+
+    cfg = load_config(ROOT / "config" / "gatecam.example.yaml")
+    extra = dropin(cfg, ["192.168.1.1"], lambda host: ["192.168.1.50"])
+    text = text.replace("[Install]", extra.replace("[Service]\n", "") + "\n[Install]")
     unit = tmp_path / "gatecam.service"
     unit.write_text(text)
     res = subprocess.run([tool, "verify", str(unit)], capture_output=True, text=True,

@@ -15,6 +15,7 @@ from urllib.parse import unquote, urlsplit
 import av
 
 from daemon.config.models import CameraConfig
+from daemon.config.secrets import url_password
 
 
 def _ffmpeg_major() -> int:
@@ -75,10 +76,7 @@ class Scrubber:
 
     def __init__(self, url: str, safe_url: str) -> None:
         self._pairs: list[tuple[str, str]] = [(url, safe_url)] if url != safe_url else []
-        try:
-            password = urlsplit(url).password
-        except ValueError:
-            password = None
+        password = url_password(url)  # the last "@" ends it: '@', '/', spaces included
         if password:
             for secret in {password, unquote(password)}:
                 self._pairs.append((secret, "***"))

@@ -5,9 +5,12 @@ that does not fit the GA 36 grammar is refused unless ``--force`` (a typo on an
 allow list is a gate that never opens). The running daemon picks changes up
 within ``access.refresh_s``.
 
-Import file: one entry per line, ``PLATE[,allow|deny[,note]]`` (UTF-8; ``#``
-starts a comment; the list defaults to ``allow``). ``--replace`` swaps both
-lists for the file's content in one transaction; without it entries are added.
+Import file: one entry per line, ``PLATE[,allow|deny[,note]]`` (UTF-8, a BOM is
+fine; a line whose first non-blank character is ``#`` is a comment, a ``#`` in a
+note is text; quote a note that has commas; the list defaults to ``allow``). Every
+line skipped is reported with its reason; any bad line writes nothing. ``--replace``
+swaps both lists for the file's content in one transaction, but refuses to remove a
+deny entry the file does not list unless ``--drop-deny`` (each one is named).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import argparse
 import csv
 import json
 import sys
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +56,8 @@ def register(sub: Any) -> None:
     imp.add_argument("file", type=Path)
     imp.add_argument("--replace", action="store_true", help="replace both lists with the file")
     imp.add_argument("--force", action="store_true", help="accept plates outside the grammar")
+    imp.add_argument("--drop-deny", action="store_true",
+                     help="with --replace: remove deny entries absent from the file")
     imp.set_defaults(func=cmd_import)
 
 
@@ -120,47 +126,136 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def parse_import(text: str, force: bool) -> tuple[list[tuple[str, str, str | None]], list[str]]:
-    """Entries and error lines (``file line: problem``) from an import file's text."""
-    entries: list[tuple[str, str, str | None]] = []
+Entry = tuple[str, str, str | None]
+"""``(plate, list, note)`` as :meth:`Store.access_replace` takes it."""
+
+_FORMAT = "PLATE[,allow|deny[,note]]"
+
+
+def _visible(text: str) -> str:
+    """``text`` without Unicode format characters (BOM, zero-width), stripped."""
+    return "".join(ch for ch in text if unicodedata.category(ch) != "Cf").strip()
+
+
+def _lines(text: str) -> list[str]:
+    # Only line breaks break lines: str.splitlines() would also split a note at U+2028 or \x1c.
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    return lines[:-1] if lines and lines[-1] == "" else lines
+
+
+def _fields(line: str) -> list[str]:
+    """The fields of one line; csv.Error on a quote left open or stray text after one."""
+    rows = list(csv.reader([line], strict=True, skipinitialspace=True))
+    return [cell.strip() for cell in rows[0]] if rows else []
+
+
+def _entry(cells: list[str], force: bool) -> Entry | str:
+    """The entry of one line's fields, or why it is refused."""
+    if len(cells) > 3:
+        return f"{len(cells)} fields, expected {_FORMAT} (quote a note that has commas)"
+    kind = _visible(cells[1]).lower() if len(cells) > 1 and _visible(cells[1]) else "allow"
+    if kind not in ("allow", "deny"):
+        return f"list {cells[1]!r} is not allow or deny"
+    plate = plates.normalize(cells[0])
+    if not plate:
+        return "no plate"
+    if not plates.is_valid(plate) and not force:
+        return f"{cells[0]!r} is not a valid plate (use --force to keep it anyway)"
+    note = cells[2] if len(cells) > 2 and cells[2] else None
+    return plate, kind, note
+
+
+def parse_import(text: str, force: bool) -> tuple[list[Entry], list[str], list[tuple[int, str]]]:
+    """Entries, errors (``line N: problem``) and skipped lines (``(N, why)``) of a file's text.
+
+    Each physical line is one entry, parsed with the csv module on its own, so a quote
+    left open is an error on its line and never swallows the lines after it. ``#`` starts
+    a comment only as a line's first non-blank character: inside a note it is text. A BOM
+    and other invisible characters never reach a plate (daemon.plates.normalize). The
+    same plate on both lists, or twice with different notes, is an error; an exact
+    duplicate line is skipped and reported.
+    """
+    entries: list[Entry] = []
     errors: list[str] = []
-    lines = [line.split("#", 1)[0] for line in text.splitlines()]
-    for n, row in enumerate(csv.reader(lines), start=1):
-        cells = [c.strip() for c in row]
-        if not cells or not cells[0]:
+    skipped: list[tuple[int, str]] = []
+    seen: dict[str, tuple[int, Entry]] = {}
+    for n, line in enumerate(_lines(text.removeprefix("\ufeff")), start=1):
+        visible = _visible(line)
+        if not visible or visible.startswith("#"):
+            skipped.append((n, "comment" if visible else "blank line"))
             continue
-        kind = (cells[1].lower() if len(cells) > 1 and cells[1] else "allow")
-        if kind not in ("allow", "deny"):
-            errors.append(f"line {n}: list {cells[1]!r} is not allow or deny")
+        try:
+            got = _entry(_fields(line), force)
+        except csv.Error as exc:
+            got = f"{exc} (a quote left open? quote a whole field: \"note, with comma\")"
+        if isinstance(got, str):
+            errors.append(f"line {n}: {got}")
             continue
-        plate = plates.normalize(cells[0])
-        if not plates.is_valid(plate) and not force:
-            errors.append(f"line {n}: {cells[0]!r} is not a valid plate")
-            continue
-        entries.append((plate, kind, cells[2] if len(cells) > 2 and cells[2] else None))
-    return entries, errors
+        first = seen.get(got[0])
+        if first is None:
+            seen[got[0]] = (n, got)
+            entries.append(got)
+        elif first[1] == got:
+            skipped.append((n, f"duplicate of line {first[0]}"))
+        elif first[1][1] != got[1]:
+            errors.append(f"line {n}: {got[0]} is on the {got[1]} list here and on the "
+                          f"{first[1][1]} list at line {first[0]}")
+        else:
+            errors.append(f"line {n}: {got[0]} again with another note (line {first[0]})")
+    return entries, errors, skipped
+
+
+def _replace(store: Store, entries: list[Entry], drop_deny: bool) -> int:
+    """Swap both lists for ``entries``; refuse (1) to drop a deny entry unless ``drop_deny``."""
+    wanted = {(p, k) for p, k, _ in entries}
+    gone = [e for e in store.access_entries() if (plates.normalize(e.plate), e.kind) not in wanted]
+    gone_deny = [e.plate for e in gone if e.kind == "deny"]
+    if gone_deny and not drop_deny:
+        print(f"allow import: --replace would remove {len(gone_deny)} deny "
+              f"entr{'y' if len(gone_deny) == 1 else 'ies'} absent from the file: "
+              f"{', '.join(gone_deny)}; nothing written. Add them to the file, or pass "
+              "--drop-deny to remove them", file=sys.stderr)
+        return 1
+    n = store.access_replace(entries)
+    for e in gone:
+        print(f"{e.kind} {e.plate}: removed")
+    print(f"allow import: lists replaced, {n} entr{'y' if n == 1 else 'ies'}, "
+          f"{len(gone)} removed")
+    return 0
+
+
+def _add(store: Store, entries: list[Entry]) -> None:
+    """Add ``entries``; say which allow entries a deny entry overrides."""
+    deny = {plates.normalize(e.plate) for e in store.access_entries() if e.kind == "deny"}
+    added = 0
+    for plate, kind, note in entries:
+        added += store.access_add(plate, kind, note)
+        if kind == "allow" and plate in deny:
+            print(f"allow {plate}: also on the deny list, which wins", file=sys.stderr)
+    print(f"allow import: {added} added, {len(entries) - added} already listed")
 
 
 def cmd_import(args: argparse.Namespace) -> int:
     """Import a file; nothing is written when any line is bad (fix the file, run again)."""
     try:
         text = args.file.read_text(encoding="utf-8")
-    except OSError as exc:
-        print(f"allow import: cannot read {args.file}: {exc.strerror or exc}", file=sys.stderr)
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) else f"not UTF-8 ({exc.reason})"
+        print(f"allow import: cannot read {args.file}: {why or exc}", file=sys.stderr)
         return 1
-    entries, errors = parse_import(text, args.force)
+    entries, errors, skipped = parse_import(text, args.force)
+    for n, why in skipped:
+        print(f"allow import: {args.file}: line {n}: skipped: {why}", file=sys.stderr)
     for line in errors:
         print(f"allow import: {args.file}: {line}", file=sys.stderr)
     if errors:
+        print(f"allow import: nothing written ({len(errors)} bad line(s))", file=sys.stderr)
         return 1
     store = _store(args)
     try:
         if args.replace:
-            n = store.access_replace(entries)
-            print(f"allow import: lists replaced, {n} entr{'y' if n == 1 else 'ies'}")
-        else:
-            added = sum(store.access_add(p, k, note) for p, k, note in entries)
-            print(f"allow import: {added} added, {len(entries) - added} already listed")
+            return _replace(store, entries, args.drop_deny)
+        _add(store, entries)
     finally:
         store.close()
     return 0

@@ -2,15 +2,22 @@
 
 Pure: takes pydantic's ValidationError (or a YAML error) and the composed YAML node
 tree, returns the lines ``gatecam check-config`` prints. A secret put in the YAML is
-named as such and its value never echoed.
+named as such and its value never echoed. These lines are printed, outside the log
+filter, so every one is redacted here: the value echoed (a whole camera mapping for a
+missing key) has each URL's password replaced (daemon/config/secrets.py redact_url),
+and every URL password found anywhere in the input (:func:`url_passwords`) is scrubbed
+from the final line, validator messages included.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import yaml
 from pydantic import ValidationError
+
+from daemon.config.secrets import redact_text, redact_url, url_password
 
 _SECRET_KEYS = {"secret_id", "secret_key", "secretid", "secretkey", "password"}
 
@@ -25,8 +32,47 @@ def yaml_problem(exc: yaml.YAMLError, source: str) -> str:
     return f"{source}{where}: not valid YAML: {problem}{ctx}"
 
 
-def describe_errors(exc: ValidationError, root: yaml.Node | None, source: str) -> list[str]:
-    """One line per validation error: ``file:LINE: key -> path: reason (got value)``."""
+def url_passwords(data: Any) -> set[str]:
+    """The password of every URL among the strings in ``data`` (nested lists and mappings)."""
+    found: set[str] = set()
+    if isinstance(data, str):
+        password = url_password(data)
+        if password:
+            found.add(password)
+    elif isinstance(data, dict):
+        for key, value in data.items():
+            found |= url_passwords(key) | url_passwords(value)
+    elif isinstance(data, list | tuple):
+        for item in data:
+            found |= url_passwords(item)
+    return found
+
+
+def redact_value(value: Any) -> Any:
+    """``value`` with every URL's password hidden and secret-named keys' values replaced."""
+    if isinstance(value, str):
+        return redact_url(value) if "://" in value else value
+    if isinstance(value, dict):
+        return {k: "<redacted>" if str(k).lower() in _SECRET_KEYS else redact_value(v)
+                for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(redact_value(v) for v in value)
+    return value
+
+
+def safe_line(line: str, secrets: Iterable[str] = ()) -> str:
+    """``line`` with URL passwords, known secrets and ``secrets`` replaced by ``***``."""
+    return redact_text(line, secrets)
+
+
+def describe_errors(
+    exc: ValidationError, root: yaml.Node | None, source: str, secrets: Iterable[str] = (),
+) -> list[str]:
+    """One line per validation error: ``file:LINE: key -> path: reason (got value)``.
+
+    ``secrets`` (the URL passwords of the input, :func:`url_passwords`) never appear.
+    """
+    secrets = tuple(secrets)
     lines = []
     for err in exc.errors():
         loc = tuple(err["loc"])
@@ -38,8 +84,8 @@ def describe_errors(exc: ValidationError, root: yaml.Node | None, source: str) -
             msg = "secrets never go in the YAML file; use the environment or $CREDENTIALS_DIRECTORY"
             value = "<redacted>"
         else:
-            value = _short(err.get("input"))
-        lines.append(f"{where}: {key}: {msg} (got {value})")
+            value = _short(redact_value(err.get("input")))
+        lines.append(safe_line(f"{where}: {key}: {msg} (got {value})", secrets))
     return lines
 
 

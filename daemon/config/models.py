@@ -11,15 +11,26 @@ or from files of the same names (any case) in ``$CREDENTIALS_DIRECTORY``
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import quote
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from daemon.config.endpoints import check_endpoint
-from daemon.config.errors import describe_errors, yaml_problem
-from daemon.config.secrets import redact_url
+from daemon.config.errors import (
+    describe_errors,
+    redact_value,
+    safe_line,
+    url_passwords,
+    yaml_problem,
+)
+from daemon.config.secrets import read_credential, redact_url, remember, remember_url, url_password
+from daemon.contract import check_prefix
 from daemon.errors import ConfigError
 
 _ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -30,8 +41,14 @@ RESERVED_IDS = frozenset({"ocr", "storage"})
 """``<prefix>/<site>/<id>/status`` carries these subsystems' status: no camera may use the ids."""
 
 
+MIN_ROI_AREA = 0.001
+"""Smallest lane polygon, as a share of the frame: below it no vehicle can trigger motion."""
+
+
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan=False: .inf or .nan in a float key validated and then crashed at start
+    # (timedelta(seconds=inf)) or silently disabled a check (nan compares false).
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -82,12 +99,31 @@ class CameraConfig(_Model):
         description="H.264 decoder threads; 0 = FFmpeg's choice (one per core: more memory)",
     )
     motion: MotionConfig = MotionConfig()
+    password_credential: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+        description="the URL's password from $CREDENTIALS_DIRECTORY/camera_<name> "
+                    "(/etc/gatecam/credentials/cameras/<name>), put into the URL at start",
+    )
+
+    @model_validator(mode="after")
+    def _one_password(self) -> CameraConfig:
+        if self.password_credential and url_password(self.url):
+            raise ValueError("the URL has a password and password_credential is set: keep one")
+        if self.password_credential and self.is_file:
+            raise ValueError("password_credential needs a network URL (rtsp://user@host/...)")
+        return self
 
     @field_validator("roi")
     @classmethod
     def _polygon(cls, roi: list[tuple[float, float]]) -> list[tuple[float, float]]:
         if len(roi) < 3:
             raise ValueError("a lane polygon needs at least 3 points")
+        # shoelace area: a flat polygon (points on a line) masks nothing, so no motion ever
+        area = abs(sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in zip(roi, roi[1:] + roi[:1],
+                                                                        strict=True))) / 2
+        if area < MIN_ROI_AREA:
+            raise ValueError(f"the lane polygon covers {area:.4%} of the frame; it needs at "
+                             f"least {MIN_ROI_AREA:.1%}")
         return roi
 
     @property
@@ -109,7 +145,9 @@ class PassageConfig(_Model):
     clear_after_s: float = Field(1.5, gt=0, le=60, description="lane quiet this long ends it")
     settle_s: float = Field(0.6, ge=0, le=10, description="send at the latest this long in")
     dedup_window_s: float = Field(30.0, ge=0, le=3600, description="same plate again merges")
-    max_open_s: float = Field(600.0, gt=0, description="force-close a passage open this long")
+    max_open_s: float = Field(
+        600.0, gt=0, le=86400, description="force-close a passage open this long"
+    )
     candidate_max_age_s: float = Field(2.0, gt=0, le=30, description="older frames are not sent")
     in_view_bottom: float = Field(
         0.3, gt=0, le=1,
@@ -180,6 +218,18 @@ class StoreConfig(_Model):
     snapshots: Path | None = Field(None, description="folder for passage snapshots; none if unset")
     retention: RetentionConfig = RetentionConfig()
 
+    @field_validator("url")
+    @classmethod
+    def _sqlalchemy_url(cls, url: str) -> str:
+        # An unparsable URL or unknown dialect (postgres:// for postgresql://) failed only at
+        # start, as a storage error (exit 1, restarted in a loop).
+        try:
+            make_url(url).get_dialect()
+        except (ArgumentError, NoSuchModuleError, ValueError) as exc:
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise ValueError(f"not a usable SQLAlchemy URL: {redact_url(first)}") from None
+        return url
+
 
 class AccessConfig(_Model):
     """Allow / deny decisions carried in each event (daemon/access.py; lists live in the DB)."""
@@ -210,15 +260,16 @@ class MqttConfig(_Model):
     """The broker gate controllers subscribe to."""
 
     enabled: bool = True
-    host: str = "127.0.0.1"
+    host: str = Field("127.0.0.1", min_length=1, pattern=r"^\S+$")
     port: int = Field(1883, ge=1, le=65535)
-    topic_prefix: str = Field("gatecam", pattern=r"^[^#+\s]+$")
+    topic_prefix: str = Field("gatecam", description="first topic level(s); no '$', no empty level")
     client_id: str | None = None
     username: str | None = None
     keepalive_s: int = Field(30, ge=5, le=3600)
     max_inflight: int = Field(20, ge=1, le=1000, description="outbox messages awaiting PUBACK")
     late_after_s: float = Field(
-        10.0, gt=0, description="an event captured longer ago than this is sent with late: true"
+        10.0, gt=0, le=86400,
+        description="an event captured longer ago than this is sent with late: true",
     )
     tls: MqttTlsConfig | None = Field(None, description="TLS settings; plain TCP when unset")
     gate_command: bool = Field(
@@ -235,7 +286,13 @@ class MqttConfig(_Model):
         "5", description="MQTT version; 5 lets the broker expire stale gate commands"
     )
     ha_discovery: bool = Field(False, description="publish Home Assistant discovery configs")
-    ha_discovery_prefix: str = Field("homeassistant", pattern=r"^[^#+\s]+$")
+    ha_discovery_prefix: str = Field("homeassistant")
+
+    @field_validator("topic_prefix", "ha_discovery_prefix")
+    @classmethod
+    def _usable_prefix(cls, prefix: str) -> str:
+        # the topic builders (daemon/contract.py) refuse what this refuses, at start
+        return check_prefix(prefix)
 
     @field_validator("protocol", mode="before")
     @classmethod
@@ -303,6 +360,33 @@ class Config(_Model):
         raise KeyError(f"no camera {camera_id!r}; configured: {[c.id for c in self.cameras]}")
 
 
+def with_camera_passwords(cfg: Config, environ: Mapping[str, str] | None = None) -> Config:
+    """``cfg`` with each ``password_credential`` read and put, percent-encoded, into its URL.
+
+    The file is ``camera_<name>`` in ``$CREDENTIALS_DIRECTORY`` (the unit's
+    ``LoadCredential=camera:/etc/gatecam/credentials/cameras``) or ``cameras/<name>`` there
+    (the installer's layout, for a run by hand). The password joins the log redaction set.
+    ConfigError (exit 78) naming the camera when a file is missing.
+    """
+    cams = []
+    for cam in cfg.cameras:
+        name = cam.password_credential
+        if name is None:
+            cams.append(cam)
+            continue
+        password = read_credential((f"camera_{name}", f"cameras/{name}"), environ)
+        if password is None:
+            raise ConfigError(f"cameras -> {cam.id} -> password_credential: no file camera_"
+                              f"{name} (or cameras/{name}) in $CREDENTIALS_DIRECTORY")
+        remember(password)
+        scheme, rest = cam.url.split("://", 1)
+        user, host = rest.split("@", 1) if "@" in rest.split("/", 1)[0] else ("", rest)
+        url = f"{scheme}://{user}:{quote(password, safe='')}@{host}"
+        remember_url(url)
+        cams.append(cam.model_copy(update={"url": url}))
+    return cfg.model_copy(update={"cameras": cams})
+
+
 def load_config(path: str | Path) -> Config:
     """Read and validate a YAML configuration file."""
     path = Path(path)
@@ -319,10 +403,18 @@ def parse_config(text: str, source: str = "<config>") -> Config:
         data = yaml.safe_load(text)
         root = yaml.compose(text)
     except yaml.YAMLError as exc:
-        raise ConfigError([yaml_problem(exc, source)]) from exc
+        raise ConfigError([safe_line(yaml_problem(exc, source))]) from exc
+    # Error lines are printed outside the log filter: none may carry a URL's password.
+    passwords = url_passwords(data)
     if not isinstance(data, dict):
-        raise ConfigError([f"{source}: the top level must be a mapping of keys, got {data!r}"])
+        got = repr(redact_value(data))
+        raise ConfigError([safe_line(f"{source}: the top level must be a mapping of keys, "
+                                     f"got {got}", passwords)])
     try:
-        return Config.model_validate(data)
+        cfg = Config.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(describe_errors(exc, root, source)) from exc
+        raise ConfigError(describe_errors(exc, root, source, passwords)) from exc
+    # URL passwords join the log redaction set (one with spaces has no other way to be found).
+    for url in (*(c.url for c in cfg.cameras), cfg.store.url, cfg.ocr.rate_limit_url):
+        remember_url(url)
+    return cfg

@@ -5,9 +5,11 @@ timestamp and prefixes the syslog priority (``<3>``) so ``journalctl -p err`` wo
 "Under systemd" means stderr *is* the stream named by ``$JOURNAL_STREAM`` (device:inode,
 as ``systemd.exec(5)`` advises): a child that inherited the variable but writes to a file
 or a terminal keeps ordinary timestamped lines. Every record passes a
-:class:`RedactFilter`: URL passwords (``rtsp://user:secret@cam``) become ``***``, and
-any registered secret string (the Tencent keys, the MQTT password) is replaced
-wherever it appears.
+:class:`RedactFilter`: URL passwords (``rtsp://user:secret@cam``, also holding ``@`` or ``/``)
+become ``***``, and any known secret string is replaced wherever it appears: those
+given to :func:`setup_logging` and every one read since
+(:func:`daemon.config.secrets.known_secrets`: the Tencent keys, rotated ones included,
+the MQTT password, camera passwords with spaces).
 """
 
 from __future__ import annotations
@@ -15,14 +17,12 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import sys
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-_URL_PASSWORD = re.compile(r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]*:)[^@\s/]+@")
-"""``scheme://user:password@`` anywhere in a message."""
+from daemon.config.secrets import redact_text
 
 _SYSLOG_PRIORITY = {
     logging.CRITICAL: 2,
@@ -34,12 +34,8 @@ _SYSLOG_PRIORITY = {
 
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    """``text`` with URL passwords and each of ``secrets`` replaced by ``***``."""
-    text = _URL_PASSWORD.sub(r"\g<head>***@", text)
-    for secret in secrets:
-        if secret and len(secret) >= 4:  # a 1-3 character "secret" would shred the text
-            text = text.replace(secret, "***")
-    return text
+    """``text`` with URL passwords, each of ``secrets`` and every known secret as ``***``."""
+    return redact_text(text, secrets)
 
 
 class RedactFilter(logging.Filter):

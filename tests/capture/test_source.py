@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from daemon.capture.source import Scrubber, io_timeout_s, open_options, open_target
 from daemon.config.models import CameraConfig
 
@@ -41,3 +43,11 @@ def test_scrubber_removes_the_password_plain_and_percent_encoded() -> None:
 def test_scrubber_without_password_changes_nothing() -> None:
     scrub = Scrubber("rtsp://10.0.0.5/live", "rtsp://10.0.0.5/live")
     assert scrub("error at rtsp://10.0.0.5/live") == "error at rtsp://10.0.0.5/live"
+
+
+@pytest.mark.parametrize("password", ["p@ss/w rd", "my pass", "a/b"])
+def test_scrubber_removes_passwords_with_at_slash_and_spaces(password: str) -> None:
+    url = f"rtsp://admin:{password}@10.0.0.5:554/live"
+    scrub = Scrubber(url, "rtsp://admin:***@10.0.0.5:554/live")
+    assert scrub(f"open {url} failed; auth {password!r}") == (
+        "open rtsp://admin:***@10.0.0.5:554/live failed; auth '***'")

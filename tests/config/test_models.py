@@ -137,3 +137,54 @@ def test_check_config_ok(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "ok: site lot-a" in proc.stdout
+
+
+_BASE = "site: a\ncameras: [{id: c, url: x}]\n"
+
+
+@pytest.mark.parametrize(
+    ("extra", "key"),
+    [
+        ("mqtt: {topic_prefix: 'gatecam/'}", "mqtt -> topic_prefix"),
+        ("mqtt: {topic_prefix: '/gatecam'}", "mqtt -> topic_prefix"),
+        ("mqtt: {topic_prefix: 'acme//gatecam'}", "mqtt -> topic_prefix"),
+        ("mqtt: {topic_prefix: '$SYS/gatecam'}", "mqtt -> topic_prefix"),
+        ("mqtt: {topic_prefix: '$gatecam'}", "mqtt -> topic_prefix"),
+        ("mqtt: {ha_discovery_prefix: 'homeassistant/'}", "mqtt -> ha_discovery_prefix"),
+        ("mqtt: {late_after_s: .inf}", "mqtt -> late_after_s"),
+        ("mqtt: {late_after_s: 1e300}", "mqtt -> late_after_s"),  # timedelta overflow
+        ("mqtt: {host: ''}", "mqtt -> host"),
+        ("passage: {max_open_s: .inf}", "passage -> max_open_s"),
+        ("store: {retention: {db_max_bytes: .inf}}", "store -> retention -> db_max_bytes"),
+        ("cameras: [{id: c, url: x, motion: {start_fraction: .nan}}]",
+         "cameras -> 0 -> motion -> start_fraction"),
+        ("cameras: [{id: c, url: x, roi: [[0, 0], [0.5, 0.5], [1, 1]]}]", "cameras -> 0 -> roi"),
+        ("store: {url: 'postgres://u@db/gatecam'}", "store -> url"),  # SQLAlchemy: postgresql
+        ("store: {url: 'not a url'}", "store -> url"),
+    ],
+)
+def test_values_that_crashed_at_start_are_config_errors(extra: str, key: str) -> None:
+    text = "site: a\n" + extra if extra.startswith("cameras") else _BASE + extra
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, source="g.yaml")
+    assert any("g.yaml:" in ln and f" {key}: " in ln for ln in info.value.lines), \
+        info.value.lines
+
+
+@pytest.mark.parametrize("prefix", ["gatecam", "acme/gatecam", "a-b_c.d/x1", "ha"])
+def test_every_accepted_prefix_builds_every_topic(prefix: str) -> None:
+    from daemon import contract
+
+    cfg = parse_config(_BASE + f"mqtt: {{topic_prefix: '{prefix}', ha_discovery_prefix: "
+                       f"'{prefix}'}}\n")
+    assert contract.site_status_topic(cfg.mqtt.topic_prefix, cfg.site) == f"{prefix}/a/status"
+    assert contract.gate_topic(cfg.mqtt.topic_prefix, cfg.site, "c") == f"{prefix}/a/c/gate"
+
+
+def test_bad_value_exits_78_naming_the_key(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(_BASE + "mqtt:\n  late_after_s: .inf\n")
+    proc = subprocess.run([sys.executable, "-m", "daemon", "check-config", str(path)],
+                          capture_output=True, text=True, timeout=60, cwd=ROOT, check=False)
+    assert proc.returncode == EX_CONFIG, proc.stderr
+    assert f"{path}:4: mqtt -> late_after_s:" in proc.stderr, proc.stderr
