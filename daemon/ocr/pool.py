@@ -200,12 +200,17 @@ class OcrPool:
         if not self.circuit.allow():
             self._count("circuit_open")
             return _not_called(cand, CIRCUIT_OPEN)
+        try:
+            return self._call(cand)
+        finally:  # whatever happened (even a bug), a half-open probe must not stay taken
+            self.circuit.release()
+
+    def _call(self, cand: Candidate) -> PlateRead:
         # Encode first: the slot then goes straight to the wire, and the slot's start is
         # close to the request's real send time (the limiter anchors on both ends).
         prep = prepare(cand.frame.bgr(), cand.roi_box, self._max_width, self._quality)
         grant = self._slot(cand)
         if grant is None:
-            self.circuit.cancel_probe()
             self._count("stale")
             return _not_called(cand, "Stale")
         extra_call_used = False

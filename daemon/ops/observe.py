@@ -100,6 +100,7 @@ def snapshot(app: App, *, with_backlog: bool = True) -> PipelineSnapshot:
             offline_grace_s=grace,
         ))
     recorder = app._recorder
+    pool = app._pool
     return PipelineSnapshot(
         cameras=beats,
         recorder_alive=recorder.alive if recorder is not None else False,
@@ -107,6 +108,7 @@ def snapshot(app: App, *, with_backlog: bool = True) -> PipelineSnapshot:
         passages=app.passages,
         outbox_backlog=outbox_backlog(app) if with_backlog else None,
         stopping=app.stop_event.is_set(),
+        ocr_stuck_s=pool.circuit.stuck_for() if pool is not None else None,
     )
 
 
