@@ -88,10 +88,29 @@ def _lookup(code: str) -> Action | None:
     return None
 
 
+BILLING_HINTS = (
+    "arrears", "billing", "balance", "resourcepack", "overdue", "unpaid", "payment",
+    "charge", "quota",
+)
+"""Words (case-insensitive) that mark an *unknown* code as a billing refusal.
+
+Tencent adds codes over time; one like ``FailedOperation.ResourcePackExhausted`` would be
+retried and billed-for-nothing forever as RETRY_ONCE. Treated as STOP it opens the circuit
+(a cool-down, then a probe), which is harmless if the guess is wrong."""
+
+
+def is_billing_like(code: str) -> bool:
+    """True when the code mentions arrears, billing, balance, resource packs or the like."""
+    folded = code.replace("_", "").lower()
+    return any(hint in folded for hint in BILLING_HINTS)
+
+
 def classify(code: str) -> Action:
-    """The action for an error code; unknown codes get RETRY_ONCE."""
+    """The action for an error code; unknown codes get RETRY_ONCE, or STOP if billing-like."""
     action = _lookup(code)
-    return Action.RETRY_ONCE if action is None else action
+    if action is not None:
+        return action
+    return Action.STOP if is_billing_like(code) else Action.RETRY_ONCE
 
 
 TOKEN_FAILURE = "AuthFailure.TokenFailure"  # noqa: S105 - an error code, not a secret
