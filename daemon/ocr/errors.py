@@ -9,6 +9,7 @@ came back from, the service:
 - ``HttpStatus.<n>``: a non-200 answer without an error envelope -> RETRY
   (``HttpStatus.413`` -> REENCODE)
 - ``BadResponse``: a body that is not JSON or not the documented envelope -> RETRY_ONCE
+- ``ResponseTooLarge``: an answer over the client's size cap (64 KiB) -> RETRY_ONCE
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ _EXACT: dict[str, Action] = {
     "Timeout": Action.RETRY,
     "NetworkError": Action.RETRY,
     "BadResponse": Action.RETRY_ONCE,
+    "ResponseTooLarge": Action.RETRY_ONCE,
     "HttpStatus.413": Action.REENCODE,
 }
 
@@ -168,7 +170,10 @@ class OcrTransportError(OcrError):
 
 
 class OcrBadResponseError(OcrError):
-    """Raised for an unparsable or malformed answer (``BadResponse``); retried at most once."""
+    """Raised for an unparsable or malformed answer (``BadResponse``, or ``ResponseTooLarge``
+    past the client's size cap); retried at most once."""
 
-    def __init__(self, message: str, *, request_id: str | None = None) -> None:
-        super().__init__("BadResponse", message, request_id=request_id)
+    def __init__(
+        self, message: str, *, request_id: str | None = None, code: str = "BadResponse"
+    ) -> None:
+        super().__init__(code, message, request_id=request_id)
