@@ -9,6 +9,12 @@ any answer showing the account works (a plate, "no plate", a bad image) closes i
 and resets the cool-down. A probe that never reached the service (timeout,
 network) leaves the circuit half-open so the next candidate probes again.
 
+The probe is released on every path: the worker that took it calls
+:meth:`OcrCircuit.release` in a ``finally`` (an exception while preparing the frame or
+inside the client must not leave it taken, or no call would ever go out again). A probe
+still out after a whole cool-down (:meth:`CircuitState.stuck_for`) is a stall that
+health reports (daemon.ops.health), so the watchdog restarts a wedged process.
+
 :class:`CircuitState` is pure (the caller passes ``now``); :class:`OcrCircuit`
 adds the lock, the clock, the ALERT log line and listeners that publish the
 status (the app puts it on ``<prefix>/<site>/ocr/status``, retained).
@@ -50,6 +56,8 @@ class CircuitState:
     probing: bool = False
     refused_calls: int = 0
     """Candidates not sent because the circuit was open."""
+    probe_since: float | None = None
+    """When the probe in flight was let through (None: no probe out)."""
 
     def __post_init__(self) -> None:
         if self.base_cooldown_s <= 0 or self.max_cooldown_s < self.base_cooldown_s:
@@ -65,13 +73,29 @@ class CircuitState:
             self.state = HALF_OPEN
         if self.state == HALF_OPEN and not self.probing:
             self.probing = True
+            self.probe_since = now
             return True
         self.refused_calls += 1
         return False
 
     def cancel_probe(self) -> None:
         """The allowed call was not made after all (stale candidate): let another probe go."""
+        self._end_probe()
+
+    def _end_probe(self) -> None:
         self.probing = False
+        self.probe_since = None
+
+    def stuck_for(self, now: float) -> float | None:
+        """Seconds the probe has been out, once that is longer than a whole cool-down; else None.
+
+        A probe is one call bounded by the client's deadline: out for longer than the
+        cool-down means the circuit can make no progress (a wedged call or a leaked probe).
+        """
+        if not self.probing or self.probe_since is None:
+            return None
+        age = now - self.probe_since
+        return age if age > max(self.cooldown_s, self.base_cooldown_s) else None
 
     def on_stop(self, code: str, now: float) -> bool:
         """A STOP error: open (or re-open) with the next cool-down. True if it was closed."""
@@ -84,7 +108,7 @@ class CircuitState:
         self.code = code
         self.opened_at = now if was_closed or self.opened_at is None else self.opened_at
         self.until = now + self.cooldown_s
-        self.probing = False
+        self._end_probe()
         return was_closed
 
     def on_reached(self) -> bool:
@@ -96,15 +120,16 @@ class CircuitState:
         self.until = 0.0
         self.trips = 0
         self.cooldown_s = 0.0
-        self.probing = False
+        self._end_probe()
         return changed
 
     def on_unreached(self) -> None:
         """A call that never reached the service (network, timeout): inconclusive."""
-        self.probing = False
+        self._end_probe()
 
     def status(self, now: float) -> dict[str, Any]:
-        """JSON-ready view: state, code, retry_in_s, cooldown_s, trips, refused_calls."""
+        """JSON-ready view: state, code, retry_in_s, cooldown_s, trips, refused_calls,
+        probe_stuck_s (see :meth:`stuck_for`)."""
         state = HALF_OPEN if self.state == OPEN and now >= self.until else self.state
         return {
             "state": state,
@@ -113,6 +138,7 @@ class CircuitState:
             "cooldown_s": self.cooldown_s,
             "trips": self.trips,
             "refused_calls": self.refused_calls,
+            "probe_stuck_s": self.stuck_for(now),
         }
 
 
@@ -131,6 +157,8 @@ class OcrCircuit:
         self._clock = clock
         self._lock = threading.Lock()
         self._listeners: list[StatusListener] = []
+        self._probe_owner: int | None = None
+        """The thread that holds the half-open probe (only it may release it)."""
 
     def add_listener(self, listener: StatusListener) -> None:
         """Call ``listener(status)`` on every change of state (from a worker thread)."""
@@ -141,6 +169,8 @@ class OcrCircuit:
         with self._lock:
             before = self._state.state
             ok = self._state.allow(self._clock())
+            if ok and self._state.probing:
+                self._probe_owner = threading.get_ident()
             changed = before != self._state.state
         if changed:
             log.warning("OCR circuit half-open: sending one probe call")
@@ -151,6 +181,24 @@ class OcrCircuit:
         """An allowed call was not made."""
         with self._lock:
             self._state.cancel_probe()
+
+    def release(self) -> None:
+        """End of the calling worker's turn: give back the probe if this thread still holds it.
+
+        Call it in a ``finally`` after every :meth:`allow` that returned True; harmless when
+        the outcome was already recorded or the circuit was closed.
+        """
+        with self._lock:
+            if self._probe_owner != threading.get_ident():
+                return
+            self._probe_owner = None
+            if self._state.probing:
+                self._state.cancel_probe()
+
+    def stuck_for(self) -> float | None:
+        """Seconds the probe has been out beyond a whole cool-down, or None (a stall if set)."""
+        with self._lock:
+            return self._state.stuck_for(self._clock())
 
     def on_stop(self, code: str, request_id: str | None) -> None:
         """Record an auth/billing refusal; logs an ALERT and notifies listeners."""

@@ -9,6 +9,7 @@ came back from, the service:
 - ``HttpStatus.<n>``: a non-200 answer without an error envelope -> RETRY
   (``HttpStatus.413`` -> REENCODE)
 - ``BadResponse``: a body that is not JSON or not the documented envelope -> RETRY_ONCE
+- ``ResponseTooLarge``: an answer over the client's size cap (64 KiB) -> RETRY_ONCE
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ _EXACT: dict[str, Action] = {
     "Timeout": Action.RETRY,
     "NetworkError": Action.RETRY,
     "BadResponse": Action.RETRY_ONCE,
+    "ResponseTooLarge": Action.RETRY_ONCE,
     "HttpStatus.413": Action.REENCODE,
 }
 
@@ -88,10 +90,29 @@ def _lookup(code: str) -> Action | None:
     return None
 
 
+BILLING_HINTS = (
+    "arrears", "billing", "balance", "resourcepack", "overdue", "unpaid", "payment",
+    "charge", "quota",
+)
+"""Words (case-insensitive) that mark an *unknown* code as a billing refusal.
+
+Tencent adds codes over time; one like ``FailedOperation.ResourcePackExhausted`` would be
+retried and billed-for-nothing forever as RETRY_ONCE. Treated as STOP it opens the circuit
+(a cool-down, then a probe), which is harmless if the guess is wrong."""
+
+
+def is_billing_like(code: str) -> bool:
+    """True when the code mentions arrears, billing, balance, resource packs or the like."""
+    folded = code.replace("_", "").lower()
+    return any(hint in folded for hint in BILLING_HINTS)
+
+
 def classify(code: str) -> Action:
-    """The action for an error code; unknown codes get RETRY_ONCE."""
+    """The action for an error code; unknown codes get RETRY_ONCE, or STOP if billing-like."""
     action = _lookup(code)
-    return Action.RETRY_ONCE if action is None else action
+    if action is not None:
+        return action
+    return Action.STOP if is_billing_like(code) else Action.RETRY_ONCE
 
 
 TOKEN_FAILURE = "AuthFailure.TokenFailure"  # noqa: S105 - an error code, not a secret
@@ -149,7 +170,10 @@ class OcrTransportError(OcrError):
 
 
 class OcrBadResponseError(OcrError):
-    """Raised for an unparsable or malformed answer (``BadResponse``); retried at most once."""
+    """Raised for an unparsable or malformed answer (``BadResponse``, or ``ResponseTooLarge``
+    past the client's size cap); retried at most once."""
 
-    def __init__(self, message: str, *, request_id: str | None = None) -> None:
-        super().__init__("BadResponse", message, request_id=request_id)
+    def __init__(
+        self, message: str, *, request_id: str | None = None, code: str = "BadResponse"
+    ) -> None:
+        super().__init__(code, message, request_id=request_id)

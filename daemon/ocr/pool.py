@@ -7,9 +7,12 @@ the frame, calls the provider and replies with a :class:`PlateRead` whose rect
 is in full-frame pixels. Each candidate costs at most two calls: one retry for
 transient errors (after a short pause, and only with a rate slot that starts
 before the candidate's deadline), one re-signed call after a clock resync, or one
-smaller re-encode for a too-large image. Auth and billing refusals open the
-shared :class:`daemon.ocr.circuit.OcrCircuit`; while it is open candidates are
-answered at once with ``CircuitOpen`` (not called) and the lane records its
+smaller re-encode for a too-large image. ``RequestLimitExceeded`` (our budget and the
+server's disagree: jitter beyond the limiter's margin, another client on the account)
+holds every worker for a window (:data:`BACKOFF_S`, doubling while it repeats); a
+candidate whose deadline ends inside the window is answered ``Stale`` unsent. Auth and
+billing refusals open the shared :class:`daemon.ocr.circuit.OcrCircuit`; while it is
+open candidates are answered at once with ``CircuitOpen`` (not called) and the lane records its
 passages without a plate.
 """
 
@@ -38,6 +41,11 @@ NO_PLATE = "FailedOperation.OcrFailed"
 CIRCUIT_OPEN = "CircuitOpen"
 RETRY_BACKOFF_S = 0.05
 """Pause before the one retry of a transient error (doubling per attempt), inside the deadline."""
+BACKOFF_S = 1.0
+"""After ``RequestLimitExceeded`` no worker starts a call for this long (Tencent counts over a
+1 s window: a second of silence empties it); each further refusal in a row doubles it."""
+BACKOFF_MAX_S = 8.0
+"""The longest backoff window."""
 
 __all__ = ["CIRCUIT_OPEN", "OcrPool", "Prepared", "Recognizer", "map_rect", "prepare"]
 
@@ -64,6 +72,7 @@ class OcrPool:
         clock: Callable[[], float] = time.monotonic,
         max_pending: int = 32,
         circuit: OcrCircuit | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._client = client
         self._limiter = limiter
@@ -72,7 +81,11 @@ class OcrPool:
         self._quality = jpeg_quality
         self._max_width = max_width
         self._clock = clock
+        self._sleep = sleep
         self._max_pending = max_pending
+        self._hold_until = 0.0
+        """No call starts before this (clock time): the RequestLimitExceeded backoff."""
+        self._limit_streak = 0
         self._heap: list[tuple[int, float, int, Candidate, Reply]] = []
         self._seq = itertools.count()
         self._cond = threading.Condition()
@@ -149,7 +162,7 @@ class OcrPool:
                 k: self._counts[k]
                 for k in (
                     "calls", "ok", "no_plate", "stale", "retries", "reencodes", "failures",
-                    "circuit_open", "unknown_codes",
+                    "circuit_open", "unknown_codes", "backoffs",
                 )
             }
             out["errors"] = dict(self._errors)
@@ -192,20 +205,50 @@ class OcrPool:
                 self._errors[error] += 1
 
     def _slot(self, cand: Candidate) -> Grant | None:
-        """Wait for a rate slot that starts before the candidate's deadline."""
+        """Wait out any backoff, then for a rate slot that starts before the deadline."""
+        while True:
+            now = self._clock()
+            with self._cond:
+                hold = self._hold_until - now
+            if hold <= 0:
+                break
+            if cand.deadline - now <= hold:
+                return None  # the window outlasts the frame's usefulness
+            self._sleep(hold)  # another refusal meanwhile may extend it: look again
         left = cand.deadline - self._clock()
         return self._limiter.acquire(left) if left > 0 else None
+
+    def _back_off(self, exc: OcrError) -> None:
+        """RequestLimitExceeded: hold every worker for a window, longer while it repeats."""
+        with self._cond:
+            window = min(BACKOFF_MAX_S, BACKOFF_S * 2**self._limit_streak)
+            self._limit_streak += 1
+            self._hold_until = max(self._hold_until, self._clock() + window)
+            self._counts["backoffs"] += 1
+        log.warning("Tencent says we are over the rate limit (%s, request %s): no calls for "
+                    "%.0f s", exc.code, exc.request_id, window)
+
+    def _limit_ok(self) -> None:
+        """An answer that was not a rate refusal: the next refusal starts a fresh window."""
+        if self._limit_streak:
+            with self._cond:
+                self._limit_streak = 0
 
     def _process(self, cand: Candidate) -> PlateRead:
         if not self.circuit.allow():
             self._count("circuit_open")
             return _not_called(cand, CIRCUIT_OPEN)
+        try:
+            return self._call(cand)
+        finally:  # whatever happened (even a bug), a half-open probe must not stay taken
+            self.circuit.release()
+
+    def _call(self, cand: Candidate) -> PlateRead:
         # Encode first: the slot then goes straight to the wire, and the slot's start is
         # close to the request's real send time (the limiter anchors on both ends).
         prep = prepare(cand.frame.bgr(), cand.roi_box, self._max_width, self._quality)
         grant = self._slot(cand)
         if grant is None:
-            self.circuit.cancel_probe()
             self._count("stale")
             return _not_called(cand, "Stale")
         extra_call_used = False
@@ -228,7 +271,7 @@ class OcrPool:
                     pause = RETRY_BACKOFF_S if exc.action is not Action.RESYNC_CLOCK else 0.0
                     if pause and cand.deadline - self._clock() <= pause:
                         return _failed(cand, exc, latency)
-                    time.sleep(pause)
+                    self._sleep(pause)
                 retry = self._slot(cand)
                 if retry is None:  # no slot before the deadline: never send a stale frame
                     return _failed(cand, exc, latency)
@@ -236,6 +279,7 @@ class OcrPool:
                 continue
             self._limiter.done(grant)
             self.circuit.on_reached()
+            self._limit_ok()
             latency = (self._clock() - started) * 1000.0
             self._count("calls")
             self._count("ok")
@@ -271,11 +315,13 @@ class OcrPool:
             self.circuit.on_reached()
         else:
             self.circuit.on_unreached()
+        if exc.action is Action.BACKOFF:
+            self._back_off(exc)
+        elif reached:
+            self._limit_ok()
         if exc.action is Action.NO_PLATE:
             self._count("no_plate")
             return _failed(cand, exc, latency)
-        if exc.action is Action.BACKOFF:
-            log.warning("Tencent says we are over the rate limit (%s)", exc.code)
         if exc.action not in _RETRIED:
             return _failed(cand, exc, latency)
         return None

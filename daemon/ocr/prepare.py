@@ -52,6 +52,8 @@ def prepare(
     40), then the width by a quarter (not below 320 px), until it fits.
     """
     fh, fw = int(image.shape[0]), int(image.shape[1])
+    if fh == 0 or fw == 0:
+        raise ValueError(f"empty image ({fw}x{fh}): nothing to send")
     x0, y0, x1, y1 = 0, 0, fw, fh
     if roi is not None:
         x0, y0 = max(0, roi.x), max(0, roi.y)

@@ -2,13 +2,20 @@
 
 :func:`parse_response` never raises anything but :class:`daemon.ocr.errors.OcrError`
 subclasses, whatever the status, content type or body (tests fuzz it with thousands
-of hostile answers). :func:`server_time` reads the ``Date`` header for clock resync.
+of hostile answers). Text that goes on into logs, the database and MQTT is bounded and
+printable: control and format characters (NUL, CR/LF, escapes, zero-width, BOM, bidi
+overrides) are removed from ``Number``, ``Color`` and the category, which must then fit
+:data:`MAX_NUMBER` / :data:`MAX_LABEL` characters; an error ``Code`` must look like one;
+its ``Message`` is cut to :data:`MAX_MESSAGE`; a ``RequestId`` that is not short and
+printable counts as absent. :func:`server_time` reads the ``Date`` header for clock resync.
 """
 
 from __future__ import annotations
 
 import email.utils
 import json
+import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +24,24 @@ from daemon.domain import Rect
 from daemon.ocr.errors import OcrBadResponseError, OcrServiceError, OcrTransportError
 
 JSON_CONTENT = "application/json"
+MAX_NUMBER = 16
+"""Longest plate text kept (Chinese plates are 7-8 characters, special ones ~10)."""
+MAX_LABEL = 32
+"""Longest colour or category label kept."""
+MAX_MESSAGE = 200
+"""An error message is cut to this many characters."""
+MAX_REQUEST_ID = 64
+_CODE_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*")
+_MAX_CODE = 80
+_INVISIBLE = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+"""Unicode categories dropped from text: controls, format (zero-width, BOM, bidi),
+surrogates, private use, unassigned, line and paragraph separators."""
+
+
+def clean_text(value: str) -> str:
+    """``value`` without control/format/unassigned characters and surrounding spaces."""
+    return "".join(ch for ch in value if unicodedata.category(ch) not in _INVISIBLE).strip()
+
 
 @dataclass(frozen=True, slots=True)
 class PlateInfo:
@@ -73,8 +98,17 @@ def _rect(obj: Mapping[str, Any], request_id: str | None) -> Rect:
     )
 
 
+def _label(value: str, key: str, limit: int, request_id: str | None) -> str:
+    """A cleaned text field, refused (without echoing it) when longer than ``limit``."""
+    clean = clean_text(value[: limit * 4 + 64])  # never scan more than a plausible value
+    if len(clean) > limit or len(value) > limit * 4 + 64:
+        raise OcrBadResponseError(f"{key} longer than {limit} characters", request_id=request_id)
+    return clean
+
+
 def _plate_info(obj: Mapping[str, Any], request_id: str | None) -> PlateInfo:
-    number = _field(obj, "Number", str, request_id).replace("·", "").strip()
+    raw = _field(obj, "Number", str, request_id)
+    number = _label(raw, "Number", MAX_NUMBER, request_id).replace("·", "").strip()
     if not number:
         raise OcrBadResponseError("empty Number", request_id=request_id)
     category = obj.get("LicensePlateCategory", "")
@@ -82,9 +116,9 @@ def _plate_info(obj: Mapping[str, Any], request_id: str | None) -> PlateInfo:
         raise OcrBadResponseError("LicensePlateCategory is not str", request_id=request_id)
     return PlateInfo(
         plate=number,
-        color=_field(obj, "Color", str, request_id),
+        color=_label(_field(obj, "Color", str, request_id), "Color", MAX_LABEL, request_id),
         confidence=_int(obj, "Confidence", request_id, 0, 100),
-        category=category,
+        category=_label(category, "LicensePlateCategory", MAX_LABEL, request_id),
         rect=_rect(obj, request_id),
     )
 
@@ -122,18 +156,18 @@ def _envelope(status: int, content_type: str | None, body: bytes) -> dict[str, A
 def parse_response(status: int, content_type: str | None, body: bytes) -> OcrResult:
     """Turn an HTTP answer into an OcrResult; anything else raises an OcrError subclass."""
     response = _envelope(status, content_type, body)
-    request_id = response.get("RequestId")
-    if not isinstance(request_id, str):
-        request_id = None
+    request_id = _request_id(response.get("RequestId"))
     if "Error" in response:
         error = response["Error"]
         code = error.get("Code") if isinstance(error, dict) else None
         if not isinstance(code, str) or not code:
             raise OcrBadResponseError("Error without a Code", request_id=request_id)
+        if len(code) > _MAX_CODE or not _CODE_RE.fullmatch(code):
+            raise OcrBadResponseError("Error Code is not a code", request_id=request_id)
         message = error.get("Message", "")
-        raise OcrServiceError(
-            code, message if isinstance(message, str) else "", request_id=request_id
-        )
+        message = clean_text(message[: MAX_MESSAGE * 2])[:MAX_MESSAGE] if isinstance(
+            message, str) else ""
+        raise OcrServiceError(code, message, request_id=request_id)
     if status != 200:
         raise OcrTransportError(f"HttpStatus.{status}", "success envelope", request_id=request_id)
     if request_id is None:
@@ -157,6 +191,13 @@ def parse_response(status: int, content_type: str | None, body: bytes) -> OcrRes
     )
 
 
+def _request_id(value: Any) -> str | None:
+    """The RequestId if it is a short printable ASCII string (it goes into log lines)."""
+    if not isinstance(value, str) or not 0 < len(value) <= MAX_REQUEST_ID:
+        return None
+    return value if value.isascii() and value.isprintable() else None
+
+
 def server_time(date_header: str | None) -> float | None:
     """Seconds since the epoch from an HTTP ``Date`` header, or None if absent or unparsable."""
     if not date_header:
@@ -167,4 +208,7 @@ def server_time(date_header: str | None) -> float | None:
         return None
 
 
-__all__ = ["JSON_CONTENT", "OcrResult", "PlateInfo", "parse_response", "server_time"]
+__all__ = [
+    "JSON_CONTENT", "MAX_MESSAGE", "MAX_NUMBER", "OcrResult", "PlateInfo", "clean_text",
+    "parse_response", "server_time",
+]

@@ -7,7 +7,10 @@ one pooled ``httpx.Client``: it measures the clock skew from every answer's ``Da
 (:class:`daemon.ocr.skew.ClockSkew`), re-signs with the offset after ``SignatureExpire``,
 re-reads rotated keys after ``AuthFailure.TokenFailure`` / ``SecretIdNotFound`` /
 ``SignatureFailure``, and moves to an optional failover endpoint after consecutive
-transient failures (:class:`daemon.ocr.endpoints.FailoverState`).
+transient failures (:class:`daemon.ocr.endpoints.FailoverState`). Every call has a
+total deadline (``deadline_s``, by default ``timeout_s``: httpx's own timeouts are per
+phase, see :mod:`daemon.ocr.deadline`) and its answer is streamed and refused past
+:data:`MAX_RESPONSE_BYTES` (``ResponseTooLarge``) instead of being read whole.
 """
 
 from __future__ import annotations
@@ -25,11 +28,13 @@ from typing import Any
 
 import httpx
 
+from daemon.ocr.deadline import CallDeadline, install
 from daemon.ocr.endpoints import FAILOVER, PRIMARY, FailoverState, host_of
 from daemon.ocr.errors import (
     KEY_REJECTED,
     TOKEN_FAILURE,
     Action,
+    OcrBadResponseError,
     OcrError,
     OcrServiceError,
     OcrTransportError,
@@ -43,6 +48,8 @@ log = logging.getLogger(__name__)
 ALGORITHM = "TC3-HMAC-SHA256"
 ACTION = "LicensePlateOCR"
 VERSION = "2018-11-19"
+MAX_RESPONSE_BYTES = 64 * 1024
+"""A LicensePlateOCR answer is ~1 KiB (a few plates); anything past this is refused unread."""
 
 
 # ---------------------------------------------------------------- signing (pure)
@@ -175,8 +182,12 @@ class TencentOcrClient:
         reload_keys: KeySource | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         skew: ClockSkew | None = None,
+        deadline_s: float | None = None,
     ) -> None:
         """``trust_env`` lets httpx read ``*_PROXY`` / ``SSL_CERT_*`` from the environment.
+
+        ``deadline_s`` bounds each HTTP call as a whole (default ``timeout_s``, which
+        also bounds each phase).
 
         ``failover_endpoint`` takes the calls after ``failover_after`` consecutive transient
         failures for ``failover_cooldown_s``; ``reload_keys`` re-reads rotated keys. Every
@@ -196,12 +207,20 @@ class TencentOcrClient:
         self.skew = skew if skew is not None else ClockSkew()
         """The system clock's offset as measured from every answer (not only for signing)."""
         self._lock = threading.Lock()
+        self.deadline_s = deadline_s if deadline_s is not None else timeout_s
+        self._deadline = CallDeadline()
+        limits = httpx.Limits(max_connections=32, max_keepalive_connections=32)
+        if transport is None:
+            transport = httpx.HTTPTransport(limits=limits, trust_env=trust_env)
+            if not install(transport, self._deadline):
+                raise RuntimeError("httpx transport without a network backend to bound")
         self._client = httpx.Client(
-            timeout=httpx.Timeout(timeout_s),
-            transport=transport,
-            trust_env=trust_env,
-            limits=httpx.Limits(max_connections=32, max_keepalive_connections=32),
+            timeout=httpx.Timeout(timeout_s), transport=transport, trust_env=trust_env,
+            limits=limits,
         )
+        for mounted in getattr(self._client, "_mounts", {}).values():  # *_PROXY transports
+            if mounted is not None:
+                install(mounted, self._deadline)
 
     @property
     def clock_offset(self) -> float:
@@ -328,20 +347,28 @@ class TencentOcrClient:
             region=self._region,
         )
         sent_at = self._clock()
+        deadline = time.monotonic() + self.deadline_s
         try:
-            resp = self._client.post(url, content=body, headers=headers)
+            with (
+                self._deadline.until(deadline),
+                self._client.stream("POST", url, content=body, headers=headers) as resp,
+            ):
+                content = _read_capped(resp, deadline)
         except httpx.TimeoutException as exc:
             self._record(role, "Timeout")
             raise OcrTransportError("Timeout", type(exc).__name__) from exc
         except httpx.HTTPError as exc:
             self._record(role, "NetworkError")
             raise OcrTransportError("NetworkError", type(exc).__name__) from exc
+        except OcrError as exc:
+            self._record(role, exc.code)
+            raise
         date = server_time(resp.headers.get("date"))
         if date is not None:
             self.skew.observe(date, sent_at, self._clock())
         try:
             ctype = resp.headers.get("content-type")
-            result = parse_response(resp.status_code, ctype, resp.content)
+            result = parse_response(resp.status_code, ctype, content)
         except OcrError as exc:
             self._record(role, exc.code)
             if isinstance(exc, OcrServiceError):
@@ -362,6 +389,25 @@ class TencentOcrClient:
         self.close()
 
 
+def _read_capped(resp: httpx.Response, deadline: float) -> bytes:
+    """The (decoded) body, refused past MAX_RESPONSE_BYTES or the call's total deadline."""
+    declared = resp.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_RESPONSE_BYTES:
+        raise OcrBadResponseError(f"answer declares {declared} bytes", code="ResponseTooLarge")
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in resp.iter_bytes():
+        size += len(chunk)
+        if size > MAX_RESPONSE_BYTES:
+            raise OcrBadResponseError(
+                f"answer over {MAX_RESPONSE_BYTES} bytes", code="ResponseTooLarge"
+            )
+        if time.monotonic() > deadline:  # a stream the socket clip does not see (mounts, tests)
+            raise OcrTransportError("Timeout", "total deadline of the call passed")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def _endpoint(endpoint: str) -> tuple[httpx.URL, str]:
     """(POST URL, Host header) for an endpoint; ValueError unless http(s)://host[:port]."""
     url = httpx.URL(endpoint)
@@ -372,6 +418,7 @@ def _endpoint(endpoint: str) -> tuple[httpx.URL, str]:
 
 __all__ = [
     "JSON_CONTENT",
+    "MAX_RESPONSE_BYTES",
     "KeyPair",
     "KeySource",
     "OcrError",

@@ -142,6 +142,9 @@ class PipelineSnapshot:
     passages: int = 0
     outbox_backlog: int | None = None
     stopping: bool = False
+    ocr_stuck_s: float | None = None
+    """Seconds the OCR circuit's half-open probe has been out beyond a whole cool-down
+    (:meth:`daemon.ocr.circuit.OcrCircuit.stuck_for`); None while the circuit progresses."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +201,8 @@ def assess(snap: PipelineSnapshot, now: float, limits: HealthLimits) -> Verdict:
         problems.append("recorder thread died")
     elif now - snap.recorder_beat > limits.recorder_stale_s:
         problems.append(f"recorder stuck for {now - snap.recorder_beat:.0f} s")
+    if snap.ocr_stuck_s is not None:  # no OCR call can go out again until a restart
+        problems.append(f"OCR circuit probe stuck for {snap.ocr_stuck_s:.0f} s")
     states = {c.camera_id: c.state for c in snap.cameras}
     streaming = sum(1 for s in states.values() if s == "streaming")
     parts = [f"{streaming}/{len(states)} camera(s) streaming"]

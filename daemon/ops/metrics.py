@@ -5,6 +5,11 @@ scrape time by :class:`PipelineCollector` from an :mod:`daemon.ops.observe` view
 paths carry no instrumentation. Only what needs a distribution is observed as it
 happens (:meth:`PipelineMetrics.observe_read`, :meth:`PipelineMetrics.observe_passage`):
 OCR latency and calls per passage. Each App has its own registry (tests run several).
+
+The server is bounded: each connection is closed after ``timeout_s`` without progress,
+at most ``max_connections`` are served at once (one thread each) and the rest are
+answered 503 and closed at once, counted in ``gatecam_metrics_connections_refused``;
+a bind outside loopback is logged as a warning (the endpoint has no authentication).
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
@@ -25,6 +30,13 @@ from prometheus_client.registry import Collector
 from daemon.domain import Passage, PlateRead
 from daemon.ops.health import HealthLimits, Verdict, assess
 from daemon.ops.observe import PipelineView
+from daemon.ops.serving import (
+    CONNECTION_TIMEOUT_S,
+    MAX_CONNECTIONS,
+    BoundedServer,
+    ServerCollector,
+    bind_warning,
+)
 
 log = logging.getLogger(__name__)
 
@@ -220,11 +232,15 @@ class MetricsServer:
         host: str = "127.0.0.1",
         port: int = 9108,
         monotonic: Callable[[], float] | None = None,
+        max_connections: int = MAX_CONNECTIONS,
+        timeout_s: float = CONNECTION_TIMEOUT_S,
     ) -> None:
         """Binds at once (an OSError here means the port is taken); serves after start()."""
         clock = monotonic or time.monotonic
 
         class Handler(BaseHTTPRequestHandler):
+            timeout = timeout_s  # applied to the socket: an idle or dripping client is cut off
+
             def do_GET(self) -> None:
                 try:
                     if self.path == "/metrics":
@@ -250,16 +266,29 @@ class MetricsServer:
             def log_message(self, format: str, *args: Any) -> None:
                 log.debug("metrics: " + format, *args)
 
-        self._server = ThreadingHTTPServer((host, port), Handler)
-        self._server.daemon_threads = True
+        self._server = BoundedServer((host, port), Handler, max_connections)
         self.host, self.port = host, int(self._server.server_address[1])
+        metrics.registry.register(ServerCollector(self._server))
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.5},
             name="metrics-http", daemon=True,
         )
 
+    @property
+    def active(self) -> int:
+        """Connections being served now."""
+        return self._server.active
+
+    @property
+    def refused(self) -> int:
+        """Connections refused so far (too many open at once)."""
+        return self._server.refused
+
     def start(self) -> MetricsServer:
-        """Serve in the background."""
+        """Serve in the background (warns when bound outside loopback)."""
+        warning = bind_warning(self.host)
+        if warning:
+            log.warning("%s", warning)
         self._thread.start()
         log.info("metrics on http://%s:%d/metrics and /healthz", self.host, self.port)
         return self

@@ -137,6 +137,7 @@ def snapshot(app: Stages, *, with_backlog: bool = True) -> PipelineSnapshot:
             offline_grace_s=grace,
         ))
     recorder = app.recorder
+    pool = app.pool
     return PipelineSnapshot(
         cameras=beats,
         recorder_alive=recorder.alive if recorder is not None else False,
@@ -144,6 +145,7 @@ def snapshot(app: Stages, *, with_backlog: bool = True) -> PipelineSnapshot:
         passages=app.passages,
         outbox_backlog=outbox_backlog(app) if with_backlog else None,
         stopping=app.stopping,
+        ocr_stuck_s=pool.circuit.stuck_for() if pool is not None else None,
     )
 
 

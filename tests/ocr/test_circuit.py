@@ -27,7 +27,7 @@ def test_cooldown_grows_and_a_success_resets_it() -> None:
     assert c.on_stop(ARREARS, 0.0)
     assert c.status(0.0) == {
         "state": OPEN, "code": ARREARS, "retry_in_s": 10.0, "cooldown_s": 10,
-        "trips": 1, "refused_calls": 0,
+        "trips": 1, "refused_calls": 0, "probe_stuck_s": None,
     }
     assert not c.allow(5.0)
     assert not c.on_stop(ARREARS, 5.0)  # an answer already in flight does not grow it

@@ -44,6 +44,13 @@ from daemon.ocr.errors import Action, OcrError, classify
         ("ResourceUnavailable.ResourcePackageRunOut", Action.STOP),
         ("ResourcesSoldOut.ChargeStatusException", Action.STOP),
         ("SomethingNobodyDocumented", Action.RETRY_ONCE),
+        # Unknown codes that smell of billing open the circuit (issue 12, item 18).
+        ("FailedOperation.ArrearsError", Action.STOP),
+        ("FailedOperation.BillingFailed", Action.STOP),
+        ("FailedOperation.InsufficientBalance", Action.STOP),
+        ("LimitExceeded.ResourcePackExhausted", Action.STOP),
+        ("FailedOperation.ACCOUNT_OVERDUE", Action.STOP),
+        ("FailedOperation.FreeQuotaUsedUp", Action.STOP),
     ],
 )
 def test_classify(code: str, action: Action) -> None:
@@ -55,3 +62,9 @@ def test_error_carries_code_action_and_request_id() -> None:
     assert (err.code, err.message, err.request_id) == ("RequestLimitExceeded", "slow down", "r-1")
     assert err.action is Action.BACKOFF
     assert "RequestLimitExceeded" in str(err)
+
+
+def test_billing_like_unknown_codes_stay_counted_as_unknown() -> None:
+    err = OcrError("FailedOperation.ResourcePackRunOut")
+    assert err.action is Action.STOP and err.unknown
+    assert not OcrError("ResourceUnavailable.InArrears").unknown

@@ -162,3 +162,35 @@ def test_oracle_reader_answers_from_ground_truth() -> None:
     assert by_size(b"x" * 20)[0].number == "粤B12345" and by_size(b"x") == []
     assert oracle.calls == 2
     assert CIRCUIT_OPEN == "CircuitOpen"
+
+
+def test_unknown_billing_like_code_opens_the_circuit(emulator: EmulatorServer) -> None:
+    """A billing refusal outside the documented taxonomy stops calling (issue 12, item 18):
+    one call, no retry, the circuit opens and the next candidate is not sent."""
+    code = "FailedOperation.ResourcePackExhausted"
+    emulator.faults.add([FaultRule("error", code, times=None)])
+    client = TencentOcrClient(emulator.url, SECRET_ID, SECRET_KEY, None, 3.0)
+    pool = OcrPool(client, RateLimiter(100), 1, 85, 1920)
+    pool.start()
+    got: list[PlateRead] = []
+    done = threading.Event()
+
+    def reply(r: PlateRead) -> None:
+        got.append(r)
+        if len(got) == 2:
+            done.set()
+
+    image = np.full((360, 640, 3), 100, np.uint8)
+    try:
+        for i in range(2):
+            frame = Frame("cam", i, 0.0, datetime.now(UTC), image)
+            pool.submit(Candidate("cam", f"p{i}", frame, 1.0, 1, time.monotonic() + 3), reply)
+            time.sleep(0.2)
+        assert done.wait(10)
+    finally:
+        pool.stop()
+        client.close()
+    assert [c.code for c in emulator.calls] == [code]
+    assert [r.error_code for r in got] == [code, CIRCUIT_OPEN]
+    stats = pool.stats()
+    assert stats["circuit"]["state"] == "open" and stats["unknown_codes"] == 1

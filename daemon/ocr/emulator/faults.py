@@ -11,6 +11,10 @@ of any other kind decides the answer:
 - ``malformed``: HTTP 200, ``Content-Type: application/json``, a body that is not JSON
 - ``wrong_type``: HTTP 200, a valid JSON body under ``Content-Type: text/html``
 - ``http5xx``: HTTP ``status`` (default 503) with an HTML body, as a gateway would send
+- ``slow_drip``: the normal answer, status line and headers included, one byte every
+  ``latency_s`` (default 0.5 s): each byte beats any read timeout, the whole never ends
+- ``huge_body``: the normal answer padded (a ``Pad`` string) to ``size`` bytes (default
+  1 MiB): valid JSON, only a size cap refuses it
 
 Plans are plain JSON (a rule object or a list of them), e.g.
 ``[{"kind": "error", "code": "ResourceUnavailable.InArrears", "times": 5}]``; the
@@ -24,7 +28,9 @@ import threading
 from dataclasses import asdict, dataclass
 from typing import Any
 
-KINDS = ("error", "latency", "timeout", "malformed", "wrong_type", "http5xx")
+KINDS = ("error", "latency", "timeout", "malformed", "wrong_type", "http5xx", "slow_drip",
+         "huge_body")
+MAX_SIZE = 64 << 20
 
 
 @dataclass
@@ -37,6 +43,8 @@ class FaultRule:
     probability: float = 1.0
     latency_s: float = 0.0
     status: int = 503
+    size: int = 1 << 20
+    """Bytes of a ``huge_body`` answer."""
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -51,13 +59,16 @@ class FaultRule:
             raise ValueError("latency_s must be in [0, 600]")
         if not 500 <= self.status <= 599:
             raise ValueError("status must be a 5xx code")
+        if not 0 <= self.size <= MAX_SIZE:
+            raise ValueError(f"size must be in [0, {MAX_SIZE}]")
 
     @classmethod
     def from_json(cls, obj: Any) -> FaultRule:
         """A rule from its JSON object; ValueError on unknown keys or bad values."""
         if not isinstance(obj, dict):
             raise ValueError("a fault rule is a JSON object")
-        unknown = set(obj) - {"kind", "code", "times", "probability", "latency_s", "status"}
+        unknown = set(obj) - {"kind", "code", "times", "probability", "latency_s", "status",
+                            "size"}
         if unknown:
             raise ValueError(f"unknown fault rule keys: {sorted(unknown)}")
         try:

@@ -121,6 +121,8 @@ class EmulatorServer:
         )
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self.stopping = False
+        """Set by :meth:`stop`: a slow_drip answer still going out stops early."""
 
     @property
     def port(self) -> int:
@@ -161,6 +163,7 @@ class EmulatorServer:
 
     def stop(self) -> None:
         """Stop serving and close the socket."""
+        self.stopping = True
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -369,11 +372,34 @@ class _Handler(BaseHTTPRequestHandler):
         if answer.payload is None:
             self.close_connection = True
             return
-        self.send_response(answer.status)
-        self.send_header("Content-Type", answer.content_type)
-        self.send_header("Content-Length", str(len(answer.payload)))
-        self.end_headers()
-        self.wfile.write(answer.payload)
+        if answer.drip_s > 0:
+            self._drip(answer)
+            return
+        try:
+            self.send_response(answer.status)
+            self.send_header("Content-Type", answer.content_type)
+            self.send_header("Content-Length", str(len(answer.payload)))
+            self.end_headers()
+            self.wfile.write(answer.payload)
+        except OSError:  # the client hung up (e.g. refused a huge_body answer half-way)
+            self.close_connection = True
+
+    def _drip(self, answer: Answer) -> None:
+        """The slow_drip fault: the whole answer one byte at a time, until done or cut off."""
+        assert answer.payload is not None  # noqa: S101 - checked by the caller
+        phrase = self.responses.get(answer.status, ("",))[0]
+        head = (f"HTTP/1.1 {answer.status} {phrase}\r\nContent-Type: {answer.content_type}\r\n"
+                f"Content-Length: {len(answer.payload)}\r\n"
+                f"Date: {self.date_time_string()}\r\n\r\n").encode("latin-1")
+        self.close_connection = True
+        for i, byte in enumerate(head + answer.payload):
+            try:
+                self.wfile.write(bytes((byte,)))
+            except OSError:  # the client gave up: what the fault is there to provoke
+                return
+            if i % 64 == 0 and self.emulator.stopping:
+                return
+            time.sleep(answer.drip_s)
 
     def date_time_string(self, timestamp: float | None = None) -> str:
         """The Date header follows the emulator's clock (so skew tests can move it)."""

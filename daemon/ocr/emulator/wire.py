@@ -6,7 +6,7 @@ Pure builders shared by :mod:`daemon.ocr.emulator.server`; no I/O.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from daemon.domain import Rect
@@ -37,9 +37,12 @@ class Answer:
     status: int
     content_type: str
     payload: bytes | None
+    drip_s: float = 0.0
+    """When > 0 the whole answer (status line, headers, body) goes out one byte at a time."""
 
 
 def json_answer(response: dict[str, Any]) -> Answer:
+    """HTTP 200 with the ``{"Response": ...}`` envelope as UTF-8 JSON."""
     body = json.dumps({"Response": response}, ensure_ascii=False).encode("utf-8")
     return Answer(200, "application/json", body)
 
@@ -74,6 +77,11 @@ def raw_fault(rule: FaultRule, response: dict[str, Any]) -> Answer:
         return Answer(200, "application/json", b'{"Response": {"RequestId": "x", "Numb')
     if rule.kind == "wrong_type":
         return Answer(200, "text/html", json.dumps({"Response": response}).encode("utf-8"))
+    if rule.kind == "slow_drip":
+        return replace(json_answer(response), drip_s=rule.latency_s or 0.5)
+    if rule.kind == "huge_body":
+        base = len(json_answer({**response, "Pad": ""}).payload or b"")
+        return json_answer({**response, "Pad": "x" * max(0, rule.size - base)})
     if rule.kind == "http5xx":
         html = f"<html><body>{rule.status} from the gateway</body></html>".encode()
         return Answer(rule.status, "text/html", html)
