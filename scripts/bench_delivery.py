@@ -108,7 +108,7 @@ class Rig:
         self.committed_at: dict[str, float] = {}
         self.acked_at: dict[int, float] = {}
         self.pub: Publisher | None = None
-        self.rec = Recorder(self.store, None, "gatecam", self._committed, maxsize=4096)
+        self.rec = Recorder(self.store, None, "gatecam", self._committed)
         cfg = MqttConfig(port=port, client_id=f"bench-{uuid.uuid4().hex[:6]}",
                          max_inflight=window, late_after_s=3600)
         self.pub = Publisher(cfg, SITE, self.store, self.rec, None, reconnect_min_s=1,
