@@ -113,6 +113,8 @@ class App:
                 ):
                     self._publisher.publish_status(t, payload)
             self._publisher.start()
+            if self._store.recovery is not None:  # a corrupt database was moved aside: say so
+                self._storage_status(self._recorder.status())
         self._retention = Retention(
             self.cfg.store.retention, self._store, self._recorder, self.cfg.store.snapshots,
             self.stop_event,

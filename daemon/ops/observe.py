@@ -59,6 +59,11 @@ class PipelineView:
     def warnings(self) -> list[str]:
         """Degradations that do not stall the pipeline (the gate still gets its events)."""
         out = []
+        recovered = self.storage.get("recovered") if self.storage is not None else None
+        if isinstance(recovered, dict):
+            out.append(f"database was corrupt at start ({recovered.get('error')}): moved to "
+                       f"{recovered.get('moved_to')}, running on a new one since "
+                       f"{recovered.get('at')}")
         if self.storage is not None and not self.storage.get("ok", True):
             out.append(f"storage failing since {self.storage.get('since')}: "
                        f"{self.storage.get('error')}")

@@ -9,6 +9,10 @@ refused at bind time.
 
 Writes are meant to come from one thread (the recorder); reads may come from any.
 The ``gatecam allow`` command writes access lists from its own short-lived process.
+
+A SQLite file that is really corrupt at start is moved aside and a new one started
+(:mod:`daemon.store.recovery`; :attr:`Store.recovery` says so); any other error
+(permission, a PostgreSQL URL) stays a :class:`~daemon.errors.StorageError`.
 """
 
 from __future__ import annotations
@@ -33,11 +37,12 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import URL, Connection, Engine, Row, make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DatabaseError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
 from daemon.domain import Passage, PlateRead
 from daemon.errors import StorageError
+from daemon.store.recovery import is_corrupt, move_aside, probe, sqlite_file
 from daemon.store.tables import (
     access_list,
     metadata,
@@ -98,13 +103,31 @@ class Store:
         busy_timeout_ms: int = 5000,
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
-        """Open (and create if needed) the database at a SQLAlchemy ``url``."""
+        """Open (and create if needed) the database at a SQLAlchemy ``url``.
+
+        A corrupt SQLite file is moved aside and replaced (module docstring); any other
+        failure raises :class:`StorageError`.
+        """
         self._clock = clock
+        self.recovery: dict[str, str] | None = None
+        """Set when a corrupt database was moved aside at start: ``moved_to``, ``error``, ``at``."""
+        shown = url if "@" not in url else "<url with credentials>"
         try:
             parsed = make_url(url)
-            self.engine: Engine = self._open(parsed, busy_timeout_ms)
+            path = sqlite_file(parsed)
+            # Probe first, read-only and immutable: a failed open through the engine would
+            # let SQLite delete the -wal/-shm files on close, and they belong to the copy.
+            bad = probe(path) if path is not None else None
+            if path is not None and bad is not None:
+                self.recovery = move_aside(path, bad, self._clock())
+            try:
+                self.engine: Engine = self._open(parsed, busy_timeout_ms)
+            except DatabaseError as exc:
+                if path is None or self.recovery is not None or not is_corrupt(exc.orig):
+                    raise
+                self.recovery = move_aside(path, exc.orig, self._clock())
+                self.engine = self._open(parsed, busy_timeout_ms)
         except (SQLAlchemyError, OSError) as exc:
-            shown = url if "@" not in url else "<url with credentials>"
             raise StorageError(f"cannot open the database {shown}: {exc}") from exc
         log.info("store open: %s", parsed.render_as_string(hide_password=True))
 
@@ -122,9 +145,13 @@ class Store:
         engine = create_engine(parsed, **kwargs)
         if self._sqlite:
             event.listen(engine, "connect", _sqlite_pragmas(busy_timeout_ms))
-        metadata.create_all(engine)
-        self.engine = engine
-        self._add_missing_columns()
+        try:
+            metadata.create_all(engine)
+            self.engine = engine
+            self._add_missing_columns()
+        except BaseException:
+            engine.dispose()  # no open handle on a file that may be moved aside
+            raise
         return engine
 
     # -- writes (one writer thread) --

@@ -52,10 +52,12 @@ class StorageHealth:
         retry_min_s: float = 0.05,
         retry_max_s: float = 5.0,
         beat: Callable[[], None] = lambda: None,
+        recovery: dict[str, str] | None = None,
     ) -> None:
         """``queue_stats`` adds the writer's queue counters to :meth:`status`; ``beat`` runs on
         every attempt of :meth:`retry` (retrying is alive: daemon.ops.health must not call the
-        writer stuck while the disk is full)."""
+        writer stuck while the disk is full). ``recovery`` is :attr:`daemon.store.db.Store.recovery`
+        (a corrupt database moved aside at start), reported in every status."""
         self._prefix = topic_prefix
         self._gate_ttl = gate_ttl_s
         self._fallback = fallback
@@ -63,6 +65,7 @@ class StorageHealth:
         self._snapshots = snapshots
         self._queue_stats = queue_stats
         self._beat = beat
+        self.recovery = recovery
         self._retry_min = retry_min_s
         self._retry_max = retry_max_s
         self.error: str | None = None
@@ -120,6 +123,7 @@ class StorageHealth:
             "snapshot_error": snaps.error if snaps else None,
             "snapshot_failures": snaps.failures if snaps else 0,
             "fallback_published": self.fallback_published,
+            "recovered": self.recovery,
             **self._queue_stats(),
             "at": utc_iso(datetime.now(UTC)),
         }

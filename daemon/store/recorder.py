@@ -103,6 +103,7 @@ class Recorder:
             topic_prefix, gate_ttl_s=gate_ttl_s, fallback=fallback, on_status=on_storage_status,
             snapshots=self._snapshots, queue_stats=self._queue_stats,
             retry_min_s=retry_min_s, retry_max_s=retry_max_s, beat=self._beat,
+            recovery=store.recovery,
         )
         self._on_committed = on_committed
         self._put_timeout = put_timeout_s

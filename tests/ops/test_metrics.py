@@ -139,6 +139,7 @@ def test_metrics_and_healthz_report_ocr_circuit_and_storage(
         "mqtt": {"enabled": False},
         "health": {"metrics_port": 0},
     })
+    (tmp_path / "g.db").write_bytes(b"not a database " * 300)  # corrupt: started anew
     app = App(cfg, Secrets(E2E_SECRET_ID, "not-the-key", None))  # the emulator refuses it
     app.start()
     read_only = threading.Event()
@@ -157,7 +158,10 @@ def test_metrics_and_healthz_report_ocr_circuit_and_storage(
             return doc
 
         doc = healthz()
-        assert doc["storage"]["ok"] is True and doc["warnings"] == []
+        assert doc["storage"]["ok"] is True
+        assert doc["storage"]["recovered"]["moved_to"].startswith(f"{tmp_path}/g.db.corrupt-")
+        assert [w for w in doc["warnings"] if w.startswith("database was corrupt")]
+        assert doc["alive"]
         assert wait_until(lambda: healthz()["circuit"] == "open", 30)
         doc = healthz()
         assert doc["ocr"]["circuit"]["code"] == "AuthFailure.SignatureFailure"

@@ -326,3 +326,16 @@ def test_dead_writer_refuses_passages_and_is_a_stall(store: Store) -> None:
                      HealthLimits())
     assert verdict.problems == ("recorder thread died",)
     assert rec.stop(1)
+
+
+def test_storage_status_says_the_database_was_recovered(tmp_path: Path) -> None:
+    (tmp_path / "g.db").write_bytes(b"garbage, not a database " * 200)
+    store = Store(f"sqlite:///{tmp_path}/g.db")
+    rec = Recorder(store, None, "gatecam", lambda _p: None)
+    status = rec.status()
+    assert status["ok"] is True  # writes succeed: degraded, not failing
+    recovered = status["recovered"]
+    assert isinstance(recovered, dict)
+    assert recovered["moved_to"].startswith(f"{tmp_path}/g.db.corrupt-")
+    assert json.loads(json.dumps(status))["recovered"] == recovered  # the retained JSON
+    store.close()
