@@ -138,6 +138,10 @@ def _storage_metrics(v: PipelineView) -> Iterator[Metric]:
         ("items_failed", "Writes lost to an unexpected error in the recorder (see the log)"),
     ):
         yield CounterMetricFamily(f"gatecam_recorder_{key}", doc, value=float(st.get(key) or 0))
+    yield CounterMetricFamily(
+        "gatecam_retention_undelivered_dropped",
+        "Passages whose undelivered messages retention gave up (ALERT in the log)",
+        value=float(st.get("undelivered_dropped") or 0))
     yield GaugeMetricFamily("gatecam_recorder_queue_bytes", "Bytes held by the recorder queue",
                             value=float(st.get("queue_bytes") or 0))
 

@@ -147,5 +147,15 @@ def view(app: App) -> PipelineView:
         recorder_backlog=recorder.backlog if recorder is not None else 0,
         ocr=ocr,
         circuit=str(circuit) if circuit is not None else None,
-        storage=recorder.status() if recorder is not None else None,
+        storage=_storage(app),
     )
+
+
+def _storage(app: App) -> dict[str, Any] | None:
+    """The recorder's storage status plus what retention gave up."""
+    if app._recorder is None:
+        return None
+    status = dict(app._recorder.status())
+    if app._retention is not None:
+        status["undelivered_dropped"] = app._retention.rows.undelivered_dropped
+    return status

@@ -238,7 +238,8 @@ class Store:
 
     def purge_before(self, cutoff: datetime) -> int:
         """Retention: delete passages captured before ``cutoff`` with their delivered outbox
-        rows and reads; a passage with an undelivered message is kept. Returns passages deleted.
+        rows and reads; a passage with an undelivered message is kept, with its reads. Reads
+        older than ``cutoff`` of no stored passage go too. Returns passages deleted.
         """
         with self.engine.begin() as conn:
             undelivered = select(outbox.c.event_id).where(outbox.c.delivered_at.is_(None))
@@ -247,8 +248,29 @@ class Store:
             )
             ids = list(conn.scalars(old))
             self._delete_passages(conn, ids)
-            conn.execute(delete(reads).where(reads.c.created_at < cutoff))
+            conn.execute(delete(reads).where(
+                reads.c.created_at < cutoff,
+                reads.c.event_id.not_in(select(passages.c.event_id)),
+            ))
             return len(ids)
+
+    def drop_undelivered(self, before: datetime | None, keep: int | None) -> list[str]:
+        """Give up delivering: delete the outbox rows of passages with an undelivered message
+        captured before ``before``, and of all but the ``keep`` newest of them. The passages
+        and their reads stay (ordinary retention applies to them now). Returns the event ids,
+        oldest first."""
+        pending = select(outbox.c.event_id).where(outbox.c.delivered_at.is_(None))
+        q = (select(passages.c.event_id, passages.c.captured_at)
+             .where(passages.c.event_id.in_(pending))
+             .order_by(passages.c.captured_at.desc(), passages.c.event_id.desc()))
+        with self.engine.begin() as conn:
+            doomed = [
+                event_id for i, (event_id, at) in enumerate(conn.execute(q))
+                if (keep is not None and i >= keep) or (before is not None and at < before)
+            ]
+            for chunk in (doomed[i : i + 500] for i in range(0, len(doomed), 500)):
+                conn.execute(delete(outbox).where(outbox.c.event_id.in_(chunk)))
+        return doomed[::-1]
 
     def purge_oldest(self, n: int) -> int:
         """Retention by size: delete the ``n`` oldest fully delivered passages; returns how many."""

@@ -175,7 +175,8 @@ def test_metrics_and_healthz_report_ocr_circuit_and_storage(
                        "gatecam_ocr_circuit_trips 1.0", "gatecam_storage_ok 1.0",
                        "gatecam_storage_fallback_published_total 0.0",
                        "gatecam_recorder_frames_spilled_total 0.0",
-                       "gatecam_recorder_items_failed_total 0.0"):
+                       "gatecam_recorder_items_failed_total 0.0",
+                       "gatecam_retention_undelivered_dropped_total 0.0"):
             assert needle in text, needle
         m = re.search(r"^gatecam_ocr_circuit_retry_in_seconds (\S+)$", text, re.MULTILINE)
         retry_in = float(m.group(1)) if m else -1.0
