@@ -1,7 +1,7 @@
 """Persistence: the queries over passages, OCR reads, the MQTT outbox and the access lists.
 
 Tables live in :mod:`daemon.store.tables`; every query here is SQLAlchemy Core (no ORM: see
-that module). SQLite by default (WAL, ``synchronous=NORMAL``,
+that module). SQLite by default (WAL, ``synchronous=FULL``,
 ``busy_timeout``, foreign keys on, set in a connect hook that only fires for
 SQLite); any SQLAlchemy URL works the same way (PostgreSQL through
 ``postgresql+psycopg://``), no dialect-specific SQL elsewhere. A naive datetime is
@@ -102,6 +102,7 @@ class Store:
         *,
         busy_timeout_ms: int = 5000,
         clock: Callable[[], datetime] = _utcnow,
+        synchronous: str = "FULL",
     ) -> None:
         """Open (and create if needed) the database at a SQLAlchemy ``url``.
 
@@ -109,6 +110,9 @@ class Store:
         failure raises :class:`StorageError`.
         """
         self._clock = clock
+        if synchronous not in SYNCHRONOUS:
+            raise ValueError(f"synchronous must be one of {SYNCHRONOUS}, not {synchronous!r}")
+        self._synchronous = synchronous
         self.recovery: dict[str, str] | None = None
         """Set when a corrupt database was moved aside at start: ``moved_to``, ``error``, ``at``."""
         shown = url if "@" not in url else "<url with credentials>"
@@ -144,7 +148,7 @@ class Store:
                 Path(db).expanduser().parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(parsed, **kwargs)
         if self._sqlite:
-            event.listen(engine, "connect", _sqlite_pragmas(busy_timeout_ms))
+            event.listen(engine, "connect", _sqlite_pragmas(busy_timeout_ms, self._synchronous))
         try:
             metadata.create_all(engine)
             self.engine = engine
@@ -425,14 +429,22 @@ _PENDING = (
 about 4x its execution (the publisher runs it after every PUBACK; bench_delivery.py)."""
 
 
-def _sqlite_pragmas(busy_timeout_ms: int) -> Callable[[Any, Any], None]:
+SYNCHRONOUS = ("FULL", "NORMAL")
+"""SQLite ``synchronous`` levels a Store accepts (WAL mode). FULL is the default: NORMAL may
+roll the last commits back on a power cut (a Pi at a gate loses power). It costs one WAL
+fsync per commit: 0.2 -> 0.45 ms per passage transaction on the dev VM's disk
+(``scripts/bench_delivery.py --compare-sync``), nothing next to gate rates; group commit
+keeps bursts cheap."""
+
+
+def _sqlite_pragmas(busy_timeout_ms: int, synchronous: str) -> Callable[[Any, Any], None]:
     """A connect hook setting gatecam's SQLite pragmas on each new DBAPI connection."""
 
     def hook(dbapi_conn: Any, _record: Any) -> None:
         cur = dbapi_conn.cursor()
         try:
             cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute(f"PRAGMA synchronous={synchronous}")
             cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
             cur.execute("PRAGMA foreign_keys=ON")
         finally:
