@@ -112,7 +112,7 @@ class App:
             cameras=tuple(CameraStages(c.cfg, c.slot, c.capture, c.lane) for c in self._cameras),
             store=self._store, recorder=self._recorder, publisher=self._publisher,
             pool=self._pool, passages=self.passages, stopping=self.stop_event.is_set(),
-            clock=self.clock_skew.status(),
+            clock=self.clock_skew.status(), retention=self._retention,
         )
 
     def _credentials(self) -> tuple[str, str]:
@@ -156,6 +156,8 @@ class App:
             ):
                 self._publisher.publish_status(t, payload)
         self._publisher.start()
+        if self._store.recovery is not None:  # a corrupt database was moved aside: say so
+            self._storage_status(self._recorder.status())
 
     def _start_retention(self) -> None:
         if self._store is None or self._recorder is None:

@@ -15,6 +15,10 @@ Runs against a private mosquitto on loopback and a SQLite file in a temporary fo
 Targets (issue 5): >= 200 passages/s, commit-to-PUBACK p95 <= 20 ms on loopback.
 The last line is one JSON object with passages_per_s, commit_to_puback_p95_ms and
 replay_per_s (plus the rest). Usage: .venv/bin/python scripts/bench_delivery.py [-n 1000]
+
+``--compare-sync`` runs the commit-only, sustained and paced phases with SQLite
+``synchronous=NORMAL`` and then ``FULL`` (the Store's default: passages survive a power
+cut) and prints both and their ratio; ``--dir`` puts the databases on the disk to measure.
 """
 
 from __future__ import annotations
@@ -103,12 +107,13 @@ def baseline(port: int, n: int, window: int) -> dict[str, float]:
 class Rig:
     """Store + Recorder + Publisher with commit and PUBACK timestamps."""
 
-    def __init__(self, port: int, db: Path, window: int) -> None:
-        self.store = Store(f"sqlite:///{db}")
+    def __init__(self, port: int, db: Path, window: int, synchronous: str | None = None) -> None:
+        self.store = (Store(f"sqlite:///{db}") if synchronous is None
+                      else Store(f"sqlite:///{db}", synchronous=synchronous))
         self.committed_at: dict[str, float] = {}
         self.acked_at: dict[int, float] = {}
         self.pub: Publisher | None = None
-        self.rec = Recorder(self.store, None, "gatecam", self._committed, maxsize=4096)
+        self.rec = Recorder(self.store, None, "gatecam", self._committed)
         cfg = MqttConfig(port=port, client_id=f"bench-{uuid.uuid4().hex[:6]}",
                          max_inflight=window, late_after_s=3600)
         self.pub = Publisher(cfg, SITE, self.store, self.rec, None, reconnect_min_s=1,
@@ -143,10 +148,11 @@ class Rig:
 
 
 def run_rig(
-    port: int, db: Path, window: int, n: int, rate: float | None
+    port: int, db: Path, window: int, n: int, rate: float | None, *,
+    synchronous: str | None = None,
 ) -> tuple[float, list[float]]:
     """Submit n passages (flat out, or paced at ``rate``/s); (seconds to all PUBACKs, latencies)."""
-    rig = Rig(port, db, window)
+    rig = Rig(port, db, window, synchronous)
     if not rig.pub or not rig.pub.wait_connected(10):
         raise SystemExit("publisher did not connect")
     t0 = time.perf_counter()
@@ -154,7 +160,9 @@ def run_rig(
         if rate:
             time.sleep(max(0.0, t0 + i / rate - time.perf_counter()))
         rig.rec.submit_passage(make(i), [])
-    if not rig.pub.wait_idle(120):
+    # The queue is bounded in bytes, not items: submits no longer wait for the writer, so
+    # wait for the commits first (an idle outbox before them means nothing).
+    if not rig.rec.flush(120) or not rig.pub.wait_idle(120):
         raise SystemExit("phase did not drain")
     elapsed = time.perf_counter() - t0
     lat = rig.event_latencies_ms()
@@ -181,15 +189,72 @@ def run_replay(broker: Mosquitto, db: Path, window: int, n: int) -> float:
     return replay_s
 
 
+def commit_ms(db: Path, n: int, synchronous: str) -> list[float]:
+    """Milliseconds of each of n single-passage transactions (passage + outbox rows): the
+    writer alone, no broker, so the fsync FULL adds is what differs."""
+    store = Store(f"sqlite:///{db}", synchronous=synchronous)
+    out = []
+    for i in range(n):
+        p = make(i)
+        messages = contract.passage_messages("gatecam", p, 5.0)
+        t = time.perf_counter()
+        store.record_passage(p, [], messages)
+        out.append((time.perf_counter() - t) * 1000)
+    store.close()
+    return out
+
+
+def compare_sync(port: int, tmp: Path, window: int, n: int, rate: float) -> dict[str, float]:
+    """Sustained and paced phases with SQLite synchronous=NORMAL then FULL; both and the ratio.
+
+    FULL fsyncs the WAL at every commit: what a power cut needs to keep the last passages.
+    """
+    out: dict[str, float] = {}
+    for level in ("NORMAL", "FULL"):
+        commit = commit_ms(tmp / f"commit-{level}.db", n, level)
+        out[f"{level}_commit_p50_ms"] = round(pct(commit, 0.5), 3)
+        out[f"{level}_commit_p95_ms"] = round(pct(commit, 0.95), 3)
+        print(f"synchronous={level}: one passage + outbox per transaction, commit p50 "
+              f"{pct(commit, 0.5):.3f} ms, p95 {pct(commit, 0.95):.3f} ms")
+        elapsed, _ = run_rig(port, tmp / f"sustained-{level}.db", window, n, None,
+                             synchronous=level)
+        _, lat = run_rig(port, tmp / f"paced-{level}.db", window, n, rate, synchronous=level)
+        out[f"{level}_passages_per_s"] = round(n / elapsed, 1)
+        out[f"{level}_p50_ms"] = round(pct(lat, 0.5), 2)
+        out[f"{level}_p95_ms"] = round(pct(lat, 0.95), 2)
+        print(f"synchronous={level}: sustained {n / elapsed:.0f} passages/s; paced at "
+              f"{rate:.0f}/s commit -> PUBACK p50 {pct(lat, 0.5):.2f} ms, "
+              f"p95 {pct(lat, 0.95):.2f} ms")
+    out["full_to_normal_commit_p50"] = round(
+        out["FULL_commit_p50_ms"] / out["NORMAL_commit_p50_ms"], 2)
+    out["full_to_normal_throughput"] = round(
+        out["FULL_passages_per_s"] / out["NORMAL_passages_per_s"], 3)
+    out["full_minus_normal_p95_ms"] = round(out["FULL_p95_ms"] - out["NORMAL_p95_ms"], 2)
+    print(f"FULL / NORMAL: commit p50 {out['full_to_normal_commit_p50']:.2f}x, "
+          f"throughput {out['full_to_normal_throughput']:.2f}x, "
+          f"paced p95 {out['full_minus_normal_p95_ms']:+.2f} ms")
+    return out
+
+
 def main() -> int:
     """Run the phases and print the figures, JSON last."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-n", type=int, default=1000, help="passages per phase")
     ap.add_argument("--window", type=int, default=20, help="mqtt.max_inflight")
     ap.add_argument("--rate", type=float, default=200.0, help="paced phase, passages/s")
+    ap.add_argument("--compare-sync", action="store_true",
+                    help="only the sustained and paced phases, with SQLite synchronous=NORMAL "
+                         "and FULL, and their ratio")
+    ap.add_argument("--dir", type=Path, default=None,
+                    help="folder for the databases (a real disk: fsync is what is measured)")
     args = ap.parse_args()
     n, w = args.n, args.window
-    tmp = Path(tempfile.mkdtemp(prefix="gatecam-bench-"))
+    tmp = Path(tempfile.mkdtemp(prefix="gatecam-bench-", dir=args.dir))
+    if args.compare_sync:
+        with Mosquitto() as broker:
+            sync = compare_sync(broker.port, tmp, w, n, args.rate)
+        print(json.dumps({**sync, "paced_rate": args.rate, "n": n, "max_inflight": w}))
+        return 0
     with Mosquitto() as broker:
         base = baseline(broker.port, n, w)
         print(f"baseline paho QoS 1: {base['msgs_per_s']:.0f} msg/s, "

@@ -209,6 +209,14 @@ class RetentionConfig(_Model):
         2 << 30, ge=1 << 20, description="total snapshot bytes above which the oldest go"
     )
     interval_s: float = Field(600.0, ge=1, le=86400, description="time between retention passes")
+    undelivered_max_age_days: float | None = Field(
+        30.0, gt=0, le=3650,
+        description="undelivered messages of passages captured longer ago are given up (ALERT)",
+    )
+    undelivered_max_count: int | None = Field(
+        50_000, ge=1,
+        description="passages with undelivered messages kept for delivery; older ones given up",
+    )
 
 
 class StoreConfig(_Model):

@@ -149,6 +149,18 @@ def _storage_metrics(v: PipelineView) -> Iterator[Metric]:
         value=float(st.get("fallback_published") or 0))
     yield CounterMetricFamily("gatecam_snapshot_failures", "Snapshots that could not be written",
                               value=float(st.get("snapshot_failures") or 0))
+    for key, doc in (
+        ("frames_spilled", "Snapshot frames dropped before queueing (recorder queue bytes full)"),
+        ("items_dropped", "Writes given up by the recorder (queue full, refused, writer dead)"),
+        ("items_failed", "Writes lost to an unexpected error in the recorder (see the log)"),
+    ):
+        yield CounterMetricFamily(f"gatecam_recorder_{key}", doc, value=float(st.get(key) or 0))
+    yield CounterMetricFamily(
+        "gatecam_retention_undelivered_dropped",
+        "Passages whose undelivered messages retention gave up (ALERT in the log)",
+        value=float(st.get("undelivered_dropped") or 0))
+    yield GaugeMetricFamily("gatecam_recorder_queue_bytes", "Bytes held by the recorder queue",
+                            value=float(st.get("queue_bytes") or 0))
 
 
 class PipelineMetrics:

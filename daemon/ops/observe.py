@@ -25,6 +25,7 @@ from daemon.ocr.pool import OcrPool
 from daemon.ops.health import CameraBeat, PipelineSnapshot
 from daemon.store.db import Store
 from daemon.store.recorder import Recorder
+from daemon.store.retention import Retention
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,7 @@ class Stages:
     pool: OcrPool | None
     passages: int
     stopping: bool
+    retention: Retention | None = None
     clock: dict[str, Any] | None = None
     """:meth:`daemon.ocr.skew.ClockSkew.status` (None: not measured by this App)."""
 
@@ -93,6 +95,11 @@ class PipelineView:
     def warnings(self) -> list[str]:
         """Degradations that do not stall the pipeline (the gate still gets its events)."""
         out = []
+        recovered = self.storage.get("recovered") if self.storage is not None else None
+        if isinstance(recovered, dict):
+            out.append(f"database was corrupt at start ({recovered.get('error')}): moved to "
+                       f"{recovered.get('moved_to')}, running on a new one since "
+                       f"{recovered.get('at')}")
         if self.storage is not None and not self.storage.get("ok", True):
             out.append(f"storage failing since {self.storage.get('since')}: "
                        f"{self.storage.get('error')}")
@@ -181,6 +188,16 @@ def view(app: Stages) -> PipelineView:
         recorder_backlog=recorder.backlog if recorder is not None else 0,
         ocr=ocr,
         circuit=str(circuit) if circuit is not None else None,
-        storage=recorder.status() if recorder is not None else None,
+        storage=_storage(app),
         clock=app.clock,
     )
+
+
+def _storage(app: Stages) -> dict[str, Any] | None:
+    """The recorder's storage status plus what retention gave up."""
+    if app.recorder is None:
+        return None
+    status = dict(app.recorder.status())
+    if app.retention is not None:
+        status["undelivered_dropped"] = app.retention.rows.undelivered_dropped
+    return status

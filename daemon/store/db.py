@@ -1,7 +1,7 @@
 """Persistence: the queries over passages, OCR reads, the MQTT outbox and the access lists.
 
 Tables live in :mod:`daemon.store.tables`; every query here is SQLAlchemy Core (no ORM: see
-that module). SQLite by default (WAL, ``synchronous=NORMAL``,
+that module). SQLite by default (WAL, ``synchronous=FULL``,
 ``busy_timeout``, foreign keys on, set in a connect hook that only fires for
 SQLite); any SQLAlchemy URL works the same way (PostgreSQL through
 ``postgresql+psycopg://``), no dialect-specific SQL elsewhere. A naive datetime is
@@ -9,6 +9,10 @@ refused at bind time.
 
 Writes are meant to come from one thread (the recorder); reads may come from any.
 The ``gatecam allow`` command writes access lists from its own short-lived process.
+
+A SQLite file that is really corrupt at start is moved aside and a new one started
+(:mod:`daemon.store.recovery`; :attr:`Store.recovery` says so); any other error
+(permission, a PostgreSQL URL) stays a :class:`~daemon.errors.StorageError`.
 """
 
 from __future__ import annotations
@@ -33,11 +37,12 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import URL, Connection, Engine, Row, make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DatabaseError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
 from daemon.domain import Passage, PlateRead
 from daemon.errors import StorageError
+from daemon.store.recovery import is_corrupt, move_aside, probe, sqlite_file
 from daemon.store.tables import (
     access_list,
     metadata,
@@ -97,14 +102,36 @@ class Store:
         *,
         busy_timeout_ms: int = 5000,
         clock: Callable[[], datetime] = _utcnow,
+        synchronous: str = "FULL",
     ) -> None:
-        """Open (and create if needed) the database at a SQLAlchemy ``url``."""
+        """Open (and create if needed) the database at a SQLAlchemy ``url``.
+
+        A corrupt SQLite file is moved aside and replaced (module docstring); any other
+        failure raises :class:`StorageError`.
+        """
         self._clock = clock
+        if synchronous not in SYNCHRONOUS:
+            raise ValueError(f"synchronous must be one of {SYNCHRONOUS}, not {synchronous!r}")
+        self._synchronous = synchronous
+        self.recovery: dict[str, str] | None = None
+        """Set when a corrupt database was moved aside at start: ``moved_to``, ``error``, ``at``."""
+        shown = url if "@" not in url else "<url with credentials>"
         try:
             parsed = make_url(url)
-            self.engine: Engine = self._open(parsed, busy_timeout_ms)
+            path = sqlite_file(parsed)
+            # Probe first, read-only and immutable: a failed open through the engine would
+            # let SQLite delete the -wal/-shm files on close, and they belong to the copy.
+            bad = probe(path) if path is not None else None
+            if path is not None and bad is not None:
+                self.recovery = move_aside(path, bad, self._clock())
+            try:
+                self.engine: Engine = self._open(parsed, busy_timeout_ms)
+            except DatabaseError as exc:
+                if path is None or self.recovery is not None or not is_corrupt(exc.orig):
+                    raise
+                self.recovery = move_aside(path, exc.orig, self._clock())
+                self.engine = self._open(parsed, busy_timeout_ms)
         except (SQLAlchemyError, OSError) as exc:
-            shown = url if "@" not in url else "<url with credentials>"
             raise StorageError(f"cannot open the database {shown}: {exc}") from exc
         log.info("store open: %s", parsed.render_as_string(hide_password=True))
 
@@ -121,10 +148,14 @@ class Store:
                 Path(db).expanduser().parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(parsed, **kwargs)
         if self._sqlite:
-            event.listen(engine, "connect", _sqlite_pragmas(busy_timeout_ms))
-        metadata.create_all(engine)
-        self.engine = engine
-        self._add_missing_columns()
+            event.listen(engine, "connect", _sqlite_pragmas(busy_timeout_ms, self._synchronous))
+        try:
+            metadata.create_all(engine)
+            self.engine = engine
+            self._add_missing_columns()
+        except BaseException:
+            engine.dispose()  # no open handle on a file that may be moved aside
+            raise
         return engine
 
     # -- writes (one writer thread) --
@@ -211,7 +242,8 @@ class Store:
 
     def purge_before(self, cutoff: datetime) -> int:
         """Retention: delete passages captured before ``cutoff`` with their delivered outbox
-        rows and reads; a passage with an undelivered message is kept. Returns passages deleted.
+        rows and reads; a passage with an undelivered message is kept, with its reads. Reads
+        older than ``cutoff`` of no stored passage go too. Returns passages deleted.
         """
         with self.engine.begin() as conn:
             undelivered = select(outbox.c.event_id).where(outbox.c.delivered_at.is_(None))
@@ -220,8 +252,29 @@ class Store:
             )
             ids = list(conn.scalars(old))
             self._delete_passages(conn, ids)
-            conn.execute(delete(reads).where(reads.c.created_at < cutoff))
+            conn.execute(delete(reads).where(
+                reads.c.created_at < cutoff,
+                reads.c.event_id.not_in(select(passages.c.event_id)),
+            ))
             return len(ids)
+
+    def drop_undelivered(self, before: datetime | None, keep: int | None) -> list[str]:
+        """Give up delivering: delete the outbox rows of passages with an undelivered message
+        captured before ``before``, and of all but the ``keep`` newest of them. The passages
+        and their reads stay (ordinary retention applies to them now). Returns the event ids,
+        oldest first."""
+        pending = select(outbox.c.event_id).where(outbox.c.delivered_at.is_(None))
+        q = (select(passages.c.event_id, passages.c.captured_at)
+             .where(passages.c.event_id.in_(pending))
+             .order_by(passages.c.captured_at.desc(), passages.c.event_id.desc()))
+        with self.engine.begin() as conn:
+            doomed = [
+                event_id for i, (event_id, at) in enumerate(conn.execute(q))
+                if (keep is not None and i >= keep) or (before is not None and at < before)
+            ]
+            for chunk in (doomed[i : i + 500] for i in range(0, len(doomed), 500)):
+                conn.execute(delete(outbox).where(outbox.c.event_id.in_(chunk)))
+        return doomed[::-1]
 
     def purge_oldest(self, n: int) -> int:
         """Retention by size: delete the ``n`` oldest fully delivered passages; returns how many."""
@@ -376,14 +429,22 @@ _PENDING = (
 about 4x its execution (the publisher runs it after every PUBACK; bench_delivery.py)."""
 
 
-def _sqlite_pragmas(busy_timeout_ms: int) -> Callable[[Any, Any], None]:
+SYNCHRONOUS = ("FULL", "NORMAL")
+"""SQLite ``synchronous`` levels a Store accepts (WAL mode). FULL is the default: NORMAL may
+roll the last commits back on a power cut (a Pi at a gate loses power). It costs one WAL
+fsync per commit: 0.2 -> 0.45 ms per passage transaction on the dev VM's disk
+(``scripts/bench_delivery.py --compare-sync``), nothing next to gate rates; group commit
+keeps bursts cheap."""
+
+
+def _sqlite_pragmas(busy_timeout_ms: int, synchronous: str) -> Callable[[Any, Any], None]:
     """A connect hook setting gatecam's SQLite pragmas on each new DBAPI connection."""
 
     def hook(dbapi_conn: Any, _record: Any) -> None:
         cur = dbapi_conn.cursor()
         try:
             cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute(f"PRAGMA synchronous={synchronous}")
             cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
             cur.execute("PRAGMA foreign_keys=ON")
         finally:

@@ -49,17 +49,24 @@ class StorageHealth:
         fallback: Fallback | None = None,
         on_status: StatusListener | None = None,
         snapshots: SnapshotWriter | None = None,
-        backlog: Callable[[], int] = lambda: 0,
+        queue_stats: Callable[[], dict[str, object]] = dict,
         retry_min_s: float = 0.05,
         retry_max_s: float = 5.0,
+        beat: Callable[[], None] = lambda: None,
+        recovery: dict[str, str] | None = None,
     ) -> None:
-        """``backlog`` reports the writer's queue length in :meth:`status`."""
+        """``queue_stats`` adds the writer's queue counters to :meth:`status`; ``beat`` runs on
+        every attempt of :meth:`retry` (retrying is alive: daemon.ops.health must not call the
+        writer stuck while the disk is full). ``recovery`` is :attr:`daemon.store.db.Store.recovery`
+        (a corrupt database moved aside at start), reported in every status."""
         self._prefix = topic_prefix
         self._gate_ttl = gate_ttl_s
         self._fallback = fallback
         self.on_status = on_status
         self._snapshots = snapshots
-        self._backlog = backlog
+        self._queue_stats = queue_stats
+        self._beat = beat
+        self.recovery = recovery
         self._retry_min = retry_min_s
         self._retry_max = retry_max_s
         self.error: str | None = None
@@ -117,7 +124,8 @@ class StorageHealth:
             "snapshot_error": snaps.error if snaps else None,
             "snapshot_failures": snaps.failures if snaps else 0,
             "fallback_published": self.fallback_published,
-            "backlog": self._backlog(),
+            "recovered": self.recovery,
+            **self._queue_stats(),
             "at": utc_iso(datetime.now(UTC)),
         }
 
@@ -141,6 +149,7 @@ class StorageHealth:
         attempt = 0
         while True:
             attempt += 1
+            self._beat()
             try:
                 write()
                 if attempt > 1:

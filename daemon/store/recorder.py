@@ -1,9 +1,21 @@
 """The single database writer: snapshots to disk, passages + reads + outbox rows in one transaction.
 
 Every write to the store goes through one thread named ``recorder``, fed by a
-bounded queue (passages, lone reads, maintenance jobs such as retention) plus two
+queue (passages, lone reads, maintenance jobs such as retention) plus two
 small batches the publisher fills without ever blocking its network thread
 (delivery marks, attempt counts).
+
+The queue (:mod:`daemon.store.writequeue`) is bounded in bytes (``max_bytes``), so a
+long storage outage (disk full) keeps every passage in memory: frames are spilled
+first (``frames_spilled``); only when passages alone fill it does a submit wait
+``put_timeout_s`` and then drop (counted in ``items_dropped``).
+
+An unexpected exception while writing one item (a bug, a frame that cannot be
+converted) is logged and counted (``items_failed``) and the writer goes on with the
+next item; the writer beats (``last_beat``) on every retry of a failing write, so a
+storage outage reads as alive, not stuck, in daemon.ops.health. If the thread dies
+anyway, submits are refused (and published through ``fallback``) rather than queued
+for nobody.
 
 The access decision (daemon/access.py) is made here, in the writer thread, just
 before the commit: the recorder has the store, and the decision must be in the
@@ -18,13 +30,10 @@ outbox (``fallback``) and the change is reported through ``on_storage_status``.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -35,6 +44,15 @@ from daemon.domain import Frame, Passage, PlateRead
 from daemon.store.db import Store
 from daemon.store.health import Fallback, StorageHealth
 from daemon.store.snapshots import SnapshotWriter
+from daemon.store.writequeue import (
+    STOP,
+    WAKE,
+    JobItem,
+    PassageItem,
+    ReadItem,
+    WriteQueue,
+    passage_bytes,
+)
 
 Decide = Callable[[Passage], Passage]
 """Sets ``access`` / ``access_reason`` on a passage (daemon.access.AccessControl.apply)."""
@@ -42,31 +60,8 @@ Decide = Callable[[Passage], Passage]
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True, eq=False)
-class _PassageItem:
-    passage: Passage
-    reads: tuple[PlateRead, ...]
-    snapshot: Frame | None
-    fallback_sent: bool = False
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class _JobItem:
-    what: str
-    job: Callable[[], object]
-
-
-@dataclass(frozen=True, slots=True)
-class _ReadItem:
-    read: PlateRead
-    event_id: str
-
-
 BURST = 64
 """Passages committed together at most when they queue up (group commit)."""
-
-_WAKE = object()
-_STOP = object()
 
 
 class Recorder:
@@ -83,7 +78,7 @@ class Recorder:
         topic_prefix: str,
         on_committed: Callable[[Passage], None],
         *,
-        maxsize: int = 256,
+        max_bytes: int = 64 << 20,
         jpeg_quality: int = 90,
         put_timeout_s: float = 2.0,
         retry_min_s: float = 0.05,
@@ -96,7 +91,8 @@ class Recorder:
         """Nothing runs until :meth:`start`.
 
         ``decide`` makes the access decision before the commit; ``gate_ttl_s`` (not None)
-        adds a gate command to the outbox of every ``allow`` passage.
+        adds a gate command to the outbox of every ``allow`` passage. ``max_bytes`` bounds
+        the queue (frames at most half of it, see the module docstring).
         """
         self._store = store
         self._decide = decide
@@ -105,12 +101,13 @@ class Recorder:
         )
         self.health = StorageHealth(
             topic_prefix, gate_ttl_s=gate_ttl_s, fallback=fallback, on_status=on_storage_status,
-            snapshots=self._snapshots, backlog=lambda: self.backlog,
-            retry_min_s=retry_min_s, retry_max_s=retry_max_s,
+            snapshots=self._snapshots, queue_stats=self._queue_stats,
+            retry_min_s=retry_min_s, retry_max_s=retry_max_s, beat=self._beat,
+            recovery=store.recovery,
         )
         self._on_committed = on_committed
         self._put_timeout = put_timeout_s
-        self._queue: queue.Queue[object] = queue.Queue(maxsize=maxsize)
+        self._queue = WriteQueue(max_bytes)
         self._cond = threading.Condition()
         # Sequence counters per lane, so flush() waits for exactly what came before it.
         self._q_submitted = self._q_done = 0
@@ -122,6 +119,9 @@ class Recorder:
         self._thread = threading.Thread(target=self._run, name="recorder", daemon=True)
         self.passages_committed = 0
         self.items_dropped = 0
+        """Items refused or given up: queue full, stopped, writer dead, refused by the DB."""
+        self.items_failed = 0
+        """Items lost to an unexpected error in the writer (a bug: see the log)."""
         self.last_beat = time.monotonic()
         """Monotonic time the writer loop last turned (it wakes at least every 0.5 s)."""
 
@@ -138,17 +138,19 @@ class Recorder:
         While the store is failing the event is first published through ``fallback``.
         """
         sent = False
-        if self.health.can_fall_back:
+        if self.health.can_fall_back or self._dead:
             sent = self.health.send_fallback(self._prepare(passage))
-        return self._put(_PassageItem(passage, tuple(reads), snapshot, sent), passage.event_id)
+        size = passage_bytes(len(reads), snapshot)
+        return self._put(PassageItem(passage, tuple(reads), snapshot, sent, size),
+                         passage.event_id)
 
     def submit_job(self, what: str, job: Callable[[], object]) -> bool:
         """Run ``job`` in the writer thread (retention: deletes are writes too)."""
-        return self._put(_JobItem(what, job), what)
+        return self._put(JobItem(what, job), what)
 
     def submit_read(self, read: PlateRead, event_id: str) -> bool:
         """Queue one OCR read recorded on its own."""
-        return self._put(_ReadItem(read, event_id), event_id)
+        return self._put(ReadItem(read, event_id), event_id)
 
     def mark_delivered(self, outbox_id: int) -> None:
         """Stamp an outbox row delivered (called on PUBACK; never blocks)."""
@@ -196,10 +198,7 @@ class Recorder:
         deadline = time.monotonic() + timeout
         with self._cond:
             self._stopped = True
-        try:
-            self._queue.put(_STOP, timeout=max(0.0, deadline - time.monotonic()))
-        except queue.Full:
-            self._abandon.set()
+        self._queue.put_token(STOP)
         self._thread.join(max(0.0, deadline - time.monotonic()))
         if self._thread.is_alive():
             log.error("recorder did not drain within %.1f s; abandoning queued writes", timeout)
@@ -220,28 +219,56 @@ class Recorder:
     @property
     def backlog(self) -> int:
         """Items waiting in the queue."""
-        return self._queue.qsize()
+        return self._queue.backlog
 
-    def _put(self, item: object, event_id: str) -> bool:
+    def _queue_stats(self) -> dict[str, object]:
+        """The queue's part of :meth:`status`."""
+        return {"backlog": self.backlog, "queue_bytes": self._queue.bytes,
+                "frames_spilled": self.frames_spilled, "items_dropped": self.items_dropped,
+                "items_failed": self.items_failed, "writer_alive": not self._dead}
+
+    @property
+    def _dead(self) -> bool:
+        """The writer thread was started and is gone (not merely not started yet)."""
+        return self._thread.ident is not None and not self._thread.is_alive()
+
+    @property
+    def frames_spilled(self) -> int:
+        """Snapshot frames not queued (the queue's frame budget was full); passages kept."""
+        return self._queue.frames_spilled
+
+    def _put(self, item: PassageItem | ReadItem | JobItem, event_id: str) -> bool:
         with self._cond:
-            if self._stopped:
-                log.error("recorder stopped: dropping %s", event_id)
-                return False
             self._q_submitted += 1
-        try:
-            self._queue.put(item, timeout=self._put_timeout)
-        except queue.Full:
-            log.error("recorder queue full for %.1f s: dropping %s", self._put_timeout, event_id)
-            with self._cond:
-                self._q_submitted -= 1
-                self.items_dropped += 1
-            return False
-        return True
+        why, spilled = self._queue.put(item, self._put_timeout, self._refuse_reason)
+        if spilled:
+            log.warning("recorder queue holds %d bytes: snapshot of %s dropped, passage kept",
+                        self._queue.bytes, event_id)
+        if why is None:
+            return True
+        with self._cond:
+            self._q_submitted -= 1
+            self.items_dropped += 1
+        if why == "full":
+            log.error("recorder queue full (%d bytes) for %.1f s: dropping %s",
+                      self._queue.bytes, self._put_timeout, event_id)
+        else:
+            log.error("recorder %s: dropping %s", why, event_id)
+        return False
+
+    def _refuse_reason(self) -> str | None:
+        """Why nothing may be queued now (None: it may)."""
+        if self._stopped:
+            return "stopped"
+        if self._dead:
+            return "writer thread dead"
+        return None
 
     def _nudge(self) -> None:
-        # A full queue means the writer is busy; it takes the batches after its current item.
-        with contextlib.suppress(queue.Full):
-            self._queue.put_nowait(_WAKE)
+        self._queue.nudge()
+
+    def _beat(self) -> None:
+        self.last_beat = time.monotonic()
 
     # -- writer thread --
     @property
@@ -252,50 +279,74 @@ class Recorder:
     def _run(self) -> None:
         item: object | None = None
         while True:
-            self.last_beat = time.monotonic()
+            self._beat()
             if item is None:
-                try:
-                    item = self._queue.get(timeout=0.5)
-                except queue.Empty:
-                    item = _WAKE
-            if item is _STOP:
-                self._write_batches()
+                item = self._queue.get(timeout=0.5)
+            if item is STOP:
+                self._guarded("delivery batches", self._write_batches)
                 return
             nxt: object | None = None
-            if item is not _WAKE:
+            if item is not WAKE:
                 items, nxt = self._take_burst(item)
                 try:
-                    if len(items) > 1:
-                        self._write_burst(items)  # type: ignore[arg-type]
-                    else:
-                        self._write_item(items[0])
+                    self._guarded(f"{len(items)} queued item(s)", self._write, items)
                 finally:
+                    self._queue.release(items)
                     with self._cond:
                         self._q_done += len(items)
                         self._cond.notify_all()
                 del items  # do not pin the last snapshot image while waiting on the queue
-            self._write_batches()
+            self._guarded("delivery batches", self._write_batches)
             item = nxt
+
+    def _write(self, items: list[object]) -> None:
+        if len(items) > 1:
+            self._write_burst(items)  # type: ignore[arg-type]
+        else:
+            self._write_item(items[0])
+
+    def _guarded(self, what: str, step: Callable[..., object], *args: object) -> None:
+        """Run one writer step; an unexpected error is logged and counted, never fatal."""
+        try:
+            step(*args)
+        except Exception:
+            log.exception("recorder: unexpected error writing %s; dropped, writer goes on", what)
+            with self._cond:
+                self.items_failed += 1
 
     def _take_burst(self, first: object) -> tuple[list[object], object | None]:
         """``first`` plus the passages queued right behind it (up to ``BURST``), and the next
         item already taken that is not part of the burst (None: nothing taken)."""
         items = [first]
-        if not isinstance(first, _PassageItem):
+        if not isinstance(first, PassageItem):
             return items, None
         while len(items) < BURST:
-            try:
-                nxt = self._queue.get_nowait()
-            except queue.Empty:
+            nxt = self._queue.get_nowait()
+            if nxt is None:
                 return items, None
-            if not isinstance(nxt, _PassageItem):
+            if not isinstance(nxt, PassageItem):
                 return items, nxt
             items.append(nxt)
         return items, None
 
-    def _write_burst(self, items: list[_PassageItem]) -> None:
-        """Several passages in one transaction; if the database refuses one, each on its own."""
-        prepared = [self._prepared(i) for i in items]
+    def _write_burst(self, items: list[PassageItem]) -> None:
+        """Several passages in one transaction; if the database refuses one, each on its own.
+
+        A passage whose preparation fails (a bug) is counted and left out; the rest go on.
+        """
+        prepared, kept = [], []
+        for i in items:
+            try:
+                prepared.append(self._prepared(i))
+                kept.append(i)
+            except Exception:
+                log.exception("recorder: passage %s could not be prepared; dropped",
+                              i.passage.event_id)
+                with self._cond:
+                    self.items_failed += 1
+        items = kept
+        if not items:
+            return
         batch = [(p, i.reads, m) for (p, m), i in zip(prepared, items, strict=True)]
 
         def fallback_all() -> None:
@@ -324,15 +375,27 @@ class Recorder:
             log.exception("access decision failed for %s; access stays unknown", passage.event_id)
             return passage.replace(access="unknown", access_reason="not_evaluated")
 
-    def _prepared(self, item: _PassageItem) -> tuple[Passage, list[contract.Message]]:
+    def _prepared(self, item: PassageItem) -> tuple[Passage, list[contract.Message]]:
         """Decision, snapshot, outbox messages: everything before the commit."""
         passage = self._prepare(item.passage)
         if item.snapshot is not None and self._snapshots is not None:
-            passage = passage.replace(snapshot=self._snapshots.write(passage, item.snapshot.bgr()))
+            snap = self._snapshot(self._snapshots, passage, item.snapshot)
+            passage = passage.replace(snapshot=snap)
         return passage, self.health.messages(passage)
 
+    @staticmethod
+    def _snapshot(writer: SnapshotWriter, passage: Passage, frame: Frame) -> str | None:
+        """Write the snapshot; any failure (the frame's conversion too) records without it."""
+        try:
+            image = frame.bgr()
+        except Exception as exc:
+            log.exception("snapshot frame of %s could not be converted", passage.event_id)
+            writer.note_failure(passage.event_id, exc)
+            return None
+        return writer.write(passage, image)
+
     def _commit_one(
-        self, passage: Passage, item: _PassageItem, messages: list[contract.Message]
+        self, passage: Passage, item: PassageItem, messages: list[contract.Message]
     ) -> None:
         first_failure = None if item.fallback_sent else (lambda: self.health.send_fallback(passage))
         if self._retry(
@@ -351,16 +414,16 @@ class Recorder:
             log.exception("on_committed callback failed")
 
     def _write_item(self, item: object) -> None:
-        if isinstance(item, _PassageItem):
+        if isinstance(item, PassageItem):
             passage, messages = self._prepared(item)
             self._commit_one(passage, item, messages)
-        elif isinstance(item, _ReadItem):
+        elif isinstance(item, ReadItem):
             read_item = item
             self._retry(
                 f"read of {read_item.event_id}",
                 lambda: self._store.record_read(read_item.read, read_item.event_id),
             )
-        elif isinstance(item, _JobItem):
+        elif isinstance(item, JobItem):
             self._retry(item.what, item.job)
 
     def _write_batches(self) -> None:

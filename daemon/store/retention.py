@@ -6,6 +6,12 @@ Policy (``store.retention``):
   delivered passages go in batches until the used bytes (pages minus free pages)
   fit. A passage with an undelivered message is never deleted. Freed pages are
   reused by SQLite; the file itself is not shrunk (no VACUUM on a running gate).
+  Reads of a kept passage are kept with it.
+- undelivered: a passage whose messages were never delivered (broker away) is kept for
+  delivery only while younger than ``undelivered_max_age_days`` and among the
+  ``undelivered_max_count`` newest such passages. Beyond that its outbox rows are
+  deleted (delivery given up: an ALERT names them, ``undelivered_dropped`` counts them);
+  the passage and its reads stay, under the rules above.
 - snapshots: files older than ``snapshots_max_age_days`` go, then the oldest until
   the total is at most ``snapshots_max_bytes``; empty day folders are removed.
 
@@ -110,8 +116,37 @@ def prune_snapshots(root: Path, cfg: RetentionConfig, now: float) -> tuple[int, 
     return deleted, freed
 
 
-def prune_rows(store: Store, cfg: RetentionConfig, now: datetime) -> int:
+@dataclass(slots=True)
+class RowStats:
+    """What row retention did so far (the ``retention`` thread's counters)."""
+
+    undelivered_dropped: int = 0
+    """Passages whose undelivered messages were given up (deleted from the outbox)."""
+
+
+def give_up_undelivered(store: Store, cfg: RetentionConfig, now: datetime) -> list[str]:
+    """Bound the undelivered passages (call from the writer thread); ALERT for any dropped."""
+    if cfg.undelivered_max_age_days is None and cfg.undelivered_max_count is None:
+        return []
+    before = (None if cfg.undelivered_max_age_days is None
+              else now - timedelta(days=cfg.undelivered_max_age_days))
+    dropped = store.drop_undelivered(before, cfg.undelivered_max_count)
+    if dropped:
+        shown = ", ".join(dropped[:5]) + (", ..." if len(dropped) > 5 else "")
+        log.error("ALERT: retention: %d undelivered passage(s) given up (older than %s days or "
+                  "beyond the newest %s): their messages are deleted from the outbox, never "
+                  "to be published; the passages stay in the database: %s", len(dropped),
+                  cfg.undelivered_max_age_days, cfg.undelivered_max_count, shown)
+    return dropped
+
+
+def prune_rows(
+    store: Store, cfg: RetentionConfig, now: datetime, stats: RowStats | None = None
+) -> int:
     """Apply the row policy (call from the writer thread); returns passages deleted."""
+    dropped = give_up_undelivered(store, cfg, now)
+    if stats is not None:
+        stats.undelivered_dropped += len(dropped)
     deleted = store.purge_before(now - timedelta(days=cfg.max_age_days))
     if cfg.db_max_bytes is None:
         return deleted
@@ -150,6 +185,7 @@ class Retention:
         self._clock = clock
         self._thread = threading.Thread(target=self._run, name="retention", daemon=True)
         self.rows_deleted = 0
+        self.rows = RowStats()
         self.files_deleted = 0
         self.bytes_freed = 0
         self.last_error: str | None = None
@@ -182,7 +218,7 @@ class Retention:
 
     def _rows_job(self, now: datetime) -> Callable[[], None]:
         def job() -> None:
-            n = prune_rows(self._store, self._cfg, now)
+            n = prune_rows(self._store, self._cfg, now, self.rows)
             self.rows_deleted += n
             if n:
                 log.info("retention: %d passage(s) deleted", n)

@@ -52,6 +52,12 @@ class SnapshotWriter:
         self.error = None
         return rel.as_posix()
 
+    def note_failure(self, event_id: str, exc: BaseException) -> None:
+        """Count a snapshot lost before :meth:`write` (the frame could not be converted)."""
+        self.failures += 1
+        self.error = f"{type(exc).__name__}: {exc}"
+        log.error("snapshot for %s not written (%s); recording without it", event_id, self.error)
+
     def _write_jpeg(self, target: Path, image: Image) -> None:
         """Encode and write atomically (tmp + rename): a crash never leaves half a JPEG."""
         tmp = target.with_name(target.name + ".tmp")

@@ -125,6 +125,7 @@ def test_metrics_and_healthz_report_ocr_circuit_and_storage(
     /metrics and /healthz (as warnings: the pipeline is alive), and the store's recovery too."""
     clip, _ = clips.get("one_car", size=(640, 360), fps=10)
     cfg = make_config(tmp_path, clip, ocr_emulator.url)
+    (tmp_path / "g.db").write_bytes(b"not a database " * 300)  # corrupt: started anew
     app = App(cfg, Secrets(E2E_SECRET_ID, "not-the-key", None))  # the emulator refuses it
     app.start()
     read_only = threading.Event()
@@ -143,7 +144,10 @@ def test_metrics_and_healthz_report_ocr_circuit_and_storage(
             return doc
 
         doc = healthz()
-        assert doc["storage"]["ok"] is True and doc["warnings"] == []
+        assert doc["storage"]["ok"] is True
+        assert doc["storage"]["recovered"]["moved_to"].startswith(f"{tmp_path}/g.db.corrupt-")
+        assert [w for w in doc["warnings"] if w.startswith("database was corrupt")]
+        assert doc["alive"]
         assert wait_until(lambda: healthz()["circuit"] == "open", 30)
         doc = healthz()
         assert doc["ocr"]["circuit"]["code"] == "AuthFailure.SignatureFailure"
@@ -155,7 +159,10 @@ def test_metrics_and_healthz_report_ocr_circuit_and_storage(
                        'gatecam_ocr_circuit{state="closed"} 0.0',
                        'gatecam_ocr_circuit{state="half_open"} 0.0',
                        "gatecam_ocr_circuit_trips 1.0", "gatecam_storage_ok 1.0",
-                       "gatecam_storage_fallback_published_total 0.0"):
+                       "gatecam_storage_fallback_published_total 0.0",
+                       "gatecam_recorder_frames_spilled_total 0.0",
+                       "gatecam_recorder_items_failed_total 0.0",
+                       "gatecam_retention_undelivered_dropped_total 0.0"):
             assert needle in text, needle
         m = re.search(r"^gatecam_ocr_circuit_retry_in_seconds (\S+)$", text, re.MULTILINE)
         retry_in = float(m.group(1)) if m else -1.0

@@ -3,6 +3,7 @@ trips, outbox order, retention, access lists; SQLite pragmas and the schema upgr
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 import threading
@@ -67,7 +68,9 @@ def test_creates_folder_and_sets_pragmas(tmp_path: Path, sqlite_store: Store) ->
     assert (tmp_path / "nested/dir/gatecam.db").is_file()
     with store.engine.connect() as conn:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
-        assert conn.execute(text("PRAGMA synchronous")).scalar() == 1  # NORMAL
+        # FULL: a commit (passage + outbox) survives a power cut; NORMAL in WAL mode may
+        # roll the last ones back (issue 12 item 10; cost in scripts/bench_delivery.py)
+        assert conn.execute(text("PRAGMA synchronous")).scalar() == 2
         assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
         assert conn.execute(text("PRAGMA busy_timeout")).scalar() == 5000
 
@@ -273,3 +276,80 @@ def test_daemon_does_not_import_the_orm() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=Path(__file__).resolve().parents[2])
     assert out.stdout.strip() == "[]"
+
+
+# -- a corrupt SQLite file at start: moved aside, a new one started (issue 12, item 7) --
+
+CORRUPT_AT = datetime(2026, 11, 25, 8, 0, 5, tzinfo=UTC)
+
+
+def _corrupt_store(tmp_path: Path) -> Store:
+    return Store(f"sqlite:///{tmp_path}/g.db", clock=lambda: CORRUPT_AT)
+
+
+def test_not_a_database_is_moved_aside_with_its_wal_and_shm(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "g.db").write_bytes(b"this is not a database, it is a text file " * 100)
+    (tmp_path / "g.db-wal").write_bytes(b"wal bytes")
+    (tmp_path / "g.db-shm").write_bytes(b"shm bytes")
+    with caplog.at_level(logging.ERROR, logger="daemon.store.recovery"):
+        store = _corrupt_store(tmp_path)
+    aside = tmp_path / "g.db.corrupt-20261125T080005Z"
+    assert aside.read_bytes().startswith(b"this is not a database")
+    assert (tmp_path / "g.db.corrupt-20261125T080005Z-wal").read_bytes() == b"wal bytes"
+    assert (tmp_path / "g.db.corrupt-20261125T080005Z-shm").read_bytes() == b"shm bytes"
+    assert store.recovery is not None
+    assert store.recovery["moved_to"] == str(aside)
+    assert "not a database" in str(store.recovery["error"])
+    assert "ALERT" in caplog.text and str(aside) in caplog.text
+    p = make_passage(1)
+    store.record_passage(p, [make_read(1)], contract.passage_messages("gatecam", p))
+    assert store.passage_count() == 1  # the new database works
+    store.close()
+
+
+def test_malformed_database_is_moved_aside(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path}/g.db")
+    for n in range(50):
+        p = make_passage(n)
+        store.record_passage(p, [], contract.passage_messages("gatecam", p))
+    with store.engine.connect() as conn:
+        conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+    store.close()
+    raw = bytearray((tmp_path / "g.db").read_bytes())
+    raw[100:4096] = b"\xa5" * (4096 - 100)  # the schema page, past the header: garbage
+    (tmp_path / "g.db").write_bytes(bytes(raw))
+    store = _corrupt_store(tmp_path)
+    assert store.recovery is not None and "malformed" in str(store.recovery["error"])
+    assert (tmp_path / "g.db.corrupt-20261125T080005Z").exists()
+    assert store.passage_count() == 0
+    store.close()
+
+
+def test_a_healthy_database_is_not_moved(tmp_path: Path) -> None:
+    Store(f"sqlite:///{tmp_path}/g.db").close()
+    store = _corrupt_store(tmp_path)
+    assert store.recovery is None
+    assert sorted(p.name for p in tmp_path.iterdir() if "corrupt" in p.name) == []
+    store.close()
+
+
+def test_an_unopenable_path_is_an_error_not_a_corruption(tmp_path: Path) -> None:
+    """Not a corrupt file (here a folder where the file should be, as a permission
+    error would be): nothing is moved, the start fails with a StorageError."""
+    from daemon.errors import StorageError
+
+    (tmp_path / "g.db").mkdir()
+    (tmp_path / "g.db" / "keep").write_text("precious")
+    with pytest.raises(StorageError):
+        _corrupt_store(tmp_path)
+    assert (tmp_path / "g.db" / "keep").read_text() == "precious"
+    assert [p.name for p in tmp_path.iterdir()] == ["g.db"]
+
+
+def test_a_postgres_error_is_never_a_corruption(tmp_path: Path) -> None:
+    from daemon.errors import StorageError
+
+    with pytest.raises(StorageError):  # nothing listens on port 9: connection refused
+        Store("postgresql+psycopg://u:p@127.0.0.1:9/gatecam?connect_timeout=2")
