@@ -22,14 +22,17 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from clipgen import encode
-from clipgen.encode import make_clip, render, truth_of
+from clipgen.encode import make_clip, render
+from clipgen.motion import place, stop_window
 from clipgen.scenarios import BENCH, SCENARIOS
-from clipgen.scene import LEGIBLE_PX, Car, Parked, Scenario, Walker, place, stop_window
+from clipgen.scene import LEGIBLE_PX, Camera, Car, Parked, Scenario, Walker
+from clipgen.truth import truth_of
 
 __all__ = [
     "BENCH",
     "LEGIBLE_PX",
     "SCENARIOS",
+    "Camera",
     "Car",
     "Parked",
     "Scenario",

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import random
 
+from clipgen.motion import clip_duration, distance, place, stop_window
 from clipgen.scene import (
     CAR_H,
     LEGIBLE_PX,
@@ -24,10 +25,6 @@ from clipgen.scene import (
     Parked,
     Scenario,
     Walker,
-    clip_duration,
-    distance,
-    place,
-    stop_window,
 )
 from daemon.plates import PROVINCES, is_valid
 
