@@ -29,7 +29,7 @@ SIDE_V = 4.0
 """Speed (m/s) of a car turning in from a side street, side-on."""
 TURN_S = 1.2
 """Time (s) a car takes to turn away from the barrier (seen side-on)."""
-TURN_SHIFT_M = 2.0
+TURN_SHIFT_M = 1.0
 """How far (m) across the lane a turning car swings."""
 TURN_BACK_M = 1.0
 """How far (m) back from the barrier a turning car ends up before driving off."""
@@ -154,20 +154,20 @@ def _turn_sign(car: Car) -> float:
 def pose(car: Car, t: float, cam: Camera = CAMERA) -> tuple[float, float, str, int] | None:
     """(distance m, lateral m, view, heading) of a car at time t; None when off the road."""
     d = distance(car, t, cam)
-    away = car.direction == "out" or car.leave == "turn"
-    if d is None or d <= 0.3 or (away and d >= cam.d_enter):
+    halt = stop_window(car, cam)
+    turned = car.leave == "turn" and halt is not None and t >= halt[1]
+    if d is None or d <= 0.3 or ((car.direction == "out" or turned) and d >= cam.d_enter):
         return None
     lateral, view, heading = car.lateral_m, "front", 1
     dt = t - car.enter_s
     _, t_side = _approach(car, cam)
-    halt = stop_window(car, cam)
     if car.direction == "out":
         view = "rear"
     elif dt < t_side:  # turning in from the side street
         start = _side_start(car, cam)
         lateral = start + (car.lateral_m - start) * dt / t_side
         view, heading = "side", 1 if start < 0 else -1
-    elif car.leave == "turn" and halt is not None and t >= halt[1]:
+    elif turned and halt is not None:
         sign, tl = _turn_sign(car), t - halt[1]
         lateral += sign * TURN_SHIFT_M * min(1.0, tl / TURN_S)
         view, heading = ("side", int(sign)) if tl < TURN_S else ("rear", 1)
