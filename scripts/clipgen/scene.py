@@ -57,6 +57,9 @@ class Camera:
     """Row of the horizon (negative: above the frame); with ``height_m``, the tilt."""
     d_barrier: float = D_BARRIER
     lane_half_w: float = LANE_HALF_W
+    enter_m: float | None = None
+    """Where cars appear (m), when nearer than where the road leaves the top of the frame
+    (a long lane seen from high up: the far end is a bend or a gate)."""
 
     @property
     def s_cap(self) -> float:
@@ -65,8 +68,9 @@ class Camera:
 
     @property
     def d_enter(self) -> float:
-        """Distance (m) where a car's wheels reach the top of the frame."""
-        return self.focal * self.height_m / -self.y_horizon
+        """Distance (m) where a car's wheels reach the top of the frame (or ``enter_m``)."""
+        top = self.focal * self.height_m / -self.y_horizon
+        return top if self.enter_m is None else min(top, self.enter_m)
 
     @property
     def d_side(self) -> float:
