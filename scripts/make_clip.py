@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from clipgen import encode
 from clipgen.encode import make_clip, render
-from clipgen.motion import place, stop_window
+from clipgen.motion import distance, exit_time, place, pose, stop_window
 from clipgen.scenarios import BENCH, ISSUE11, SCENARIOS
 from clipgen.scene import LEGIBLE_PX, Camera, Car, Parked, Scenario, Walker
 from clipgen.truth import truth_of
@@ -43,9 +43,12 @@ __all__ = [
     "Parked",
     "Scenario",
     "Walker",
+    "distance",
     "encode",
+    "exit_time",
     "make_clip",
     "place",
+    "pose",
     "render",
     "snapshots",
     "stop_window",
