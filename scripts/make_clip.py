@@ -62,6 +62,8 @@ def snapshots(
     """The frames (BGR) at the given clip times, rendered in memory (no encoding)."""
     wanted = {round(t * fps): t for t in times}
     out: dict[float, np.ndarray] = {}
+    if not wanted:
+        return out
     _, _, frames, _ = render(scenario, size, fps, seed)
     for n, img in enumerate(frames):
         if n in wanted:
@@ -76,10 +78,9 @@ def _jobs(args: argparse.Namespace) -> list[tuple[str | Scenario, Path, int]]:
     if args.heldout:
         from clipgen.heldout import heldout_scenario
 
-        return [
-            (heldout_scenario(seed, args.profile), args.out / f"heldout_{seed}.mp4", seed)
-            for seed in range(1, args.heldout + 1)
-        ]
+        seeds = range(1, args.heldout + 1)
+        drawn = [(heldout_scenario(seed, args.profile), seed) for seed in seeds]
+        return [(scn, args.out / f"{scn.name}.mp4", seed) for scn, seed in drawn]
     sets = {"bench": BENCH, "issue11": ISSUE11}
     if args.scenario in sets:
         return [(name, args.out / f"{name}.mp4", args.seed) for name in sets[args.scenario]]
