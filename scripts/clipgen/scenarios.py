@@ -1,7 +1,11 @@
-"""The named scenarios: the three used by tests and the demo, and the labelled bench set.
+"""The named scenarios: the three used by tests and the demo, and the labelled bench sets.
 
-``BENCH`` lists the eleven situations of issue 4 in the order the bench runs them.
-Plates avoid 藏 (RapidOCR misreads it). Cars take ~5 s from entering to leaving.
+``BENCH`` lists the eleven situations of issue 4 in the order the bench runs them;
+``ISSUE11`` the lane behaviours of issue 11 the selection was not tuned on (a car
+leaving after its read, a plate that shows late, a car without plates, an exit lane).
+Each of those carries ``notes``: what a correct daemon publishes (also in the truth's
+``notes`` and ``expected_passages``). Plates avoid 藏 (RapidOCR misreads it). Cars take
+~5 s from entering to leaving.
 """
 
 from __future__ import annotations
@@ -85,6 +89,75 @@ SCENARIOS: dict[str, Callable[[], Scenario]] = {
         "overlay", (Car("辽B·5G8N3", (120, 30, 30), enter_s=2.0, stop_s=1.0),), overlay=True
     ),
 }
+
+_LEAVES = (
+    "one passage, plate 京AF0236: the car is read at the barrier; its departure (turning away, "
+    "rear view{rear}) must not open a second passage"
+)
+SCENARIOS.update(
+    {
+        # ---- issue 11: behaviours the selection was not tuned on
+        "leaves_after_read": lambda: Scenario(
+            "leaves_after_read",
+            (
+                Car(
+                    "京A·F0236",
+                    (200, 30, 40),
+                    enter_s=1.0,
+                    stop_s=6.0,
+                    leave="turn",
+                    rear_plate=False,
+                ),
+            ),
+            notes=_LEAVES.format(rear=", no rear plate"),
+        ),
+        "leaves_after_read_rear_plate": lambda: Scenario(
+            "leaves_after_read_rear_plate",
+            (Car("京A·F0236", (200, 30, 40), enter_s=1.0, stop_s=6.0, leave="turn"),),
+            notes=_LEAVES.format(rear=", the rear plate legible: the same vehicle, no duplicate"),
+        ),
+        "plate_late": lambda: Scenario(
+            "plate_late",
+            (
+                Car("浙A·3K7M2", (40, 45, 55), enter_s=1.0, stop_s=1.5, enter_from="left"),
+                Car("粤B·D56218", (235, 235, 240), enter_s=9.5, stop_s=0, enter_from="right"),
+            ),
+            notes=(
+                "two passages, 浙A3K7M2 then 粤BD56218: each car turns in from a side street "
+                "and shows its side (no plate) for ~1 s of motion before its front; a call "
+                "before the plate shows is wasted"
+            ),
+        ),
+        "no_plate_car": lambda: Scenario(
+            "no_plate_car",
+            (Car(None, (90, 90, 95), enter_s=1.0, stop_s=2.0),),
+            notes=(
+                "one passage with plate null: a real vehicle went by with no plate fitted; "
+                "the local reader never finds a plate box, so no cloud call is worth making"
+            ),
+        ),
+        "exit_lane": lambda: Scenario(
+            "exit_lane",
+            (
+                Car("苏E·5C8K2", (30, 70, 150), enter_s=1.0, stop_s=1.5, direction="out"),
+                Car("鲁Q·3M7H9", (220, 220, 225), enter_s=8.0, stop_s=0, direction="out"),
+            ),
+            notes=(
+                "two passages, 苏E5C8K2 then 鲁Q3M7H9, read from their rear plates: the cars "
+                "drive away from the camera, one halting at the exit barrier"
+            ),
+        ),
+    }
+)
+
+ISSUE11: tuple[str, ...] = (
+    "leaves_after_read",
+    "leaves_after_read_rear_plate",
+    "plate_late",
+    "no_plate_car",
+    "exit_lane",
+)
+"""The lane behaviours of issue 11 (rear views, late plates, plateless cars), in bench order."""
 
 BENCH: tuple[str, ...] = (
     "stop_and_go",
