@@ -308,7 +308,8 @@ def test_unexpected_error_in_one_item_is_counted_and_the_writer_goes_on(
     rec.stop(5)
 
 
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # killed on purpose
+# the writer thread is killed on purpose
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
 def test_dead_writer_refuses_passages_and_is_a_stall(store: Store) -> None:
     from daemon.ops.health import HealthLimits, PipelineSnapshot, assess
 
