@@ -1,4 +1,5 @@
-"""The ``gatecam`` command: run, replay, demo, check-config, ocr, plates, emulate-tencent.
+"""The ``gatecam`` command: run, replay, demo, check-config, ocr, plates, allow, migrate, status,
+emulate-tencent.
 
 Exit codes: 0 clean, 78 bad configuration (EX_CONFIG: systemd must not restart in a
 loop), 1 any other fatal error (systemd restarts the service).
@@ -81,6 +82,11 @@ def _parser() -> argparse.ArgumentParser:
     from daemon.cli.plates import register as register_plates  # table / --csv / --json
 
     register_plates(sub)
+
+    mig = sub.add_parser("migrate", help="bring the database schema to this release's "
+                         "(the daemon also does it at start)")
+    mig.add_argument("--config", "-c", required=True, type=Path)
+    mig.set_defaults(func=cmd_migrate)
 
     st = sub.add_parser("status", help="ask the running daemon's /healthz and print it")
     st.add_argument("--config", "-c", required=True, type=Path)
@@ -237,6 +243,22 @@ def cmd_ocr(args: argparse.Namespace) -> int:
         "category": result.category, "rect": result.rect.as_dict() if result.rect else None,
         "request_id": result.request_id,
     }, ensure_ascii=False))
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """Upgrade the configured database to this release's schema; print what was done."""
+    from daemon.store.db import Store
+
+    cfg = load_config(args.config)
+    store = Store(cfg.store.url)
+    store.close()
+    change, shown = store.schema, store.shown_url
+    if change.changed:
+        print(f"{shown}: schema upgraded from {change.before or 'no version (adopted)'} "
+              f"to {change.after}")
+    else:
+        print(f"{shown}: schema already at {change.after}")
     return 0
 
 

@@ -27,7 +27,6 @@ from sqlalchemy import (
     event,
     func,
     insert,
-    inspect,
     select,
     text,
     update,
@@ -38,9 +37,9 @@ from sqlalchemy.pool import StaticPool
 
 from daemon.domain import Passage, PlateRead
 from daemon.errors import StorageError
+from daemon.store.migrate import ensure_schema
 from daemon.store.tables import (
     access_list,
-    metadata,
     outbox,
     passage_from_row,
     passage_values,
@@ -89,7 +88,8 @@ class AccessEntry:
 
 
 class Store:
-    """The database: schema creation, the SQLite pragmas and every query gatecam needs."""
+    """The database: the SQLite pragmas, the schema brought to HEAD on open
+    (:mod:`daemon.store.migrate`; ``schema`` says what changed) and every query gatecam needs."""
 
     def __init__(
         self,
@@ -98,18 +98,21 @@ class Store:
         busy_timeout_ms: int = 5000,
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
-        """Open (and create if needed) the database at a SQLAlchemy ``url``."""
+        """Open (and create or upgrade if needed) the database at a SQLAlchemy ``url``;
+        StorageError when it cannot be opened or its schema is newer than this code."""
         self._clock = clock
         try:
             parsed = make_url(url)
             self.engine: Engine = self._open(parsed, busy_timeout_ms)
+        except StorageError:
+            raise
         except (SQLAlchemyError, OSError) as exc:
             shown = url if "@" not in url else "<url with credentials>"
             raise StorageError(f"cannot open the database {shown}: {exc}") from exc
-        log.info("store open: %s", parsed.render_as_string(hide_password=True))
+        log.debug("store open: %s", self.shown_url)
 
     def _open(self, parsed: URL, busy_timeout_ms: int) -> Engine:
-        """The engine for ``parsed``, with SQLite pragmas, tables and added columns in place."""
+        """The engine for ``parsed``, with SQLite pragmas, its schema brought to HEAD."""
         kwargs: dict[str, Any] = {}
         self._sqlite = parsed.get_backend_name() == "sqlite"
         if self._sqlite:
@@ -122,9 +125,9 @@ class Store:
         engine = create_engine(parsed, **kwargs)
         if self._sqlite:
             event.listen(engine, "connect", _sqlite_pragmas(busy_timeout_ms))
-        metadata.create_all(engine)
         self.engine = engine
-        self._add_missing_columns()
+        self.shown_url = parsed.render_as_string(hide_password=True)
+        self.schema = ensure_schema(engine, self.shown_url)
         return engine
 
     # -- writes (one writer thread) --
@@ -349,14 +352,6 @@ class Store:
         """Number of passages stored."""
         with self.engine.connect() as conn:
             return int(conn.scalar(select(func.count()).select_from(passages)) or 0)
-
-    def _add_missing_columns(self) -> None:
-        """The one schema change so far: ``passages.access_reason`` on databases made before it."""
-        cols = {c["name"] for c in inspect(self.engine).get_columns("passages")}
-        if "access_reason" not in cols:
-            with self.engine.begin() as conn:
-                conn.execute(text("ALTER TABLE passages ADD COLUMN access_reason VARCHAR(32)"))
-            log.info("store: added column passages.access_reason")
 
     def close(self) -> None:
         """Release every pooled connection."""
