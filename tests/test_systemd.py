@@ -58,7 +58,9 @@ def test_unit_declares_the_contract() -> None:
     assert creds == {"TENCENTCLOUD_SECRET_ID", "TENCENTCLOUD_SECRET_KEY", "GATECAM_MQTT_PASSWORD"}
     # App.stop() bounds itself below the unit's stop timeout, leaving time for the exit
     assert int(d["TimeoutStopSec"][0]) >= STOP_BUDGET_S + 5
-    assert "gatecam run --config /etc/gatecam/gatecam.yaml" in d["ExecStart"][0]
+    assert "gatecam run --strict --config /etc/gatecam/gatecam.yaml" in d["ExecStart"][0]
+    assert d["ExecStartPre"] == ["/opt/gatecam/.venv/bin/gatecam migrate --config "
+                                 "/etc/gatecam/gatecam.yaml"]
 
 
 def test_security_exposure_at_most_2() -> None:

@@ -20,7 +20,7 @@ from types import FrameType
 from daemon.config.models import Config, load_config
 from daemon.config.secrets import Secrets, load_secrets
 from daemon.domain import Passage
-from daemon.errors import ConfigError, GatecamError, exit_code
+from daemon.errors import ConfigError, CredentialsError, GatecamError, exit_code
 
 log = logging.getLogger("daemon.cli.main")
 
@@ -54,6 +54,8 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run the daemon (systemd's ExecStart)")
     run.add_argument("--config", "-c", required=True, type=Path)
+    run.add_argument("--strict", action="store_true",
+                     help="refuse to start (exit 78) as check-config --strict would")
     run.set_defaults(func=cmd_run)
 
     rep = sub.add_parser("replay", help="run the full pipeline on a clip as one camera")
@@ -72,6 +74,8 @@ def _parser() -> argparse.ArgumentParser:
 
     chk = sub.add_parser("check-config", help="validate a configuration file and exit")
     chk.add_argument("file", type=Path)
+    chk.add_argument("--strict", action="store_true", help="also fail (exit 78) on missing "
+                     "credentials and on placeholders left from the example")
     chk.set_defaults(func=cmd_check_config)
 
     ocr = sub.add_parser("ocr", help="send one image to the configured OCR and print the result")
@@ -127,6 +131,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.config)
     secrets = load_secrets()
+    if args.strict:
+        _strict(cfg, secrets)
     _setup_logging(args.log_level or cfg.logging.level, cfg.logging.format, secrets)
     app = App(cfg, secrets)
     _install_signal_handlers(app.stop_event)
@@ -204,10 +210,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _strict(cfg: Config, secrets: Secrets) -> None:
+    from daemon.cli.checks import strict_problems
+
+    if problems := strict_problems(cfg, secrets):
+        raise ConfigError(problems)
+
+
 def cmd_check_config(args: argparse.Namespace) -> int:
-    """Validate a file: exit 0 and a one-line summary, or 78 and one line per error."""
+    """Validate a file: exit 0 and a one-line summary, or 78 and one line per error
+    (``--strict``: also missing credentials and placeholders left from the example)."""
     cfg = load_config(args.file)
     secrets = load_secrets()
+    if args.strict:
+        _strict(cfg, secrets)
     creds = "found" if secrets.secret_id and secrets.secret_key else "MISSING"
     print(
         f"{args.file}: ok: site {cfg.site}, cameras {[c.id for c in cfg.cameras]}, "
@@ -219,19 +235,21 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 def cmd_ocr(args: argparse.Namespace) -> int:
     """One LicensePlateOCR call with the configured endpoint and credentials."""
+    from daemon.cli.checks import read_image
     from daemon.ocr.errors import OcrError
     from daemon.ocr.tencent import TencentOcrClient
 
+    image = read_image(args.image)  # refused here, before any (billed) call
     cfg = load_config(args.config)
     secrets = load_secrets()
     if not (secrets.secret_id and secrets.secret_key):
-        print("ocr: no Tencent credentials in the environment", file=sys.stderr)
-        return 1
+        raise CredentialsError(
+            "no Tencent credentials: set TENCENTCLOUD_SECRET_ID and TENCENTCLOUD_SECRET_KEY")
     client = TencentOcrClient(
         cfg.ocr.endpoint, secrets.secret_id, secrets.secret_key, cfg.ocr.region, cfg.ocr.timeout_s
     )
     try:
-        result = client.recognize(args.image.read_bytes())
+        result = client.recognize(image)
     except OcrError as exc:
         print(json.dumps({"error": exc.code, "message": exc.message,
                           "request_id": exc.request_id}, ensure_ascii=False))
