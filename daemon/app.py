@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from daemon import contract
+from daemon import __version__, contract
 from daemon.access import AccessControl
 from daemon.capture.thread import CameraStatus, CaptureThread, LatestFrameSlot
 from daemon.config.models import CameraConfig, Config
@@ -34,6 +34,7 @@ from daemon.ocr.pool import OcrPool
 from daemon.ocr.tencent import TencentOcrClient
 from daemon.ops import observe, tuning
 from daemon.ops.health import HealthLimits, HealthMonitor, Notifier
+from daemon.ops.logsetup import passage_line
 from daemon.ops.metrics import MetricsServer, PipelineMetrics
 from daemon.store.db import Store
 from daemon.store.recorder import Recorder
@@ -136,7 +137,8 @@ class App:
             if cam_cfg.enabled:
                 self._cameras.append(self._start_camera(cam_cfg))
         self._start_health()
-        log.info("gatecam started: site %s, %d camera(s)", self.cfg.site, len(self._cameras))
+        log.info("gatecam %s started: site %s, %d camera(s)", __version__, self.cfg.site,
+                 len(self._cameras))
 
     def _start_health(self) -> None:
         """sd_notify + watchdog (health.py); /metrics and /healthz unless replaying."""
@@ -203,6 +205,7 @@ class App:
             self._publisher.publish_camera_status("storage", contract.encode(status))
 
     def _committed(self, passage: Passage) -> None:
+        log.info("%s", passage_line(passage))
         with self._lock:
             self.passages += 1
         self.metrics.observe_passage(passage)

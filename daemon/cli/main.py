@@ -17,12 +17,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
+from daemon import __version__
 from daemon.config.models import Config, load_config
 from daemon.config.secrets import Secrets, load_secrets
 from daemon.domain import Passage
 from daemon.errors import ConfigError, CredentialsError, GatecamError, exit_code
 
 log = logging.getLogger("daemon.cli.main")
+
+_VERBOSE = [False]
+"""``--verbose`` as parsed by main(), for every later logging set-up of the command."""
 
 # The emulator's public, local-only credentials (never valid at Tencent).
 DEMO_SECRET_ID = "AKIDgatecamEMULATOR"  # noqa: S105
@@ -37,7 +41,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_emulate(argparse.Namespace(rest=argv[1:]))
     parser = _parser()
     args = parser.parse_args(argv)
-    _setup_logging(getattr(args, "log_level", None) or "INFO")
+    _VERBOSE[0] = bool(args.verbose)
+    # The daemon-like commands tell what they do; the others print results, not logs.
+    quiet = args.command not in ("run", "replay", "demo")
+    _setup_logging(args.log_level or ("WARNING" if quiet else "INFO"))
     try:
         return int(args.func(args))
     except GatecamError as exc:  # one line per problem, no traceback (daemon/errors.py)
@@ -49,7 +56,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="gatecam", description=__doc__.splitlines()[0])
+    p.add_argument("--version", action="version", version=f"gatecam {__version__}")
     p.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    p.add_argument("--verbose", "-v", action="store_true",
+                   help="also show other libraries' INFO lines (httpx, paho, alembic)")
     sub = p.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run the daemon (systemd's ExecStart)")
@@ -113,7 +123,7 @@ def _setup_logging(level: str, fmt: str = "text", secrets: Secrets | None = None
 
     known = [] if secrets is None else [secrets.secret_id, secrets.secret_key,
                                         secrets.mqtt_password]
-    setup_logging(level, fmt, secrets=[s for s in known if s])
+    setup_logging(level, fmt, secrets=[s for s in known if s], verbose=_VERBOSE[0])
 
 
 def _install_signal_handlers(stop: threading.Event) -> None:

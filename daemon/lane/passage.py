@@ -222,7 +222,7 @@ class PassageTracker:
         trusted = plate is not None and read.confidence >= self.cfg.min_confidence
         op.policy.on_read(trusted)
         if plate is None and read.ok and read.plate:
-            log.info("%s: read %r is not a valid plate, ignored", self.camera.id, read.plate)
+            log.debug("%s: read %r is not a valid plate, ignored", self.camera.id, read.plate)
         if not trusted or plate is None or op.plate is not None:
             return []
         op.plate = plate
@@ -296,7 +296,7 @@ class PassageTracker:
                 self._last_seen[winner] = now_pts
                 return []
             self._last_seen[winner] = now_pts
-            log.info(
+            log.debug(
                 "%s: passage %s closed with low-confidence %s (%d)",
                 self.camera.id,
                 op.id,
@@ -304,7 +304,7 @@ class PassageTracker:
                 best.confidence,
             )
             return [self._emit(op, best, winner, op.sent.get(best.frame_seq), decided_at)]
-        log.info(
+        log.debug(
             "%s: passage %s closed without a plate after %d call(s)",
             self.camera.id,
             op.id,
@@ -340,7 +340,7 @@ class PassageTracker:
             provider=read.provider if read else "tencent",
         )
         self.emitted += 1
-        log.info(
+        log.debug(  # the INFO line comes once the passage is committed (App._committed)
             "%s: passage %s plate=%s confidence=%d calls=%d",
             self.camera.id,
             op.id,

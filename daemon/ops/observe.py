@@ -54,6 +54,8 @@ class PipelineView:
     """The OCR circuit's state (closed, open, half_open); its details are ``ocr["circuit"]``."""
     storage: dict[str, Any] | None = None
     """:meth:`daemon.store.health.StorageHealth.status`; None before the recorder exists."""
+    site: str = ""
+    """The configured site id (``gatecam status`` checks it is talking to its own daemon)."""
 
     @property
     def warnings(self) -> list[str]:
@@ -143,4 +145,5 @@ def view(app: App) -> PipelineView:
         ocr=ocr,
         circuit=str(circuit) if circuit is not None else None,
         storage=recorder.status() if recorder is not None else None,
+        site=app.cfg.site,
     )
