@@ -89,3 +89,4 @@ def test_one_info_line_per_passage_and_the_version_in_healthz_and_metrics(
                      r"\w+ \(\w+\), \d call\(s\) \d+ ms", about[0]), about[0]
     assert not [ln for ln in lines if " httpx" in ln or "HTTP Request" in ln]
     assert any(f"gatecam {__version__} started" in ln for ln in lines)
+
