@@ -97,6 +97,14 @@ def _parser() -> argparse.ArgumentParser:
 
     register_plates(sub)
 
+    pre = sub.add_parser("preview", help="grab one live frame and draw the ROI, the read line "
+                         "and the plate-size window on it (aiming a camera, drawing the lane)")
+    pre.add_argument("--config", "-c", required=True, type=Path)
+    pre.add_argument("--camera", help="camera id (default: the first)")
+    pre.add_argument("--out", type=Path, help="JPEG to write (default: preview-<camera>.jpg)")
+    pre.add_argument("--roi", help='try a lane polygon: "x,y;x,y;..." as fractions of the frame')
+    pre.set_defaults(func=cmd_preview)
+
     mig = sub.add_parser("migrate", help="bring the database schema to this release's "
                          "(the daemon also does it at start)")
     mig.add_argument("--config", "-c", required=True, type=Path)
@@ -272,6 +280,13 @@ def cmd_ocr(args: argparse.Namespace) -> int:
         "request_id": result.request_id,
     }, ensure_ascii=False))
     return 0
+
+
+def cmd_preview(args: argparse.Namespace) -> int:
+    """One live frame with the lane drawn on it (daemon/cli/preview.py)."""
+    from daemon.cli.preview import cmd_preview as preview
+
+    return preview(args)
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
