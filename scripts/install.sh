@@ -9,6 +9,11 @@
 #                                           systemd: the unit is enabled offline) - for tests
 #   --no-pip                                create the venv but do not pip-install into it
 #
+# Operators: the service runs as the system user `gatecam`; members of the group `gatecam`
+# (sudo usermod -aG gatecam alice) run `gatecam plates`, `allow`, `status` without root
+# through /usr/local/bin/gatecam, which keeps the database group-writable and, run by
+# root, drops to the service user so no root-owned file is left in /var/lib/gatecam.
+#
 # Credentials: TENCENTCLOUD_SECRET_ID, TENCENTCLOUD_SECRET_KEY and GATECAM_MQTT_PASSWORD from
 # the environment are written to /etc/gatecam/credentials/<NAME> (root, 0600), which the unit
 # hands to the daemon with LoadCredential=. Missing ones become empty files to fill in.
@@ -52,7 +57,7 @@ if ((uninstall)); then
   [[ -f $unit_dir/gatecam.service ]] && systemctl_ disable gatecam.service || true
   rm -f "$unit_dir/gatecam.service" "$unit_dir/multi-user.target.wants/gatecam.service"
   ((live)) && systemctl daemon-reload || true
-  rm -rf "$opt"
+  rm -rf "$opt" "$root/usr/local/bin/gatecam"
   if ((purge)); then
     rm -rf "$etc" "$state" "$root/var/lib/private/gatecam"
     say "removed gatecam, its configuration, credentials and data"
@@ -77,7 +82,23 @@ if [[ -z $root ]]; then
   fi
 fi
 
-# 2. the program: a venv under /opt/gatecam with gatecam installed from this checkout
+# 2. the service user and the operators' group (--root: written into DIR/etc)
+account_opts=()
+if [[ -n $root ]]; then
+  install -d -m 0755 "$root/etc"
+  for f in passwd group shadow gshadow; do [[ -e $root/etc/$f ]] || : >"$root/etc/$f"; done
+  account_opts=(--prefix "$root")
+fi
+if ! grep -q '^gatecam:' "$root/etc/group" 2>/dev/null; then
+  groupadd "${account_opts[@]}" --system gatecam
+  say "created group gatecam: add operators with 'usermod -aG gatecam NAME'"
+fi
+if ! grep -q '^gatecam:' "$root/etc/passwd" 2>/dev/null; then
+  useradd "${account_opts[@]}" --system --gid gatecam --no-create-home \
+    --home-dir /var/lib/gatecam --shell /usr/sbin/nologin gatecam
+fi
+
+# 3. the program: a venv under /opt/gatecam with gatecam installed from this checkout
 install -d -m 0755 "$opt"
 python=${PYTHON:-python3}
 if [[ ! -x $opt/.venv/bin/python ]]; then
@@ -93,7 +114,24 @@ if ((pip)); then
 fi
 install -m 0644 README.md "$opt/README.md"
 
-# 3. configuration: the example always, the live file only if absent
+# the operators' command: umask 0007 keeps what they create group-writable; root runs it as
+# the service user (a root-owned -wal/-shm or database would lock the service out)
+install -d -m 0755 "$root/usr/local/bin"
+cat >"$root/usr/local/bin/gatecam.tmp" <<'WRAPPER'
+#!/bin/sh
+# gatecam for operators (installed by scripts/install.sh): members of the group gatecam run
+# it as themselves; root runs it as the service user. GATECAM_VENV / GATECAM_USER: tests.
+umask 0007
+bin="${GATECAM_VENV:-/opt/gatecam/.venv}/bin/gatecam"
+if [ "$(id -u)" -eq 0 ]; then
+  user="${GATECAM_USER:-gatecam}"
+  exec setpriv --reuid="$user" --regid="$user" --clear-groups "$bin" "$@"
+fi
+exec "$bin" "$@"
+WRAPPER
+chmod 0755 "$root/usr/local/bin/gatecam.tmp" && mv -f "$root/usr/local/bin/gatecam.tmp" "$root/usr/local/bin/gatecam"
+
+# 4. configuration: the example always, the live file only if absent
 install -d -m 0755 "$etc"
 install -m 0644 config/gatecam.example.yaml "$etc/gatecam.example.yaml"
 if [[ ! -e $etc/gatecam.yaml ]]; then
@@ -101,7 +139,7 @@ if [[ ! -e $etc/gatecam.yaml ]]; then
   say "wrote $etc/gatecam.yaml from the example: edit cameras and site"
 fi
 
-# 4. credentials: root-only files, read by systemd (LoadCredential=), never by the YAML
+# 5. credentials: root-only files, read by systemd (LoadCredential=), never by the YAML
 install -d -m 0700 "$creds"
 empty=()
 for name in "${secrets[@]}"; do
@@ -115,7 +153,14 @@ for name in "${secrets[@]}"; do
   [[ -s $file ]] || empty+=("$name")
 done
 
-# 5. the unit: install, reload, enable (start only once the Tencent keys are there)
+# 6. state: the service's folder, group gatecam, setgid so new files keep the group; an
+# upgrade from the DynamicUser unit makes existing files group-accessible (owner: the unit)
+if [[ -d $state ]]; then
+  chgrp -R -H gatecam "$state" 2>/dev/null || chgrp -R -H "$(grep '^gatecam:' "$root/etc/group" | cut -d: -f3)" "$state"
+  find -H "$state" -type d -exec chmod 2770 {} + -o -type f -exec chmod g+rw {} +
+fi
+
+# 7. the unit: install, reload, enable (start only once the Tencent keys are there)
 install -d -m 0755 "$unit_dir"
 install -m 0644 systemd/gatecam.service "$unit_dir/gatecam.service"
 ((live)) && systemctl daemon-reload

@@ -52,7 +52,8 @@ def test_unit_declares_the_contract() -> None:
     assert d["Restart"] == ["on-failure"] and d["RestartSec"] == ["5"]
     assert d["RestartPreventExitStatus"] == ["78"]
     assert int(d["WatchdogSec"][0]) >= 10
-    assert d["DynamicUser"] == ["yes"]
+    assert d["User"] == ["gatecam"] and d["Group"] == ["gatecam"]  # operators: group gatecam
+    assert d["StateDirectoryMode"] == ["2770"] and d["UMask"] == ["0007"]
     assert d["StateDirectory"] == ["gatecam"] and d["ConfigurationDirectory"] == ["gatecam"]
     creds = {v.split(":", 1)[0] for v in d["LoadCredential"]}
     assert creds == {"TENCENTCLOUD_SECRET_ID", "TENCENTCLOUD_SECRET_KEY", "GATECAM_MQTT_PASSWORD"}

@@ -13,7 +13,9 @@ The ``gatecam allow`` command writes access lists from its own short-lived proce
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -106,6 +108,11 @@ class Store:
             self.engine: Engine = self._open(parsed, busy_timeout_ms)
         except StorageError:
             raise
+        except PermissionError as exc:
+            raise StorageError(
+                f"cannot open the database {exc.filename or url}: permission denied (the "
+                "service's files belong to the group gatecam: sudo usermod -aG gatecam $USER, "
+                "then log in again)") from exc
         except (SQLAlchemyError, OSError) as exc:
             shown = url if "@" not in url else "<url with credentials>"
             raise StorageError(f"cannot open the database {shown}: {exc}") from exc
@@ -121,7 +128,7 @@ class Store:
                 # One shared connection, or each thread would see its own empty database.
                 kwargs = {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
             elif not db.startswith("file:"):
-                Path(db).expanduser().parent.mkdir(parents=True, exist_ok=True)
+                _create_group_writable(Path(db).expanduser())
         engine = create_engine(parsed, **kwargs)
         if self._sqlite:
             event.listen(engine, "connect", _sqlite_pragmas(busy_timeout_ms))
@@ -369,6 +376,15 @@ _PENDING = (
 )
 """Undelivered rows oldest first. Built once: building this select on every call cost
 about 4x its execution (the publisher runs it after every PUBACK; bench_delivery.py)."""
+
+
+def _create_group_writable(path: Path) -> None:
+    """Make the SQLite file (and its folder) if absent, 0660 less the umask: SQLite gives its
+    -wal and -shm files the database's mode, so the group gatecam (operators' commands) and
+    the service can both write whichever process created them (SQLite alone makes 0644)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o660))
 
 
 def _sqlite_pragmas(busy_timeout_ms: int) -> Callable[[Any, Any], None]:
