@@ -60,7 +60,7 @@ def test_unit_declares_the_contract() -> None:
     # App.stop() bounds itself below the unit's stop timeout, leaving time for the exit
     assert int(d["TimeoutStopSec"][0]) >= STOP_BUDGET_S + 5
     assert "gatecam run --strict --config /etc/gatecam/gatecam.yaml" in d["ExecStart"][0]
-    assert d["ExecStartPre"] == ["/opt/gatecam/.venv/bin/gatecam migrate --config "
+    assert d["ExecStartPre"] == ["-/opt/gatecam/.venv/bin/gatecam migrate --config "
                                  "/etc/gatecam/gatecam.yaml"]
 
 
