@@ -92,3 +92,18 @@ def test_one_info_line_per_passage_and_the_version_in_healthz_and_metrics(
     assert not [ln for ln in lines if " httpx" in ln or "HTTP Request" in ln]
     assert any(f"gatecam {__version__} started" in ln for ln in lines)
 
+
+
+def test_cli_commands_print_results_not_logs(tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """Was: 'store open: ...' on stderr from every command that reads the database."""
+    from daemon.cli.main import main
+    from daemon.store.db import Store
+
+    url = f"sqlite:///{tmp_path}/g.db"
+    Store(url).close()
+    cfg = tmp_path / "gatecam.yaml"
+    cfg.write_text(f"site: lot-a\nstore:\n  url: {url}\ncameras:\n  - id: e\n    url: x.mp4\n")
+    assert main(["plates", "-c", str(cfg)]) == 0
+    assert main(["allow", "-c", str(cfg), "add", "京A12345"]) == 0
+    assert capsys.readouterr().err == ""
