@@ -174,6 +174,6 @@ class AccessControl:
             min_confidence=self._cfg.min_confidence,
         )
         if d.matched is not None and d.matched != passage.plate:
-            log.info("access %s for %s: %s via list entry %s",
+            log.debug("access %s for %s: %s via list entry %s",
                      d.access, passage.plate, d.reason, d.matched)
         return passage.replace(access=d.access, access_reason=d.reason)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from daemon import contract
+from daemon import __version__, contract
 from daemon.access import AccessControl
 from daemon.capture.thread import CameraStatus, CaptureThread, LatestFrameSlot
 from daemon.config.models import CameraConfig, Config, with_camera_passwords
@@ -36,6 +36,7 @@ from daemon.ocr.skew import ClockSkew
 from daemon.ocr.tencent import TencentOcrClient
 from daemon.ops import observe, tuning
 from daemon.ops.health import HealthLimits, HealthMonitor, Notifier
+from daemon.ops.logsetup import passage_line
 from daemon.ops.metrics import MetricsServer, PipelineMetrics
 from daemon.ops.observe import CameraStages, Stages
 from daemon.store.db import Store
@@ -104,7 +105,8 @@ class App:
         self._start_ocr()
         self._start_cameras()
         self._start_health()
-        log.info("gatecam started: site %s, %d camera(s)", self.cfg.site, len(self._cameras))
+        log.info("gatecam %s started: site %s, %d camera(s)", __version__, self.cfg.site,
+                 len(self._cameras))
 
     def stages(self) -> Stages:
         """A read-only view of the running stages, for health, metrics and tests."""
@@ -112,7 +114,7 @@ class App:
             cameras=tuple(CameraStages(c.cfg, c.slot, c.capture, c.lane) for c in self._cameras),
             store=self._store, recorder=self._recorder, publisher=self._publisher,
             pool=self._pool, passages=self.passages, stopping=self.stop_event.is_set(),
-            clock=self.clock_skew.status(), retention=self._retention,
+            clock=self.clock_skew.status(), retention=self._retention, site=self.cfg.site,
         )
 
     def _credentials(self) -> tuple[str, str]:
@@ -258,6 +260,7 @@ class App:
             self._publisher.publish_camera_status("storage", contract.encode(status))
 
     def _committed(self, passage: Passage) -> None:
+        log.info("%s", passage_line(passage))
         with self._lock:
             self.passages += 1
         self.metrics.observe_passage(passage)

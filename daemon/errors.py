@@ -6,7 +6,10 @@
     ├── ConfigError              the YAML is missing, unreadable or invalid: exit 78 (EX_CONFIG,
     │   │                        systemd does not restart), one line per problem; never retried
     │   └── CredentialsError     the OCR provider needs keys and none were found: exit 78
-    ├── StorageError             the database cannot be opened at start: exit 1
+    ├── StorageError             the database cannot be opened at start, or its schema is
+    │                            newer than the code: exit 1
+    ├── InputError               a file named on the command line is missing, unreadable or
+    │                            not what the command takes: exit 66 (EX_NOINPUT)
     └── OcrError                 (daemon.ocr.errors) one OCR call failed; its ``action`` says
         ├── OcrServiceError      whether the pool retries it, backs off or opens the circuit.
         ├── OcrTransportError    Inside the daemon it never leaves the OCR pool: it becomes a
@@ -19,6 +22,9 @@ from __future__ import annotations
 
 EX_CONFIG = 78
 """Exit status for a bad configuration (sysexits.h); systemd must not restart on it."""
+
+EX_NOINPUT = 66
+"""Exit status for a missing or unusable input file (sysexits.h)."""
 
 
 class GatecamError(Exception):
@@ -41,6 +47,14 @@ class StorageError(GatecamError):
     """Raised when the database cannot be opened at start; systemd restarts the service."""
 
 
+class InputError(GatecamError):
+    """Raised by a command when a file it was given is missing, unreadable or of the wrong
+    kind, before anything is sent or written; never retried."""
+
+
 def exit_code(error: GatecamError) -> int:
-    """The process exit status for ``error``: 78 for configuration and credentials, else 1."""
-    return EX_CONFIG if isinstance(error, ConfigError) else 1
+    """The process exit status for ``error``: 78 for configuration and credentials, 66 for a
+    bad input file, else 1."""
+    if isinstance(error, ConfigError):
+        return EX_CONFIG
+    return EX_NOINPUT if isinstance(error, InputError) else 1

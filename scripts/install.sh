@@ -9,6 +9,11 @@
 #                                           systemd: the unit is enabled offline) - for tests
 #   --no-pip                                create the venv but do not pip-install into it
 #
+# Operators: the service runs as the system user `gatecam`; members of the group `gatecam`
+# (sudo usermod -aG gatecam alice) run `gatecam plates`, `allow`, `status` without root
+# through /usr/local/bin/gatecam, which keeps the database group-writable and, run by
+# root, drops to the service user so no root-owned file is left in /var/lib/gatecam.
+#
 # Credentials: TENCENTCLOUD_SECRET_ID, TENCENTCLOUD_SECRET_KEY, GATECAM_MQTT_PASSWORD and
 # GATECAM_GATE_KEY (HMAC key of gate commands) from
 # the environment are written to /etc/gatecam/credentials/<NAME> (root, 0600), which the unit
@@ -61,7 +66,7 @@ if ((uninstall)); then
   rm -rf "$dropin_dir"
   rm -f "$sysusers"
   ((live)) && systemctl daemon-reload || true
-  rm -rf "$opt"
+  rm -rf "$opt" "$root/usr/local/bin/gatecam"
   if ((purge)); then
     rm -rf "$etc" "$state" "$root/var/lib/private/gatecam"
     say "removed gatecam, its configuration, credentials and data"
@@ -86,7 +91,30 @@ if [[ -z $root ]]; then
   fi
 fi
 
-# 2. the program: a venv under /opt/gatecam with gatecam installed from this checkout
+# 2. the service user and the operators' group: systemd-sysusers (its file also recreates
+# them at boot), else groupadd/useradd (both also offline into DIR/etc with --root)
+install -d -m 0755 "$(dirname "$sysusers")"
+install -m 0644 systemd/gatecam.sysusers "$sysusers"
+if command -v systemd-sysusers >/dev/null; then
+  if [[ -n $root ]]; then mkdir -p "$root/etc"; systemd-sysusers --root="$root" "$sysusers" >&2
+  else systemd-sysusers "$sysusers" >&2; fi
+else
+  account_opts=()
+  if [[ -n $root ]]; then
+    install -d -m 0755 "$root/etc"
+    for f in passwd group shadow gshadow; do [[ -e $root/etc/$f ]] || : >"$root/etc/$f"; done
+    account_opts=(--prefix "$root")
+  fi
+  grep -q '^gatecam:' "$root/etc/group" 2>/dev/null || groupadd "${account_opts[@]}" --system gatecam
+  grep -q '^gatecam:' "$root/etc/passwd" 2>/dev/null ||
+    useradd "${account_opts[@]}" --system --gid gatecam --no-create-home \
+      --home-dir /var/lib/gatecam --shell /usr/sbin/nologin gatecam
+fi
+gid=$(awk -F: '$1 == "gatecam" { print $3 }' "$root/etc/group" 2>/dev/null || true)
+[[ -n $gid ]] || { say "no group gatecam in $root/etc/group"; exit 1; }
+say "the group gatecam may use the database: add operators with 'usermod -aG gatecam NAME'"
+
+# 3. the program: a venv under /opt/gatecam with gatecam installed from this checkout
 install -d -m 0755 "$opt"
 python=${PYTHON:-python3}
 if [[ ! -x $opt/.venv/bin/python ]]; then
@@ -102,22 +130,28 @@ if ((pip)); then
 fi
 install -m 0644 README.md "$opt/README.md"
 
-# 3. the service's system user and group (systemd-sysusers, also offline with --root)
-install -d -m 0755 "$(dirname "$sysusers")"
-install -m 0644 systemd/gatecam.sysusers "$sysusers"
-if command -v systemd-sysusers >/dev/null; then
-  if [[ -n $root ]]; then mkdir -p "$root/etc"; systemd-sysusers --root="$root" "$sysusers" >&2
-  else systemd-sysusers "$sysusers" >&2; fi
-elif [[ -z $root ]] && ! getent group gatecam >/dev/null; then
-  useradd --system --user-group --no-create-home --home-dir /var/lib/gatecam --shell /usr/sbin/nologin gatecam
-fi
-gid=$(awk -F: '$1 == "gatecam" { print $3 }' "$root/etc/group" 2>/dev/null || true)
-[[ -n $gid ]] || { say "no group gatecam in $root/etc/group"; exit 1; }
-
 # 4. configuration: the example always, the live file only if absent. Camera URLs may carry
 # passwords: the live file is root:gatecam 0640 (fixed on upgrade if it was world-readable).
 install -d -m 0750 -o 0 -g "$gid" "$etc"
 chown 0:"$gid" "$etc" && chmod 0750 "$etc"
+
+# the operators' command: umask 0007 keeps what they create group-writable; root runs it as
+# the service user (a root-owned -wal/-shm or database would lock the service out)
+install -d -m 0755 "$root/usr/local/bin"
+cat >"$root/usr/local/bin/gatecam.tmp" <<'WRAPPER'
+#!/bin/sh
+# gatecam for operators (installed by scripts/install.sh): members of the group gatecam run
+# it as themselves; root runs it as the service user. GATECAM_VENV / GATECAM_USER: tests.
+umask 0007
+bin="${GATECAM_VENV:-/opt/gatecam/.venv}/bin/gatecam"
+if [ "$(id -u)" -eq 0 ]; then
+  user="${GATECAM_USER:-gatecam}"
+  exec setpriv --reuid="$user" --regid="$user" --clear-groups "$bin" "$@"
+fi
+exec "$bin" "$@"
+WRAPPER
+chmod 0755 "$root/usr/local/bin/gatecam.tmp" && mv -f "$root/usr/local/bin/gatecam.tmp" "$root/usr/local/bin/gatecam"
+
 install -m 0644 config/gatecam.example.yaml "$etc/gatecam.example.yaml"
 if [[ ! -e $etc/gatecam.yaml ]]; then
   install -m 0640 -o 0 -g "$gid" config/gatecam.example.yaml "$etc/gatecam.yaml"
@@ -142,7 +176,14 @@ for name in "${secrets[@]}"; do
   [[ -s $file ]] || empty+=("$name")
 done
 
-# 6. the unit and its network drop-in, then reload, enable (start only once the keys are there)
+# 6. state: the service's folder, group gatecam, setgid so new files keep the group; an
+# upgrade from the DynamicUser unit makes existing files group-accessible (owner: the unit)
+if [[ -d $state ]]; then
+  chgrp -R -H gatecam "$state" 2>/dev/null || chgrp -R -H "$(grep '^gatecam:' "$root/etc/group" | cut -d: -f3)" "$state"
+  find -H "$state" -type d -exec chmod 2770 {} + -o -type f -exec chmod g+rw {} +
+fi
+
+# 7. the unit and its network drop-in, then reload, enable (start only once the keys are there)
 install -d -m 0755 "$unit_dir"
 install -m 0644 systemd/gatecam.service "$unit_dir/gatecam.service"
 helper_python=$python

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import stat
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -98,3 +101,107 @@ def test_install_is_complete_idempotent_and_uninstalls(tmp_path: Path) -> None:
     assert (etc / "gatecam.yaml").exists() and (creds / "TENCENTCLOUD_SECRET_ID").exists()
     _run(root, "--uninstall", "--purge")
     assert not etc.exists()
+
+
+SERVICE_UID, OPERATOR_UID, OUTSIDER_UID = 4301, 4302, 4303
+"""Numeric ids standing for the service user gatecam (its group too), an operator in the
+group gatecam and a user outside it; setpriv runs the commands as them."""
+
+_SERVICE_WRITE = """
+import sys
+from datetime import UTC, datetime
+from daemon.domain import Passage
+from daemon.store.db import Store
+s = Store(sys.argv[1])
+now = datetime.now(UTC)
+s.record_passage(Passage(event_id=sys.argv[2], site="lot-a", camera="entry-1",
+                         direction="entry", captured_at=now, decided_at=now, plate="京AF0236"),
+                 [], [])
+print(s.passage_count())
+s.close()
+"""
+
+
+_UMASK_THEN = """
+import os, runpy, sys
+os.umask(int(sys.argv[1], 8))
+mode, target, rest = sys.argv[2], sys.argv[3], sys.argv[4:]
+sys.argv = [target, *rest]
+if mode == "-m":
+    runpy.run_module(target, run_name="__main__", alter_sys=True)
+else:
+    exec(target)
+"""
+"""Set the umask inside Python, then run ``-m MODULE ARGS`` or ``-c CODE ARGS``: setpriv
+execs the interpreter itself (a shell in between may not reach a venv under /root)."""
+
+
+def _as(uid: int, *args: str, groups: str = "", umask: str = "0022",
+        ) -> subprocess.CompletedProcess[str]:
+    """Run ``python ARGS`` as ``uid`` (gid = uid) with ``umask``, from the checkout."""
+    ids = ["--reuid", str(uid), "--regid", str(uid),
+           *(["--groups", groups] if groups else ["--clear-groups"])]
+    return subprocess.run(["setpriv", *ids, sys.executable, "-c", _UMASK_THEN, umask, *args],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
+
+
+@pytest.mark.timeout(120)
+def test_operators_in_the_group_use_the_database_without_root(tmp_path: Path) -> None:
+    """Was: the database belonged to a dynamic user: plates/allow needed root, no gatecam on
+    PATH, and a root run could leave root-owned -wal/-shm files the service cannot write."""
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("needs root and setpriv to act as the service and an operator")
+    root = tmp_path / "root"
+    _run(root)
+    assert re.search(r"^gatecam:x:\d+:\d+:[^:]*:/var/lib/gatecam:/usr/sbin/nologin$",
+                     (root / "etc/passwd").read_text(), re.M)
+    assert re.search(r"^gatecam:x:\d+:", (root / "etc/group").read_text(), re.M)
+    wrapper = root / "usr/local/bin/gatecam"
+    assert _mode(wrapper) == 0o755
+
+    # the state folder as systemd makes it from the unit: owner gatecam, 2770
+    base = Path(tempfile.mkdtemp(dir="/tmp", prefix="gatecam-ops-"))
+    try:
+        base.chmod(0o755)
+        state = base / "state"
+        state.mkdir()
+        os.chown(state, SERVICE_UID, SERVICE_UID)
+        state.chmod(0o2770)
+        url = f"sqlite:///{state}/gatecam.db"
+        cfg = base / "gatecam.yaml"
+        cfg.write_text(f"site: lot-a\nstore:\n  url: {url}\ncameras:\n"
+                       "  - id: entry-1\n    url: rtsp://127.0.0.1/x\n")
+        py = sys.executable
+        service = _as(SERVICE_UID, "-c", _SERVICE_WRITE, url, "ev-1", umask="0007")
+        assert service.returncode == 0, service.stderr
+
+        group = str(SERVICE_UID)  # the operator is in the group gatecam
+        listed = _as(OPERATOR_UID, "-m", "daemon", "plates", "-c", str(cfg), "--json",
+                     groups=group)
+        assert listed.returncode == 0 and '"ev-1"' in listed.stdout, listed.stderr
+        added = _as(OPERATOR_UID, "-m", "daemon", "allow", "-c", str(cfg), "add",
+                    "京B12345", groups=group)
+        assert added.returncode == 0, added.stderr
+        # root through the wrapper runs as the service user: nothing root-owned is left
+        as_root = subprocess.run(
+            [str(wrapper), "allow", "-c", str(cfg), "add", "京C54321"], cwd=ROOT,
+            env={**os.environ, "GATECAM_VENV": str(Path(py).parent.parent),
+                 "GATECAM_USER": str(SERVICE_UID)},
+            capture_output=True, text=True, timeout=60, check=False)
+        assert as_root.returncode == 0, as_root.stderr
+        outsider = _as(OUTSIDER_UID, "-m", "daemon", "plates", "-c", str(cfg))
+        [line] = outsider.stderr.strip().splitlines()  # one line with the remedy
+        assert outsider.returncode == 1 and "usermod -aG gatecam" in line, outsider.stderr
+
+        again = _as(SERVICE_UID, "-c", _SERVICE_WRITE, url, "ev-2", umask="0007")
+        assert again.returncode == 0 and again.stdout.strip() == "2", again.stderr
+        files = list(state.iterdir())
+        assert files and all(f.stat().st_uid != 0 for f in files), \
+            [(f.name, f.stat().st_uid) for f in files]
+        for f in files:
+            assert f.stat().st_gid == SERVICE_UID and _mode(f) & 0o060 == 0o060, f
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+    _run(root, "--uninstall")
+    assert not wrapper.exists()

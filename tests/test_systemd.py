@@ -59,13 +59,16 @@ def test_unit_declares_the_contract() -> None:
                                                   "192.168.0.0/16", "fe80::/10"}
     assert d["IPAddressAllow"] == ["localhost"]
     assert d["SocketBindDeny"] == ["any"] and d["SocketBindAllow"] == ["tcp:9108"]
+    assert d["StateDirectoryMode"] == ["2770"] and d["UMask"] == ["0007"]
     assert d["StateDirectory"] == ["gatecam"] and d["ConfigurationDirectory"] == ["gatecam"]
     creds = {v.split(":", 1)[0] for v in d["LoadCredential"]}
     assert creds == {"TENCENTCLOUD_SECRET_ID", "TENCENTCLOUD_SECRET_KEY", "GATECAM_MQTT_PASSWORD",
                      "GATECAM_GATE_KEY", "camera"}
     # App.stop() bounds itself below the unit's stop timeout, leaving time for the exit
     assert int(d["TimeoutStopSec"][0]) >= STOP_BUDGET_S + 5
-    assert "gatecam run --config /etc/gatecam/gatecam.yaml" in d["ExecStart"][0]
+    assert "gatecam run --strict --config /etc/gatecam/gatecam.yaml" in d["ExecStart"][0]
+    assert d["ExecStartPre"] == ["-/opt/gatecam/.venv/bin/gatecam migrate --config "
+                                 "/etc/gatecam/gatecam.yaml"]
 
 
 def test_security_exposure_at_most_2() -> None:

@@ -1,4 +1,5 @@
-"""The ``gatecam`` command: run, replay, demo, check-config, ocr, plates, emulate-tencent.
+"""The ``gatecam`` command: run, replay, demo, check-config, ocr, plates, allow, migrate, status,
+emulate-tencent.
 
 Exit codes: 0 clean, 78 bad configuration (EX_CONFIG: systemd must not restart in a
 loop), 1 any other fatal error (systemd restarts the service).
@@ -16,12 +17,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
+from daemon import __version__
 from daemon.config.models import Config, load_config
 from daemon.config.secrets import Secrets, load_secrets
 from daemon.domain import Passage
-from daemon.errors import ConfigError, GatecamError, exit_code
+from daemon.errors import ConfigError, CredentialsError, GatecamError, exit_code
 
 log = logging.getLogger("daemon.cli.main")
+
+_VERBOSE = [False]
+"""``--verbose`` as parsed by main(), for every later logging set-up of the command."""
 
 # The emulator's public, local-only credentials (never valid at Tencent).
 DEMO_SECRET_ID = "AKIDgatecamEMULATOR"  # noqa: S105
@@ -36,7 +41,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_emulate(argparse.Namespace(rest=argv[1:]))
     parser = _parser()
     args = parser.parse_args(argv)
-    _setup_logging(getattr(args, "log_level", None) or "INFO")
+    _VERBOSE[0] = bool(args.verbose)
+    # The daemon-like commands tell what they do; the others print results, not logs.
+    quiet = args.command not in ("run", "replay", "demo")
+    _setup_logging(args.log_level or ("WARNING" if quiet else "INFO"))
     try:
         return int(args.func(args))
     except GatecamError as exc:  # one line per problem, no traceback (daemon/errors.py)
@@ -48,11 +56,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="gatecam", description=__doc__.splitlines()[0])
+    p.add_argument("--version", action="version", version=f"gatecam {__version__}")
     p.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    p.add_argument("--verbose", "-v", action="store_true",
+                   help="also show other libraries' INFO lines (httpx, paho, alembic)")
     sub = p.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run the daemon (systemd's ExecStart)")
     run.add_argument("--config", "-c", required=True, type=Path)
+    run.add_argument("--strict", action="store_true",
+                     help="refuse to start (exit 78) as check-config --strict would")
     run.set_defaults(func=cmd_run)
 
     rep = sub.add_parser("replay", help="run the full pipeline on a clip as one camera")
@@ -71,6 +84,8 @@ def _parser() -> argparse.ArgumentParser:
 
     chk = sub.add_parser("check-config", help="validate a configuration file and exit")
     chk.add_argument("file", type=Path)
+    chk.add_argument("--strict", action="store_true", help="also fail (exit 78) on missing "
+                     "credentials and on placeholders left from the example")
     chk.set_defaults(func=cmd_check_config)
 
     ocr = sub.add_parser("ocr", help="send one image to the configured OCR and print the result")
@@ -81,6 +96,19 @@ def _parser() -> argparse.ArgumentParser:
     from daemon.cli.plates import register as register_plates  # table / --csv / --json
 
     register_plates(sub)
+
+    pre = sub.add_parser("preview", help="grab one live frame and draw the ROI, the read line "
+                         "and the plate-size window on it (aiming a camera, drawing the lane)")
+    pre.add_argument("--config", "-c", required=True, type=Path)
+    pre.add_argument("--camera", help="camera id (default: the first)")
+    pre.add_argument("--out", type=Path, help="JPEG to write (default: preview-<camera>.jpg)")
+    pre.add_argument("--roi", help='try a lane polygon: "x,y;x,y;..." as fractions of the frame')
+    pre.set_defaults(func=cmd_preview)
+
+    mig = sub.add_parser("migrate", help="bring the database schema to this release's "
+                         "(the daemon also does it at start)")
+    mig.add_argument("--config", "-c", required=True, type=Path)
+    mig.set_defaults(func=cmd_migrate)
 
     st = sub.add_parser("status", help="ask the running daemon's /healthz and print it")
     st.add_argument("--config", "-c", required=True, type=Path)
@@ -103,7 +131,7 @@ def _setup_logging(level: str, fmt: str = "text", secrets: Secrets | None = None
 
     known = [] if secrets is None else [secrets.secret_id, secrets.secret_key,
                                         secrets.mqtt_password]
-    setup_logging(level, fmt, secrets=[s for s in known if s])
+    setup_logging(level, fmt, secrets=[s for s in known if s], verbose=_VERBOSE[0])
 
 
 def _install_signal_handlers(stop: threading.Event) -> None:
@@ -121,6 +149,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.config)
     secrets = load_secrets()
+    if args.strict:
+        _strict(cfg, secrets)
     _setup_logging(args.log_level or cfg.logging.level, cfg.logging.format, secrets)
     app = App(cfg, secrets)
     _install_signal_handlers(app.stop_event)
@@ -198,10 +228,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _strict(cfg: Config, secrets: Secrets) -> None:
+    from daemon.cli.checks import strict_problems
+
+    if problems := strict_problems(cfg, secrets):
+        raise ConfigError(problems)
+
+
 def cmd_check_config(args: argparse.Namespace) -> int:
-    """Validate a file: exit 0 and a one-line summary, or 78 and one line per error."""
+    """Validate a file: exit 0 and a one-line summary, or 78 and one line per error
+    (``--strict``: also missing credentials and placeholders left from the example)."""
     cfg = load_config(args.file)
     secrets = load_secrets()
+    if args.strict:
+        _strict(cfg, secrets)
     creds = "found" if secrets.secret_id and secrets.secret_key else "MISSING"
     print(
         f"{args.file}: ok: site {cfg.site}, cameras {[c.id for c in cfg.cameras]}, "
@@ -213,19 +253,21 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 def cmd_ocr(args: argparse.Namespace) -> int:
     """One LicensePlateOCR call with the configured endpoint and credentials."""
+    from daemon.cli.checks import read_image
     from daemon.ocr.errors import OcrError
     from daemon.ocr.tencent import TencentOcrClient
 
+    image = read_image(args.image)  # refused here, before any (billed) call
     cfg = load_config(args.config)
     secrets = load_secrets()
     if not (secrets.secret_id and secrets.secret_key):
-        print("ocr: no Tencent credentials in the environment", file=sys.stderr)
-        return 1
+        raise CredentialsError(
+            "no Tencent credentials: set TENCENTCLOUD_SECRET_ID and TENCENTCLOUD_SECRET_KEY")
     client = TencentOcrClient(
         cfg.ocr.endpoint, secrets.secret_id, secrets.secret_key, cfg.ocr.region, cfg.ocr.timeout_s
     )
     try:
-        result = client.recognize(args.image.read_bytes())
+        result = client.recognize(image)
     except OcrError as exc:
         print(json.dumps({"error": exc.code, "message": exc.message,
                           "request_id": exc.request_id}, ensure_ascii=False))
@@ -237,6 +279,29 @@ def cmd_ocr(args: argparse.Namespace) -> int:
         "category": result.category, "rect": result.rect.as_dict() if result.rect else None,
         "request_id": result.request_id,
     }, ensure_ascii=False))
+    return 0
+
+
+def cmd_preview(args: argparse.Namespace) -> int:
+    """One live frame with the lane drawn on it (daemon/cli/preview.py)."""
+    from daemon.cli.preview import cmd_preview as preview
+
+    return preview(args)
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """Upgrade the configured database to this release's schema; print what was done."""
+    from daemon.store.db import Store
+
+    cfg = load_config(args.config)
+    store = Store(cfg.store.url)
+    store.close()
+    change, shown = store.schema, store.shown_url
+    if change.changed:
+        print(f"{shown}: schema upgraded from {change.before or 'no version (adopted)'} "
+              f"to {change.after}")
+    else:
+        print(f"{shown}: schema already at {change.after}")
     return 0
 
 

@@ -174,7 +174,10 @@ def _missing_sqlite_file(url: str) -> Path | None:
     if parsed.get_backend_name() != "sqlite" or db in ("", ":memory:") or db.startswith("file:"):
         return None
     path = Path(db).expanduser()
-    return None if path.exists() else path
+    try:
+        return None if path.exists() else path
+    except PermissionError:  # the folder is the service's: Store says so in one line
+        return None
 
 
 def cmd_plates(args: argparse.Namespace, *, now: datetime | None = None,

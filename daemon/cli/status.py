@@ -1,4 +1,6 @@
-"""``gatecam status``: fetch the running daemon's /healthz on loopback and print it for a person."""
+"""``gatecam status``: fetch the running daemon's /healthz on loopback and print it for a person,
+after checking it is this config's daemon (site and camera ids): another site's daemon on
+the same port, or an older release that does not say, is reported, not shown as ours."""
 
 from __future__ import annotations
 
@@ -10,7 +12,20 @@ import httpx
 
 from daemon.config.models import Config
 
-EXIT_ALIVE, EXIT_STALLED, EXIT_UNREACHABLE = 0, 1, 3
+EXIT_ALIVE, EXIT_STALLED, EXIT_UNREACHABLE, EXIT_NOT_OURS = 0, 1, 3, 4
+
+
+def identity_problem(cfg: Config, doc: dict[str, Any]) -> str | None:
+    """Why the daemon that answered is not the one ``cfg`` describes; None when it is."""
+    expected = sorted(c.id for c in cfg.cameras if c.enabled)
+    if "site" not in doc:
+        return "cannot tell whose daemon this is: its /healthz names no site (an older gatecam?)"
+    cameras = sorted(doc.get("cameras") or {})
+    if doc["site"] != cfg.site or cameras != expected:
+        return (f"another daemon answered: site {doc['site']} cameras {cameras}, "
+                f"this config has site {cfg.site} cameras {expected}")
+    return None
+
 
 
 def fetch_healthz(host: str, port: int, timeout_s: float = 3.0) -> dict[str, Any]:
@@ -26,7 +41,8 @@ def fetch_healthz(host: str, port: int, timeout_s: float = 3.0) -> dict[str, Any
 def render(doc: dict[str, Any]) -> str:
     """A few aligned lines: verdict, cameras, OCR, outbox."""
     lines = [f"gatecam: {'ALIVE' if doc.get('alive') else 'STALLED'}"
-             f"{'' if doc.get('ready') else ' (not ready yet)'} - {doc.get('status', '')}"]
+             f"{'' if doc.get('ready') else ' (not ready yet)'} - {doc.get('status', '')}"
+             f"  [site {doc.get('site', '?')}, gatecam {doc.get('version', '?')}]"]
     for problem in doc.get("problems", []):
         lines.append(f"  problem: {problem}")
     for cam_id, cam in (doc.get("cameras") or {}).items():
@@ -49,7 +65,8 @@ def render(doc: dict[str, Any]) -> str:
 
 
 def show_status(cfg: Config, *, as_json: bool = False, out: TextIO | None = None) -> int:
-    """Print the status; 0 alive, 1 stalled, 3 when the daemon does not answer."""
+    """Print the status; 0 alive, 1 stalled, 3 when the daemon does not answer, 4 when what
+    answered is not this config's daemon (nothing of it is printed as ours)."""
     out = out or sys.stdout
     h = cfg.health
     if not h.metrics_enabled:
@@ -62,5 +79,8 @@ def show_status(cfg: Config, *, as_json: bool = False, out: TextIO | None = None
         print(f"status: gatecam not answering on {h.metrics_host}:{h.metrics_port}: {exc}",
               file=sys.stderr)
         return EXIT_UNREACHABLE
+    if (problem := identity_problem(cfg, doc)) is not None:
+        print(f"status: on {h.metrics_host}:{h.metrics_port}: {problem}", file=sys.stderr)
+        return EXIT_NOT_OURS
     out.write((json.dumps(doc, ensure_ascii=False) if as_json else render(doc)) + "\n")
     return EXIT_ALIVE if doc.get("alive") else EXIT_STALLED

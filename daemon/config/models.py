@@ -113,6 +113,28 @@ class CameraConfig(_Model):
             raise ValueError("password_credential needs a network URL (rtsp://user@host/...)")
         return self
 
+    min_plate_width_px: int = Field(
+        0, ge=0, le=8192,
+        description="a read whose plate is narrower (full-frame px) is ignored: a plate far "
+                    "beyond the lane; 0 = no lower limit (gatecam preview draws it)",
+    )
+    max_plate_width_px: int = Field(
+        0, ge=0, le=8192,
+        description="a read whose plate is wider is ignored (a poster, a sign); 0 = no limit",
+    )
+
+    @model_validator(mode="after")
+    def _plate_window(self) -> CameraConfig:
+        if 0 < self.max_plate_width_px < self.min_plate_width_px:
+            raise ValueError(f"max_plate_width_px {self.max_plate_width_px} is below "
+                             f"min_plate_width_px {self.min_plate_width_px}")
+        return self
+
+    def plate_fits(self, width_px: int) -> bool:
+        """True when a plate ``width_px`` wide lies in this camera's plate-size window."""
+        top = self.max_plate_width_px
+        return width_px >= self.min_plate_width_px and (top == 0 or width_px <= top)
+
     @field_validator("roi")
     @classmethod
     def _polygon(cls, roi: list[tuple[float, float]]) -> list[tuple[float, float]]:

@@ -6,7 +6,9 @@ the frame ``pts`` (seconds) passed in; wall times only go into the event.
 - A passage starts when motion starts and no passage is open.
 - Frames are scored and :class:`~daemon.lane.selection.SendPolicy` decides which to send.
 - A read is trusted when its text, normalised and fixed for confusables, is a
-  valid plate read at ``min_confidence`` or above. The event is emitted at once
+  valid plate read at ``min_confidence`` or above, and its plate's width lies in the
+  camera's plate-size window (``min/max_plate_width_px``; a read outside it counts as no
+  plate: a car parked far beyond the lane, a poster). The event is emitted at once
   (the gate wants it while the car is at the barrier); no more calls are made.
   An invalid read (a timestamp overlay, a sign) never becomes a passage plate.
 - The passage closes when the lane has been quiet (no motion, not occupied) for
@@ -218,11 +220,15 @@ class PassageTracker:
             log.debug("%s: read for closed passage %s ignored", self.camera.id, read.passage_id)
             return []
         op.reads.append(read)
-        plate = plates.clean(read.plate) if read.ok else None
+        plate = self._plate_of(read)
         trusted = plate is not None and read.confidence >= self.cfg.min_confidence
         op.policy.on_read(trusted)
-        if plate is None and read.ok and read.plate:
-            log.info("%s: read %r is not a valid plate, ignored", self.camera.id, read.plate)
+        if plate is None and read.ok and read.plate and read.rect is not None \
+                and not self.camera.plate_fits(read.rect.width):
+            log.debug("%s: read %s is %d px wide, outside the plate-size window, ignored",
+                      self.camera.id, read.plate, read.rect.width)
+        elif plate is None and read.ok and read.plate:
+            log.debug("%s: read %r is not a valid plate, ignored", self.camera.id, read.plate)
         if not trusted or plate is None or op.plate is not None:
             return []
         op.plate = plate
@@ -264,13 +270,18 @@ class PassageTracker:
         last = self._last_seen.get(plate)
         return last is not None and now_pts - last <= window
 
-    @staticmethod
-    def _spent(op: _Open) -> bool:
+    def _plate_of(self, read: PlateRead) -> str | None:
+        """The read's valid plate, if any and if it fits the camera's plate-size window."""
+        if not read.ok or (read.rect is not None and not self.camera.plate_fits(read.rect.width)):
+            return None
+        return plates.clean(read.plate)
+
+    def _spent(self, op: _Open) -> bool:
         """All calls made and answered, none with a valid plate: nothing more to do for it."""
         return (
             op.plate is None
             and op.policy.done
-            and not any(r.ok and plates.clean(r.plate) is not None for r in op.reads)
+            and not any(self._plate_of(r) is not None for r in op.reads)
         )
 
     def _close(self, now_pts: float, decided_at: datetime) -> list[Action]:
@@ -286,7 +297,7 @@ class PassageTracker:
             self.dropped += 1
             log.debug("%s: passage %s closed without a call (no vehicle)", self.camera.id, op.id)
             return []
-        valid = [(r, p) for r in op.reads if r.ok and (p := plates.clean(r.plate)) is not None]
+        valid = [(r, p) for r in op.reads if (p := self._plate_of(r)) is not None]
         if valid:
             voted, _ = plates.vote((p, r.confidence) for r, p in valid)
             winner = voted or valid[0][1]
@@ -296,7 +307,7 @@ class PassageTracker:
                 self._last_seen[winner] = now_pts
                 return []
             self._last_seen[winner] = now_pts
-            log.info(
+            log.debug(
                 "%s: passage %s closed with low-confidence %s (%d)",
                 self.camera.id,
                 op.id,
@@ -304,7 +315,7 @@ class PassageTracker:
                 best.confidence,
             )
             return [self._emit(op, best, winner, op.sent.get(best.frame_seq), decided_at)]
-        log.info(
+        log.debug(
             "%s: passage %s closed without a plate after %d call(s)",
             self.camera.id,
             op.id,
@@ -340,7 +351,7 @@ class PassageTracker:
             provider=read.provider if read else "tencent",
         )
         self.emitted += 1
-        log.info(
+        log.debug(  # the INFO line comes once the passage is committed (App._committed)
             "%s: passage %s plate=%s confidence=%d calls=%d",
             self.camera.id,
             op.id,

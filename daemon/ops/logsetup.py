@@ -9,7 +9,9 @@ or a terminal keeps ordinary timestamped lines. Every record passes a
 become ``***``, and any known secret string is replaced wherever it appears: those
 given to :func:`setup_logging` and every one read since
 (:func:`daemon.config.secrets.known_secrets`: the Tencent keys, rotated ones included,
-the MQTT password, camera passwords with spaces).
+the MQTT password, camera passwords with spaces). Libraries' records below WARNING (httpx
+logs a line per OCR call) pass only with ``verbose`` (:class:`OwnLoggersFilter`);
+:func:`passage_line` is the one INFO line each passage gets.
 """
 
 from __future__ import annotations
@@ -20,7 +22,10 @@ import os
 import sys
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    from daemon.domain import Passage
 
 from daemon.config.secrets import redact_text
 
@@ -111,8 +116,10 @@ def setup_logging(
     secrets: Iterable[str] = (),
     environ: Mapping[str, str] | None = None,
     stream: TextIO | None = None,
+    verbose: bool = False,
 ) -> logging.Handler:
-    """Replace the root logger's handlers with one stderr handler; return it."""
+    """Replace the root logger's handlers with one stderr handler; return it. Without
+    ``verbose`` other libraries' records below WARNING are dropped."""
     env = os.environ if environ is None else environ
     stream = stream or sys.stderr
     handler = logging.StreamHandler(stream)
@@ -126,6 +133,8 @@ def setup_logging(
         formatter = logging.Formatter("%(asctime)s " + base)
     handler.setFormatter(formatter)
     handler.addFilter(RedactFilter(secrets))
+    if not verbose:
+        handler.addFilter(OwnLoggersFilter())
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
@@ -133,3 +142,22 @@ def setup_logging(
     root.addHandler(handler)
     root.setLevel(level)
     return handler
+
+
+class OwnLoggersFilter(logging.Filter):
+    """Pass gatecam's own records, and other libraries' at WARNING and above only: an httpx
+    INFO line per OCR call would be most of the journal."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """True to keep ``record``."""
+        name = record.name
+        return record.levelno >= logging.WARNING or name == "daemon" or name.startswith(
+            "daemon.")
+
+
+def passage_line(p: Passage) -> str:
+    """The one INFO line of a committed passage: where, what was read, what was decided."""
+    plate = f"{p.plate} ({p.color or '?'}, confidence {p.confidence})" if p.plate else "no plate"
+    late = ", late" if p.late else ""
+    return (f"passage {p.event_id} {p.camera} {p.direction}: {plate}, {p.access} "
+            f"({p.access_reason}), {p.ocr_calls} call(s) {p.latency_ms:.0f} ms{late}")

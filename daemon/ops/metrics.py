@@ -22,11 +22,12 @@ from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, Info
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 
+from daemon import __version__
 from daemon.domain import Passage, PlateRead
 from daemon.ops.health import HealthLimits, Verdict, assess
 from daemon.ops.observe import PipelineView
@@ -176,6 +177,8 @@ class PipelineMetrics:
             "gatecam_ocr_latency_seconds", "LicensePlateOCR round trip of calls that were sent",
             buckets=OCR_LATENCY_BUCKETS, registry=self.registry,
         )
+        Info("gatecam_build", "The running gatecam release", registry=self.registry).info(
+            {"version": __version__})
         self.calls_per_passage = Histogram(
             "gatecam_ocr_calls_per_passage", "OCR calls spent on one passage",
             buckets=(0, 1, 2, 3, 4, 5, 8, 12, 20), registry=self.registry,
@@ -209,6 +212,8 @@ class PipelineMetrics:
 def healthz(view: PipelineView, verdict: Verdict) -> dict[str, Any]:
     """The /healthz document (also what ``gatecam status`` prints)."""
     return {
+        "version": __version__,
+        "site": view.site,
         "alive": verdict.alive,
         "ready": verdict.ready,
         "status": verdict.status,

@@ -55,6 +55,7 @@ class Stages:
     passages: int
     stopping: bool
     retention: Retention | None = None
+    site: str = ""
     clock: dict[str, Any] | None = None
     """:meth:`daemon.ocr.skew.ClockSkew.status` (None: not measured by this App)."""
 
@@ -90,6 +91,8 @@ class PipelineView:
     """:meth:`daemon.store.health.StorageHealth.status`; None before the recorder exists."""
     clock: dict[str, Any] | None = None
     """:meth:`daemon.ocr.skew.ClockSkew.status`: the system clock against the OCR service's."""
+    site: str = ""
+    """The configured site id (``gatecam status`` checks it is talking to its own daemon)."""
 
     @property
     def warnings(self) -> list[str]:
@@ -190,6 +193,7 @@ def view(app: Stages) -> PipelineView:
         circuit=str(circuit) if circuit is not None else None,
         storage=_storage(app),
         clock=app.clock,
+        site=app.site,
     )
 
 

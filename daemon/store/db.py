@@ -17,7 +17,9 @@ A SQLite file that is really corrupt at start is moved aside and a new one start
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,7 +33,6 @@ from sqlalchemy import (
     event,
     func,
     insert,
-    inspect,
     select,
     text,
     update,
@@ -42,10 +43,10 @@ from sqlalchemy.pool import StaticPool
 
 from daemon.domain import Passage, PlateRead
 from daemon.errors import StorageError
+from daemon.store.migrate import ensure_schema
 from daemon.store.recovery import is_corrupt, move_aside, probe, sqlite_file
 from daemon.store.tables import (
     access_list,
-    metadata,
     outbox,
     passage_from_row,
     passage_values,
@@ -94,7 +95,8 @@ class AccessEntry:
 
 
 class Store:
-    """The database: schema creation, the SQLite pragmas and every query gatecam needs."""
+    """The database: the SQLite pragmas, the schema brought to HEAD on open
+    (:mod:`daemon.store.migrate`; ``schema`` says what changed) and every query gatecam needs."""
 
     def __init__(
         self,
@@ -104,10 +106,10 @@ class Store:
         clock: Callable[[], datetime] = _utcnow,
         synchronous: str = "FULL",
     ) -> None:
-        """Open (and create if needed) the database at a SQLAlchemy ``url``.
+        """Open (and create or upgrade if needed) the database at a SQLAlchemy ``url``.
 
-        A corrupt SQLite file is moved aside and replaced (module docstring); any other
-        failure raises :class:`StorageError`.
+        A corrupt SQLite file is moved aside and replaced (module docstring); a schema newer
+        than this code, or any other failure, raises :class:`StorageError`.
         """
         self._clock = clock
         if synchronous not in SYNCHRONOUS:
@@ -131,12 +133,19 @@ class Store:
                     raise
                 self.recovery = move_aside(path, exc.orig, self._clock())
                 self.engine = self._open(parsed, busy_timeout_ms)
+        except StorageError:
+            raise
+        except PermissionError as exc:
+            raise StorageError(
+                f"cannot open the database {exc.filename or url}: permission denied (the "
+                "service's files belong to the group gatecam: sudo usermod -aG gatecam $USER, "
+                "then log in again)") from exc
         except (SQLAlchemyError, OSError) as exc:
             raise StorageError(f"cannot open the database {shown}: {exc}") from exc
-        log.info("store open: %s", parsed.render_as_string(hide_password=True))
+        log.debug("store open: %s", self.shown_url)
 
     def _open(self, parsed: URL, busy_timeout_ms: int) -> Engine:
-        """The engine for ``parsed``, with SQLite pragmas, tables and added columns in place."""
+        """The engine for ``parsed``, with SQLite pragmas, its schema brought to HEAD."""
         kwargs: dict[str, Any] = {}
         self._sqlite = parsed.get_backend_name() == "sqlite"
         if self._sqlite:
@@ -145,14 +154,14 @@ class Store:
                 # One shared connection, or each thread would see its own empty database.
                 kwargs = {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
             elif not db.startswith("file:"):
-                Path(db).expanduser().parent.mkdir(parents=True, exist_ok=True)
+                _create_group_writable(Path(db).expanduser())
         engine = create_engine(parsed, **kwargs)
         if self._sqlite:
             event.listen(engine, "connect", _sqlite_pragmas(busy_timeout_ms, self._synchronous))
+        self.engine = engine
+        self.shown_url = parsed.render_as_string(hide_password=True)
         try:
-            metadata.create_all(engine)
-            self.engine = engine
-            self._add_missing_columns()
+            self.schema = ensure_schema(engine, self.shown_url)
         except BaseException:
             engine.dispose()  # no open handle on a file that may be moved aside
             raise
@@ -403,14 +412,6 @@ class Store:
         with self.engine.connect() as conn:
             return int(conn.scalar(select(func.count()).select_from(passages)) or 0)
 
-    def _add_missing_columns(self) -> None:
-        """The one schema change so far: ``passages.access_reason`` on databases made before it."""
-        cols = {c["name"] for c in inspect(self.engine).get_columns("passages")}
-        if "access_reason" not in cols:
-            with self.engine.begin() as conn:
-                conn.execute(text("ALTER TABLE passages ADD COLUMN access_reason VARCHAR(32)"))
-            log.info("store: added column passages.access_reason")
-
     def close(self) -> None:
         """Release every pooled connection."""
         self.engine.dispose()
@@ -435,6 +436,15 @@ roll the last commits back on a power cut (a Pi at a gate loses power). It costs
 fsync per commit: 0.2 -> 0.45 ms per passage transaction on the dev VM's disk
 (``scripts/bench_delivery.py --compare-sync``), nothing next to gate rates; group commit
 keeps bursts cheap."""
+
+
+def _create_group_writable(path: Path) -> None:
+    """Make the SQLite file (and its folder) if absent, 0660 less the umask: SQLite gives its
+    -wal and -shm files the database's mode, so the group gatecam (operators' commands) and
+    the service can both write whichever process created them (SQLite alone makes 0644)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o660))
 
 
 def _sqlite_pragmas(busy_timeout_ms: int, synchronous: str) -> Callable[[Any, Any], None]:

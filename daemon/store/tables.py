@@ -63,7 +63,7 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 metadata = MetaData()
-"""Every gatecam table (``metadata.create_all(engine)`` makes the schema)."""
+"""Every gatecam table; the database gets them through the migrations (daemon.store.migrate)."""
 
 passages = Table(
     "passages", metadata,
@@ -82,7 +82,7 @@ passages = Table(
     Column("captured_at", UTCDateTime(), nullable=False, index=True),
     Column("decided_at", UTCDateTime(), nullable=False),
     Column("access", String(16), nullable=False),
-    # NOT NULL on new databases; added nullable by Store to databases made before it.
+    # NOT NULL on new databases; nullable on those made before it (migration 0001 adopts them).
     Column("access_reason", String(32), nullable=False, default="not_evaluated"),
     Column("late", Boolean, nullable=False, default=False),
     Column("provider", String(32), nullable=False),

@@ -348,3 +348,31 @@ def test_a_decided_passage_keeps_no_frame_alive() -> None:
     frames = [s.frame for s in run.sends]
     held_by = [r for f in frames for r in gc.get_referrers(f) if isinstance(r, dict | tuple)]
     assert held_by == []
+
+
+def test_plate_size_window_ignores_reads_outside_it() -> None:
+    """min/max_plate_width_px: a plate 80 px wide (read_of's rect) counts only inside them."""
+
+    def run_with(**window: int) -> Run:
+        camera = CAMERA.model_copy(update=window)
+        ids = (f"p{i}" for i in itertools.count(1))
+        t = PassageTracker(camera, PassageConfig.model_validate({"in_view_bottom": 0.7}),
+                           "lot-a", new_id=lambda: next(ids))
+        return drive(t, vehicle(1.0, wait_s=2.0), read_of("京AF0236"), until=8.0)
+
+    inside = run_with(min_plate_width_px=60, max_plate_width_px=120)
+    assert [e.passage.plate for _, e in inside.emits] == ["京AF0236"]
+    assert len(inside.sends) == 1  # trusted at once
+    for window in ({"min_plate_width_px": 100}, {"max_plate_width_px": 70}):
+        outside = run_with(**window)
+        # every call spent, then a passage without a plate: never the out-of-window one
+        assert len(outside.sends) == PassageConfig().max_calls, window
+        assert [e.passage.plate for _, e in outside.emits] == [None], window
+
+
+def test_plate_size_window_must_be_ordered() -> None:
+    import pytest
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="max_plate_width_px 50 is below"):
+        CameraConfig(id="c", url="x", min_plate_width_px=80, max_plate_width_px=50)

@@ -1,5 +1,5 @@
 """Store on a real SQLite file and on the local PostgreSQL: one-transaction writes, UTC round
-trips, outbox order, retention, access lists; SQLite pragmas and the schema upgrade."""
+trips, outbox order, retention, access lists; SQLite pragmas (schema versions: test_migrate.py)."""
 
 from __future__ import annotations
 
@@ -250,23 +250,6 @@ def test_used_bytes_shrinks_after_purge(sqlite_store: Store) -> None:
     assert store.purge_oldest(250) == 250
     after = store.used_bytes()
     assert after is not None and after < before / 2
-
-
-def test_old_database_gets_access_reason_column(tmp_path: Path) -> None:
-    import sqlite3
-
-    url = f"sqlite:///{tmp_path}/old.db"
-    s = Store(url)
-    s.close()
-    conn = sqlite3.connect(tmp_path / "old.db")
-    conn.execute("ALTER TABLE passages DROP COLUMN access_reason")
-    conn.commit()
-    conn.close()
-    s = Store(url)
-    p = make_passage(6, access_reason="allow_list")
-    s.record_passage(p, [], [])
-    assert s.recent_passage_objects()[0].access_reason == "allow_list"
-    s.close()
 
 
 def test_daemon_does_not_import_the_orm() -> None:
