@@ -18,7 +18,8 @@ Pure logic, no I/O; the clock is the frame ``pts`` passed in.
   :data:`RESEND_GAP_S` after the last call with a valid local reading, else ``settle_s``.
 - **Final local reading** (modes ``local_first`` and ``local``, and in ``cloud`` mode once
   the cloud is unreachable, refused or its circuit open): the same valid reading in
-  ``agree_frames`` frames, or one at ``final_confidence`` or above.
+  ``agree_frames`` frames and in most of the frames with a valid reading, or one at
+  ``final_confidence`` or above.
 """
 
 from __future__ import annotations
@@ -204,8 +205,9 @@ class PlateGate:
         if plate is None:
             return None
         read = self._best[plate][0]
-        if self._valid[plate] >= self.settings.agree_frames:
-            return read
+        seen = self._valid[plate]
+        if seen >= self.settings.agree_frames and 2 * seen > sum(self._valid.values()):
+            return read  # the same reading in enough frames, and most of them
         return read if read.confidence >= self.settings.final_confidence else None
 
     def _cloud_due(self, now_pts: float) -> Frame | None:
