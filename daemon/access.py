@@ -7,7 +7,9 @@ Rules, in order (the first that applies wins):
 3. category 非实体车牌 (a plate on a screen/photo)  -> ``deny``    / ``not_physical``
 4. on the allow list, exact                        -> ``allow``   / ``allow_list``
 5. on the allow list within ``allow_confusables``  -> ``allow``   / ``allow_list_confusable``
-   (4 and 5 need ``confidence >= min_confidence``, else ``unknown`` / ``low_confidence``)
+   (4 and 5 need ``confidence >= min_confidence``, else ``unknown`` / ``low_confidence``;
+   a plate the local reader produced (``provider`` local: cloud offline, ``local_first``,
+   ``local``) needs ``local_min_confidence`` instead)
 6. anything else                                   -> ``unknown`` / ``not_listed``
 
 Confusable tolerance: a read and an entry of the same length, both valid under
@@ -114,8 +116,13 @@ def decide(
     *,
     allow_confusables: int = 1,
     min_confidence: int = 80,
+    local: bool = False,
+    local_min_confidence: int = 95,
 ) -> Decision:
-    """The access decision for one read (pure; see the module docstring for the rules)."""
+    """The access decision for one read (pure; see the module docstring for the rules).
+
+    ``local``: the plate comes from the local reader, not the cloud; deny and the
+    non-physical refusal (the cloud's category, carried over) apply all the same."""
     if not plate:
         return Decision("unknown", "no_plate")
     read = plates.normalize(plate)
@@ -127,7 +134,7 @@ def decide(
     allow = _best(read, lists.allow, allow_confusables)
     if allow is None:
         return Decision("unknown", "not_listed")
-    if confidence < min_confidence:
+    if confidence < (local_min_confidence if local else min_confidence):
         return Decision("unknown", "low_confidence", allow[0])
     return Decision("allow", "allow_list" if allow[1] == 0 else "allow_list_confusable", allow[0])
 
@@ -172,6 +179,8 @@ class AccessControl:
             passage.plate, passage.category, passage.confidence, self.lists(),
             allow_confusables=self._cfg.allow_confusables,
             min_confidence=self._cfg.min_confidence,
+            local=passage.provider == "local",
+            local_min_confidence=self._cfg.local_min_confidence,
         )
         if d.matched is not None and d.matched != passage.plate:
             log.debug("access %s for %s: %s via list entry %s",

@@ -25,12 +25,15 @@ from daemon.config.models import CameraConfig, Config, with_camera_passwords
 from daemon.config.secrets import Secrets, reload_keys
 from daemon.domain import Candidate, Frame, Passage, PlateRead
 from daemon.errors import CredentialsError
+from daemon.lane.plategate import GateSettings
 from daemon.lane.worker import LaneWorker
 from daemon.mqtt.discovery import discovery_messages
 from daemon.mqtt.gate import signing_key
 from daemon.mqtt.publisher import Publisher
 from daemon.ocr.circuit import OcrCircuit
 from daemon.ocr.fleet import make_budget
+from daemon.ocr.local import LocalPlateReader
+from daemon.ocr.localpool import LocalReadPool
 from daemon.ocr.pool import OcrPool
 from daemon.ocr.skew import ClockSkew
 from daemon.ocr.tencent import TencentOcrClient
@@ -80,6 +83,7 @@ class App:
     _recorder: Recorder | None = None
     _publisher: Publisher | None = None
     _pool: OcrPool | None = None
+    _local: LocalReadPool | None = None
     _client: TencentOcrClient | None = None
     _retention: Retention | None = None
     metrics: PipelineMetrics = field(default_factory=PipelineMetrics)
@@ -94,10 +98,12 @@ class App:
     # -- start, in pipeline order from the sink backwards so nothing produces into a void --
     def start(self) -> None:
         """Open the store, the publisher, the OCR pool, then each camera's lane and capture."""
-        self._credentials()  # before anything starts: a missing key is a config error (78)
+        if self.cfg.ocr.mode != "local":
+            self._credentials()  # before anything starts: a missing key is a config error (78)
         self._gate_key = signing_key(self.cfg.mqtt, self.secrets.gate_key)
         self.cfg = with_camera_passwords(self.cfg)  # camera password_credential files -> URLs
         tuning.apply()  # big per-call buffers go back to the system; OpenCV single-threaded
+        self._start_local()  # loads the models now: a missing one is a config error (78)
         self._open_store()
         self._start_recorder()
         self._start_publisher()
@@ -115,6 +121,7 @@ class App:
             store=self._store, recorder=self._recorder, publisher=self._publisher,
             pool=self._pool, passages=self.passages, stopping=self.stop_event.is_set(),
             clock=self.clock_skew.status(), retention=self._retention, site=self.cfg.site,
+            local=self._local,
         )
 
     def _credentials(self) -> tuple[str, str]:
@@ -170,9 +177,19 @@ class App:
         )
         self._retention.start()
 
+    def _start_local(self) -> None:
+        """The local plate reader (models loaded eagerly) and its shared reading threads."""
+        loc = self.cfg.ocr.local
+        reader = LocalPlateReader(loc.localiser, models=loc.model_dir)
+        self._local = LocalReadPool(reader, loc.workers)
+        self._local.start()
+        log.info("local plate reader loaded (%s, mode %s)", loc.localiser, self.cfg.ocr.mode)
+
     def _start_ocr(self) -> None:
         """The signed client, its circuit and the shared, rate-limited worker pool."""
         ocr = self.cfg.ocr
+        if ocr.mode == "local":
+            return  # no cloud at all: no client, no keys
         secret_id, secret_key = self._credentials()
         self._client = TencentOcrClient(
             ocr.endpoint, secret_id, secret_key, ocr.region,
@@ -217,12 +234,13 @@ class App:
         self.health.start()
 
     def _start_camera(self, cam_cfg: CameraConfig) -> _Camera:
-        if self._pool is None:
-            raise RuntimeError("start the OCR pool before the cameras")
+        if self._local is None or (self._pool is None and self.cfg.ocr.mode != "local"):
+            raise RuntimeError("start the OCR pools before the cameras")
         slot = LatestFrameSlot()
         lane = LaneWorker(
             cam_cfg, self.cfg.passage, self.cfg.site, slot, self._submit, self._emit,
-            self.stop_event, sync_reads=self.fast,
+            self.stop_event, sync_reads=self.fast, read_local=self._read_local,
+            gate=GateSettings.from_config(self.cfg.ocr),
         )
         capture = CaptureThread(
             cam_cfg, slot, self.stop_event, self._status, pace=not (self.replay and self.fast)
@@ -243,6 +261,17 @@ class App:
             reply(read)
 
         self._pool.submit(candidate, observed)
+
+    def _read_local(self, candidate: Candidate, reply: Callable[[PlateRead], None]) -> None:
+        """Hand a frame to the local reader (newest per camera wins); counted for /metrics."""
+        if self._local is None:
+            raise RuntimeError("local reader not started")
+
+        def observed(read: PlateRead) -> None:
+            self.metrics.observe_read(read)
+            reply(read)
+
+        self._local.submit(candidate, observed)
 
     def _emit(self, passage: Passage, reads: Sequence[PlateRead], snapshot: Frame | None) -> None:
         if self._recorder is None:
@@ -325,12 +354,9 @@ class App:
             cam.slot.close()
         for cam in self._cameras:
             cam.lane.join(left())
-        if self._pool is not None:
-            self._pool.stop(left())
+        self._stop_ocr(left())
         if self._retention is not None:
             self._retention.join(left())
-        if self._client is not None:
-            self._client.close()
         # Commit what is queued, let the publisher deliver it and publish "offline",
         # then stop the writer (delivery marks go through it).
         if self._recorder is not None:
@@ -349,6 +375,17 @@ class App:
             self.metrics_server.stop()
         log.info("gatecam stopped at %s", datetime.now(UTC).isoformat(timespec="seconds"))
 
+    def _stop_ocr(self, timeout: float) -> None:
+        """Stop the cloud and the local reading pools, then close the cloud client."""
+        for pool in (self._pool, self._local):
+            if pool is not None:
+                pool.stop(timeout)
+        if self._client is not None:
+            self._client.close()
+
     def ocr_stats(self) -> dict[str, Any]:
         """Counters of the OCR pool (calls, errors, stale drops) and its circuit status."""
-        return dict(self._pool.stats()) if self._pool else {}
+        out: dict[str, Any] = dict(self._pool.stats()) if self._pool else {}
+        if self._local is not None:
+            out["local"] = self._local.stats()
+        return out

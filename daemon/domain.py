@@ -225,8 +225,11 @@ class PlateRead:
     request_id: str | None = None
     latency_ms: float = 0.0
     called: bool = True
-    """False when no request was sent (stale candidate, open circuit)."""
+    """False when no request was sent (stale candidate, open circuit, a local reading)."""
     provider: str = "tencent"
+    """``tencent`` (a cloud call) or ``local`` (the local reader, daemon/ocr/local.py)."""
+    box_found: bool = False
+    """Local readings: a plate-shaped box was seen, read or not (evidence of a plate)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,6 +256,9 @@ class Passage:
     snapshot: str | None = None
     late: bool = False
     provider: str = "tencent"
+    """Which reader produced ``plate``: ``tencent`` or ``local``."""
+    local_confidence: int | None = None
+    """The local reader's best confidence in ``plate`` (None: it did not read it)."""
 
     SCHEMA = 1
 
@@ -279,6 +285,7 @@ class Passage:
                 "calls": self.ocr_calls,
                 "request_ids": list(self.request_ids),
                 "latency_ms": round(self.latency_ms),
+                "local_confidence": self.local_confidence,
             },
             "snapshot": self.snapshot,
         }

@@ -5,7 +5,8 @@
     GatecamError                 root; the CLI prints its lines and exits 1 (systemd restarts)
     ├── ConfigError              the YAML is missing, unreadable or invalid: exit 78 (EX_CONFIG,
     │   │                        systemd does not restart), one line per problem; never retried
-    │   └── CredentialsError     the OCR provider needs keys and none were found: exit 78
+    │   ├── CredentialsError     the OCR provider needs keys and none were found: exit 78
+    │   └── ReaderError          the local plate reader's models are missing or do not load: 78
     ├── StorageError             the database cannot be opened at start, or its schema is
     │                            newer than the code: exit 1
     ├── InputError               a file named on the command line is missing, unreadable or
@@ -41,6 +42,10 @@ class ConfigError(GatecamError):
 
 class CredentialsError(ConfigError):
     """Raised at start when the OCR provider needs keys and none were found; never retried."""
+
+
+class ReaderError(ConfigError):
+    """Raised at start when a model of the local plate reader is missing or does not load."""
 
 
 class StorageError(GatecamError):

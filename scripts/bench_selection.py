@@ -36,6 +36,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -48,13 +49,15 @@ import daemon.lane.passage
 from daemon.app import App
 from daemon.config.models import Config
 from daemon.config.secrets import Secrets
-from daemon.domain import Candidate, Frame, PlateRead, Rect
+from daemon.domain import Candidate, Frame, Passage, PlateRead, Rect
 from daemon.lane.selection import SendPolicy
 from daemon.ocr.emulator.readers import OracleReader, PlateFound, RapidOcrReader
 from daemon.ocr.emulator.server import DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY, EmulatorServer
 from daemon.ocr.pool import OcrPool
 
 ROOT = Path(__file__).resolve().parents[1]
+MODES = ("cloud", "local_first", "local")
+"""``ocr.mode`` values; each runs the daemon's own policy (local reader + plate gate)."""
 ROI = [(0.0, 0.25), (1.0, 0.25), (1.0, 1.0), (0.0, 1.0)]
 RATE_S = 0.1
 """Baseline "every motion frame": one frame per this much stream time (10/s)."""
@@ -207,21 +210,29 @@ def _submit(self: OcrPool, candidate: Candidate, reply: Callable[[PlateRead], No
     _ORIG_SUBMIT(self, candidate, reply)
 
 
-def run_one(
-    clip: Path, truth: dict[str, Any], policy: str, emulator: EmulatorServer, state: RunState
+def run_one(  # noqa: PLR0917 - the bench's one call site
+    clip: Path, truth: dict[str, Any], policy: str, emulator: EmulatorServer, state: RunState,
+    mode: str = "cloud",
 ) -> dict[str, Any]:
-    """Replay one clip with one policy; returns the scenario's figures."""
+    """Replay one clip with one policy and ``ocr.mode``; returns the scenario's figures."""
     global _STATE  # noqa: PLW0603 - the bench's single hook, one run at a time
-    daemon.lane.passage.SendPolicy = POLICIES[policy]  # type: ignore[attr-defined]
+    daemon.lane.passage.SendPolicy = POLICIES.get(policy, SendPolicy)  # type: ignore[attr-defined]
     OcrPool.submit = _submit  # type: ignore[method-assign]
     _STATE = state
     passages: list[tuple[str | None, int]] = []
+    decided: list[tuple[str | None, datetime]] = []
+
+    def on_passage(p: Passage) -> None:
+        passages.append((p.plate, p.ocr_calls))
+        decided.append((p.plate, p.decided_at))
+
     with tempfile.TemporaryDirectory(prefix="gatecam-bench-") as tmp:
         cfg = Config.model_validate(
             {
                 "site": "bench",
                 "cameras": [{"id": "lane", "url": str(clip), "roi": ROI}],
-                "ocr": {"endpoint": emulator.url, "rate_limit": 100, "workers": 1},
+                "ocr": {"endpoint": emulator.url, "rate_limit": 100, "workers": 1,
+                        "mode": mode},
                 "store": {"url": f"sqlite:///{tmp}/bench.db"},
                 "mqtt": {"enabled": False},
                 "health": {"metrics_enabled": False},
@@ -232,20 +243,24 @@ def run_one(
             Secrets(DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY, None),
             replay=True,
             fast=True,
-            on_passage=lambda p: passages.append((p.plate, p.ocr_calls)),
+            on_passage=on_passage,
         )
         app.start()
         lane = app.stages().cameras[0].lane
         state.lane_pts = lambda: lane._last_pts
+        local_ms = None
         try:
             app.wait_replay_done(timeout=600)
             app.drain(timeout=30)
+            local_ms = app.ocr_stats().get("local", {}).get("ms_median")
+            start = app.stages().cameras[0].capture._start_wall
         finally:
             app.stop()
             daemon.lane.passage.SendPolicy = SendPolicy  # type: ignore[attr-defined]
             OcrPool.submit = _ORIG_SUBMIT  # type: ignore[method-assign]
             _STATE = None
-    return score_run(truth, passages, state.calls)
+    at = [(p, (t - start).total_seconds() if start else 0.0) for p, t in decided]
+    return score_run(truth, passages, state.calls, at, local_ms)
 
 
 def bench(
@@ -275,7 +290,10 @@ def bench(
             for policy in policies:
                 states[name] = current["s"] = RunState(truth)
                 t0 = time.monotonic()
-                results[policy][name] = run_one(paths[name], truth, policy, emulator, current["s"])
+                mode = policy if policy in MODES else "cloud"
+                results[policy][name] = run_one(
+                    paths[name], truth, policy, emulator, current["s"], mode
+                )
                 print(
                     f"  {reader:<8} {policy:<20} {name:<14} {time.monotonic() - t0:5.1f} s",
                     flush=True,
@@ -298,13 +316,13 @@ def main(argv: list[str] | None = None) -> int:
         default="rapidocr",
         help="what reads the uploaded JPEGs in the emulator (default: RapidOCR, pixels)",
     )
-    ap.add_argument("--no-baselines", action="store_true")
+    ap.add_argument("--modes", default=",".join(MODES), help="ocr.mode values to run")
     ap.add_argument(
         "--heldout",
         type=int,
         default=0,
         metavar="N",
-        help="also run N randomised held-out clips (seeds 1..N), gatecam policy only",
+        help="also run N randomised held-out clips (seeds 1..N) in every mode",
     )
     ap.add_argument("--clips", type=Path, default=Path(tempfile.gettempdir()) / "gatecam-bench")
     args = ap.parse_args(argv)
@@ -314,24 +332,21 @@ def main(argv: list[str] | None = None) -> int:
     seeds = list(range(1, args.heldout + 1))
     held = [f"{HELDOUT}{s}" for s in seeds]
     paths = ensure_clips(sorted(set(names)) + held, (w, h), args.clips)
-    policies = ["gatecam"] + (
-        [] if args.no_baselines else ["every_motion_frame", "first_motion_frame"]
-    )
-    res = bench(names, policies, paths, args.reader)
-    held_rows = bench(held, ["gatecam"], paths, args.reader)["gatecam"] if held else {}
+    modes = [m for m in args.modes.split(",") if m]
+    res = bench(names, modes, paths, args.reader)
+    held_res = bench(held, modes, paths, args.reader) if held else {}
     label = {"rapidocr": "RapidOCR on the uploaded JPEG", "oracle": "oracle from ground truth"}
-    for p in policies:
-        print_table(f"{p} (reader: {label[args.reader]})", res[p])
-    if held:
-        print_heldout(seeds, held_rows, label[args.reader])
-    out: dict[str, Any] = {"reader": args.reader, **totals(res["gatecam"])}
-    out["baselines"] = {p: totals(res[p]) for p in policies if p != "gatecam"}
-    if held:
-        out["heldout"] = {
-            **totals(held_rows),
-            "seeds": seeds,
-            "missed": [f"{n}:{p}" for n, r in held_rows.items() for p in r["missed"]],
-        }
+    out: dict[str, Any] = {"reader": args.reader}
+    for m in modes:
+        print_table(f"ocr.mode={m} (cloud reader: {label[args.reader]})", res[m])
+        out[m] = totals(res[m])
+        if held:
+            print_heldout(seeds, held_res[m], f"{label[args.reader]}, ocr.mode={m}")
+            out[m]["heldout"] = {
+                **totals(held_res[m]),
+                "seeds": seeds,
+                "missed": [f"{n}:{p}" for n, r in held_res[m].items() for p in r["missed"]],
+            }
     print(json.dumps(out, ensure_ascii=False))
     return 0
 

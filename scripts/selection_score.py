@@ -26,9 +26,14 @@ class Call:
 
 
 def score_run(
-    truth: dict[str, Any], passages: list[tuple[str | None, int]], calls: list[Call]
+    truth: dict[str, Any],
+    passages: list[tuple[str | None, int]],
+    calls: list[Call],
+    decided: list[tuple[str | None, float]] | None = None,
+    local_ms: float | None = None,
 ) -> dict[str, Any]:
-    """Figures of one run against the ground truth."""
+    """Figures of one run against the ground truth; ``decided``: (plate, stream time the
+    passage was decided), ``local_ms``: the local reader's median ms per crop in the run."""
     fps = truth["fps"]
     moving = [v for v in truth["vehicles"] if not v["parked"]]
     legible = [v for v in moving if v["first_legible_frame"] is not None]
@@ -44,6 +49,11 @@ def score_run(
                 delays.append(1000 * (first.decided_pts - v["first_legible_frame"] / fps))
     expected = {v["plate"] for v in moving}
     false = sum(1 for p in plates if p not in expected)
+    decide_ms = []
+    for plate, at in decided or []:
+        v = next((v for v in legible if v["plate"] == plate), None)
+        if v is not None:
+            decide_ms.append(1000 * (at - v["first_legible_frame"] / fps))
     dups = sum(
         max(0, plates.count(p) - sum(1 for v in moving if v["plate"] == p))
         for p in set(plates)
@@ -61,6 +71,10 @@ def score_run(
         "missed": missed,
         "plates": plates,
         "answers": [c.answer for c in calls],
+        "read_plates": sum(1 for p in plates if p),
+        "right_plates": sum(1 for p in plates if p and p in expected),
+        "decide_ms": decide_ms,
+        "local_ms": local_ms,
     }
 
 
@@ -69,6 +83,8 @@ def totals(rows: dict[str, dict[str, Any]]) -> dict[str, Any]:
     veh = sum(r["vehicles"] for r in rows.values())
     leg = sum(r["legible"] for r in rows.values())
     delays = [d for r in rows.values() for d in r["delays"]]
+    decide = [d for r in rows.values() for d in r.get("decide_ms", [])]
+    local = [r["local_ms"] for r in rows.values() if r.get("local_ms") is not None]
     return {
         "calls_per_vehicle": round(sum(r["calls"] for r in rows.values()) / max(1, veh), 3),
         "recall": round(sum(r["hits"] for r in rows.values()) / max(1, leg), 4),
@@ -77,6 +93,11 @@ def totals(rows: dict[str, dict[str, Any]]) -> dict[str, Any]:
         "send_delay_median_ms": round(statistics.median(delays)) if delays else None,
         "calls": sum(r["calls"] for r in rows.values()),
         "vehicles": veh,
+        "plate_accuracy": round(
+            sum(r.get("right_plates", 0) for r in rows.values())
+            / max(1, sum(r.get("read_plates", 0) for r in rows.values())), 4),
+        "legible_to_decided_median_ms": round(statistics.median(decide)) if decide else None,
+        "local_reader_ms_median": round(statistics.median(local), 1) if local else None,
     }
 
 

@@ -150,3 +150,17 @@ def test_cli_allow_round_trip(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     store = Store(f"sqlite:///{tmp_path}/g.db")
     assert len(store.access_entries()) == 2
     store.close()
+
+
+def test_local_reading_needs_the_local_minimum_confidence_to_allow() -> None:
+    from daemon.access import AccessLists, decide
+
+    lists = AccessLists(allow=frozenset({"京A12345"}), deny=frozenset({"粤B67890"}))
+    assert decide("京A12345", None, 90, lists).access == "allow"
+    low = decide("京A12345", None, 90, lists, local=True, local_min_confidence=95)
+    assert (low.access, low.reason) == ("unknown", "low_confidence")
+    sure = decide("京A12345", None, 96, lists, local=True, local_min_confidence=95)
+    assert sure.access == "allow"
+    assert decide("粤B67890", None, 99, lists, local=True).access == "deny"  # deny still wins
+    screen = decide("京A12345", "非实体车牌", 99, lists, local=True)
+    assert (screen.access, screen.reason) == ("deny", "not_physical")

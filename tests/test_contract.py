@@ -86,7 +86,7 @@ def test_passage_messages_event_then_retained_last(
     assert list(event)[:3] == ["schema", "event_id", "site"]  # stable key order
     assert event["captured_at"] == "2026-11-25T08:00:00.123Z"
     assert event["ocr"] == {"provider": "tencent", "calls": 2, "request_ids": ["r-1", "r-2"],
-                            "latency_ms": 180}
+                            "latency_ms": 180, "local_confidence": None}
     validator.validate(event)
     assert contract.passage_messages("gatecam", passage)[0][1] == payload  # deterministic
 

@@ -177,9 +177,40 @@ class PassageConfig(_Model):
     )
 
 
-class OcrConfig(_Model):
-    """The cloud OCR provider and the shared request budget."""
+class LocalReaderConfig(_Model):
+    """The local plate reader (daemon/ocr/local.py) and how its readings decide a passage."""
 
+    localiser: Literal["hsv", "hsv+det"] = Field(
+        "hsv", description="colour/edge boxes; hsv+det: also the PP-OCR detector when they "
+        "fail (better on real photos, ~45 MB more RSS)"
+    )
+    model_dir: Path | None = Field(
+        None, description="folder with the PP-OCRv4 ONNX files; none = the installed wheel's"
+    )
+    workers: int = Field(1, ge=1, le=8, description="reader threads shared by all cameras")
+    min_plate_width_px: int = Field(
+        80, ge=20, le=2000, description="a cloud call needs a local plate box at least this wide"
+    )
+    agree_frames: int = Field(
+        2, ge=1, le=10, description="local_first/local: equal valid readings that make it final"
+    )
+    final_confidence: int = Field(
+        98, ge=0, le=100, description="local_first/local: one valid reading this sure is final"
+    )
+    evidence_frames: int = Field(
+        2, ge=1, le=20, description="frames with a plate box before a plateless passage counts"
+    )
+
+
+class OcrConfig(_Model):
+    """The cloud OCR provider, the shared request budget and the local reader."""
+
+    mode: Literal["cloud", "local_first", "local"] = Field(
+        "cloud",
+        description="cloud: local reader gates, cloud reads; local_first: cloud only when the "
+        "local reading is not certain; local: no cloud (no keys needed)",
+    )
+    local: LocalReaderConfig = LocalReaderConfig()
     provider: Literal["tencent"] = "tencent"
     endpoint: str = Field("https://ocr.tencentcloudapi.com", pattern=r"^https?://[^/\s]+/?$")
     region: str | None = Field("ap-guangzhou", pattern=r"^[a-z]{2}-[a-z]+(-\d)?$")
@@ -268,6 +299,9 @@ class AccessConfig(_Model):
         1, ge=0, le=2, description="confusable swaps (B/8, O/0...) an allow match may need"
     )
     min_confidence: int = Field(80, ge=0, le=100, description="an allow needs this confidence")
+    local_min_confidence: int = Field(
+        95, ge=0, le=100, description="an allow on a local (not cloud) reading needs this"
+    )
     refresh_s: float = Field(5.0, gt=0, le=3600, description="lists re-read from the DB this often")
 
 

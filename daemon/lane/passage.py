@@ -6,9 +6,7 @@ the frame ``pts`` (seconds) passed in; wall times only go into the event.
 - A passage starts when motion starts and no passage is open.
 - Frames are scored and :class:`~daemon.lane.selection.SendPolicy` decides which to send.
 - A read is trusted when its text, normalised and fixed for confusables, is a
-  valid plate read at ``min_confidence`` or above, and its plate's width lies in the
-  camera's plate-size window (``min/max_plate_width_px``; a read outside it counts as no
-  plate: a car parked far beyond the lane, a poster). The event is emitted at once
+  valid plate read at ``min_confidence`` or above. The event is emitted at once
   (the gate wants it while the car is at the barrier); no more calls are made.
   An invalid read (a timestamp overlay, a sign) never becomes a passage plate.
 - The passage closes when the lane has been quiet (no motion, not occupied) for
@@ -22,55 +20,32 @@ the frame ``pts`` (seconds) passed in; wall times only go into the event.
   pedestrian) closes silently.
 - The same plate within ``dedup_window_s`` of the end of the last passage that
   carried it emits nothing.
+
+With a local reader (``gate`` settings, daemon/lane/plategate.py) the frames go to it
+first (:class:`ReadLocal`) and its readings decide the cloud calls; a passage it saw no
+plate in closes silently whatever the motion did; a passage with plate evidence and no
+cloud plate closes with the best local reading (``provider`` local), else plateless.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from uuid import uuid4
 
 from daemon import plates
 from daemon.config.models import CameraConfig, PassageConfig
 from daemon.domain import Frame, MotionResult, Passage, PlateRead, Rect
+from daemon.lane.outcome import OpenPassage, make_passage, new_vehicle
+from daemon.lane.plategate import GateSettings, GateStep, PlateGate
 from daemon.lane.selection import SendPolicy, roi_bounds, score_frame
 
 log = logging.getLogger(__name__)
 
 INFLIGHT_GRACE_S = 5.0
 """How much longer than ``clear_after_s`` a quiet passage waits for a read in flight."""
-
-NEW_VEHICLE_RISE = 0.2
-"""A passage that already spent a call ends when the moving box's bottom edge jumps this
-share of the ROI height back up the lane: the vehicle left and the next one is entering
-(two cars back to back, the lane never quiet between them) and stays there ``NEW_VEHICLE_S``
-(a car pulling away uncovers road behind it for a frame or two: not a new vehicle)."""
-
-NEW_VEHICLE_S = 0.3
-
-NEW_VEHICLE_TOP = 0.05
-"""... and the box must reach the far (top) edge of the ROI: vehicles come into a gate
-camera's view from the far end of the lane, a car pulling away does not."""
-
-NEW_VEHICLE_HOLD = NEW_VEHICLE_RISE / 2
-"""Once risen, the box stays the new vehicle's while its bottom edge is this far above the
-lowest point (a hysteresis, as the motion's own): the newcomer drives down the lane during
-``NEW_VEHICLE_S``. When it follows closely, its box merges with the departing car's until
-that one left the view, so it first shows up half-way down the lane and would get back
-within ``NEW_VEHICLE_RISE`` of the lowest point before the time ran out. A glitch (the box
-jumping up for a frame or two) still falls back to the lowest point at once."""
-
-# A passage that spent its calls without a valid read also ends when vehicle motion starts
-# afresh (it was off in the frame before) at the far end with the box's bottom short of
-# ``PassageConfig.in_view_bottom``: a vehicle just coming into view. The rise rule above
-# needs the followed thing to have come down the lane; such a passage may follow none (a
-# ghost, a light, a shadow) or a car whose plate no call could read, and it can do nothing
-# more either way. Splitting wrongly costs a plateless passage and a few calls; not
-# splitting costs the newcomer's plate (it would get no call at all). A car that stopped
-# and pulls away restarts its motion low in the lane, not at the far end.
-
 
 @dataclass(frozen=True, slots=True, eq=False)
 class SendCandidate:
@@ -92,25 +67,15 @@ class EmitPassage:
     snapshot: Frame | None
 
 
-Action = SendCandidate | EmitPassage
+@dataclass(frozen=True, slots=True, eq=False)
+class ReadLocal:
+    """Give ``frame`` to the local reader for this passage."""
+
+    frame: Frame
+    passage_id: str
 
 
-@dataclass(eq=False)
-class _Open:
-    id: str
-    started_pts: float
-    started_wall: datetime
-    last_motion_pts: float
-    policy: SendPolicy
-    reads: list[PlateRead] = field(default_factory=list)
-    sent: dict[int, Frame] = field(default_factory=dict)
-    plate: str | None = None
-    """Set once a trusted read decided the passage (emitted or deduplicated)."""
-    prev_bbox: Rect | None = None
-    max_bottom: float = 0.0
-    """Lowest point (share of the ROI height) the vehicle's box reached."""
-    rise_since: float | None = None
-    """Since when the moving box has been far above ``max_bottom`` (a new vehicle?)."""
+Action = SendCandidate | EmitPassage | ReadLocal
 
 
 class PassageTracker:
@@ -122,12 +87,15 @@ class PassageTracker:
         cfg: PassageConfig,
         site: str,
         new_id: Callable[[], str] = lambda: str(uuid4()),
+        gate: GateSettings | None = None,
     ) -> None:
+        """``gate``: settings of the local-reader policy; None sends on motion geometry alone."""
         self.camera = camera
         self.cfg = cfg
+        self.gate = gate
         self.site = site
         self._new_id = new_id
-        self._open: _Open | None = None
+        self._open: OpenPassage | None = None
         self._roi: Rect | None = None
         self._roi_size: tuple[int, int] | None = None
         self._last_seen: dict[str, float] = {}
@@ -144,8 +112,12 @@ class PassageTracker:
 
     @property
     def in_flight(self) -> bool:
-        """True while the open passage waits for an OCR answer."""
-        return self._open is not None and self._open.policy.in_flight
+        """True while the open passage waits for an OCR answer (cloud or local)."""
+        op = self._open
+        if op is None:
+            return False
+        local = isinstance(op.policy, PlateGate) and op.policy.local_in_flight
+        return op.policy.in_flight or local
 
     def on_frame(
         self, frame: Frame, motion: MotionResult, decided_at: datetime | None = None
@@ -157,31 +129,24 @@ class PassageTracker:
         op = self._open
         started = motion.moving and not self._was_moving
         self._was_moving = motion.moving
-        if op is not None and motion.moving and motion.bbox is not None:
-            bottom = (motion.bbox.y + motion.bbox.height - roi.y) / max(1, roi.height)
-            top = (motion.bbox.y - roi.y) / max(1, roi.height)
-            rise = NEW_VEHICLE_RISE if op.rise_since is None else NEW_VEHICLE_HOLD
-            entering = top <= NEW_VEHICLE_TOP and bottom < op.max_bottom - rise
-            arriving = started and top <= NEW_VEHICLE_TOP and bottom < self.cfg.in_view_bottom
-            if arriving and self._spent(op):
-                log.debug("%s: a new vehicle after spent passage %s", self.camera.id, op.id)
-                actions.extend(self._close(now, decided_at or frame.wall))
-            elif op.policy.attempts > 0 and entering:
-                op.rise_since = now if op.rise_since is None else op.rise_since
-                if now - op.rise_since >= NEW_VEHICLE_S:
-                    log.debug("%s: a new vehicle behind passage %s", self.camera.id, op.id)
-                    actions.extend(self._close(now, decided_at or frame.wall))
-            else:
-                op.rise_since = None
-                op.max_bottom = max(op.max_bottom, bottom)
+        if (
+            op is not None and motion.moving and motion.bbox is not None
+            and new_vehicle(op, motion.bbox, roi, started=started, now=now,
+                            in_view_bottom=self.cfg.in_view_bottom, spent=self._spent)
+        ):
+            log.debug("%s: a new vehicle behind passage %s", self.camera.id, op.id)
+            actions.extend(self._close(now, decided_at or frame.wall))
         if motion.moving:
             if self._open is None:
-                self._open = _Open(
+                self._open = OpenPassage(
                     id=self._new_id(),
                     started_pts=now,
                     started_wall=frame.wall,
                     last_motion_pts=now,
-                    policy=SendPolicy(self.cfg, roi, now),
+                    policy=(
+                        SendPolicy(self.cfg, roi, now) if self.gate is None
+                        else PlateGate(self.gate, self.cfg)
+                    ),
                 )
                 self.started += 1
                 log.debug("%s: passage %s started at pts %.3f", self.camera.id, self._open.id, now)
@@ -199,12 +164,17 @@ class PassageTracker:
                 limited_range=frame.limited_range,
             )
             op.prev_bbox = motion.bbox
-            chosen = op.policy.offer(frame, score.total, motion.bbox, now)
-            if chosen is not None:
-                op.sent[chosen[0].seq] = chosen[0]
-                actions.append(SendCandidate(chosen[0], op.id, op.policy.attempts, chosen[1]))
+            if isinstance(op.policy, PlateGate):
+                local = op.policy.offer(frame, score.total, now)
+                if local is not None:
+                    actions.append(ReadLocal(local, op.id))
+            else:
+                chosen = op.policy.offer(frame, score.total, motion.bbox, now)
+                if chosen is not None:
+                    op.sent[chosen[0].seq] = chosen[0]
+                    actions.append(SendCandidate(chosen[0], op.id, op.policy.attempts, chosen[1]))
         quiet = now - op.last_motion_pts
-        waiting = op.policy.in_flight and quiet < self.cfg.clear_after_s + INFLIGHT_GRACE_S
+        waiting = self.in_flight and quiet < self.cfg.clear_after_s + INFLIGHT_GRACE_S
         if (quiet >= self.cfg.clear_after_s and not waiting) or (
             now - op.started_pts >= self.cfg.max_open_s
         ):
@@ -219,10 +189,23 @@ class PassageTracker:
         if op is None or op.id != read.passage_id:
             log.debug("%s: read for closed passage %s ignored", self.camera.id, read.passage_id)
             return []
+        gate = op.policy if isinstance(op.policy, PlateGate) else None
+        if read.provider == "local":
+            if gate is None or op.plate is not None:
+                return []
+            if read.ok or read.box_found:  # the reads table keeps what the reader saw
+                op.reads.append(read)
+            step = gate.on_local(read, now_pts, lambda p: self._is_duplicate(p, now_pts))
+            return self._gate_step(op, gate, step, now_pts, decided_at)
         op.reads.append(read)
         plate = self._plate_of(read)
         trusted = plate is not None and read.confidence >= self.cfg.min_confidence
-        op.policy.on_read(trusted)
+        if gate is not None:
+            step = gate.on_cloud(read, trusted)
+            if not trusted:
+                return self._gate_step(op, gate, step, now_pts, decided_at)
+        elif isinstance(op.policy, SendPolicy):
+            op.policy.on_read(trusted)
         if plate is None and read.ok and read.plate and read.rect is not None \
                 and not self.camera.plate_fits(read.rect.width):
             log.debug("%s: read %s is %d px wide, outside the plate-size window, ignored",
@@ -231,12 +214,37 @@ class PassageTracker:
             log.debug("%s: read %r is not a valid plate, ignored", self.camera.id, read.plate)
         if not trusted or plate is None or op.plate is not None:
             return []
+        return self._decide(
+            op, read, plate, op.sent.get(read.frame_seq), now_pts=now_pts, decided_at=decided_at
+        )
+
+    def _gate_step(
+        self, op: OpenPassage, gate: PlateGate, step: GateStep, now_pts: float,
+        decided_at: datetime | None,
+    ) -> list[Action]:
+        """Act on what the local-reader policy asked for: a cloud call or a final reading."""
+        if step.final is not None and step.final.plate and op.plate is None:
+            plate = plates.clean(step.final.plate)
+            if plate is not None:
+                frame = gate.frame_of(plate)
+                return self._decide(
+                    op, step.final, plate, frame, now_pts=now_pts, decided_at=decided_at
+                )
+        if step.cloud is not None:
+            op.sent[step.cloud.seq] = step.cloud
+            return [SendCandidate(step.cloud, op.id, gate.attempts, 0.0)]
+        return []
+
+    def _decide(
+        self, op: OpenPassage, read: PlateRead, plate: str, frame: Frame | None, *,
+        now_pts: float, decided_at: datetime | None,
+    ) -> list[Action]:
+        """A trusted (cloud) or final (local) reading decided the passage: emit it at once."""
         op.plate = plate
-        frame = op.sent.get(read.frame_seq)
         op.sent.clear()  # decided: no later event needs these frames, free them now
         if self._is_duplicate(plate, now_pts):
             self.deduplicated += 1
-            log.info(
+            log.debug(
                 "%s: %s again within %.0f s, no new event",
                 self.camera.id,
                 plate,
@@ -276,8 +284,13 @@ class PassageTracker:
             return None
         return plates.clean(read.plate)
 
-    def _spent(self, op: _Open) -> bool:
-        """All calls made and answered, none with a valid plate: nothing more to do for it."""
+    def _spent(self, op: OpenPassage) -> bool:
+        """All calls made and answered, none with a valid plate: nothing more to do for it
+        (with a local reader: plate boxes seen, none read, no cloud call out)."""
+        gate = op.policy
+        if isinstance(gate, PlateGate):
+            return (op.plate is None and gate.has_evidence and not gate.in_flight
+                    and not gate.local_readings())
         return (
             op.plate is None
             and op.policy.done
@@ -293,70 +306,62 @@ class PassageTracker:
             # The vehicle was there until now: the dedup window runs from its departure.
             self._last_seen[op.plate] = max(now_pts, self._last_seen.get(op.plate, now_pts))
             return []
-        if op.policy.attempts == 0:
+        reading = self._closing_reading(op)
+        if reading is not None:
+            read, plate, frame = reading
+            return self._close_with(op, read, plate, frame, now_pts=now_pts,
+                                    decided_at=decided_at)
+        gate = op.policy if isinstance(op.policy, PlateGate) else None
+        if not op.policy.engaged or (gate is not None and not gate.has_evidence):
+            # No call, or (local reader) too little plate evidence: motion alone, a walker,
+            # a car's rear, a shadow. Never published.
             self.dropped += 1
-            log.debug("%s: passage %s closed without a call (no vehicle)", self.camera.id, op.id)
+            log.debug("%s: passage %s closed without plate evidence", self.camera.id, op.id)
             return []
-        valid = [(r, p) for r in op.reads if (p := self._plate_of(r)) is not None]
+        log.debug("%s: passage %s closed without a plate after %d call(s)", self.camera.id,
+                 op.id, op.policy.attempts)
+        last_frame = op.sent[max(op.sent)] if op.sent else None
+        return [self._emit(op, None, None, last_frame, decided_at)]
+
+    def _closing_reading(self, op: OpenPassage) -> tuple[PlateRead, str, Frame | None] | None:
+        """The plate a passage closing undecided carries: the cloud's valid reads voted (below
+        the trust threshold), else the local reader's most frequent valid reading."""
+        valid = [
+            (r, p) for r in op.reads
+            if r.provider != "local" and (p := self._plate_of(r)) is not None
+        ]
         if valid:
             voted, _ = plates.vote((p, r.confidence) for r, p in valid)
             winner = voted or valid[0][1]
             best = max((r for r, p in valid if p == winner), key=lambda r: r.confidence)
-            if self._is_duplicate(winner, now_pts):
-                self.deduplicated += 1
-                self._last_seen[winner] = now_pts
-                return []
-            self._last_seen[winner] = now_pts
-            log.debug(
-                "%s: passage %s closed with low-confidence %s (%d)",
-                self.camera.id,
-                op.id,
-                winner,
-                best.confidence,
-            )
-            return [self._emit(op, best, winner, op.sent.get(best.frame_seq), decided_at)]
-        log.debug(
-            "%s: passage %s closed without a plate after %d call(s)",
-            self.camera.id,
-            op.id,
-            op.policy.attempts,
-        )
-        last_frame = op.sent[max(op.sent)] if op.sent else None
-        return [self._emit(op, None, None, last_frame, decided_at)]
+            return best, winner, op.sent.get(best.frame_seq)
+        gate = op.policy
+        if isinstance(gate, PlateGate) and gate.local_readings():
+            plate, read = gate.local_readings()[0]
+            return read, plate, gate.frame_of(plate)
+        return None
+
+    def _close_with(
+        self, op: OpenPassage, read: PlateRead, plate: str, frame: Frame | None, *,
+        now_pts: float, decided_at: datetime,
+    ) -> list[Action]:
+        """Close with a reading that did not decide the passage at once (below the trust
+        threshold, or a local reading the cloud never confirmed)."""
+        if self._is_duplicate(plate, now_pts):
+            self.deduplicated += 1
+            self._last_seen[plate] = now_pts
+            return []
+        self._last_seen[plate] = now_pts
+        log.debug("%s: passage %s closed with %s reading %s (%d)", self.camera.id, op.id,
+                 read.provider, plate, read.confidence)
+        return [self._emit(op, read, plate, frame, decided_at)]
 
     def _emit(
-        self,
-        op: _Open,
-        read: PlateRead | None,
-        plate: str | None,
-        frame: Frame | None,
+        self, op: OpenPassage, read: PlateRead | None, plate: str | None, frame: Frame | None,
         decided_at: datetime,
     ) -> EmitPassage:
-        called = [r for r in op.reads if r.called]
-        passage = Passage(
-            event_id=op.id,
-            site=self.site,
-            camera=self.camera.id,
-            direction=self.camera.direction,
-            captured_at=frame.wall if frame else op.started_wall,
-            decided_at=decided_at,
-            plate=plate,
-            color=read.color if read and plate else None,
-            confidence=read.confidence if read and plate else 0,
-            category=read.category if read and plate else None,
-            rect=read.rect if read and plate else None,
-            ocr_calls=len(called),
-            request_ids=tuple(r.request_id for r in op.reads if r.request_id),
-            latency_ms=sum(r.latency_ms for r in called),
-            provider=read.provider if read else "tencent",
-        )
+        passage = make_passage(op, self.site, self.camera, read, plate, frame, decided_at)
         self.emitted += 1
-        log.debug(  # the INFO line comes once the passage is committed (App._committed)
-            "%s: passage %s plate=%s confidence=%d calls=%d",
-            self.camera.id,
-            op.id,
-            plate,
-            passage.confidence,
-            passage.ocr_calls,
-        )
+        log.debug("%s: passage %s plate=%s confidence=%d calls=%d provider=%s", self.camera.id,
+                 op.id, plate, passage.confidence, passage.ocr_calls, passage.provider)
         return EmitPassage(passage, tuple(op.reads), frame)

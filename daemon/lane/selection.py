@@ -144,6 +144,11 @@ class SendPolicy:
         """No more calls for this passage: trusted read, or budget spent and answered."""
         return self.trusted or (self.attempts >= self.cfg.max_calls and not self.in_flight)
 
+    @property
+    def engaged(self) -> bool:
+        """The passage spent a call: it is about a vehicle (the new-vehicle rule applies)."""
+        return self.attempts > 0
+
     def offer(
         self, frame: Frame | None, score: float, bbox: Rect | None, now_pts: float
     ) -> tuple[Frame, float] | None:

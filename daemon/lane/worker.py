@@ -22,7 +22,8 @@ from typing import Protocol
 from daemon.config.models import CameraConfig, PassageConfig
 from daemon.domain import Candidate, Frame, Passage, PlateRead, Rect
 from daemon.lane.motion import MotionDetector
-from daemon.lane.passage import Action, EmitPassage, PassageTracker, SendCandidate
+from daemon.lane.passage import Action, EmitPassage, PassageTracker, ReadLocal, SendCandidate
+from daemon.lane.plategate import GateSettings
 from daemon.lane.selection import roi_bounds
 
 log = logging.getLogger(__name__)
@@ -72,7 +73,11 @@ class LaneWorker(threading.Thread):
         sync_reads: bool = False,
         wall_now: Callable[[], datetime] = lambda: datetime.now(UTC),
         monotonic: Callable[[], float] = time.monotonic,
+        read_local: Submit | None = None,
+        gate: GateSettings | None = None,
     ) -> None:
+        """``read_local`` (the local reader pool's submit) with ``gate``: frames go to the
+        local reader first and its readings drive the cloud calls (daemon/lane/plategate.py)."""
         super().__init__(name=f"lane-{camera.id}", daemon=True)
         self.camera = camera
         self.passage_cfg = passage_cfg
@@ -83,7 +88,10 @@ class LaneWorker(threading.Thread):
         self.sync_reads = sync_reads
         self.wall_now = wall_now
         self.monotonic = monotonic
-        self.tracker = PassageTracker(camera, passage_cfg, site)
+        self.read_local = read_local
+        self.tracker = PassageTracker(
+            camera, passage_cfg, site, gate=gate if read_local is not None else None
+        )
         self.frames = 0
         self.motion_frames = 0
         self.passages = 0
@@ -168,7 +176,7 @@ class LaneWorker(threading.Thread):
         pending = deque(actions)
         while pending:
             action = pending.popleft()
-            if isinstance(action, SendCandidate):
+            if isinstance(action, SendCandidate | ReadLocal):
                 self._send(action)
                 if self.sync_reads:
                     pending.extend(self._wait_reads())
@@ -180,19 +188,21 @@ class LaneWorker(threading.Thread):
                     self.errors += 1
                     self._log.exception("emit of passage %s failed", action.passage.event_id)
 
-    def _send(self, action: SendCandidate) -> None:
+    def _send(self, action: SendCandidate | ReadLocal) -> None:
+        local = isinstance(action, ReadLocal)
+        submit = self.read_local if local and self.read_local is not None else self.submit
         candidate = Candidate(
             camera_id=self.camera.id,
             passage_id=action.passage_id,
             frame=action.frame,
-            score=action.score,
-            attempt=action.attempt,
+            score=0.0 if isinstance(action, ReadLocal) else action.score,
+            attempt=0 if isinstance(action, ReadLocal) else action.attempt,
             deadline=self.monotonic() + self.passage_cfg.candidate_max_age_s,
             roi_box=self._roi_box,
         )
         self._outstanding += 1
         try:
-            self.submit(candidate, self.deliver)
+            submit(candidate, self.deliver)
         except Exception as exc:
             self._log.exception("submit failed for passage %s", action.passage_id)
             self.deliver(
@@ -203,6 +213,7 @@ class LaneWorker(threading.Thread):
                     ok=False,
                     error_code=f"SubmitFailed.{type(exc).__name__}",
                     called=False,
+                    provider="local" if local else "tencent",
                 )
             )
 

@@ -179,6 +179,14 @@ class PipelineMetrics:
         )
         Info("gatecam_build", "The running gatecam release", registry=self.registry).info(
             {"version": __version__})
+        self.local_reads = Counter(
+            "gatecam_local_reads", "Local plate reader answers, by outcome (plate, box, "
+            "nothing, LocalError, Dropped)", ["outcome"], registry=self.registry,
+        )
+        self.local_latency = Histogram(
+            "gatecam_local_read_seconds", "Local plate reader time per lane crop",
+            buckets=(0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32), registry=self.registry,
+        )
         self.calls_per_passage = Histogram(
             "gatecam_ocr_calls_per_passage", "OCR calls spent on one passage",
             buckets=(0, 1, 2, 3, 4, 5, 8, 12, 20), registry=self.registry,
@@ -189,7 +197,15 @@ class PipelineMetrics:
         self.registry.register(PipelineCollector(view))
 
     def observe_read(self, read: PlateRead) -> None:
-        """Count one OCR answer by outcome; its latency if a request was sent."""
+        """Count one OCR answer by outcome; its latency if a request was sent (or read locally)."""
+        if read.provider == "local":
+            if read.error_code:
+                self.local_reads.labels(read.error_code).inc()
+                return
+            outcome = "plate" if read.ok else ("box" if read.box_found else "nothing")
+            self.local_reads.labels(outcome).inc()
+            self.local_latency.observe(read.latency_ms / 1000.0)
+            return
         if read.ok:
             outcome = "ok"
         elif not read.called:

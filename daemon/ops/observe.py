@@ -21,6 +21,7 @@ from daemon.capture.thread import CaptureThread
 from daemon.config.models import CameraConfig
 from daemon.lane.worker import LaneWorker
 from daemon.mqtt.publisher import Publisher
+from daemon.ocr.localpool import LocalReadPool
 from daemon.ocr.pool import OcrPool
 from daemon.ops.health import CameraBeat, PipelineSnapshot
 from daemon.store.db import Store
@@ -58,6 +59,7 @@ class Stages:
     site: str = ""
     clock: dict[str, Any] | None = None
     """:meth:`daemon.ocr.skew.ClockSkew.status` (None: not measured by this App)."""
+    local: LocalReadPool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +183,8 @@ def view(app: Stages) -> PipelineView:
     pool = app.pool
     recorder = app.recorder
     ocr: dict[str, Any] = dict(pool.stats()) if pool is not None else {}
+    if app.local is not None:
+        ocr["local"] = app.local.stats()
     circ = ocr.get("circuit")
     circuit = circ.get("state") if isinstance(circ, dict) else None
     return PipelineView(

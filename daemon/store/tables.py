@@ -112,6 +112,8 @@ reads = Table(
     Column("latency_ms", Float, nullable=False, default=0.0),
     Column("called", Boolean, nullable=False, default=True),
     Column("created_at", UTCDateTime(), nullable=False, index=True),
+    # tencent (a cloud call) or local (the local reader's reading of one frame).
+    Column("provider", String(16), nullable=False, default="tencent"),
 )
 """One OCR call (or a decision not to call) and its outcome."""
 
@@ -162,7 +164,7 @@ def read_values(read: PlateRead, event_id: str, at: datetime) -> dict[str, objec
         event_id=event_id, camera=read.camera_id, frame_seq=read.frame_seq, ok=read.ok,
         plate=read.plate, color=read.color, confidence=read.confidence,
         error_code=read.error_code, request_id=read.request_id,
-        latency_ms=read.latency_ms, called=read.called, created_at=at,
+        latency_ms=read.latency_ms, called=read.called, created_at=at, provider=read.provider,
     )
 
 

@@ -1,0 +1,125 @@
+"""One open passage's state, the new-vehicle rule over it, and the Passage value it becomes
+(split out of passage.py).
+
+Pure: :class:`OpenPassage` is what the tracker keeps per vehicle; :func:`make_passage`
+builds the event from it and the reading that decided it (cloud or local), with the
+local reader's confidence and, for a local reading, the cloud's plate category if a
+call gave one (a plate on a screen stays ``非实体车牌`` whoever read its text).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from daemon.config.models import CameraConfig
+from daemon.domain import Frame, Passage, PlateRead, Rect
+from daemon.lane.plategate import PlateGate
+from daemon.lane.selection import SendPolicy
+
+NEW_VEHICLE_RISE = 0.2
+"""A passage that already spent a call ends when the moving box's bottom edge jumps this
+share of the ROI height back up the lane: the vehicle left and the next one is entering
+(two cars back to back, the lane never quiet between them) and stays there ``NEW_VEHICLE_S``
+(a car pulling away uncovers road behind it for a frame or two: not a new vehicle)."""
+
+NEW_VEHICLE_S = 0.3
+
+NEW_VEHICLE_TOP = 0.05
+"""... and the box must reach the far (top) edge of the ROI: vehicles come into a gate
+camera's view from the far end of the lane, a car pulling away does not."""
+
+NEW_VEHICLE_HOLD = NEW_VEHICLE_RISE / 2
+"""Once risen, the box stays the new vehicle's while its bottom edge is this far above the
+lowest point (a hysteresis, as the motion's own): the newcomer drives down the lane during
+``NEW_VEHICLE_S``. When it follows closely, its box merges with the departing car's until
+that one left the view, so it first shows up half-way down the lane and would get back
+within ``NEW_VEHICLE_RISE`` of the lowest point before the time ran out. A glitch (the box
+jumping up for a frame or two) still falls back to the lowest point at once."""
+
+# A passage that spent its calls without a valid read also ends when vehicle motion starts
+# afresh (it was off in the frame before) at the far end with the box's bottom short of
+# ``PassageConfig.in_view_bottom``: a vehicle just coming into view. The rise rule above
+# needs the followed thing to have come down the lane; such a passage may follow none (a
+# ghost, a light, a shadow) or a car whose plate no call could read, and it can do nothing
+# more either way. Splitting wrongly costs a plateless passage and a few calls; not
+# splitting costs the newcomer's plate (it would get no call at all). A car that stopped
+# and pulls away restarts its motion low in the lane, not at the far end.
+
+
+@dataclass(eq=False)
+class OpenPassage:
+    """The tracker's state of the passage in progress."""
+
+    id: str
+    started_pts: float
+    started_wall: datetime
+    last_motion_pts: float
+    policy: SendPolicy | PlateGate
+    reads: list[PlateRead] = field(default_factory=list)
+    sent: dict[int, Frame] = field(default_factory=dict)
+    plate: str | None = None
+    """Set once a trusted read decided the passage (emitted or deduplicated)."""
+    prev_bbox: Rect | None = None
+    max_bottom: float = 0.0
+    """Lowest point (share of the ROI height) the vehicle's box reached."""
+    rise_since: float | None = None
+    """Since when the moving box has been far above ``max_bottom`` (a new vehicle?)."""
+
+
+def make_passage(  # noqa: PLR0917 - the tracker's one call site
+    op: OpenPassage,
+    site: str,
+    camera: CameraConfig,
+    read: PlateRead | None,
+    plate: str | None,
+    frame: Frame | None,
+    decided_at: datetime,
+) -> Passage:
+    """The Passage of ``op`` with ``plate`` as ``read`` gave it (None: plateless)."""
+    called = [r for r in op.reads if r.called]
+    gate = op.policy if isinstance(op.policy, PlateGate) else None
+    category = read.category if read and plate else None
+    if read is not None and read.provider == "local":  # the cloud's verdict still counts
+        category = next((r.category for r in op.reads if r.category), None)
+    provider = read.provider if read else ("local" if gate and not called else "tencent")
+    return Passage(
+        event_id=op.id,
+        site=site,
+        camera=camera.id,
+        direction=camera.direction,
+        captured_at=frame.wall if frame else op.started_wall,
+        decided_at=decided_at,
+        plate=plate,
+        color=read.color if read and plate else None,
+        confidence=read.confidence if read and plate else 0,
+        category=category,
+        rect=read.rect if read and plate else None,
+        ocr_calls=len(called),
+        request_ids=tuple(r.request_id for r in op.reads if r.request_id),
+        latency_ms=sum(r.latency_ms for r in called),
+        provider=provider,
+        local_confidence=gate.local_confidence(plate) if gate else None,
+    )
+
+
+def new_vehicle(
+    op: OpenPassage, bbox: Rect, roi: Rect, *, started: bool, now: float, in_view_bottom: float,
+    spent: Callable[[OpenPassage], bool],
+) -> bool:
+    """True when the moving box is a new vehicle behind ``op``'s (the rules above); keeps
+    ``op``'s lowest point and rise timer up to date."""
+    bottom = (bbox.y + bbox.height - roi.y) / max(1, roi.height)
+    top = (bbox.y - roi.y) / max(1, roi.height)
+    rise = NEW_VEHICLE_RISE if op.rise_since is None else NEW_VEHICLE_HOLD
+    entering = top <= NEW_VEHICLE_TOP and bottom < op.max_bottom - rise
+    arriving = started and top <= NEW_VEHICLE_TOP and bottom < in_view_bottom
+    if arriving and spent(op):
+        return True
+    if op.policy.engaged and entering:
+        op.rise_since = now if op.rise_since is None else op.rise_since
+        return now - op.rise_since >= NEW_VEHICLE_S
+    op.rise_since = None
+    op.max_bottom = max(op.max_bottom, bottom)
+    return False

@@ -1,0 +1,234 @@
+"""What the local reader saw decides, per passage, which frames it reads, when the cloud is
+called and when a local reading is final (``ocr.mode``; issue 11).
+
+Pure logic, no I/O; the clock is the frame ``pts`` passed in.
+
+- **Local reads, at the reader's pace**: while the passage is undecided the lane offers
+  every frame showing the vehicle; one is with the reader at a time and the best frame
+  offered meanwhile (by selection score, at most :data:`RECENT_S` old) goes next.
+- **Plate evidence**: a local read whose box looks like a plate (``box_found``). A
+  plateless passage is published only with ``evidence_frames`` of them: motion alone
+  never publishes (a walker, a car's rear, a shadow close silently).
+- **Cloud calls** (modes ``cloud`` and ``local_first``) only for a frame in which the
+  reader found a plate box at least ``min_plate_width_px`` wide; the frame sent is the one
+  where it saw the best plate (valid reading, then confidence, then width).
+  ``cloud``: at once on a valid local reading, else ``settle_s`` after the first box.
+  ``local_first``: only when no local reading became final ``settle_s`` after the first box.
+  A further call (after a cloud read that was not trusted) needs a newer boxed frame,
+  :data:`RESEND_GAP_S` after the last call with a valid local reading, else ``settle_s``.
+- **Final local reading** (modes ``local_first`` and ``local``, and in ``cloud`` mode once
+  the cloud is unreachable, refused or its circuit open): the same valid reading in
+  ``agree_frames`` frames and in most of the frames with a valid reading, or one at
+  ``final_confidence`` or above.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from daemon import plates
+from daemon.config.models import OcrConfig, PassageConfig
+from daemon.domain import Frame, PlateRead
+
+RECENT_S = 0.3
+"""A frame waiting for the reader is replaced by any newer one once it is this old."""
+
+RESEND_GAP_S = 0.2
+"""A further cloud call with a valid local reading may go this long after the last one."""
+
+NO_PLATE = "FailedOperation.OcrFailed"
+"""The cloud's "no plate in this picture": it was reached, so this is not offline."""
+
+
+@dataclass(frozen=True, slots=True)
+class GateSettings:
+    """The ``ocr.mode`` and ``ocr.local`` knobs the gate uses."""
+
+    mode: str = "cloud"
+    min_plate_width_px: int = 100
+    agree_frames: int = 2
+    final_confidence: int = 98
+    evidence_frames: int = 2
+
+    @classmethod
+    def from_config(cls, ocr: OcrConfig) -> GateSettings:
+        """From the validated config."""
+        loc = ocr.local
+        return cls(ocr.mode, loc.min_plate_width_px, loc.agree_frames, loc.final_confidence,
+                   loc.evidence_frames)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class GateStep:
+    """What a read led to: a frame for the cloud, a final local reading, or nothing."""
+
+    cloud: Frame | None = None
+    final: PlateRead | None = None
+
+
+class PlateGate:
+    """The local-reader-driven policy of one passage (see the module docstring)."""
+
+    def __init__(self, settings: GateSettings, cfg: PassageConfig) -> None:
+        self.settings = settings
+        self.cfg = cfg
+        self.attempts = 0
+        """Cloud calls made."""
+        self.in_flight = False
+        """A cloud call is out."""
+        self.trusted = False
+        self.offline = settings.mode == "local"
+        """No (more) cloud calls: mode ``local``, or the cloud is unreachable or refusing."""
+        self.local_in_flight = False
+        self.evidence = 0
+        """Local reads that saw a plate box."""
+        self._reading: dict[int, Frame] = {}
+        self._pending: tuple[Frame, float] | None = None
+        self._boxed: tuple[Frame, PlateRead, tuple[bool, int, int]] | None = None
+        self._first_box_pts: float | None = None
+        self._last_sent_pts: float | None = None
+        self._valid: Counter[str] = Counter()
+        self._best: dict[str, tuple[PlateRead, Frame | None]] = {}
+
+    @property
+    def done(self) -> bool:
+        """Nothing more to read for this passage (a trusted cloud read decided it)."""
+        return self.trusted
+
+    @property
+    def engaged(self) -> bool:
+        """The passage is about a vehicle with a plate: the reader saw one, or a call went."""
+        return self.evidence > 0 or self.attempts > 0
+
+    @property
+    def has_evidence(self) -> bool:
+        """Enough plate boxes for a plateless passage to be worth publishing."""
+        return self.evidence >= self.settings.evidence_frames or (
+            self.evidence > 0 and self.attempts > 0
+        )
+
+    def local_readings(self) -> list[tuple[str, PlateRead]]:
+        """(plate, its most confident read) of every valid local reading, most frequent
+        first (then the more confident)."""
+        order = sorted(self._valid, key=lambda p: (-self._valid[p], -self._best[p][0].confidence))
+        return [(p, self._best[p][0]) for p in order]
+
+    def local_confidence(self, plate: str | None) -> int | None:
+        """The reader's best confidence in ``plate``; None if it never read it."""
+        best = self._best.get(plate) if plate else None
+        return best[0].confidence if best else None
+
+    def frame_of(self, plate: str) -> Frame | None:
+        """The frame of the most confident local reading of ``plate`` (for the snapshot)."""
+        best = self._best.get(plate)
+        return best[1] if best else None
+
+    def offer(self, frame: Frame, score: float, now_pts: float) -> Frame | None:
+        """Consider ``frame`` for the local reader; returns the frame to read now, if any."""
+        if self.trusted:
+            self._pending = None
+            return None
+        best = self._pending
+        if best is None or score >= best[1] or now_pts - best[0].pts > RECENT_S:
+            self._pending = (frame, score)
+        if self.local_in_flight or self._pending is None:
+            return None
+        chosen = self._pending[0]
+        self._pending = None
+        self.local_in_flight = True
+        self._reading[chosen.seq] = chosen
+        return chosen
+
+    def on_local(
+        self, read: PlateRead, now_pts: float, recent: Callable[[str], bool] = lambda _p: False
+    ) -> GateStep:
+        """Take one local reading (or a ``Dropped``/``LocalError`` non-reading).
+
+        ``recent(plate)``: the plate was published moments ago (dedup window): a valid
+        local reading of it is final at once, without a cloud call (a car leaving after
+        its read, a car reversing and coming back)."""
+        frame = self._reading.pop(read.frame_seq, None)
+        self.local_in_flight = bool(self._reading)
+        if self.trusted:
+            return GateStep()
+        if read.box_found:
+            self.evidence += 1
+            self._first_box_pts = now_pts if self._first_box_pts is None else self._first_box_pts
+        plate = plates.clean(read.plate) if read.ok else None
+        if plate is not None:
+            self._valid[plate] += 1
+            if plate not in self._best or read.confidence > self._best[plate][0].confidence:
+                self._best[plate] = (read, frame)
+            if recent(plate):
+                return GateStep(final=read)
+        self._remember_boxed(frame, read, plate is not None)
+        if self.settings.mode != "cloud" or self.offline:
+            final = self._agreed(plate)
+            if final is not None:
+                return GateStep(final=final)
+        return GateStep(cloud=self._cloud_due(now_pts))
+
+    def on_cloud(self, read: PlateRead, trusted: bool) -> GateStep:
+        """The cloud's answer; when it was not reached or refused, the local reading decides."""
+        self.in_flight = False
+        self.trusted = self.trusted or trusted
+        if self.trusted:
+            self._boxed = self._pending = None
+            return GateStep()
+        reached = read.called and read.error_code in (None, NO_PLATE)
+        if not read.ok and not reached:
+            self.offline = True
+            best = self.local_readings()
+            if best:
+                return GateStep(final=self._agreed(best[0][0]))
+        return GateStep()
+
+    # -- internals -----------------------------------------------------------------
+
+    def _remember_boxed(self, frame: Frame | None, read: PlateRead, valid: bool) -> None:
+        rect = read.rect
+        if frame is None or not read.box_found or rect is None:
+            return
+        if rect.width < self.settings.min_plate_width_px:
+            return
+        if self._last_sent_pts is not None and frame.pts <= self._last_sent_pts:
+            return
+        rank = (valid, read.confidence, rect.width)
+        cur = self._boxed
+        stale = cur is not None and frame.pts - cur[0].pts > self.cfg.candidate_max_age_s
+        if cur is None or stale or rank >= cur[2]:
+            self._boxed = (frame, read, rank)
+
+    def _agreed(self, plate: str | None) -> PlateRead | None:
+        if plate is None:
+            return None
+        read = self._best[plate][0]
+        seen = self._valid[plate]
+        if seen >= self.settings.agree_frames and 2 * seen > sum(self._valid.values()):
+            return read  # the same reading in enough frames, and most of them
+        return read if read.confidence >= self.settings.final_confidence else None
+
+    def _cloud_due(self, now_pts: float) -> Frame | None:
+        boxed = self._boxed
+        if (
+            self.offline or self.in_flight or boxed is None
+            or self.attempts >= self.cfg.max_calls or self._first_box_pts is None
+        ):
+            return None
+        valid = boxed[2][0]
+        if self.attempts == 0:
+            waited = now_pts - self._first_box_pts >= self.cfg.settle_s
+            due = waited or (valid and self.settings.mode == "cloud")
+        else:
+            last = self._last_sent_pts
+            since = now_pts - (last if last is not None else now_pts)
+            due = since >= self.cfg.settle_s or (since >= RESEND_GAP_S and valid)
+        if not due:
+            return None
+        self._boxed = None
+        self.attempts += 1
+        self.in_flight = True
+        self._last_sent_pts = boxed[0].pts
+        return boxed[0]

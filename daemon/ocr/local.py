@@ -1,0 +1,334 @@
+"""The local plate reader: finds and reads a plate in one lane ROI crop, on this machine.
+
+Two stages, single-threaded, no network (issue 11; the measurement behind the choice is in
+the README, "Local plate reader"):
+
+1. **Localise** the plate in the crop (BGR):
+   * ``hsv``: a colour mask for blue / yellow / green plates on a copy scaled to
+     ``work_width`` px, closed with a horizontal kernel so the characters join the
+     background; contours kept when their aspect is 2-5.5, their fill of the colour
+     >= 0.35 and their size plausible; then dense vertical edges (white/black plates,
+     IR frames) in the same pass (~1 ms on a 1280x567 crop);
+   * ``hsv+det`` (default): ``hsv`` first; the PP-OCR text detector (DB) on the crop
+     scaled to a ``det_side`` px long side only when ``hsv`` yields no valid reading.
+2. **Recognise** each candidate box with the PP-OCRv4 recognition model on a 48-px-high
+   strip cut from the full-resolution crop; CTC greedy decoding with the dictionary
+   embedded in the model's metadata.
+
+Models: ``ch_PP-OCRv4_rec_infer.onnx`` and ``ch_PP-OCRv4_det_infer.onnx`` from the
+**rapidocr-onnxruntime 1.4.4** wheel (``rapidocr_onnxruntime/models/``), or from
+``model_dir``. The package is only a model carrier: its code is never imported (its
+metadata requires the GUI ``opencv-python``, which setup/install replace by the headless
+build). Models load eagerly; a missing or broken one raises
+:class:`daemon.errors.ReaderError` (exit 78 at start, one line).
+
+Threading: sessions use one intra/inter-op thread; ``read`` keeps no state between calls.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+import onnxruntime as ort
+
+from daemon.errors import ReaderError
+from daemon.plates import fix_confusables, is_valid, normalize
+
+Localiser = Literal["hsv", "hsv+det"]
+BGR = npt.NDArray[np.uint8]
+
+MODEL_PACKAGE = "rapidocr_onnxruntime"
+"""The installed wheel whose ``models/`` folder carries the ONNX files (never imported)."""
+DET_MODEL = "ch_PP-OCRv4_det_infer.onnx"
+REC_MODEL = "ch_PP-OCRv4_rec_infer.onnx"
+
+# OpenCV hue is 0-180. Plate backgrounds (GA 36): blue, yellow, new-energy green.
+_HSV_RANGES: tuple[tuple[str, tuple[int, int, int], tuple[int, int, int]], ...] = (
+    ("蓝", (100, 90, 50), (128, 255, 255)),
+    ("黄", (14, 90, 90), (34, 255, 255)),
+    ("绿", (36, 60, 60), (88, 255, 255)),
+)
+_PLATE_ASPECT = (2.0, 5.5)
+_REC_H = 48
+_REC_MAX_W = 320
+_MIN_CHARS = 5  # a read with fewer characters is no plate reading
+
+
+@dataclass(frozen=True, slots=True)
+class LocalPlate:
+    """One plate seen in a lane crop."""
+
+    text: str
+    """Normalised reading (``daemon.plates.normalize`` + ``fix_confusables``); may be invalid."""
+    valid: bool
+    """``text`` fits the mainland plate grammar (``daemon.plates.is_valid``)."""
+    confidence: int
+    """0-100: the recogniser's mean per-character probability (0 if ``text`` is empty)."""
+    box: tuple[int, int, int, int]
+    """(x, y, w, h) of the plate in crop pixels."""
+    color: str
+    """蓝 / 黄 / 绿 / 白 / 黑 / 其它."""
+    box_found: bool
+    """Evidence that a plate-shaped box is there (colour or text detector), read or not."""
+    source: str
+    """Which localiser found the box: ``hsv`` or ``det``."""
+
+
+def model_dir() -> Path:
+    """The ``models/`` folder of the installed model wheel (found without importing it)."""
+    spec = importlib.util.find_spec(MODEL_PACKAGE)
+    if spec is None or spec.origin is None:
+        raise ReaderError(
+            f"local reader: package {MODEL_PACKAGE!r} is not installed "
+            "(pip install --no-deps rapidocr-onnxruntime==1.4.4) and ocr.local.model_dir is unset"
+        )
+    return Path(spec.origin).parent / "models"
+
+
+def _model_path(folder: Path, name: str) -> Path:
+    path = folder / name
+    if not path.is_file():
+        raise ReaderError(f"local reader: model {path} is missing")
+    return path
+
+
+def _session(path: Path) -> ort.InferenceSession:
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.log_severity_level = 3
+    try:
+        return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises several types
+        raise ReaderError(f"local reader: cannot load {path.name}: {exc}") from exc
+
+
+def plate_color(crop: BGR, box: tuple[int, int, int, int]) -> str:
+    """Plate colour from the box's pixels (thresholds of the emulator's ``estimate_color``)."""
+    x, y, w, h = box
+    sub = crop[max(y, 0) : y + h, max(x, 0) : x + w]
+    if sub.size == 0 or sub.ndim != 3:
+        return "其它"
+    hsv = cv2.cvtColor(sub, cv2.COLOR_BGR2HSV).reshape(-1, 3)
+    sat = hsv[(hsv[:, 1] > 80) & (hsv[:, 2] > 50)]
+    if len(sat) >= 0.15 * len(hsv):
+        hue = float(np.median(sat[:, 0]))
+        if 90 <= hue <= 135:
+            return "蓝"
+        if 12 <= hue < 35:
+            return "黄"
+        if 35 <= hue < 90:
+            return "绿"
+        return "其它"
+    return "白" if float(hsv[:, 2].mean()) > 127 else "黑"
+
+
+class LocalPlateReader:
+    """Reads mainland Chinese plates in a lane ROI crop, locally (see the module docstring)."""
+
+    def __init__(
+        self,
+        localiser: Localiser = "hsv+det",
+        *,
+        models: Path | None = None,
+        work_width: int = 640,
+        det_side: int = 480,
+        min_plate_px: int = 60,
+    ) -> None:
+        """Load the models now; raise :class:`ReaderError` (one line) if any fails.
+
+        ``models``: folder holding the two ONNX files (default: :func:`model_dir`);
+        ``min_plate_px``: the narrowest plate (crop pixels) worth a recognition.
+        """
+        self.localiser: Localiser = localiser
+        self.work_width = work_width
+        self.det_side = det_side
+        self.min_plate_px = min_plate_px
+        folder = models if models is not None else model_dir()
+        self._rec = _session(_model_path(folder, REC_MODEL))
+        meta = self._rec.get_modelmeta().custom_metadata_map
+        if "character" not in meta:
+            raise ReaderError(f"local reader: {REC_MODEL} carries no character dictionary")
+        self._chars: list[str] = ["", *meta["character"].splitlines(), " "]
+        self._det: ort.InferenceSession | None = None
+        if localiser != "hsv":
+            self._det = _session(_model_path(folder, DET_MODEL))
+        # one warm-up read so the first vehicle does not pay for lazy initialisation
+        self.read(np.zeros((64, 256, 3), np.uint8))
+
+    # ------------------------------------------------------------------ public
+
+    def read(self, crop_bgr: BGR) -> list[LocalPlate]:
+        """Plates in ``crop_bgr`` (BGR uint8), best first: valid readings, then by confidence.
+
+        Unreadable but plate-shaped boxes are returned too (``text`` possibly empty,
+        ``valid`` False, ``box_found`` True): evidence that a plate is there.
+        """
+        if crop_bgr.ndim != 3 or crop_bgr.shape[0] < 16 or crop_bgr.shape[1] < 16:
+            return []
+        found: list[LocalPlate] = []
+        for b, c in self._hsv_boxes(crop_bgr):  # colour boxes first, then edge boxes
+            found.append(self._recognise(crop_bgr, b, c or None, "hsv"))
+            if found[-1].valid:  # one valid plate per lane crop is enough: stop early
+                break
+        if self._det is not None and not any(p.valid for p in found):
+            seen = [p.box for p in found if len(p.text) >= _MIN_CHARS]
+            for b in self._det_boxes(crop_bgr):
+                if any(_overlap(b, s) > 0.3 for s in seen):
+                    continue
+                found.append(self._recognise(crop_bgr, b, None, "det"))
+        found = [p for p in found if p.box_found]
+        return sorted(found, key=lambda p: (not p.valid, -p.confidence))
+
+    # --------------------------------------------------------------- localise
+
+    def _hsv_boxes(self, crop: BGR) -> list[tuple[tuple[int, int, int, int], str]]:
+        h0, w0 = crop.shape[:2]
+        s = min(1.0, self.work_width / w0)
+        small = cv2.resize(crop, (round(w0 * s), round(h0 * s)), interpolation=cv2.INTER_AREA)
+        hsv = cv2.cvtColor(small, cv2.COLOR_BGR2HSV)
+        min_w = self.min_plate_px * s
+        kx = max(3, round(min_w / 12))
+        kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (kx, max(3, kx // 3)))
+        out: list[tuple[tuple[int, int, int, int], str]] = []
+        for color, lo, hi in _HSV_RANGES:
+            mask = cv2.inRange(hsv, np.array(lo, np.uint8), np.array(hi, np.uint8))
+            closed = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, kernel)
+            contours, _ = cv2.findContours(closed, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+            for cnt in contours:
+                x, y, w, h = cv2.boundingRect(cnt)
+                if w < min_w or h < 4:
+                    continue
+                if color == "绿":  # new-energy: pale top, green bottom: grow upwards
+                    want = round(w / 3.43)
+                    if h < want:
+                        y, h = max(0, y - (want - h)), want
+                aspect = w / h
+                if not _PLATE_ASPECT[0] <= aspect <= _PLATE_ASPECT[1]:
+                    continue
+                fill = float(np.count_nonzero(mask[y : y + h, x : x + w])) / (w * h)
+                if fill < (0.25 if color == "绿" else 0.35):
+                    continue
+                box = (round(x / s), round(y / s), round(w / s), round(h / s))
+                out.append((box, color))
+        out.sort(key=lambda bc: -bc[0][2])
+        out = out[:2]
+        # grey-level fallback inside the same stage: dense vertical edges (white/black
+        # plates, IR frames, a blue plate merged with a blue car body)
+        grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
+        gx = cv2.convertScaleAbs(cv2.Sobel(grey, cv2.CV_16S, 1, 0, ksize=3))
+        _, edges = cv2.threshold(gx, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
+        ek = cv2.getStructuringElement(cv2.MORPH_RECT, (max(5, round(min_w / 8)), 3))
+        blobs = cv2.morphologyEx(edges, cv2.MORPH_CLOSE, ek)
+        blobs = cv2.morphologyEx(blobs, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+        contours, _ = cv2.findContours(blobs, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        cand: list[tuple[float, tuple[int, int, int, int]]] = []
+        for cnt in contours:
+            x, y, w, h = cv2.boundingRect(cnt)
+            if w < min_w * 0.8 or h < 4 or not 2.0 <= w / h <= 6.5:
+                continue
+            dens = float(np.count_nonzero(edges[y : y + h, x : x + w])) / (w * h)
+            if dens < 0.2:
+                continue
+            box = (round(x / s), round(y / s), round(w / s), round(h / s))
+            if any(_overlap(box, b) > 0.3 and b[2] < 1.5 * box[2] for b, _ in out):
+                continue
+            cand.append((dens, box))
+        cand.sort(key=lambda db: -db[0])
+        out += [(b, "") for _, b in cand[: 3 - len(out)]]
+        return out
+
+    def _det_boxes(self, crop: BGR) -> list[tuple[int, int, int, int]]:
+        if self._det is None:
+            return []
+        h0, w0 = crop.shape[:2]
+        s = min(1.0, self.det_side / max(h0, w0))
+        rw, rh = max(32, round(w0 * s / 32) * 32), max(32, round(h0 * s / 32) * 32)
+        img = cv2.resize(crop, (rw, rh), interpolation=cv2.INTER_AREA)
+        x = (img.astype(np.float32) / 255.0 - 0.5) / 0.5
+        x = x.transpose(2, 0, 1)[None]
+        prob: npt.NDArray[np.float32] = self._det.run(None, {self._det.get_inputs()[0].name: x})[
+            0
+        ][0, 0]
+        bitmap: npt.NDArray[Any] = cv2.dilate(
+            (prob > 0.3).astype(np.uint8), np.ones((2, 2), np.uint8)
+        )
+        contours, _ = cv2.findContours(bitmap, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
+        fx, fy = w0 / rw, h0 / rh
+        boxes: list[tuple[int, int, int, int]] = []
+        for cnt in contours:
+            x0, y0, w, h = cv2.boundingRect(cnt)
+            if h < 3 or w < 2 * h:
+                continue
+            inside = bitmap[y0 : y0 + h, x0 : x0 + w] > 0
+            score = float(prob[y0 : y0 + h, x0 : x0 + w][inside].mean())
+            if score < 0.5:
+                continue
+            d = (w * h) * 1.6 / (2 * (w + h))  # DB unclip distance
+            bx, by = (x0 - d) * fx, (y0 - d) * fy
+            bw, bh = (w + 2 * d) * fx, (h + 2 * d) * fy
+            if bw < self.min_plate_px * 0.8 or not 2.0 <= bw / bh <= 9.0:
+                continue
+            boxes.append((max(0, round(bx)), max(0, round(by)), round(bw), round(bh)))
+        boxes.sort(key=lambda b: -b[2])
+        return boxes[:4]
+
+    # -------------------------------------------------------------- recognise
+
+    def _recognise(
+        self, crop: BGR, box: tuple[int, int, int, int], color: str | None, source: str
+    ) -> LocalPlate:
+        x, y, w, h = box
+        full_h, full_w = crop.shape[:2]
+        px, py = round(0.03 * w), round(0.08 * h)
+        x0, y0 = max(0, x - px), max(0, y - py)
+        x1, y1 = min(full_w, x + w + px), min(full_h, y + h + py)
+        strip = crop[y0:y1, x0:x1]
+        text, conf = self._rec_text(strip) if strip.size else ("", 0.0)
+        plate = fix_confusables(normalize(text))
+        plate = "".join(ch for ch in plate if ch.isalnum())
+        good = len(plate) >= _MIN_CHARS and conf >= 0.5
+        return LocalPlate(
+            text=plate,
+            valid=is_valid(plate),
+            confidence=max(0, min(100, round(conf * 100))) if plate else 0,
+            box=(x0, y0, x1 - x0, y1 - y0),
+            color=color or plate_color(crop, box),
+            box_found=good or (source == "hsv" and len(plate) >= 3),
+            source=source,
+        )
+
+    def _rec_text(self, strip: BGR) -> tuple[str, float]:
+        h, w = strip.shape[:2]
+        rw = min(_REC_MAX_W, max(16, math.ceil(_REC_H * w / h)))
+        img = cv2.resize(strip, (rw, _REC_H), interpolation=cv2.INTER_LINEAR)
+        x = (img.astype(np.float32) / 255.0 - 0.5) / 0.5
+        x = x.transpose(2, 0, 1)[None]
+        out: npt.NDArray[Any] = self._rec.run(None, {self._rec.get_inputs()[0].name: x})[0][0]
+        idx = out.argmax(axis=1)
+        prob = out.max(axis=1)
+        chars: list[str] = []
+        confs: list[float] = []
+        prev = -1
+        for i, p in zip(idx.tolist(), prob.tolist(), strict=True):
+            if i not in (prev, 0) and i < len(self._chars):
+                chars.append(self._chars[i])
+                confs.append(float(p))
+            prev = i
+        return "".join(chars), (float(np.mean(confs)) if confs else 0.0)
+
+
+def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
+    """Intersection over the smaller box."""
+    ix = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    iy = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    small = min(a[2] * a[3], b[2] * b[3])
+    return ix * iy / small if small else 0.0

@@ -1,0 +1,78 @@
+"""The local plate reader on rendered plate crops and plateless crops; its load errors."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from daemon.errors import EX_CONFIG, ReaderError, exit_code
+from daemon.ocr.local import DET_MODEL, REC_MODEL, LocalPlateReader, model_dir
+from tests.support.ocr import render_plate
+
+
+@pytest.fixture(scope="module")
+def reader() -> LocalPlateReader:
+    return LocalPlateReader("hsv+det")
+
+
+def _image(jpeg: bytes) -> np.ndarray:
+    return cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+
+
+@pytest.mark.parametrize(
+    ("text", "fill", "color"),
+    [
+        ("京A·F0236", (20, 60, 180), "蓝"),
+        ("沪B·12345", (220, 180, 20), "黄"),
+        ("粤C·D8K21", (20, 60, 180), "蓝"),
+    ],
+)
+def test_reads_a_rendered_plate_with_box_colour_and_confidence(
+    reader: LocalPlateReader, text: str, fill: tuple[int, int, int], color: str
+) -> None:
+    img = _image(render_plate(text, fill=fill))
+    crop = img[180:720, 0:1280]  # the lane ROI crop, as the pool cuts it
+    found = reader.read(crop)
+    assert found, "no plate found"
+    best = found[0]
+    assert best.text == text.replace("·", "")
+    assert best.valid and best.box_found
+    assert best.color == color
+    assert best.confidence >= 80
+    x, y, w, h = best.box  # the rendered plate spans x 500-830, y 400-490 of the frame
+    assert abs(x - 500) < 30 and abs((y + 180) - 400) < 30 and 300 < w < 380 and h < 130
+
+
+@pytest.mark.parametrize("scene", ["grey", "noise", "stripes"])
+def test_plateless_crops_give_no_valid_plate(reader: LocalPlateReader, scene: str) -> None:
+    rng = np.random.default_rng(3)
+    crop = np.full((567, 1280, 3), 90, np.uint8)
+    if scene == "noise":
+        crop = rng.integers(0, 255, crop.shape, dtype=np.uint8)
+    elif scene == "stripes":  # a zebra crossing / a fence: dense edges, no characters
+        crop[200:300, ::40] = 255
+        crop[200:300, 1::40] = 255
+    assert not any(p.valid for p in reader.read(crop))
+
+
+def test_tiny_or_grey_input_is_no_plate(reader: LocalPlateReader) -> None:
+    assert reader.read(np.zeros((8, 8, 3), np.uint8)) == []
+    assert reader.read(np.zeros((100, 100), np.uint8)) == []
+
+
+def test_missing_model_is_a_config_error_naming_the_file(tmp_path: Path) -> None:
+    with pytest.raises(ReaderError) as err:
+        LocalPlateReader(models=tmp_path)
+    assert REC_MODEL in str(err.value) and len(err.value.lines) == 1
+    assert exit_code(err.value) == EX_CONFIG
+
+
+def test_broken_model_is_a_config_error(tmp_path: Path) -> None:
+    (tmp_path / REC_MODEL).write_bytes(b"not an onnx model")
+    shutil.copy(model_dir() / DET_MODEL, tmp_path / DET_MODEL)
+    with pytest.raises(ReaderError, match="cannot load"):
+        LocalPlateReader(models=tmp_path)

@@ -1,0 +1,72 @@
+"""App with the local reader: local mode needs no Tencent keys and reads a generated clip;
+a missing reader model stops the start as a config error."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from daemon.app import App
+from daemon.config.secrets import Secrets
+from daemon.domain import Passage
+from daemon.errors import EX_CONFIG, ReaderError, exit_code
+from daemon.store.db import Store
+from daemon.store.tables import reads
+from tests.support.clips import ClipStore, clips  # noqa: F401 - the fixture
+from tests.support.config import make_config
+
+NO_KEYS = Secrets(None, None, None)
+
+
+@pytest.mark.timeout(120)
+def test_local_mode_reads_a_clip_without_keys(tmp_path: Path, clips: ClipStore) -> None:  # noqa: F811
+    clip, truth = clips.get("one_car", size=(1280, 720), fps=10)
+    cfg = make_config(tmp_path, clip, "http://127.0.0.1:9", ocr={"mode": "local"},
+                      cameras=[{"id": "entry-1", "url": str(clip), "loop": False}])
+    got: list[Passage] = []
+    app = App(cfg, NO_KEYS, replay=True, fast=True, on_passage=got.append)
+    app.start()
+    try:
+        assert app.wait_replay_done(timeout=90)
+        assert app.drain(timeout=20)
+    finally:
+        app.stop()
+    plate = truth["vehicles"][0]["plate"].replace("·", "")
+    assert [p.plate for p in got] == [plate]
+    p = got[0]
+    assert p.provider == "local" and p.ocr_calls == 0 and p.local_confidence is not None
+    event = p.as_event()
+    assert event["ocr"]["provider"] == "local" and event["ocr"]["local_confidence"] >= 80
+    store = Store(cfg.store.url)
+    try:
+        with store.engine.connect() as conn:
+            rows = conn.execute(select(reads.c.provider, reads.c.plate)).all()
+    finally:
+        store.close()
+    assert rows and {r.provider for r in rows} == {"local"}
+    assert json.dumps(event, ensure_ascii=False)
+
+
+def test_missing_reader_model_is_a_config_error_before_anything_starts(
+    tmp_path: Path,
+) -> None:
+    empty = tmp_path / "models"
+    empty.mkdir()
+    cfg = make_config(tmp_path, "clip.mp4", "http://127.0.0.1:9",
+                      ocr={"mode": "local", "local": {"model_dir": str(empty)}})
+    app = App(cfg, NO_KEYS)
+    with pytest.raises(ReaderError) as err:
+        app.start()
+    assert exit_code(err.value) == EX_CONFIG and "model" in str(err.value)
+    app.stop()
+
+
+def test_cloud_mode_still_needs_keys(tmp_path: Path) -> None:
+    from daemon.errors import CredentialsError
+
+    cfg = make_config(tmp_path, "clip.mp4", "http://127.0.0.1:9")
+    with pytest.raises(CredentialsError):
+        App(cfg, NO_KEYS).start()
