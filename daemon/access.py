@@ -35,7 +35,8 @@ from dataclasses import dataclass
 from daemon import plates
 from daemon.config.models import AccessConfig
 from daemon.domain import Passage
-from daemon.store.db import AccessEntry, Store
+from daemon.store.db import Store
+from daemon.store.records import AccessEntry
 
 log = logging.getLogger(__name__)
 

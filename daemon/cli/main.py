@@ -61,7 +61,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--verbose", "-v", action="store_true",
                    help="also show other libraries' INFO lines (httpx, paho, alembic)")
     sub = p.add_subparsers(dest="command", required=True)
+    _add_pipeline_commands(sub)
+    _add_operator_commands(sub)
+    return p
 
+
+Subparsers = argparse._SubParsersAction  # argparse has no public name for it
+
+
+def _add_pipeline_commands(sub: Subparsers[argparse.ArgumentParser]) -> None:
+    """Commands that run the pipeline: run, replay, demo."""
     run = sub.add_parser("run", help="run the daemon (systemd's ExecStart)")
     run.add_argument("--config", "-c", required=True, type=Path)
     run.add_argument("--strict", action="store_true",
@@ -82,6 +91,9 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--db", help="SQLAlchemy URL to record into (default: from the config)")
     demo.set_defaults(func=cmd_demo)
 
+
+def _add_operator_commands(sub: Subparsers[argparse.ArgumentParser]) -> None:
+    """Commands for the installer and operator: checks, one OCR call, lists, status."""
     chk = sub.add_parser("check-config", help="validate a configuration file and exit")
     chk.add_argument("file", type=Path)
     chk.add_argument("--strict", action="store_true", help="also fail (exit 78) on missing "
@@ -122,7 +134,6 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("emulate-tencent", help="serve a local LicensePlateOCR stand-in "
                    "(--port N, --host, --rate-limit)")
-    return p
 
 
 def _setup_logging(level: str, fmt: str = "text", secrets: Secrets | None = None) -> None:

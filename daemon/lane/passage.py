@@ -138,18 +138,7 @@ class PassageTracker:
             actions.extend(self._close(now, decided_at or frame.wall))
         if motion.moving:
             if self._open is None:
-                self._open = OpenPassage(
-                    id=self._new_id(),
-                    started_pts=now,
-                    started_wall=frame.wall,
-                    last_motion_pts=now,
-                    policy=(
-                        SendPolicy(self.cfg, roi, now) if self.gate is None
-                        else PlateGate(self.gate, self.cfg)
-                    ),
-                )
-                self.started += 1
-                log.debug("%s: passage %s started at pts %.3f", self.camera.id, self._open.id, now)
+                self._open = self._start(frame, roi)
             self._open.last_motion_pts = now
         op = self._open
         if op is None:
@@ -180,6 +169,20 @@ class PassageTracker:
         ):
             actions.extend(self._close(now, decided_at or frame.wall))
         return actions
+
+    def _start(self, frame: Frame, roi: Rect) -> OpenPassage:
+        """A new passage from this frame on, with the send policy of the configured reader."""
+        now = frame.pts
+        opened = OpenPassage(
+            id=self._new_id(), started_pts=now, started_wall=frame.wall, last_motion_pts=now,
+            policy=(
+                SendPolicy(self.cfg, roi, now) if self.gate is None
+                else PlateGate(self.gate, self.cfg)
+            ),
+        )
+        self.started += 1
+        log.debug("%s: passage %s started at pts %.3f", self.camera.id, opened.id, now)
+        return opened
 
     def on_read(
         self, read: PlateRead, now_pts: float, decided_at: datetime | None = None

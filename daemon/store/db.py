@@ -17,11 +17,8 @@ A SQLite file that is really corrupt at start is moved aside and a new one start
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -44,7 +41,9 @@ from sqlalchemy.pool import StaticPool
 from daemon.domain import Passage, PlateRead
 from daemon.errors import StorageError
 from daemon.store.migrate import ensure_schema
+from daemon.store.records import AccessEntry, OutboxMessage, PendingMessage
 from daemon.store.recovery import is_corrupt, move_aside, probe, sqlite_file
+from daemon.store.sqlite import SYNCHRONOUS, create_group_writable, sqlite_pragmas
 from daemon.store.tables import (
     access_list,
     outbox,
@@ -55,43 +54,13 @@ from daemon.store.tables import (
     reads,
 )
 
-__all__ = ["AccessEntry", "PendingMessage", "Store"]
-
 log = logging.getLogger(__name__)
-
-OutboxMessage = tuple[str, str, bool]
-"""(topic, payload, retain), as built by :func:`daemon.contract.passage_messages`."""
 
 ACCESS_KINDS = ("allow", "deny")
 
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-@dataclass(frozen=True, slots=True)
-class PendingMessage:
-    """An undelivered outbox row, a plain value (safe to pass between threads)."""
-
-    id: int
-    event_id: str
-    topic: str
-    payload: str
-    retain: bool
-    created_at: datetime
-    attempts: int
-    captured_at: datetime
-    """When the passage was seen: the freshness of the event is measured from here."""
-
-
-@dataclass(frozen=True, slots=True)
-class AccessEntry:
-    """One allow / deny list entry, a plain value."""
-
-    plate: str
-    kind: str
-    note: str | None
-    created_at: datetime
 
 
 class Store:
@@ -154,10 +123,10 @@ class Store:
                 # One shared connection, or each thread would see its own empty database.
                 kwargs = {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
             elif not db.startswith("file:"):
-                _create_group_writable(Path(db).expanduser())
+                create_group_writable(Path(db).expanduser())
         engine = create_engine(parsed, **kwargs)
         if self._sqlite:
-            event.listen(engine, "connect", _sqlite_pragmas(busy_timeout_ms, self._synchronous))
+            event.listen(engine, "connect", sqlite_pragmas(busy_timeout_ms, self._synchronous))
         self.engine = engine
         self.shown_url = parsed.render_as_string(hide_password=True)
         try:
@@ -428,36 +397,3 @@ _PENDING = (
 )
 """Undelivered rows oldest first. Built once: building this select on every call cost
 about 4x its execution (the publisher runs it after every PUBACK; bench_delivery.py)."""
-
-
-SYNCHRONOUS = ("FULL", "NORMAL")
-"""SQLite ``synchronous`` levels a Store accepts (WAL mode). FULL is the default: NORMAL may
-roll the last commits back on a power cut (a Pi at a gate loses power). It costs one WAL
-fsync per commit: 0.2 -> 0.45 ms per passage transaction on the dev VM's disk
-(``scripts/bench_delivery.py --compare-sync``), nothing next to gate rates; group commit
-keeps bursts cheap."""
-
-
-def _create_group_writable(path: Path) -> None:
-    """Make the SQLite file (and its folder) if absent, 0660 less the umask: SQLite gives its
-    -wal and -shm files the database's mode, so the group gatecam (operators' commands) and
-    the service can both write whichever process created them (SQLite alone makes 0644)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with contextlib.suppress(FileExistsError):
-        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o660))
-
-
-def _sqlite_pragmas(busy_timeout_ms: int, synchronous: str) -> Callable[[Any, Any], None]:
-    """A connect hook setting gatecam's SQLite pragmas on each new DBAPI connection."""
-
-    def hook(dbapi_conn: Any, _record: Any) -> None:
-        cur = dbapi_conn.cursor()
-        try:
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute(f"PRAGMA synchronous={synchronous}")
-            cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
-            cur.execute("PRAGMA foreign_keys=ON")
-        finally:
-            cur.close()
-
-    return hook

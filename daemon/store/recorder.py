@@ -1,31 +1,17 @@
-"""The single database writer: snapshots to disk, passages + reads + outbox rows in one transaction.
+"""The single database writer: passages + reads + outbox rows in one transaction.
 
-Every write to the store goes through one thread named ``recorder``, fed by a
-queue (passages, lone reads, maintenance jobs such as retention) plus two
-small batches the publisher fills without ever blocking its network thread
-(delivery marks, attempt counts).
-
-The queue (:mod:`daemon.store.writequeue`) is bounded in bytes (``max_bytes``), so a
-long storage outage (disk full) keeps every passage in memory: frames are spilled
-first (``frames_spilled``); only when passages alone fill it does a submit wait
-``put_timeout_s`` and then drop (counted in ``items_dropped``).
-
-An unexpected exception while writing one item (a bug, a frame that cannot be
-converted) is logged and counted (``items_failed``) and the writer goes on with the
-next item; the writer beats (``last_beat``) on every retry of a failing write, so a
-storage outage reads as alive, not stuck, in daemon.ops.health. If the thread dies
-anyway, submits are refused (and published through ``fallback``) rather than queued
-for nobody.
-
-The access decision (daemon/access.py) is made here, in the writer thread, just
-before the commit: the recorder has the store, and the decision must be in the
-committed event and outbox payload.
-
-Storage failure (disk full, read-only, database unreachable) and write errors are
-handled by :class:`daemon.store.health.StorageHealth` (``self.health``): transient
-errors are retried with backoff and never kill the thread or lose the item, permanent
-ones drop it, and while the store fails the gate events are published around the
-outbox (``fallback``) and the change is reported through ``on_storage_status``.
+Every write goes through one thread named ``recorder``, fed by a queue (passages, lone
+reads, maintenance jobs such as retention) plus two small batches the publisher fills
+without blocking its network thread (delivery marks, attempt counts). The queue
+(:mod:`daemon.store.writequeue`) is bounded in bytes: in a long outage (disk full) frames
+are spilled first (``frames_spilled``) and passages kept; only when passages alone fill it
+does a submit wait ``put_timeout_s`` and drop (``items_dropped``). An unexpected error on
+one item is logged and counted (``items_failed``) and the writer goes on; it beats on every
+retry, so an outage reads as alive in daemon.ops.health; if the thread dies anyway,
+submits are refused (and published through ``fallback``). Decision, snapshot and messages
+are made just before the commit (:mod:`daemon.store.prepare`); failures are handled by
+:class:`daemon.store.health.StorageHealth`: transient errors retried with backoff, permanent
+ones dropped, gate events published around the outbox while the store fails.
 """
 
 from __future__ import annotations
@@ -43,6 +29,7 @@ from daemon import contract
 from daemon.domain import Frame, Passage, PlateRead
 from daemon.store.db import Store
 from daemon.store.health import Fallback, StorageHealth
+from daemon.store.prepare import Decide, PassagePreparer
 from daemon.store.snapshots import SnapshotWriter
 from daemon.store.writequeue import (
     STOP,
@@ -53,9 +40,6 @@ from daemon.store.writequeue import (
     WriteQueue,
     passage_bytes,
 )
-
-Decide = Callable[[Passage], Passage]
-"""Sets ``access`` / ``access_reason`` on a passage (daemon.access.AccessControl.apply)."""
 
 log = logging.getLogger(__name__)
 
@@ -88,14 +72,10 @@ class Recorder:
         fallback: Fallback | None = None,
         on_storage_status: Callable[[dict[str, object]], None] | None = None,
     ) -> None:
-        """Nothing runs until :meth:`start`.
-
-        ``decide`` makes the access decision before the commit; ``gate_ttl_s`` (not None)
-        adds a gate command to the outbox of every ``allow`` passage. ``max_bytes`` bounds
-        the queue (frames at most half of it, see the module docstring).
-        """
+        """Nothing runs until :meth:`start`. ``decide``: the access decision; ``gate_ttl_s``
+        (not None) adds a gate command to every ``allow`` passage's outbox; ``max_bytes``
+        bounds the queue (frames at most half of it)."""
         self._store = store
-        self._decide = decide
         self._snapshots = (
             SnapshotWriter(Path(snapshots_dir), jpeg_quality) if snapshots_dir is not None else None
         )
@@ -105,6 +85,7 @@ class Recorder:
             retry_min_s=retry_min_s, retry_max_s=retry_max_s, beat=self._beat,
             recovery=store.recovery,
         )
+        self._preparer = PassagePreparer(decide, self._snapshots, self.health)
         self._on_committed = on_committed
         self._put_timeout = put_timeout_s
         self._queue = WriteQueue(max_bytes)
@@ -139,7 +120,7 @@ class Recorder:
         """
         sent = False
         if self.health.can_fall_back or self._dead:
-            sent = self.health.send_fallback(self._prepare(passage))
+            sent = self.health.send_fallback(self._preparer.decided(passage))
         size = passage_bytes(len(reads), snapshot)
         return self._put(PassageItem(passage, tuple(reads), snapshot, sent, size),
                          passage.event_id)
@@ -167,7 +148,7 @@ class Recorder:
             except Exception:
                 log.exception("could not mark outbox row %s delivered after stop", outbox_id)
             return
-        self._nudge()
+        self._queue.nudge()
 
     def bump_attempts(self, outbox_ids: Sequence[int]) -> None:
         """Count a publish attempt for these outbox rows (best effort, never blocks)."""
@@ -175,7 +156,7 @@ class Recorder:
             if self._stopped:
                 return
             self._attempts.extend(outbox_ids)
-        self._nudge()
+        self._queue.nudge()
 
     def flush(self, timeout: float) -> bool:
         """Wait until everything submitted before this call is committed (or dropped)."""
@@ -224,7 +205,7 @@ class Recorder:
     def _queue_stats(self) -> dict[str, object]:
         """The queue's part of :meth:`status`."""
         return {"backlog": self.backlog, "queue_bytes": self._queue.bytes,
-                "frames_spilled": self.frames_spilled, "items_dropped": self.items_dropped,
+                "frames_spilled": self._queue.frames_spilled, "items_dropped": self.items_dropped,
                 "items_failed": self.items_failed, "writer_alive": not self._dead}
 
     @property
@@ -258,14 +239,7 @@ class Recorder:
 
     def _refuse_reason(self) -> str | None:
         """Why nothing may be queued now (None: it may)."""
-        if self._stopped:
-            return "stopped"
-        if self._dead:
-            return "writer thread dead"
-        return None
-
-    def _nudge(self) -> None:
-        self._queue.nudge()
+        return "stopped" if self._stopped else "writer thread dead" if self._dead else None
 
     def _beat(self) -> None:
         self.last_beat = time.monotonic()
@@ -337,7 +311,7 @@ class Recorder:
         prepared, kept = [], []
         for i in items:
             try:
-                prepared.append(self._prepared(i))
+                prepared.append(self._preparer.prepared(i))
                 kept.append(i)
             except Exception:
                 log.exception("recorder: passage %s could not be prepared; dropped",
@@ -365,35 +339,6 @@ class Recorder:
             for p, _ in prepared:
                 self._done(p)
 
-    def _prepare(self, passage: Passage) -> Passage:
-        """The passage with its access decision (made once, before anything is written)."""
-        if self._decide is None:
-            return passage
-        try:
-            return self._decide(passage)
-        except Exception:
-            log.exception("access decision failed for %s; access stays unknown", passage.event_id)
-            return passage.replace(access="unknown", access_reason="not_evaluated")
-
-    def _prepared(self, item: PassageItem) -> tuple[Passage, list[contract.Message]]:
-        """Decision, snapshot, outbox messages: everything before the commit."""
-        passage = self._prepare(item.passage)
-        if item.snapshot is not None and self._snapshots is not None:
-            snap = self._snapshot(self._snapshots, passage, item.snapshot)
-            passage = passage.replace(snapshot=snap)
-        return passage, self.health.messages(passage)
-
-    @staticmethod
-    def _snapshot(writer: SnapshotWriter, passage: Passage, frame: Frame) -> str | None:
-        """Write the snapshot; any failure (the frame's conversion too) records without it."""
-        try:
-            image = frame.bgr()
-        except Exception as exc:
-            log.exception("snapshot frame of %s could not be converted", passage.event_id)
-            writer.note_failure(passage.event_id, exc)
-            return None
-        return writer.write(passage, image)
-
     def _commit_one(
         self, passage: Passage, item: PassageItem, messages: list[contract.Message]
     ) -> None:
@@ -415,7 +360,7 @@ class Recorder:
 
     def _write_item(self, item: object) -> None:
         if isinstance(item, PassageItem):
-            passage, messages = self._prepared(item)
+            passage, messages = self._preparer.prepared(item)
             self._commit_one(passage, item, messages)
         elif isinstance(item, ReadItem):
             read_item = item

@@ -63,6 +63,9 @@ def test_in_arrears_status_is_retained_then_closed(
     cfg = make_config(
         tmp_path, clip, billing_emulator.url, ocr={"circuit_cooldown_s": 1},
         mqtt={"enabled": True, "host": "127.0.0.1", "port": broker.port, "topic_prefix": "gatecam"},
+        # every loop of the one-car clip is a new vehicle: with the local reader a repeat of
+        # the same plate within the window would be settled locally and never probe the cloud
+        passage={"dedup_window_s": 0},
     )
     sub = Subscriber(broker.port, (TOPIC, "gatecam/lot-a/entry-1/passage"))
     assert sub.wait_connected()
@@ -81,7 +84,9 @@ def test_in_arrears_status_is_retained_then_closed(
         assert late["state"] == "open" and late["code"] == ARREARS
         assert [c.code for c in billing_emulator.calls] == [ARREARS]  # nothing else was sent
         first = json.loads(sub.wait_for("gatecam/lot-a/entry-1/passage", timeout=20)[0].payload)
-        assert first["plate"] is None  # recorded and published without a plate
+        # recorded and published with the local reader's plate (issue 11: an offline gate
+        # keeps working; before the local reader it was published without a plate)
+        assert first["plate"] == "京AF0236" and first["ocr"]["provider"] == "local"
         assert wait_until(lambda: states()[-1:] == ["closed"], 30), states()
         assert states()[0] == "closed" and "open" in states()  # closed -> open -> ... -> closed
         assert billing_emulator.calls[-1].code == "OK"

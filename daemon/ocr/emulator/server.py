@@ -29,7 +29,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import IO, Any
 
@@ -37,6 +37,7 @@ import cv2
 import numpy as np
 
 from daemon.ocr.emulator.faults import Fault, FaultPlan, FaultRule, parse_plan
+from daemon.ocr.emulator.http import CONTROL, Handler
 from daemon.ocr.emulator.readers import (
     PLATE_RE,
     PROVINCES,
@@ -47,7 +48,7 @@ from daemon.ocr.emulator.readers import (
     normalise_plate,
 )
 from daemon.ocr.emulator.wire import Answer, CallRecord, json_answer, raw_fault, success
-from daemon.ocr.tencent import ACTION, VERSION, string_to_sign, tc3_signature, utc_date
+from daemon.ocr.signing import ACTION, VERSION, string_to_sign, tc3_signature, utc_date
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +56,6 @@ DEFAULT_SECRET_ID = "AKIDgatecamEMULATOR"  # noqa: S105 - public, emulator-only
 DEFAULT_SECRET_KEY = "gatecam-emulator-secret"  # noqa: S105 - a public, emulator-only key
 MAX_SKEW_S = 300
 MAX_BASE64 = 7 * 1024 * 1024
-MAX_BODY = 12 * 1024 * 1024
-CONTROL = "/_control/"
 __all__ = [
     "PLATE_RE",
     "PROVINCES",
@@ -148,7 +147,7 @@ class EmulatorServer:
 
     def start(self) -> EmulatorServer:
         """Bind and serve on a daemon thread."""
-        handler = type("_BoundHandler", (_Handler,), {"emulator": self})
+        handler = type("_BoundHandler", (Handler,), {"emulator": self})
         self._server = ThreadingHTTPServer((self.host, self._want_port), handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(
@@ -335,75 +334,3 @@ class EmulatorServer:
         if not plates:
             raise _Reject("FailedOperation.OcrFailed", "no plate recognised")
         return plates
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, so a pooled client reuses connections
-    disable_nagle_algorithm = True  # headers and body are two writes: no 40 ms delayed-ACK stall
-    emulator: EmulatorServer
-
-    def do_POST(self) -> None:
-        self._serve("POST")
-
-    def do_GET(self) -> None:
-        self._serve("GET")
-
-    def do_DELETE(self) -> None:
-        self._serve("DELETE")
-
-    def _serve(self, method: str) -> None:
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            length = -1
-        if length < 0 or length > MAX_BODY:
-            self.close_connection = True
-            error = {"Code": "RequestSizeLimitExceeded", "Message": "too large"}
-            self._answer(json_answer({"Error": error, "RequestId": str(uuid.uuid4())}))
-            return
-        body = self.rfile.read(length) if length else b""
-        if self.path.startswith(CONTROL):
-            self._answer(self.emulator.control(method, self.path, body))
-            return
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        self._answer(self.emulator.respond(method, self.path, headers, body))
-
-    def _answer(self, answer: Answer) -> None:
-        if answer.payload is None:
-            self.close_connection = True
-            return
-        if answer.drip_s > 0:
-            self._drip(answer)
-            return
-        try:
-            self.send_response(answer.status)
-            self.send_header("Content-Type", answer.content_type)
-            self.send_header("Content-Length", str(len(answer.payload)))
-            self.end_headers()
-            self.wfile.write(answer.payload)
-        except OSError:  # the client hung up (e.g. refused a huge_body answer half-way)
-            self.close_connection = True
-
-    def _drip(self, answer: Answer) -> None:
-        """The slow_drip fault: the whole answer one byte at a time, until done or cut off."""
-        assert answer.payload is not None  # noqa: S101 - checked by the caller
-        phrase = self.responses.get(answer.status, ("",))[0]
-        head = (f"HTTP/1.1 {answer.status} {phrase}\r\nContent-Type: {answer.content_type}\r\n"
-                f"Content-Length: {len(answer.payload)}\r\n"
-                f"Date: {self.date_time_string()}\r\n\r\n").encode("latin-1")
-        self.close_connection = True
-        for i, byte in enumerate(head + answer.payload):
-            try:
-                self.wfile.write(bytes((byte,)))
-            except OSError:  # the client gave up: what the fault is there to provoke
-                return
-            if i % 64 == 0 and self.emulator.stopping:
-                return
-            time.sleep(answer.drip_s)
-
-    def date_time_string(self, timestamp: float | None = None) -> str:
-        """The Date header follows the emulator's clock (so skew tests can move it)."""
-        return super().date_time_string(self.emulator.clock() if timestamp is None else timestamp)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("%s " + format, self.address_string(), *args)
