@@ -305,11 +305,13 @@ def bench(
 
 def main(argv: list[str] | None = None) -> int:
     """Command line entry point."""
-    from clipgen.scenarios import BENCH
+    from clipgen.scenarios import BENCH, ISSUE11
 
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--size", default="1280x720")
-    ap.add_argument("--scenarios", default=",".join(BENCH))
+    ap.add_argument("--scenarios", default=",".join(BENCH + ISSUE11),
+                    help="comma-separated scenario names (default: the bench set and the "
+                         "issue-11 lane behaviours: rear views, late plates, no plate)")
     ap.add_argument(
         "--reader",
         choices=["rapidocr", "oracle"],
