@@ -181,7 +181,7 @@ class App:
         self.clock_skew.add_listener(lambda _s: self._ocr_status(circuit.status()))
         self._pool = OcrPool(
             self._client, make_budget(ocr.rate_limit, ocr.rate_limit_url), ocr.workers,
-            ocr.jpeg_quality, ocr.max_width, circuit=circuit,
+            ocr.jpeg_quality, ocr.max_width, circuit=circuit, on_call=self.metrics.observe_call,
         )
         self._ocr_status(circuit.status())
         self._pool.start()
@@ -196,7 +196,8 @@ class App:
         h = self.cfg.health
         limits = HealthLimits(h.frame_stale_s, h.lane_stale_s, h.recorder_stale_s)
         ready_s = max((c.open_timeout_s for c in self.cfg.cameras), default=10.0) + 1.0
-        self.metrics.attach(lambda: observe.view(self.stages()))
+        cams = tuple(c.id for c in self.cfg.cameras if c.enabled)
+        self.metrics.attach(lambda: observe.view(self.stages()), cams)
         if h.metrics_enabled and not self.replay:
             try:
                 self.metrics_server = MetricsServer(
