@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from daemon import contract
@@ -26,9 +26,11 @@ from daemon.config.secrets import Secrets, reload_keys
 from daemon.domain import Candidate, Frame, Passage, PlateRead
 from daemon.errors import CredentialsError
 from daemon.lane.worker import LaneWorker
+from daemon.mqtt.daily import DailyCalls, local_midnight
 from daemon.mqtt.discovery import discovery_messages
 from daemon.mqtt.gate import signing_key
 from daemon.mqtt.publisher import Publisher
+from daemon.mqtt.snapshot import SnapshotPublisher
 from daemon.ocr.circuit import OcrCircuit
 from daemon.ocr.fleet import make_budget
 from daemon.ocr.pool import OcrPool
@@ -81,6 +83,8 @@ class App:
     _pool: OcrPool | None = None
     _client: TencentOcrClient | None = None
     _retention: Retention | None = None
+    _snapshots: SnapshotPublisher | None = None
+    _daily_calls: DailyCalls | None = None
     metrics: PipelineMetrics = field(default_factory=PipelineMetrics)
     clock_skew: ClockSkew = field(default_factory=ClockSkew)
     """System clock vs the OCR service's Date (gate commands withheld while known off)."""
@@ -137,6 +141,7 @@ class App:
             decide=AccessControl(self._store, self.cfg.access).apply,
             gate_ttl_s=mq.gate_command_ttl_s if mq.enabled and mq.gate_command else None,
             fallback=self._fallback, on_storage_status=self._storage_status,
+            snapshot_base_url=self.cfg.store.snapshot_base_url,
         )
         self._recorder.start()
 
@@ -152,10 +157,26 @@ class App:
         if mq.ha_discovery:
             cams = [c.id for c in self.cfg.cameras if c.enabled]
             for t, payload, _ in discovery_messages(
-                mq.ha_discovery_prefix, mq.topic_prefix, self.cfg.site, cams
+                mq.ha_discovery_prefix, mq.topic_prefix, self.cfg.site, cams,
+                snapshots=mq.snapshot.enabled,
             ):
                 self._publisher.publish_status(t, payload)
+        self._storage_status(self._recorder.status())  # HA's storage sensor needs a first state
+        if mq.snapshot.enabled:
+            self._snapshots = SnapshotPublisher(
+                mq.snapshot, self._publisher.publish_status, mq.topic_prefix, self.cfg.site)
+        self._daily_calls = DailyCalls(date.today(), self._calls_today())
+        self._publisher.publish_status(contract.ocr_calls_topic(mq.topic_prefix, self.cfg.site),
+                                       self._daily_calls.payload())
         self._publisher.start()
+
+    def _calls_today(self) -> int:
+        """OCR calls the store recorded since local midnight (0 if it cannot say)."""
+        try:
+            return self._store.calls_since(local_midnight(datetime.now(UTC))) if self._store else 0
+        except Exception as exc:
+            log.warning("cloud calls today unknown (%s): counting from 0", exc)
+            return 0
 
     def _start_retention(self) -> None:
         if self._store is None or self._recorder is None:
@@ -181,7 +202,7 @@ class App:
         self.clock_skew.add_listener(lambda _s: self._ocr_status(circuit.status()))
         self._pool = OcrPool(
             self._client, make_budget(ocr.rate_limit, ocr.rate_limit_url), ocr.workers,
-            ocr.jpeg_quality, ocr.max_width, circuit=circuit, on_call=self.metrics.observe_call,
+            ocr.jpeg_quality, ocr.max_width, circuit=circuit, on_call=self._on_call,
         )
         self._ocr_status(circuit.status())
         self._pool.start()
@@ -241,9 +262,18 @@ class App:
 
         self._pool.submit(candidate, observed)
 
+    def _on_call(self, camera: str, outcome: str, seconds: float) -> None:
+        """Every OCR request sent: metrics, and the retained count of calls today."""
+        self.metrics.observe_call(camera, outcome, seconds)
+        if self._daily_calls is not None and self._publisher is not None:
+            topic = contract.ocr_calls_topic(self.cfg.mqtt.topic_prefix, self.cfg.site)
+            self._publisher.publish_status(topic, self._daily_calls.add(datetime.now(UTC)))
+
     def _emit(self, passage: Passage, reads: Sequence[PlateRead], snapshot: Frame | None) -> None:
         if self._recorder is None:
             raise RuntimeError("passage emitted before the recorder started")
+        if self._snapshots is not None:  # retained before the event: a subscriber finds it
+            self._snapshots.offer(passage, snapshot)
         self._recorder.submit_passage(passage, reads, snapshot)
 
     def _fallback(self, _passage: Passage, messages: list[contract.Message]) -> None:

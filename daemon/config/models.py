@@ -29,6 +29,7 @@ from daemon.config.errors import (
     url_passwords,
     yaml_problem,
 )
+from daemon.config.integrations import BaseUrl, SnapshotPublishConfig
 from daemon.config.secrets import read_credential, redact_url, remember, remember_url, url_password
 from daemon.contract import check_prefix
 from daemon.errors import ConfigError
@@ -216,7 +217,15 @@ class StoreConfig(_Model):
 
     url: str = Field("sqlite:////var/lib/gatecam/gatecam.db", min_length=1)
     snapshots: Path | None = Field(None, description="folder for passage snapshots; none if unset")
+    snapshot_base_url: BaseUrl | None = Field(
+        None, description="http(s) URL serving the snapshots folder: events get image_url")
     retention: RetentionConfig = RetentionConfig()
+
+    @model_validator(mode="after")
+    def _base_url_needs_snapshots(self) -> StoreConfig:
+        if self.snapshot_base_url is not None and self.snapshots is None:
+            raise ValueError("snapshot_base_url needs store.snapshots (the folder it serves)")
+        return self
 
     @field_validator("url")
     @classmethod
@@ -287,6 +296,7 @@ class MqttConfig(_Model):
     )
     ha_discovery: bool = Field(False, description="publish Home Assistant discovery configs")
     ha_discovery_prefix: str = Field("homeassistant")
+    snapshot: SnapshotPublishConfig = SnapshotPublishConfig()
 
     @field_validator("topic_prefix", "ha_discovery_prefix")
     @classmethod

@@ -345,6 +345,13 @@ class Store:
         with self.engine.connect() as conn:
             return list(conn.execute(q))
 
+    def calls_since(self, since: datetime) -> int:
+        """OCR reads that sent a request since ``since`` (a retried candidate counts once)."""
+        q = select(func.count()).select_from(reads).where(
+            reads.c.called.is_(True), reads.c.created_at >= since)
+        with self.engine.connect() as conn:
+            return int(conn.scalar(q) or 0)
+
     def passage_count(self) -> int:
         """Number of passages stored."""
         with self.engine.connect() as conn:

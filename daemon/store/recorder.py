@@ -31,6 +31,7 @@ from pathlib import Path
 from sqlalchemy.exc import DataError, IntegrityError, StatementError
 
 from daemon import contract
+from daemon.config.integrations import image_url
 from daemon.domain import Frame, Passage, PlateRead
 from daemon.store.db import Store
 from daemon.store.health import Fallback, StorageHealth
@@ -92,6 +93,7 @@ class Recorder:
         gate_ttl_s: float | None = None,
         fallback: Fallback | None = None,
         on_storage_status: Callable[[dict[str, object]], None] | None = None,
+        snapshot_base_url: str | None = None,
     ) -> None:
         """Nothing runs until :meth:`start`.
 
@@ -100,6 +102,7 @@ class Recorder:
         """
         self._store = store
         self._decide = decide
+        self._snapshot_url = snapshot_base_url
         self._snapshots = (
             SnapshotWriter(Path(snapshots_dir), jpeg_quality) if snapshots_dir is not None else None
         )
@@ -328,7 +331,8 @@ class Recorder:
         """Decision, snapshot, outbox messages: everything before the commit."""
         passage = self._prepare(item.passage)
         if item.snapshot is not None and self._snapshots is not None:
-            passage = passage.replace(snapshot=self._snapshots.write(passage, item.snapshot.bgr()))
+            rel = self._snapshots.write(passage, item.snapshot.bgr())
+            passage = passage.replace(snapshot=rel, image_url=image_url(self._snapshot_url, rel))
         return passage, self.health.messages(passage)
 
     def _commit_one(
