@@ -53,8 +53,11 @@ __all__ = ["AccessEntry", "PendingMessage", "Store"]
 
 log = logging.getLogger(__name__)
 
-OutboxMessage = tuple[str, str, bool]
-"""(topic, payload, retain), as built by :func:`daemon.contract.passage_messages`."""
+OutboxMessage = tuple[str, str, bool] | tuple[str, str, bool, str]
+"""(topic, payload, retain), as built by :func:`daemon.contract.passage_messages`, for MQTT;
+with a fourth element, the target (``webhook:<name>``) the row is delivered to instead."""
+MQTT = "mqtt"
+"""The outbox target of MQTT rows."""
 
 ACCESS_KINDS = ("allow", "deny")
 
@@ -149,9 +152,9 @@ class Store:
         now = self._clock()
         read_rows = [read_values(r, p.event_id, now) for p, rs, _ in batch for r in rs]
         outbox_rows = [
-            {"event_id": p.event_id, "topic": topic, "payload": payload, "retain": retain,
-             "created_at": now, "attempts": 0}
-            for p, _, messages in batch for topic, payload, retain in messages
+            {"event_id": p.event_id, "topic": m[0], "payload": m[1], "retain": m[2],
+             "created_at": now, "attempts": 0, "target": m[3] if len(m) > 3 else MQTT}
+            for p, _, messages in batch for m in messages
         ]
         with self.engine.begin() as conn:
             conn.execute(insert(passages), [passage_values(p) for p, _, _ in batch])
@@ -299,10 +302,11 @@ class Store:
             return [AccessEntry(*r) for r in rows]
 
     # -- reads (any thread) --
-    def pending_outbox(self, limit: int = 100) -> list[PendingMessage]:
-        """Undelivered outbox rows, oldest first (publication order)."""
+    def pending_outbox(self, limit: int = 100, target: str = MQTT) -> list[PendingMessage]:
+        """Undelivered outbox rows of one target, oldest first (publication order)."""
         with self.engine.connect() as conn:  # prebuilt statement: this is the hot path
-            return [PendingMessage(*row) for row in conn.execute(_PENDING, {"limit": limit})]
+            rows = conn.execute(_PENDING, {"limit": limit, "target": target})
+            return [PendingMessage(*row) for row in rows]
 
     def outbox_delivered_count(self) -> int:
         """Rows delivered so far (for status and tests)."""
@@ -358,12 +362,20 @@ class Store:
             return int(conn.scalar(select(func.count()).select_from(passages)) or 0)
 
     def _add_missing_columns(self) -> None:
-        """The one schema change so far: ``passages.access_reason`` on databases made before it."""
+        """Schema changes on databases made before them: ``passages.access_reason``,
+        ``outbox.target`` (existing rows are MQTT's) and its index."""
         cols = {c["name"] for c in inspect(self.engine).get_columns("passages")}
         if "access_reason" not in cols:
             with self.engine.begin() as conn:
                 conn.execute(text("ALTER TABLE passages ADD COLUMN access_reason VARCHAR(32)"))
             log.info("store: added column passages.access_reason")
+        if "target" not in {c["name"] for c in inspect(self.engine).get_columns("outbox")}:
+            with self.engine.begin() as conn:
+                conn.execute(text(
+                    "ALTER TABLE outbox ADD COLUMN target VARCHAR(64) NOT NULL DEFAULT 'mqtt'"))
+            log.info("store: added column outbox.target")
+        for index in outbox.indexes:
+            index.create(self.engine, checkfirst=True)
 
     def close(self) -> None:
         """Release every pooled connection."""
@@ -375,7 +387,7 @@ _PENDING = (
     select(_o.id, _o.event_id, _o.topic, _o.payload, _o.retain, _o.created_at, _o.attempts,
            _p.captured_at)
     .join_from(outbox, passages, _p.event_id == _o.event_id)
-    .where(_o.delivered_at.is_(None))
+    .where(_o.target == bindparam("target"), _o.delivered_at.is_(None))
     .order_by(_o.id)
     .limit(bindparam("limit"))
 )
