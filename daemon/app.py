@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from daemon import contract
@@ -26,7 +26,7 @@ from daemon.config.secrets import Secrets, reload_keys
 from daemon.domain import Candidate, Frame, Passage, PlateRead
 from daemon.errors import CredentialsError
 from daemon.lane.worker import LaneWorker
-from daemon.mqtt.daily import DailyCalls, local_midnight
+from daemon.mqtt.daily import DailyCalls
 from daemon.mqtt.discovery import discovery_messages
 from daemon.mqtt.gate import signing_key
 from daemon.mqtt.publisher import Publisher
@@ -43,6 +43,7 @@ from daemon.ops.observe import CameraStages, Stages
 from daemon.store.db import Store
 from daemon.store.recorder import Recorder
 from daemon.store.retention import Retention
+from daemon.webhook.sender import WebhookSender, WebhookTarget, resolve_targets
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +86,8 @@ class App:
     _retention: Retention | None = None
     _snapshots: SnapshotPublisher | None = None
     _daily_calls: DailyCalls | None = None
+    _hooks: list[WebhookTarget] = field(default_factory=list)
+    _senders: list[WebhookSender] = field(default_factory=list)
     metrics: PipelineMetrics = field(default_factory=PipelineMetrics)
     clock_skew: ClockSkew = field(default_factory=ClockSkew)
     """System clock vs the OCR service's Date (gate commands withheld while known off)."""
@@ -99,11 +102,13 @@ class App:
         """Open the store, the publisher, the OCR pool, then each camera's lane and capture."""
         self._credentials()  # before anything starts: a missing key is a config error (78)
         self._gate_key = signing_key(self.cfg.mqtt, self.secrets.gate_key)
+        self._hooks = resolve_targets(self.cfg.webhooks)  # a missing secret file: exit 78
         self.cfg = with_camera_passwords(self.cfg)  # camera password_credential files -> URLs
         tuning.apply()  # big per-call buffers go back to the system; OpenCV single-threaded
         self._open_store()
         self._start_recorder()
         self._start_publisher()
+        self._start_webhooks()
         self._start_retention()
         self._start_ocr()
         self._start_cameras()
@@ -142,6 +147,7 @@ class App:
             gate_ttl_s=mq.gate_command_ttl_s if mq.enabled and mq.gate_command else None,
             fallback=self._fallback, on_storage_status=self._storage_status,
             snapshot_base_url=self.cfg.store.snapshot_base_url,
+            webhook_targets=[t.outbox_target for t in self._hooks],
         )
         self._recorder.start()
 
@@ -165,18 +171,20 @@ class App:
         if mq.snapshot.enabled:
             self._snapshots = SnapshotPublisher(
                 mq.snapshot, self._publisher.publish_status, mq.topic_prefix, self.cfg.site)
-        self._daily_calls = DailyCalls(date.today(), self._calls_today())
+        self._daily_calls = DailyCalls.from_store(self._store, datetime.now(UTC))
         self._publisher.publish_status(contract.ocr_calls_topic(mq.topic_prefix, self.cfg.site),
                                        self._daily_calls.payload())
         self._publisher.start()
 
-    def _calls_today(self) -> int:
-        """OCR calls the store recorded since local midnight (0 if it cannot say)."""
-        try:
-            return self._store.calls_since(local_midnight(datetime.now(UTC))) if self._store else 0
-        except Exception as exc:
-            log.warning("cloud calls today unknown (%s): counting from 0", exc)
-            return 0
+    def _start_webhooks(self) -> None:
+        """One sender thread per webhook target, each draining its own outbox rows."""
+        if self._store is None or self._recorder is None:
+            raise RuntimeError("open the store and start the recorder before webhooks")
+        self._senders = [
+            WebhookSender(t, self._store, self._recorder, self.stop_event,
+                          snapshots_dir=self.cfg.store.snapshots,
+                          late_after_s=self.cfg.mqtt.late_after_s).started()
+            for t in self._hooks]
 
     def _start_retention(self) -> None:
         if self._store is None or self._recorder is None:
@@ -292,6 +300,8 @@ class App:
         self.metrics.observe_passage(passage)
         if self._publisher is not None:
             self._publisher.wake()
+        for sender in self._senders:
+            sender.wake()
         if self.on_passage is not None:
             self.on_passage(passage)
 
@@ -361,10 +371,7 @@ class App:
         # then stop the writer (delivery marks go through it).
         if self._recorder is not None:
             self._recorder.flush(left())
-        if self._publisher is not None:
-            if self._publisher.connected:  # deliver what was just committed (bounded)
-                self._publisher.wait_idle(min(left(), 5.0))
-            self._publisher.stop(left(1.0))
+        self._stop_delivery(left)
         if self._recorder is not None:
             self._recorder.stop(left(1.0))
         if self._store is not None:
@@ -374,6 +381,16 @@ class App:
         if self.metrics_server is not None:
             self.metrics_server.stop()
         log.info("gatecam stopped at %s", datetime.now(UTC).isoformat(timespec="seconds"))
+
+    def _stop_delivery(self, left: Callable[..., float]) -> None:
+        """MQTT delivers what was just committed (bounded) and says offline; webhook senders
+        (stop_event is set) end their attempt in flight; both before the writer stops."""
+        if self._publisher is not None:
+            if self._publisher.connected:
+                self._publisher.wait_idle(min(left(), 5.0))
+            self._publisher.stop(left(1.0))
+        for sender in self._senders:
+            sender.close(left(0.5))
 
     def ocr_stats(self) -> dict[str, Any]:
         """Counters of the OCR pool (calls, errors, stale drops) and its circuit status."""

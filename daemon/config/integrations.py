@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 
 class SnapshotPublishConfig(BaseModel):
@@ -46,3 +46,37 @@ def image_url(base_url: str | None, snapshot: str | None) -> str | None:
     if base_url is None or snapshot is None:
         return None
     return f"{base_url}/{snapshot.lstrip('/')}"
+
+
+class WebhookConfig(BaseModel):
+    """``webhooks[]``: an HTTP target every passage event is POSTed to (daemon/webhook)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,47}$",
+                      description="names the target in logs, metrics and the outbox")
+    url: BaseUrl = Field(description="http(s) URL the events are POSTed to")
+    secret_credential: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+        description="HMAC key file $CREDENTIALS_DIRECTORY/webhook_<NAME> (never in this file)")
+    image: bool = Field(False, description="add the snapshot (base64 JPEG) as image")
+    timeout_s: float = Field(5.0, gt=0, le=60, description="no answer within this: retried")
+    retry_min_s: float = Field(1.0, gt=0, le=3600, description="first backoff after a failure")
+    retry_max_s: float = Field(300.0, gt=0, le=86400, description="longest backoff")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_inline_secret(cls, data: object) -> object:
+        if isinstance(data, dict) and "secret" in data:
+            raise ValueError("secret: keep the key out of the YAML; put it in the credential "
+                             "file webhook_<NAME> and set secret_credential: NAME")
+        return data
+
+
+def unique_names(hooks: list[WebhookConfig]) -> list[WebhookConfig]:
+    """The targets, refusing two with the same name (their outbox rows would mix)."""
+    names = [h.name for h in hooks]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ValueError(f"webhook names must be unique: {', '.join(dupes)}")
+    return hooks

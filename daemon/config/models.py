@@ -17,7 +17,15 @@ from typing import Annotated, Literal
 from urllib.parse import quote
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
@@ -29,7 +37,12 @@ from daemon.config.errors import (
     url_passwords,
     yaml_problem,
 )
-from daemon.config.integrations import BaseUrl, SnapshotPublishConfig
+from daemon.config.integrations import (
+    BaseUrl,
+    SnapshotPublishConfig,
+    WebhookConfig,
+    unique_names,
+)
 from daemon.config.secrets import read_credential, redact_url, remember, remember_url, url_password
 from daemon.contract import check_prefix
 from daemon.errors import ConfigError
@@ -349,6 +362,8 @@ class Config(_Model):
     access: AccessConfig = AccessConfig()
     logging: LoggingConfig = LoggingConfig()
     health: HealthConfig = HealthConfig()
+    webhooks: Annotated[list[WebhookConfig], AfterValidator(unique_names)] = Field(
+        default_factory=list, description="HTTP targets of every passage event")
 
     @field_validator("cameras")
     @classmethod

@@ -3,16 +3,20 @@
 "Today" is the local day of the machine (an operator reads the count against the
 site's day). The count starts from what the store recorded since local midnight, so a
 restart does not reset it, and goes back to zero at the next midnight (Home
-Assistant's ``total_increasing`` takes the drop as a new cycle). Pure: the caller
-passes the time.
+Assistant's ``total_increasing`` takes the drop as a new cycle). The caller passes
+the time.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from datetime import date, datetime
 
 from daemon import contract
+from daemon.store.db import Store
+
+log = logging.getLogger(__name__)
 
 
 def local_midnight(now: datetime) -> datetime:
@@ -28,6 +32,18 @@ class DailyCalls:
         self._day = day
         self._calls = calls
         self._lock = threading.Lock()
+
+    @classmethod
+    def from_store(cls, store: Store | None, now: datetime) -> DailyCalls:
+        """Today's count so far: the store's reads that sent a request since local midnight
+        (a retried candidate counts once; 0 if the store cannot say)."""
+        midnight = local_midnight(now)
+        try:
+            calls = store.calls_since(midnight) if store is not None else 0
+        except Exception as exc:
+            log.warning("cloud calls today unknown (%s): counting from 0", exc)
+            calls = 0
+        return cls(midnight.date(), calls)
 
     def add(self, now: datetime, n: int = 1) -> str:
         """Count ``n`` calls made at ``now`` (aware); the retained payload to publish."""

@@ -30,10 +30,9 @@ from pathlib import Path
 
 from sqlalchemy.exc import DataError, IntegrityError, StatementError
 
-from daemon import contract
 from daemon.config.integrations import image_url
 from daemon.domain import Frame, Passage, PlateRead
-from daemon.store.db import Store
+from daemon.store.db import OutboxMessage, Store
 from daemon.store.health import Fallback, StorageHealth
 from daemon.store.snapshots import SnapshotWriter
 
@@ -94,6 +93,7 @@ class Recorder:
         fallback: Fallback | None = None,
         on_storage_status: Callable[[dict[str, object]], None] | None = None,
         snapshot_base_url: str | None = None,
+        webhook_targets: Sequence[str] = (),
     ) -> None:
         """Nothing runs until :meth:`start`.
 
@@ -103,6 +103,8 @@ class Recorder:
         self._store = store
         self._decide = decide
         self._snapshot_url = snapshot_base_url
+        self._webhooks = tuple(webhook_targets)
+        """Outbox targets (``webhook:<name>``) that get a copy of every event, one row each."""
         self._snapshots = (
             SnapshotWriter(Path(snapshots_dir), jpeg_quality) if snapshots_dir is not None else None
         )
@@ -327,16 +329,20 @@ class Recorder:
             log.exception("access decision failed for %s; access stays unknown", passage.event_id)
             return passage.replace(access="unknown", access_reason="not_evaluated")
 
-    def _prepared(self, item: _PassageItem) -> tuple[Passage, list[contract.Message]]:
+    def _prepared(self, item: _PassageItem) -> tuple[Passage, list[OutboxMessage]]:
         """Decision, snapshot, outbox messages: everything before the commit."""
         passage = self._prepare(item.passage)
         if item.snapshot is not None and self._snapshots is not None:
             rel = self._snapshots.write(passage, item.snapshot.bgr())
             passage = passage.replace(snapshot=rel, image_url=image_url(self._snapshot_url, rel))
-        return passage, self.health.messages(passage)
+        messages: list[OutboxMessage] = list(self.health.messages(passage))
+        if self._webhooks:  # the event (first message) once more per target
+            topic, payload = messages[0][0], messages[0][1]
+            messages += [(topic, payload, False, target) for target in self._webhooks]
+        return passage, messages
 
     def _commit_one(
-        self, passage: Passage, item: _PassageItem, messages: list[contract.Message]
+        self, passage: Passage, item: _PassageItem, messages: list[OutboxMessage]
     ) -> None:
         first_failure = None if item.fallback_sent else (lambda: self.health.send_fallback(passage))
         if self._retry(

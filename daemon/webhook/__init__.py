@@ -1,0 +1,1 @@
+"""Webhooks: passage events POSTed to HTTP targets from the transactional outbox."""
