@@ -121,7 +121,7 @@ class App:
             cameras=tuple(CameraStages(c.cfg, c.slot, c.capture, c.lane) for c in self._cameras),
             store=self._store, recorder=self._recorder, publisher=self._publisher,
             pool=self._pool, passages=self.passages, stopping=self.stop_event.is_set(),
-            clock=self.clock_skew.status(),
+            clock=self.clock_skew.status(), webhooks=tuple(self._senders),
         )
 
     def _credentials(self) -> tuple[str, str]:

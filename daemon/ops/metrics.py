@@ -1,23 +1,15 @@
 """The operator's window: Prometheus ``/metrics`` and ``/healthz`` JSON over HTTP on loopback.
 
-Metric names follow the Prometheus conventions: one counter per meaning, labels from
-closed sets (so a ``sum()`` over a label is meaningful), base units (seconds), ``_total``
-on counters, no ``_created`` series, plus the standard ``process_*`` and ``python_*``
-collectors. The series (README "Metrics" lists them):
-
-- ``gatecam_ocr_calls_total{camera,outcome}``: every request sent, outcome one of
-  :data:`daemon.ocr.errors.CALL_OUTCOMES`; ``gatecam_ocr_latency_seconds`` their round trip;
-- ``gatecam_ocr_reads_total{camera,result}``: every candidate's answer handed back to its
-  lane, result one of :data:`READ_RESULTS` (a candidate costs 0 to 2 calls);
-- ``gatecam_passages_total{camera,access,reason}``: committed passages by access decision;
-  ``gatecam_decide_latency_seconds{camera}`` from the capture of the frame the decision
-  rests on to the decision; ``gatecam_ocr_calls_per_passage``.
-
-Counters that stages already keep (frames, pool stats, outbox) are read at scrape time by
-:class:`PipelineCollector` from an :mod:`daemon.ops.observe` view, so the hot paths carry no
-instrumentation; what needs a label from the event or a distribution is observed as it
-happens (:meth:`PipelineMetrics.observe_call`, ``observe_read``, ``observe_passage``).
-Each App has its own registry (tests run several).
+Names follow the Prometheus conventions (README "Metrics" lists every series): one counter
+per meaning with labels from closed sets, so a ``sum()`` means something (calls by
+:data:`daemon.ocr.errors.CALL_OUTCOMES`, reads by :data:`READ_RESULTS`, passages by access
+decision), base units, ``_total`` on counters, no ``_created`` series, plus the standard
+``process_*`` and ``python_*`` collectors. Counters that stages already keep (frames, pool
+stats, outbox, webhooks) are read at scrape time by :class:`PipelineCollector` from an
+:mod:`daemon.ops.observe` view, so the hot paths carry no instrumentation; what needs a
+label from the event or a distribution is observed as it happens
+(:meth:`PipelineMetrics.observe_call`, ``observe_read``, ``observe_passage``). Each App
+has its own registry (tests run several).
 
 The server is bounded: each connection is closed after ``timeout_s`` without progress,
 at most ``max_connections`` are served at once (one thread each) and the rest are
@@ -111,6 +103,7 @@ class PipelineCollector(Collector):
         yield from _pool_metrics(v)
         yield from _circuit_metrics(v)
         yield from _storage_metrics(v)
+        yield from _webhook_metrics(v)
         skew = (v.clock or {}).get("skew_s")
         if skew is not None:
             yield GaugeMetricFamily(
@@ -209,6 +202,25 @@ def _storage_metrics(v: PipelineView) -> Iterator[Metric]:
                               value=float(st.get("snapshot_failures") or 0))
 
 
+def _webhook_metrics(v: PipelineView) -> Iterator[Metric]:
+    """Per webhook target: attempts by result, and whether it is failing now."""
+    if not v.webhooks:
+        return
+    attempts = CounterMetricFamily(
+        "gatecam_webhook_attempts", "Webhook requests by result: delivered (2xx), rejected "
+        "(a final 4xx), failed (retried: no answer, 408, 429, 5xx)", labels=["target", "result"])
+    failing = GaugeMetricFamily("gatecam_webhook_failing",
+                                "Failed attempts in a row on the oldest pending event",
+                                labels=["target"])
+    for name, st in v.webhooks.items():
+        attempts.add_metric([name, "delivered"], float(st["delivered"]))
+        attempts.add_metric([name, "rejected"], float(st["rejected"]))
+        attempts.add_metric([name, "failed"], float(st["failures"]))
+        failing.add_metric([name], float(st["failing"]))
+    yield attempts
+    yield failing
+
+
 class PipelineMetrics:
     """The registry of one App: scrape-time counters plus the observed ones."""
 
@@ -293,6 +305,7 @@ def healthz(view: PipelineView, verdict: Verdict) -> dict[str, Any]:
         "circuit": view.circuit,
         "storage": view.storage,
         "clock": view.clock,
+        "webhooks": view.webhooks,
         "cameras": {
             c.camera_id: {
                 "state": c.state, "fps": round(c.fps, 1), "frames": c.frames,

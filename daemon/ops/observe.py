@@ -25,6 +25,7 @@ from daemon.ocr.pool import OcrPool
 from daemon.ops.health import CameraBeat, PipelineSnapshot
 from daemon.store.db import Store
 from daemon.store.recorder import Recorder
+from daemon.webhook.sender import WebhookSender
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,7 @@ class Stages:
     stopping: bool
     clock: dict[str, Any] | None = None
     """:meth:`daemon.ocr.skew.ClockSkew.status` (None: not measured by this App)."""
+    webhooks: tuple[WebhookSender, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +90,8 @@ class PipelineView:
     """:meth:`daemon.store.health.StorageHealth.status`; None before the recorder exists."""
     clock: dict[str, Any] | None = None
     """:meth:`daemon.ocr.skew.ClockSkew.status`: the system clock against the OCR service's."""
+    webhooks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Per webhook target: :meth:`daemon.webhook.sender.WebhookSender.status`."""
 
     @property
     def warnings(self) -> list[str]:
@@ -103,6 +107,8 @@ class PipelineView:
         if isinstance(circ, dict) and circ.get("state") not in (None, "closed"):
             out.append(f"OCR circuit {circ.get('state')} ({circ.get('code')}), "
                        f"retry in {circ.get('retry_in_s')} s")
+        out += [f"webhook {name} failing ({st['failing']} attempts in a row): "
+                f"{st['last_error']}" for name, st in self.webhooks.items() if st["failing"]]
         return out
 
 
@@ -183,4 +189,5 @@ def view(app: Stages) -> PipelineView:
         circuit=str(circuit) if circuit is not None else None,
         storage=recorder.status() if recorder is not None else None,
         clock=app.clock,
+        webhooks={w.target.name: w.status() for w in app.webhooks},
     )

@@ -99,6 +99,12 @@ class WebhookSender(threading.Thread):
             transport=transport, trust_env=False,
         )
 
+    def status(self) -> dict[str, object]:
+        """For /healthz and /metrics: counters, the failure streak and the last error."""
+        s = self.stats
+        return {"delivered": s.delivered, "rejected": s.rejected, "failures": s.failures,
+                "failing": self._streak, "last_error": s.last_error}
+
     def started(self) -> WebhookSender:
         """Start the thread; returns self."""
         self.start()
@@ -112,25 +118,28 @@ class WebhookSender(threading.Thread):
         """Deliver, back off, repeat; close the client on the way out."""
         try:
             while not self._halt.is_set():
-                row = self._next_row()
-                if row is None:
+                rows = self._next_rows()
+                if not rows:
                     self._wake.wait(self._poll_s)
                     self._wake.clear()
                     continue
-                self._attempt(row)
+                for row in rows:  # in order; a failure ends the batch (retried first)
+                    if self._halt.is_set() or not self._attempt(row):
+                        break
         finally:
             self._client.close()
 
-    def _next_row(self) -> PendingMessage | None:
+    def _next_rows(self) -> list[PendingMessage]:
         try:
             rows = self._store.pending_outbox(BATCH, self.target.outbox_target)
         except Exception as exc:  # a failing store: the recorder reports it; try again later
             log.debug("webhook %s: outbox unreadable: %s", self.target.name, exc)
-            return None
+            return []
         self._marked &= {r.id for r in rows}  # written marks no longer come back
-        return next((r for r in rows if r.id not in self._marked), None)
+        return [r for r in rows if r.id not in self._marked]
 
-    def _attempt(self, row: PendingMessage) -> None:
+    def _attempt(self, row: PendingMessage) -> bool:
+        """One request for one row; False when it is to be retried (after the backoff)."""
         status, error = self._post(row)
         key = str(status) if status is not None else "none"
         self.stats.statuses[key] = self.stats.statuses.get(key, 0) + 1
@@ -147,7 +156,7 @@ class WebhookSender(threading.Thread):
                             "%.1f s", self.target.name, self.stats.last_error, row.event_id,
                             self._streak, pause)
             self._halt.wait(pause)
-            return
+            return False
         if self._streak:
             log.info("webhook %s: delivering again after %d failed attempt(s)",
                      self.target.name, self._streak)
@@ -161,6 +170,7 @@ class WebhookSender(threading.Thread):
         self._marked.add(row.id)
         self._recorder.bump_attempts([row.id])
         self._recorder.mark_delivered(row.id)
+        return True
 
     def _post(self, row: PendingMessage) -> tuple[int | None, str | None]:
         """(status, None) for an answer; (None, why) for none (timeout, refused, too slow)."""

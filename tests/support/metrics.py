@@ -32,7 +32,9 @@ def _view() -> PipelineView:
     return PipelineView(snapshot=snap, cameras=cams, passages=3, outbox_backlog=2,
                         recorder_backlog=0, ocr=ocr, circuit="closed",
                         storage={"ok": True, "fallback_published": 1, "snapshot_failures": 0},
-                        clock={"skew_s": 0.4})
+                        clock={"skew_s": 0.4},
+                        webhooks={"erp": {"delivered": 3, "rejected": 1, "failures": 2,
+                                          "failing": 0, "last_error": None}})
 
 
 def busy_metrics() -> PipelineMetrics:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import base64
+import re
 from pathlib import Path
 
 import cv2
+import httpx
 import numpy as np
 import pytest
 
@@ -50,6 +52,14 @@ def test_app_posts_every_committed_passage_with_its_image(
         assert store is not None
         assert wait_until(lambda: not store.pending_outbox(5, "webhook:erp"), 10)
         assert store.pending_outbox(5, "webhook:dead")  # kept for when it comes back
+        assert app.metrics_server is not None  # the dead target: degraded, reported
+        base = f"http://127.0.0.1:{app.metrics_server.port}"
+        doc = httpx.get(f"{base}/healthz", timeout=3).json()
+        assert doc["alive"] and doc["webhooks"]["dead"]["failing"] >= 1
+        assert any(w.startswith("webhook dead failing") for w in doc["warnings"]), doc
+        text = httpx.get(f"{base}/metrics", timeout=3).text
+        assert 'gatecam_webhook_attempts_total{result="delivered",target="erp"} 1.0' in text
+        assert re.search(r'^gatecam_webhook_failing\{target="dead"\} [1-9]', text, re.M), text
     finally:
         app.stop()
         rx.stop()
