@@ -4,7 +4,8 @@ At-least-once from the same transactional outbox as MQTT: the recorder commits o
 per target with the passage (``target = webhook:<name>``), so a passage committed is a
 passage delivered, whatever crashes in between (a SIGKILL included: the row is sent
 again after the restart, with the same ``event_id``, which receivers deduplicate on).
-Rows go out one at a time in commit order; a failure (no answer within ``timeout_s``,
+Rows go out one at a time in commit order; a failure (no whole answer within ``timeout_s``
+(a total deadline, :mod:`daemon.ocr.deadline`: a server dripping bytes cannot hold it),
 a refused connection, 408, 429, 5xx) pauses the target for a backoff that doubles from
 ``retry_min_s`` to ``retry_max_s`` and retries the same row; any other answer but 2xx
 is final (logged, counted, the row leaves the outbox). Each target has its own thread,
@@ -29,6 +30,7 @@ from daemon import contract
 from daemon.config.integrations import WebhookConfig
 from daemon.config.secrets import read_credential, remember
 from daemon.errors import CredentialsError
+from daemon.ocr.deadline import CallDeadline, install
 from daemon.store.db import PendingMessage, Store
 from daemon.store.recorder import Recorder
 from daemon.webhook import request
@@ -94,6 +96,10 @@ class WebhookSender(threading.Thread):
         self._marked: set[int] = set()
         """Rows marked through the recorder but perhaps not written yet: skipped."""
         self._streak = 0
+        self._deadline = CallDeadline()
+        if transport is None:  # each request as a whole within timeout_s, not each read
+            transport = httpx.HTTPTransport(trust_env=False)
+            install(transport, self._deadline)
         self._client = httpx.Client(
             timeout=httpx.Timeout(target.timeout_s), follow_redirects=False,
             transport=transport, trust_env=False,
@@ -181,8 +187,9 @@ class WebhookSender(threading.Thread):
         hdrs = request.headers(row.event_id, data, self.target.secret, time.time())
         deadline = self._clock() + self.target.timeout_s
         try:
-            with self._client.stream("POST", self.target.url, content=data,
-                                     headers=hdrs) as resp:
+            with (self._deadline.until(deadline),
+                  self._client.stream("POST", self.target.url, content=data,
+                                      headers=hdrs) as resp):
                 got = 0
                 for chunk in resp.iter_raw():  # drain a little for keep-alive, then stop
                     got += len(chunk)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -122,6 +123,40 @@ def test_late_marked_huge_answer_cut_off_and_signed(tmp_path: Path) -> None:
         assert late == {old.event_id: True, fresh.event_id: False}
         assert all(g.headers["X-Gatecam-Signature"].startswith("sha256=") for g in got)
         rx.stop()
+
+
+@pytest.mark.timeout(30)
+def test_a_receiver_dripping_its_answer_is_cut_off_by_the_total_deadline(
+    tmp_path: Path,
+) -> None:
+    """Each byte of the status line comes within the per-read timeout; the request as a
+    whole may still take no longer than timeout_s: it fails and is retried."""
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+    served: list[float] = []
+
+    def drip() -> None:
+        conn, _ = server.accept()
+        with conn:
+            conn.recv(65536)
+            start = time.monotonic()
+            for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n":
+                try:
+                    conn.sendall(bytes([byte]))
+                except OSError:
+                    break
+                time.sleep(0.3)
+            served.append(time.monotonic() - start)
+
+    threading.Thread(target=drip, daemon=True).start()
+    target = WebhookTarget("drip", f"http://127.0.0.1:{port}/h", timeout_s=1.0,
+                           retry_min_s=5, retry_max_s=5)
+    with rig(tmp_path, target) as (store, recorder, _):
+        recorder.submit_passage(passage(1), [])
+        assert wait(lambda: bool(served), 15)
+        assert served[0] < 3.0  # cut off near 1 s, not after the 12 s drip
+        assert _pending(store, target) == 1  # not delivered: retried later
+    server.close()
 
 
 def test_secret_comes_from_a_credential_file_never_the_yaml(tmp_path: Path) -> None:
