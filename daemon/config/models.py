@@ -29,6 +29,7 @@ from pydantic import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
+from daemon.config import integrations as ix
 from daemon.config.endpoints import check_endpoint
 from daemon.config.errors import (
     describe_errors,
@@ -36,12 +37,6 @@ from daemon.config.errors import (
     safe_line,
     url_passwords,
     yaml_problem,
-)
-from daemon.config.integrations import (
-    BaseUrl,
-    SnapshotPublishConfig,
-    WebhookConfig,
-    unique_names,
 )
 from daemon.config.secrets import read_credential, redact_url, remember, remember_url, url_password
 from daemon.contract import check_prefix
@@ -230,7 +225,7 @@ class StoreConfig(_Model):
 
     url: str = Field("sqlite:////var/lib/gatecam/gatecam.db", min_length=1)
     snapshots: Path | None = Field(None, description="folder for passage snapshots; none if unset")
-    snapshot_base_url: BaseUrl | None = Field(
+    snapshot_base_url: ix.BaseUrl | None = Field(
         None, description="http(s) URL serving the snapshots folder: events get image_url")
     retention: RetentionConfig = RetentionConfig()
 
@@ -309,7 +304,7 @@ class MqttConfig(_Model):
     )
     ha_discovery: bool = Field(False, description="publish Home Assistant discovery configs")
     ha_discovery_prefix: str = Field("homeassistant")
-    snapshot: SnapshotPublishConfig = SnapshotPublishConfig()
+    snapshot: ix.SnapshotPublishConfig = ix.SnapshotPublishConfig()
 
     @field_validator("topic_prefix", "ha_discovery_prefix")
     @classmethod
@@ -362,7 +357,7 @@ class Config(_Model):
     access: AccessConfig = AccessConfig()
     logging: LoggingConfig = LoggingConfig()
     health: HealthConfig = HealthConfig()
-    webhooks: Annotated[list[WebhookConfig], AfterValidator(unique_names)] = Field(
+    webhooks: Annotated[list[ix.WebhookConfig], AfterValidator(ix.unique_names)] = Field(
         default_factory=list, description="HTTP targets of every passage event")
 
     @field_validator("cameras")

@@ -54,10 +54,9 @@ __all__ = ["AccessEntry", "PendingMessage", "Store"]
 log = logging.getLogger(__name__)
 
 OutboxMessage = tuple[str, str, bool] | tuple[str, str, bool, str]
-"""(topic, payload, retain), as built by :func:`daemon.contract.passage_messages`, for MQTT;
-with a fourth element, the target (``webhook:<name>``) the row is delivered to instead."""
+"""(topic, payload, retain) for MQTT (:func:`daemon.contract.passage_messages`); a fourth
+element names another target (``webhook:<name>``)."""
 MQTT = "mqtt"
-"""The outbox target of MQTT rows."""
 
 ACCESS_KINDS = ("allow", "deny")
 
@@ -351,8 +350,7 @@ class Store:
 
     def calls_since(self, since: datetime) -> int:
         """OCR reads that sent a request since ``since`` (a retried candidate counts once)."""
-        q = select(func.count()).select_from(reads).where(
-            reads.c.called.is_(True), reads.c.created_at >= since)
+        q = select(func.count()).where(reads.c.called.is_(True), reads.c.created_at >= since)
         with self.engine.connect() as conn:
             return int(conn.scalar(q) or 0)
 
@@ -362,18 +360,15 @@ class Store:
             return int(conn.scalar(select(func.count()).select_from(passages)) or 0)
 
     def _add_missing_columns(self) -> None:
-        """Schema changes on databases made before them: ``passages.access_reason``,
-        ``outbox.target`` (existing rows are MQTT's) and its index."""
-        cols = {c["name"] for c in inspect(self.engine).get_columns("passages")}
-        if "access_reason" not in cols:
-            with self.engine.begin() as conn:
-                conn.execute(text("ALTER TABLE passages ADD COLUMN access_reason VARCHAR(32)"))
-            log.info("store: added column passages.access_reason")
-        if "target" not in {c["name"] for c in inspect(self.engine).get_columns("outbox")}:
-            with self.engine.begin() as conn:
-                conn.execute(text(
-                    "ALTER TABLE outbox ADD COLUMN target VARCHAR(64) NOT NULL DEFAULT 'mqtt'"))
-            log.info("store: added column outbox.target")
+        """Columns added since: ``passages.access_reason``, ``outbox.target`` (old rows are
+        MQTT's) and the outbox's indexes."""
+        added = (("passages", "access_reason", "VARCHAR(32)"),
+                 ("outbox", "target", "VARCHAR(64) NOT NULL DEFAULT 'mqtt'"))
+        for table, column, sql_type in added:
+            if column not in {c["name"] for c in inspect(self.engine).get_columns(table)}:
+                with self.engine.begin() as conn:
+                    conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}"))
+                log.info("store: added column %s.%s", table, column)
         for index in outbox.indexes:
             index.create(self.engine, checkfirst=True)
 
