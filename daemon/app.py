@@ -27,9 +27,11 @@ from daemon.domain import Candidate, Frame, Passage, PlateRead
 from daemon.errors import CredentialsError
 from daemon.lane.plategate import GateSettings
 from daemon.lane.worker import LaneWorker
+from daemon.mqtt.daily import DailyCalls
 from daemon.mqtt.discovery import discovery_messages
 from daemon.mqtt.gate import signing_key
 from daemon.mqtt.publisher import Publisher
+from daemon.mqtt.snapshot import SnapshotPublisher
 from daemon.ocr.circuit import OcrCircuit
 from daemon.ocr.fleet import make_budget
 from daemon.ocr.local import LocalPlateReader
@@ -45,6 +47,7 @@ from daemon.ops.observe import CameraStages, Stages
 from daemon.store.db import Store
 from daemon.store.recorder import Recorder
 from daemon.store.retention import Retention
+from daemon.webhook.sender import WebhookSender, WebhookTarget, resolve_targets
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +89,10 @@ class App:
     _local: LocalReadPool | None = None
     _client: TencentOcrClient | None = None
     _retention: Retention | None = None
+    _snapshots: SnapshotPublisher | None = None
+    _daily_calls: DailyCalls | None = None
+    _hooks: list[WebhookTarget] = field(default_factory=list)
+    _senders: list[WebhookSender] = field(default_factory=list)
     metrics: PipelineMetrics = field(default_factory=PipelineMetrics)
     clock_skew: ClockSkew = field(default_factory=ClockSkew)
     """System clock vs the OCR service's Date (gate commands withheld while known off)."""
@@ -101,12 +108,14 @@ class App:
         if self.cfg.ocr.mode != "local":
             self._credentials()  # before anything starts: a missing key is a config error (78)
         self._gate_key = signing_key(self.cfg.mqtt, self.secrets.gate_key)
+        self._hooks = resolve_targets(self.cfg.webhooks)  # a missing secret file: exit 78
         self.cfg = with_camera_passwords(self.cfg)  # camera password_credential files -> URLs
         tuning.apply()  # big per-call buffers go back to the system; OpenCV single-threaded
         self._start_local()  # loads the models now: a missing one is a config error (78)
         self._open_store()
         self._start_recorder()
         self._start_publisher()
+        self._start_webhooks()
         self._start_retention()
         self._start_ocr()
         self._start_cameras()
@@ -121,7 +130,7 @@ class App:
             store=self._store, recorder=self._recorder, publisher=self._publisher,
             pool=self._pool, passages=self.passages, stopping=self.stop_event.is_set(),
             clock=self.clock_skew.status(), retention=self._retention, site=self.cfg.site,
-            local=self._local,
+            local=self._local, webhooks=tuple(self._senders),
         )
 
     def _credentials(self) -> tuple[str, str]:
@@ -146,6 +155,8 @@ class App:
             decide=AccessControl(self._store, self.cfg.access).apply,
             gate_ttl_s=mq.gate_command_ttl_s if mq.enabled and mq.gate_command else None,
             fallback=self._fallback, on_storage_status=self._storage_status,
+            snapshot_base_url=self.cfg.store.snapshot_base_url,
+            webhook_targets=[t.outbox_target for t in self._hooks],
         )
         self._recorder.start()
 
@@ -161,12 +172,30 @@ class App:
         if mq.ha_discovery:
             cams = [c.id for c in self.cfg.cameras if c.enabled]
             for t, payload, _ in discovery_messages(
-                mq.ha_discovery_prefix, mq.topic_prefix, self.cfg.site, cams
+                mq.ha_discovery_prefix, mq.topic_prefix, self.cfg.site, cams,
+                snapshots=mq.snapshot.enabled,
             ):
                 self._publisher.publish_status(t, payload)
+        self._storage_status(self._recorder.status())  # HA's storage sensor needs a first state
+        if mq.snapshot.enabled:
+            self._snapshots = SnapshotPublisher(
+                mq.snapshot, self._publisher.publish_status, mq.topic_prefix, self.cfg.site)
+        self._daily_calls = DailyCalls.from_store(self._store, datetime.now(UTC))
+        self._publisher.publish_status(contract.ocr_calls_topic(mq.topic_prefix, self.cfg.site),
+                                       self._daily_calls.payload())
         self._publisher.start()
         if self._store.recovery is not None:  # a corrupt database was moved aside: say so
             self._storage_status(self._recorder.status())
+
+    def _start_webhooks(self) -> None:
+        """One sender thread per webhook target, each draining its own outbox rows."""
+        if self._store is None or self._recorder is None:
+            raise RuntimeError("open the store and start the recorder before webhooks")
+        self._senders = [
+            WebhookSender(t, self._store, self._recorder, self.stop_event,
+                          snapshots_dir=self.cfg.store.snapshots,
+                          late_after_s=self.cfg.mqtt.late_after_s).started()
+            for t in self._hooks]
 
     def _start_retention(self) -> None:
         if self._store is None or self._recorder is None:
@@ -202,7 +231,7 @@ class App:
         self.clock_skew.add_listener(lambda _s: self._ocr_status(circuit.status()))
         self._pool = OcrPool(
             self._client, make_budget(ocr.rate_limit, ocr.rate_limit_url), ocr.workers,
-            ocr.jpeg_quality, ocr.max_width, circuit=circuit,
+            ocr.jpeg_quality, ocr.max_width, circuit=circuit, on_call=self._on_call,
         )
         self._ocr_status(circuit.status())
         self._pool.start()
@@ -217,7 +246,8 @@ class App:
         h = self.cfg.health
         limits = HealthLimits(h.frame_stale_s, h.lane_stale_s, h.recorder_stale_s)
         ready_s = max((c.open_timeout_s for c in self.cfg.cameras), default=10.0) + 1.0
-        self.metrics.attach(lambda: observe.view(self.stages()))
+        cams = tuple(c.id for c in self.cfg.cameras if c.enabled)
+        self.metrics.attach(lambda: observe.view(self.stages()), cams)
         if h.metrics_enabled and not self.replay:
             try:
                 self.metrics_server = MetricsServer(
@@ -273,9 +303,18 @@ class App:
 
         self._local.submit(candidate, observed)
 
+    def _on_call(self, camera: str, outcome: str, seconds: float) -> None:
+        """Every OCR request sent: metrics, and the retained count of calls today."""
+        self.metrics.observe_call(camera, outcome, seconds)
+        if self._daily_calls is not None and self._publisher is not None:
+            topic = contract.ocr_calls_topic(self.cfg.mqtt.topic_prefix, self.cfg.site)
+            self._publisher.publish_status(topic, self._daily_calls.add(datetime.now(UTC)))
+
     def _emit(self, passage: Passage, reads: Sequence[PlateRead], snapshot: Frame | None) -> None:
         if self._recorder is None:
             raise RuntimeError("passage emitted before the recorder started")
+        if self._snapshots is not None:  # retained before the event: a subscriber finds it
+            self._snapshots.offer(passage, snapshot)
         self._recorder.submit_passage(passage, reads, snapshot)
 
     def _fallback(self, _passage: Passage, messages: list[contract.Message]) -> None:
@@ -295,6 +334,8 @@ class App:
         self.metrics.observe_passage(passage)
         if self._publisher is not None:
             self._publisher.wake()
+        for sender in self._senders:
+            sender.wake()
         if self.on_passage is not None:
             self.on_passage(passage)
 
@@ -361,10 +402,7 @@ class App:
         # then stop the writer (delivery marks go through it).
         if self._recorder is not None:
             self._recorder.flush(left())
-        if self._publisher is not None:
-            if self._publisher.connected:  # deliver what was just committed (bounded)
-                self._publisher.wait_idle(min(left(), 5.0))
-            self._publisher.stop(left(1.0))
+        self._stop_delivery(left)
         if self._recorder is not None:
             self._recorder.stop(left(1.0))
         if self._store is not None:
@@ -382,6 +420,16 @@ class App:
                 pool.stop(timeout)
         if self._client is not None:
             self._client.close()
+
+    def _stop_delivery(self, left: Callable[..., float]) -> None:
+        """MQTT delivers what was just committed (bounded) and says offline; webhook senders
+        (stop_event is set) end their attempt in flight; both before the writer stops."""
+        if self._publisher is not None:
+            if self._publisher.connected:
+                self._publisher.wait_idle(min(left(), 5.0))
+            self._publisher.stop(left(1.0))
+        for sender in self._senders:
+            sender.close(left(0.5))
 
     def ocr_stats(self) -> dict[str, Any]:
         """Counters of the OCR pool (calls, errors, stale drops) and its circuit status."""

@@ -86,6 +86,16 @@ def passage_last_topic(prefix: str, site: str, camera: str) -> str:
     return passage_topic(prefix, site, camera) + "/last"
 
 
+def snapshot_topic(prefix: str, site: str, camera: str) -> str:
+    """``<prefix>/<site>/<camera>/snapshot``: retained JPEG of the last passage's plate area."""
+    return f"{_prefix(prefix)}/{_segment(site, 'site')}/{_segment(camera, 'camera')}/snapshot"
+
+
+def ocr_calls_topic(prefix: str, site: str) -> str:
+    """``<prefix>/<site>/ocr/calls``: retained ``{"day", "calls"}``, cloud calls today."""
+    return f"{_prefix(prefix)}/{_segment(site, 'site')}/ocr/calls"
+
+
 def gate_topic(prefix: str, site: str, camera: str) -> str:
     """``<prefix>/<site>/<camera>/gate``: the (never retained) gate command."""
     return f"{_prefix(prefix)}/{_segment(site, 'site')}/{_segment(camera, 'camera')}/gate"

@@ -254,6 +254,8 @@ class Passage:
     request_ids: tuple[str, ...] = ()
     latency_ms: float = 0.0
     snapshot: str | None = None
+    image_url: str | None = None
+    """The snapshot over HTTP (``store.snapshot_base_url`` + ``snapshot``); in the event if set."""
     late: bool = False
     provider: str = "tencent"
     """Which reader produced ``plate``: ``tencent`` or ``local``."""
@@ -288,6 +290,7 @@ class Passage:
                 "local_confidence": self.local_confidence,
             },
             "snapshot": self.snapshot,
+            **({"image_url": self.image_url} if self.image_url is not None else {}),
         }
 
     def replace(self, **changes: Any) -> Passage:

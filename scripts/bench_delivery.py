@@ -13,6 +13,9 @@ Runs against a private mosquitto on loopback and a SQLite file in a temporary fo
    the outbox drains -> rows/s and passages/s of the replay.
 
 Targets (issue 5): >= 200 passages/s, commit-to-PUBACK p95 <= 20 ms on loopback.
+``--webhook healthy|dead`` adds one webhook target to the paced phase (issue 15): a local
+HTTP receiver answering 204 (then ``webhook_commit_to_delivered_p95_ms``: commit to the
+receiver's answer), or a port nobody listens on (MQTT's figures must not move).
 The last line is one JSON object with passages_per_s, commit_to_puback_p95_ms and
 replay_per_s (plus the rest). Usage: .venv/bin/python scripts/bench_delivery.py [-n 1000]
 
@@ -32,6 +35,7 @@ import threading
 import time
 import uuid
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,7 +50,8 @@ from daemon.domain import Passage  # noqa: E402
 from daemon.mqtt.publisher import Publisher  # noqa: E402
 from daemon.store.db import Store  # noqa: E402
 from daemon.store.recorder import Recorder  # noqa: E402
-from scripts.rig.broker import Mosquitto  # noqa: E402
+from daemon.webhook.sender import WebhookSender, WebhookTarget  # noqa: E402
+from scripts.rig.broker import Mosquitto, free_port  # noqa: E402
 
 SITE = "bench"
 
@@ -104,16 +109,49 @@ def baseline(port: int, n: int, window: int) -> dict[str, float]:
     return {"msgs_per_s": n / elapsed, "puback_p95_ms": pct(lat, 0.95)}
 
 
-class Rig:
-    """Store + Recorder + Publisher with commit and PUBACK timestamps."""
+class HookReceiver:
+    """A local webhook receiver: answers 204 and notes when each event_id arrived."""
 
-    def __init__(self, port: int, db: Path, window: int, synchronous: str | None = None) -> None:
+    def __init__(self) -> None:
+        self.seen: dict[str, float] = {}
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                data = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                outer.seen.setdefault(json.loads(data)["event_id"], time.monotonic())
+                self.send_response(204)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class Rig:
+    """Store + Recorder + Publisher with commit and PUBACK timestamps (+ a webhook target)."""
+
+    def __init__(self, port: int, db: Path, window: int, hook_url: str | None = None,
+                 synchronous: str | None = None) -> None:
         self.store = (Store(f"sqlite:///{db}") if synchronous is None
                       else Store(f"sqlite:///{db}", synchronous=synchronous))
         self.committed_at: dict[str, float] = {}
         self.acked_at: dict[int, float] = {}
         self.pub: Publisher | None = None
-        self.rec = Recorder(self.store, None, "gatecam", self._committed)
+        target = WebhookTarget("bench", hook_url, timeout_s=2.0) if hook_url else None
+        self.rec = Recorder(self.store, None, "gatecam", self._committed,
+                            webhook_targets=[target.outbox_target] if target else [])
+        self._stop = threading.Event()
+        self.hook = (WebhookSender(target, self.store, self.rec, self._stop).started()
+                     if target else None)
         cfg = MqttConfig(port=port, client_id=f"bench-{uuid.uuid4().hex[:6]}",
                          max_inflight=window, late_after_s=3600)
         self.pub = Publisher(cfg, SITE, self.store, self.rec, None, reconnect_min_s=1,
@@ -125,6 +163,8 @@ class Rig:
         self.committed_at[p.event_id] = time.monotonic()
         if self.pub is not None:
             self.pub.wake()
+        if self.hook is not None:
+            self.hook.wake()
 
     def _acked(self, outbox_id: int, at: float) -> None:
         self.acked_at[outbox_id] = at
@@ -141,6 +181,9 @@ class Rig:
                     if t.endswith("/passage") and i in self.acked_at and e in self.committed_at]
 
     def close(self) -> None:
+        self._stop.set()
+        if self.hook is not None:
+            self.hook.close(5)
         if self.pub is not None:
             self.pub.stop(5)
         self.rec.stop(5)
@@ -149,10 +192,15 @@ class Rig:
 
 def run_rig(
     port: int, db: Path, window: int, n: int, rate: float | None, *,
+    hook: HookReceiver | str | None = None, hook_lat: list[float] | None = None,
     synchronous: str | None = None,
 ) -> tuple[float, list[float]]:
-    """Submit n passages (flat out, or paced at ``rate``/s); (seconds to all PUBACKs, latencies)."""
-    rig = Rig(port, db, window, synchronous)
+    """Submit n passages (flat out, or paced at ``rate``/s); (seconds to all PUBACKs, latencies).
+
+    With ``hook`` (a receiver or a dead URL) a webhook target gets every passage too; for a
+    receiver, commit-to-arrival latencies are appended to ``hook_lat``."""
+    url = hook.url if isinstance(hook, HookReceiver) else hook
+    rig = Rig(port, db, window, url, synchronous)
     if not rig.pub or not rig.pub.wait_connected(10):
         raise SystemExit("publisher did not connect")
     t0 = time.perf_counter()
@@ -166,6 +214,12 @@ def run_rig(
         raise SystemExit("phase did not drain")
     elapsed = time.perf_counter() - t0
     lat = rig.event_latencies_ms()
+    if isinstance(hook, HookReceiver) and hook_lat is not None:
+        deadline = time.monotonic() + 60
+        while len(hook.seen) < n and time.monotonic() < deadline:
+            time.sleep(0.05)
+        hook_lat += [(hook.seen[e] - t) * 1000 for e, t in rig.committed_at.items()
+                     if e in hook.seen]
     rig.close()
     return elapsed, lat
 
@@ -247,6 +301,8 @@ def main() -> int:
                          "and FULL, and their ratio")
     ap.add_argument("--dir", type=Path, default=None,
                     help="folder for the databases (a real disk: fsync is what is measured)")
+    ap.add_argument("--webhook", choices=("none", "healthy", "dead"), default="none",
+                    help="a webhook target in the paced phase: a local receiver or a dead port")
     args = ap.parse_args()
     n, w = args.n, args.window
     tmp = Path(tempfile.mkdtemp(prefix="gatecam-bench-", dir=args.dir))
@@ -267,7 +323,18 @@ def main() -> int:
         print(f"  (flood: commit -> PUBACK p95 {pct(flood, 0.95):.0f} ms is queueing behind the "
               f"burst, not latency)")
 
-        _, lat = run_rig(broker.port, tmp / "paced.db", w, n, args.rate)
+        hook: HookReceiver | str | None = None
+        if args.webhook == "healthy":
+            hook = HookReceiver()
+        elif args.webhook == "dead":
+            hook = f"http://127.0.0.1:{free_port()}/hook"  # nothing listens: refused
+        hook_lat: list[float] = []
+        _, lat = run_rig(broker.port, tmp / "paced.db", w, n, args.rate, hook=hook,
+                         hook_lat=hook_lat)
+        if isinstance(hook, HookReceiver):
+            hook.close()
+            print(f"  webhook ({len(hook_lat)} events): commit -> delivered p50 "
+                  f"{pct(hook_lat, 0.5):.2f} ms, p95 {pct(hook_lat, 0.95):.2f} ms")
         print(f"paced at {args.rate:.0f} passages/s: commit -> PUBACK p50 {pct(lat, 0.5):.2f} ms, "
               f"p95 {pct(lat, 0.95):.2f} ms, max {max(lat):.2f} ms over {len(lat)} events "
               f"(mean {statistics.fmean(lat):.2f} ms; bare paho p95 {base['puback_p95_ms']:.2f})")
@@ -285,6 +352,9 @@ def main() -> int:
         "baseline_puback_p95_ms": round(base["puback_p95_ms"], 2),
         "ratio_to_baseline": round(msgs_per_s / base["msgs_per_s"], 3),
         "paced_rate": args.rate,
+        "webhook": args.webhook,
+        **({"webhook_commit_to_delivered_p95_ms": round(pct(hook_lat, 0.95), 2)}
+           if hook_lat else {}),
         "n": n,
         "max_inflight": w,
     }

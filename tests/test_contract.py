@@ -162,6 +162,15 @@ def test_gate_command_only_for_allow(gate_validator: jsonschema.Draft202012Valid
     assert contract.gate_expires_at("not json") is None
 
 
+def test_image_url_only_when_configured(validator: jsonschema.Draft202012Validator) -> None:
+    assert "image_url" not in make_passage().as_event()
+    event = make_passage(image_url="http://pi.lan/s/entry-1/2026-11-25/x.jpg").as_event()
+    validator.validate(event)
+    assert list(event)[-1] == "image_url"
+    event["image_url"] = "file:///var/lib/gatecam/x.jpg"
+    assert not validator.is_valid(event)
+
+
 def test_access_reason_in_schema(validator: jsonschema.Draft202012Validator) -> None:
     event = make_passage(access="deny", access_reason="not_physical").as_event()
     validator.validate(event)
@@ -177,8 +186,13 @@ def test_home_assistant_discovery() -> None:
     assert [(t, r) for t, _, r in msgs] == [
         ("homeassistant/sensor/gatecam_lot-a_entry-1/plate/config", True),
         ("homeassistant/binary_sensor/gatecam_lot-a_entry-1/camera/config", True),
+        ("homeassistant/event/gatecam_lot-a_entry-1/passage/config", True),
         ("homeassistant/sensor/gatecam_lot-a_exit_2/plate/config", True),
         ("homeassistant/binary_sensor/gatecam_lot-a_exit_2/camera/config", True),
+        ("homeassistant/event/gatecam_lot-a_exit_2/passage/config", True),
+        ("homeassistant/binary_sensor/gatecam_lot-a/ocr_refused/config", True),
+        ("homeassistant/binary_sensor/gatecam_lot-a/storage/config", True),
+        ("homeassistant/sensor/gatecam_lot-a/ocr_calls_today/config", True),
     ]
     plate, link = (json.loads(p) for _, p, _ in msgs[:2])
     assert plate["state_topic"] == "gatecam/lot-a/entry-1/passage/last"
@@ -190,10 +204,10 @@ def test_home_assistant_discovery() -> None:
         assert cfg["availability_topic"] == "gatecam/lot-a/status"
         assert (cfg["payload_available"], cfg["payload_not_available"]) == ("online", "offline")
         assert cfg["device"]["identifiers"] == ["gatecam_lot-a_entry-1"]
-    assert len({json.loads(p)["unique_id"] for _, p, _ in msgs}) == 4
+    assert len({json.loads(p)["unique_id"] for _, p, _ in msgs}) == 9
     # HA 2025.10+ takes the entity id from default_entity_id (<component>.<lower-case slug>)
     assert plate["default_entity_id"] == "sensor.gatecam_lot_a_entry_1_plate"
-    exit_link = json.loads(msgs[3][1])
+    exit_link = json.loads(msgs[4][1])
     assert exit_link["default_entity_id"] == "binary_sensor.gatecam_lot_a_exit_2_camera"
 
 

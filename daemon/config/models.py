@@ -13,14 +13,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import quote
 
 import yaml
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, Field, ValidationError, field_validator, model_validator
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
+from daemon.config import integrations as ix
 from daemon.config.base import ID_PATTERN, Model
 from daemon.config.camera import CameraConfig, MotionConfig, PassageConfig
 from daemon.config.endpoints import check_endpoint
@@ -139,7 +140,15 @@ class StoreConfig(Model):
 
     url: str = Field("sqlite:////var/lib/gatecam/gatecam.db", min_length=1)
     snapshots: Path | None = Field(None, description="folder for passage snapshots; none if unset")
+    snapshot_base_url: ix.BaseUrl | None = Field(
+        None, description="http(s) URL serving the snapshots folder: events get image_url")
     retention: RetentionConfig = RetentionConfig()
+
+    @model_validator(mode="after")
+    def _base_url_needs_snapshots(self) -> StoreConfig:
+        if self.snapshot_base_url is not None and self.snapshots is None:
+            raise ValueError("snapshot_base_url needs store.snapshots (the folder it serves)")
+        return self
 
     @field_validator("url")
     @classmethod
@@ -213,6 +222,7 @@ class MqttConfig(Model):
     )
     ha_discovery: bool = Field(False, description="publish Home Assistant discovery configs")
     ha_discovery_prefix: str = Field("homeassistant")
+    snapshot: ix.SnapshotPublishConfig = ix.SnapshotPublishConfig()
 
     @field_validator("topic_prefix", "ha_discovery_prefix")
     @classmethod
@@ -265,6 +275,8 @@ class Config(Model):
     access: AccessConfig = AccessConfig()
     logging: LoggingConfig = LoggingConfig()
     health: HealthConfig = HealthConfig()
+    webhooks: Annotated[list[ix.WebhookConfig], AfterValidator(ix.unique_names)] = Field(
+        default_factory=list, description="HTTP targets of every passage event")
 
     @field_validator("cameras")
     @classmethod

@@ -126,7 +126,7 @@ class Publisher:
         self._inflight: dict[int, int] = {}  # mid -> outbox id awaiting PUBACK
         self._acked_mids: dict[int, float] = {}  # PUBACKs (mid -> monotonic) not yet harvested
         self._marked: set[int] = set()  # outbox ids acked, delivery mark not yet committed
-        self._camera_status: dict[str, str] = {}
+        self._camera_status: dict[str, str | bytes] = {}
         self._connected = threading.Event()
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -231,8 +231,8 @@ class Publisher:
             contract.camera_status_topic(self._cfg.topic_prefix, self._site, camera), payload
         )
 
-    def publish_status(self, topic: str, payload: str) -> None:
-        """Any retained QoS 1 state (camera, storage, HA discovery); re-sent after reconnects."""
+    def publish_status(self, topic: str, payload: str | bytes) -> None:
+        """Any retained QoS 1 state (status, HA discovery, snapshots); re-sent after reconnects."""
         with self._lock:
             self._camera_status[topic] = payload
         if self._connected.is_set():

@@ -55,6 +55,8 @@ class CircuitState:
     """Consecutive openings without a success in between (drives the growing cool-down)."""
     probing: bool = False
     refused_calls: int = 0
+    openings: int = 0
+    """Every opening since start (a counter; ``trips`` resets on a success)."""
     """Candidates not sent because the circuit was open."""
     probe_since: float | None = None
     """When the probe in flight was let through (None: no probe out)."""
@@ -104,6 +106,7 @@ class CircuitState:
             return False  # a call already in flight when it opened: do not grow twice
         self.cooldown_s = min(self.max_cooldown_s, self.base_cooldown_s * self.factor**self.trips)
         self.trips += 1
+        self.openings += 1
         self.state = OPEN
         self.code = code
         self.opened_at = now if was_closed or self.opened_at is None else self.opened_at
@@ -128,7 +131,7 @@ class CircuitState:
         self._end_probe()
 
     def status(self, now: float) -> dict[str, Any]:
-        """JSON-ready view: state, code, retry_in_s, cooldown_s, trips, refused_calls,
+        """JSON-ready view: state, code, retry_in_s, cooldown_s, trips, openings, refused_calls,
         probe_stuck_s (see :meth:`stuck_for`)."""
         state = HALF_OPEN if self.state == OPEN and now >= self.until else self.state
         return {
@@ -137,6 +140,7 @@ class CircuitState:
             "retry_in_s": round(max(0.0, self.until - now), 1) if state == OPEN else 0.0,
             "cooldown_s": self.cooldown_s,
             "trips": self.trips,
+            "openings": self.openings,
             "refused_calls": self.refused_calls,
             "probe_stuck_s": self.stuck_for(now),
         }

@@ -138,6 +138,42 @@ def is_known(code: str) -> bool:
     return _lookup(code) is not None
 
 
+CALL_OUTCOMES = (
+    "plate", "no_plate", "rate_limited", "refused", "rejected", "timeout", "network_error",
+    "server_error", "bad_response",
+)
+"""The closed set of outcomes of one call (the ``outcome`` label of ``gatecam_ocr_calls_total``).
+
+``plate`` a plate read; ``no_plate`` the service read none; ``rate_limited``
+RequestLimitExceeded*; ``refused`` auth, permission or billing refusals (they open the
+circuit); ``rejected`` a request the service cannot serve as sent (bad image or parameters,
+too large, expired signature); ``timeout`` and ``network_error`` calls whose arrival is
+unknown; ``server_error`` InternalError, ServiceUnavailable, an HTTP error status;
+``bad_response`` an unparsable, oversized, or unknown answer."""
+
+_OUTCOME_BY_ACTION = {
+    Action.NO_PLATE: "no_plate",
+    Action.BACKOFF: "rate_limited",
+    Action.STOP: "refused",
+    Action.DROP: "rejected",
+    Action.REENCODE: "rejected",
+    Action.RESYNC_CLOCK: "rejected",
+    Action.RETRY: "server_error",
+    Action.RETRY_ONCE: "bad_response",
+}
+
+
+def call_outcome(code: str | None) -> str:
+    """The :data:`CALL_OUTCOMES` member for one call: None (no error) is ``plate``."""
+    if code is None:
+        return "plate"
+    if code == "Timeout":
+        return "timeout"
+    if code == "NetworkError":
+        return "network_error"
+    return _OUTCOME_BY_ACTION[classify(code)]
+
+
 class OcrError(GatecamError):
     """Root of every OCR failure. Whether it is retried is given by ``action``."""
 

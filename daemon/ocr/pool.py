@@ -29,7 +29,7 @@ from typing import Any, Protocol
 
 from daemon.domain import Candidate, PlateRead
 from daemon.ocr.circuit import OcrCircuit
-from daemon.ocr.errors import Action, OcrError
+from daemon.ocr.errors import Action, OcrError, call_outcome
 from daemon.ocr.prepare import Prepared, map_rect, prepare, smaller
 from daemon.ocr.ratelimit import Budget, Grant
 from daemon.ocr.tencent import OcrResult
@@ -37,6 +37,8 @@ from daemon.ocr.tencent import OcrResult
 log = logging.getLogger(__name__)
 
 Reply = Callable[[PlateRead], None]
+CallObserver = Callable[[str, str, float], None]
+"""Told of every call sent: (camera id, :data:`daemon.ocr.errors.CALL_OUTCOMES` member, seconds)."""
 NO_PLATE = "FailedOperation.OcrFailed"
 CIRCUIT_OPEN = "CircuitOpen"
 RETRY_BACKOFF_S = 0.05
@@ -47,7 +49,9 @@ BACKOFF_S = 1.0
 BACKOFF_MAX_S = 8.0
 """The longest backoff window."""
 
-__all__ = ["CIRCUIT_OPEN", "OcrPool", "Prepared", "Recognizer", "map_rect", "prepare"]
+__all__ = [
+    "CIRCUIT_OPEN", "CallObserver", "OcrPool", "Prepared", "Recognizer", "map_rect", "prepare",
+]
 
 
 class Recognizer(Protocol):
@@ -73,8 +77,10 @@ class OcrPool:
         max_pending: int = 32,
         circuit: OcrCircuit | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        on_call: CallObserver | None = None,
     ) -> None:
         self._client = client
+        self._on_call = on_call
         self._limiter = limiter
         self.circuit = circuit if circuit is not None else OcrCircuit()
         self._n_workers = workers
@@ -204,6 +210,15 @@ class OcrPool:
             if error is not None:
                 self._errors[error] += 1
 
+    def _observe(self, cand: Candidate, code: str | None, latency_ms: float) -> None:
+        """Tell the observer (metrics) of one call; its failure never costs the read."""
+        if self._on_call is None:
+            return
+        try:
+            self._on_call(cand.camera_id, call_outcome(code), latency_ms / 1000.0)
+        except Exception:
+            log.exception("OCR call observer failed")
+
     def _slot(self, cand: Candidate) -> Grant | None:
         """Wait out any backoff, then for a rate slot that starts before the deadline."""
         while True:
@@ -283,6 +298,7 @@ class OcrPool:
             latency = (self._clock() - started) * 1000.0
             self._count("calls")
             self._count("ok")
+            self._observe(cand, None, latency)
             return PlateRead(
                 camera_id=cand.camera_id,
                 passage_id=cand.passage_id,
@@ -305,6 +321,7 @@ class OcrPool:
         if reached:
             self._limiter.done(grant)
         self._count("calls", error=exc.code)
+        self._observe(cand, exc.code, latency)
         if exc.unknown:
             self._count("unknown_codes")
             log.warning("unknown OCR error code %s (request %s)", exc.code, exc.request_id)

@@ -1,14 +1,19 @@
 """The operator's window: Prometheus ``/metrics`` and ``/healthz`` JSON over HTTP on loopback.
 
-Counters that stages already keep (frames, passages, pool stats, outbox) are read at
-scrape time by :class:`PipelineCollector` from an :mod:`daemon.ops.observe` view, so the hot
-paths carry no instrumentation. Only what needs a distribution is observed as it
-happens (:meth:`PipelineMetrics.observe_read`, :meth:`PipelineMetrics.observe_passage`):
-OCR latency and calls per passage. Each App has its own registry (tests run several).
+Names follow the Prometheus conventions (README "Metrics" lists every series): one counter
+per meaning with labels from closed sets, so a ``sum()`` means something (calls by
+:data:`daemon.ocr.errors.CALL_OUTCOMES`, reads by :data:`READ_RESULTS`, passages by access
+decision), base units, ``_total`` on counters, no ``_created`` series, plus the standard
+``process_*`` and ``python_*`` collectors. Counters that stages already keep (frames, pool
+stats, outbox, webhooks) are read at scrape time by :class:`PipelineCollector` from an
+:mod:`daemon.ops.observe` view, so the hot paths carry no instrumentation; what needs a
+label from the event or a distribution is observed as it happens
+(:meth:`PipelineMetrics.observe_call`, ``observe_read``, ``observe_passage``). Each App
+has its own registry (tests run several).
 
 The server is bounded: each connection is closed after ``timeout_s`` without progress,
 at most ``max_connections`` are served at once (one thread each) and the rest are
-answered 503 and closed at once, counted in ``gatecam_metrics_connections_refused``;
+answered 503 and closed at once, counted in ``gatecam_metrics_connections_refused_total``;
 a bind outside loopback is logged as a warning (the endpoint has no authentication).
 """
 
@@ -22,13 +27,26 @@ from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, Info
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    GCCollector,
+    Histogram,
+    Info,
+    PlatformCollector,
+    ProcessCollector,
+    disable_created_metrics,
+)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 
 from daemon import __version__
+from daemon.access import REASONS
 from daemon.domain import Passage, PlateRead
+from daemon.ocr.errors import CALL_OUTCOMES
+from daemon.ocr.pool import CIRCUIT_OPEN, NO_PLATE
 from daemon.ops.health import HealthLimits, Verdict, assess
 from daemon.ops.observe import PipelineView
 from daemon.ops.serving import (
@@ -41,9 +59,32 @@ from daemon.ops.serving import (
 
 log = logging.getLogger(__name__)
 
+# ``_created`` series double every counter for a timestamp nobody graphs; the switch is
+# process-wide in prometheus_client, and this daemon has no other registry.
+disable_created_metrics()  # type: ignore[no-untyped-call]
+
 CAMERA_STATES = ("starting", "streaming", "reconnecting", "offline", "ended")
 CIRCUIT_STATES = ("closed", "open", "half_open")
-OCR_LATENCY_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0)
+ACCESS = ("allow", "deny", "unknown")
+READ_RESULTS = ("plate", "no_plate", "failed", "stale", "circuit_open", "shutdown")
+"""What a lane gets back for one candidate: a plate, no plate, a failed call, or no call
+(went stale waiting for a slot or in a backoff, the circuit was open, the daemon stopping)."""
+OCR_LATENCY_BUCKETS = (0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
+"""Tencent answers in 150-400 ms from mainland China; seconds mean a slow link or timeouts."""
+DECIDE_LATENCY_BUCKETS = (0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 8.0, 13.0, 20.0)
+"""A gate should open within a second or two of the plate being legible; tens of seconds
+are passages closed by the lane's timeout."""
+CALLS_PER_PASSAGE_BUCKETS = (0, 1, 2, 3, 4, 5, 8, 12, 20)
+
+
+def read_result(read: PlateRead) -> str:
+    """The :data:`READ_RESULTS` member for one answer handed back to a lane."""
+    if read.ok:
+        return "plate"
+    if read.called:
+        return "no_plate" if read.error_code == NO_PLATE else "failed"
+    return {"Stale": "stale", CIRCUIT_OPEN: "circuit_open",
+            "Shutdown": "shutdown"}.get(read.error_code or "", "failed")
 
 
 class PipelineCollector(Collector):
@@ -55,59 +96,16 @@ class PipelineCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         """Called by the registry on every scrape."""
         v = self._view()
-        cam = ["camera"]
-        frames = CounterMetricFamily("gatecam_frames", "Frames the lane processed", labels=cam)
-        dropped = CounterMetricFamily(
-            "gatecam_frames_dropped", "Frames replaced in the slot before use", labels=["camera"]
-        )
-        motion = CounterMetricFamily(
-            "gatecam_motion_frames", "Frames with motion in the lane", labels=["camera"]
-        )
-        passages = CounterMetricFamily(
-            "gatecam_camera_passages", "Passages decided per camera", labels=["camera"]
-        )
-        age = GaugeMetricFamily(
-            "gatecam_frame_age_seconds", "Age of the newest decoded frame", labels=["camera"]
-        )
-        fps = GaugeMetricFamily("gatecam_camera_fps", "Decoded frames per second", labels=cam)
-        state = GaugeMetricFamily(
-            "gatecam_camera_state", "1 for the camera's current state", labels=["camera", "state"]
-        )
-        for c in v.cameras:
-            frames.add_metric([c.camera_id], c.frames)
-            dropped.add_metric([c.camera_id], c.dropped)
-            motion.add_metric([c.camera_id], c.motion_frames)
-            passages.add_metric([c.camera_id], c.passages)
-            if c.frame_age_s is not None:
-                age.add_metric([c.camera_id], c.frame_age_s)
-            fps.add_metric([c.camera_id], c.fps)
-            for s in CAMERA_STATES:
-                state.add_metric([c.camera_id, s], 1.0 if c.state == s else 0.0)
-        yield from (frames, dropped, motion, passages, age, fps, state)
-        yield CounterMetricFamily("gatecam_passages_committed", "Passages committed",
-                                  value=v.passages)
+        yield from _camera_metrics(v)
         if v.outbox_backlog is not None:
             yield GaugeMetricFamily("gatecam_outbox_backlog", "Outbox rows not yet delivered",
                                     value=v.outbox_backlog)
         yield GaugeMetricFamily("gatecam_recorder_queue", "Items waiting for the writer",
                                 value=v.recorder_backlog)
-        pool = CounterMetricFamily(
-            "gatecam_ocr_pool", "OCR pool counters by kind (calls, ok, no_plate, stale, ...)",
-            labels=["kind"],
-        )
-        for key, value in v.ocr.items():
-            if isinstance(value, int):
-                pool.add_metric([key], value)
-        yield pool
-        errors = v.ocr.get("errors")
-        if isinstance(errors, dict):
-            err = CounterMetricFamily("gatecam_ocr_errors", "OCR calls failed, by error code",
-                                      labels=["code"])
-            for code, n in errors.items():
-                err.add_metric([str(code)], n)
-            yield err
+        yield from _pool_metrics(v)
         yield from _circuit_metrics(v)
         yield from _storage_metrics(v)
+        yield from _webhook_metrics(v)
         skew = (v.clock or {}).get("skew_s")
         if skew is not None:
             yield GaugeMetricFamily(
@@ -115,8 +113,65 @@ class PipelineCollector(Collector):
                 "OCR service's Date minus the system clock, last measured", value=float(skew))
 
 
+def _camera_metrics(v: PipelineView) -> Iterator[Metric]:
+    """Per camera: frames, drops, motion, frame age, fps and state."""
+    cam = ["camera"]
+    frames = CounterMetricFamily("gatecam_frames", "Frames the lane processed", labels=cam)
+    dropped = CounterMetricFamily(
+        "gatecam_frames_dropped", "Frames replaced in the slot before use", labels=cam)
+    motion = CounterMetricFamily(
+        "gatecam_motion_frames", "Frames with motion in the lane", labels=cam)
+    age = GaugeMetricFamily(
+        "gatecam_frame_age_seconds", "Age of the newest decoded frame", labels=cam)
+    fps = GaugeMetricFamily("gatecam_camera_fps", "Decoded frames per second", labels=cam)
+    state = GaugeMetricFamily(
+        "gatecam_camera_state", "1 for the camera's current state", labels=["camera", "state"])
+    for c in v.cameras:
+        frames.add_metric([c.camera_id], c.frames)
+        dropped.add_metric([c.camera_id], c.dropped)
+        motion.add_metric([c.camera_id], c.motion_frames)
+        if c.frame_age_s is not None:
+            age.add_metric([c.camera_id], c.frame_age_s)
+        fps.add_metric([c.camera_id], c.fps)
+        for s in CAMERA_STATES:
+            state.add_metric([c.camera_id, s], 1.0 if c.state == s else 0.0)
+    yield from (frames, dropped, motion, age, fps, state)
+
+
+def _pool_metrics(v: PipelineView) -> Iterator[Metric]:
+    """The OCR pool's own counters (calls and reads are observed as they happen)."""
+    if not v.ocr:
+        return
+    ocr = v.ocr
+    yield GaugeMetricFamily("gatecam_ocr_queue", "Candidates waiting for an OCR worker",
+                            value=float(ocr.get("pending") or 0))
+    retries = CounterMetricFamily(
+        "gatecam_ocr_retries", "Second calls for one candidate: after a transient error "
+        "(retry) or re-encoded smaller (reencode)", labels=["kind"])
+    retries.add_metric(["retry"], float(ocr.get("retries") or 0))
+    retries.add_metric(["reencode"], float(ocr.get("reencodes") or 0))
+    yield retries
+    yield CounterMetricFamily(
+        "gatecam_ocr_rate_limit_backoffs", "Pauses of every worker after RequestLimitExceeded",
+        value=float(ocr.get("backoffs") or 0))
+    yield CounterMetricFamily(
+        "gatecam_ocr_unknown_codes", "Calls answered with an error code outside the taxonomy",
+        value=float(ocr.get("unknown_codes") or 0))
+    yield CounterMetricFamily(
+        "gatecam_ocr_worker_failures", "Candidates an OCR worker failed on (a bug: see the log)",
+        value=float(ocr.get("failures") or 0))
+    errors = ocr.get("errors")
+    if isinstance(errors, dict):
+        err = CounterMetricFamily(
+            "gatecam_ocr_errors", "Calls that failed, by the provider's or a local error code",
+            labels=["code"])
+        for code, n in errors.items():
+            err.add_metric([str(code)], n)
+        yield err
+
+
 def _circuit_metrics(v: PipelineView) -> Iterator[Metric]:
-    """The OCR circuit breaker (daemon/ocr/circuit.py): state, cool-down left, refusals."""
+    """The OCR circuit breaker (daemon/ocr/circuit.py): state, cool-down left, openings."""
     if v.circuit is None:
         return
     circ = GaugeMetricFamily("gatecam_ocr_circuit", "1 for the OCR circuit's state",
@@ -129,16 +184,13 @@ def _circuit_metrics(v: PipelineView) -> Iterator[Metric]:
         yield GaugeMetricFamily(
             "gatecam_ocr_circuit_retry_in_seconds", "Cool-down left before the next probe call",
             value=float(detail.get("retry_in_s") or 0.0))
-        yield GaugeMetricFamily(
-            "gatecam_ocr_circuit_trips", "Consecutive openings without a success in between",
-            value=float(detail.get("trips") or 0))
         yield CounterMetricFamily(
-            "gatecam_ocr_circuit_refused_calls", "Candidates not sent because the circuit was open",
-            value=float(detail.get("refused_calls") or 0))
+            "gatecam_ocr_circuit_openings", "Times the OCR circuit opened (auth or billing "
+            "refusals)", value=float(detail.get("openings") or 0))
 
 
 def _storage_metrics(v: PipelineView) -> Iterator[Metric]:
-    """Storage health (daemon/storage_health.py): writes succeeding, fallback publishes."""
+    """Storage health (daemon/store/health.py): writes succeeding, fallback publishes."""
     st = v.storage
     if st is None:
         return
@@ -164,65 +216,111 @@ def _storage_metrics(v: PipelineView) -> Iterator[Metric]:
                             value=float(st.get("queue_bytes") or 0))
 
 
+def _webhook_metrics(v: PipelineView) -> Iterator[Metric]:
+    """Per webhook target: attempts by result, and whether it is failing now."""
+    if not v.webhooks:
+        return
+    attempts = CounterMetricFamily(
+        "gatecam_webhook_attempts", "Webhook requests by result: delivered (2xx), rejected "
+        "(a final 4xx), failed (retried: no answer, 408, 429, 5xx)", labels=["target", "result"])
+    failing = GaugeMetricFamily("gatecam_webhook_failing",
+                                "Failed attempts in a row on the oldest pending event",
+                                labels=["target"])
+    for name, st in v.webhooks.items():
+        attempts.add_metric([name, "delivered"], float(st["delivered"]))
+        attempts.add_metric([name, "rejected"], float(st["rejected"]))
+        attempts.add_metric([name, "failed"], float(st["failures"]))
+        failing.add_metric([name], float(st["failing"]))
+    yield attempts
+    yield failing
+
+
 class PipelineMetrics:
-    """The registry of one App: scrape-time counters plus the observed distributions."""
+    """The registry of one App: scrape-time counters plus the observed ones."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
+        ProcessCollector(registry=self.registry)  # process_* (RSS, CPU, open files)
+        PlatformCollector(registry=self.registry)  # python_info
+        GCCollector(registry=self.registry)  # python_gc_*
+        reg = self.registry
+        self.ocr_calls = Counter(
+            "gatecam_ocr_calls", "OCR requests sent, by outcome (each one may be billed)",
+            ["camera", "outcome"], registry=reg)
         self.ocr_reads = Counter(
-            "gatecam_ocr_reads", "OCR answers handed back to lanes, by outcome",
-            ["outcome"], registry=self.registry,
-        )
+            "gatecam_ocr_reads", "Answers handed back to lanes, one per candidate, by result",
+            ["camera", "result"], registry=reg)
+        self.passages = Counter(
+            "gatecam_passages", "Passages committed, by access decision and its reason",
+            ["camera", "access", "reason"], registry=reg)
         self.ocr_latency = Histogram(
-            "gatecam_ocr_latency_seconds", "LicensePlateOCR round trip of calls that were sent",
-            buckets=OCR_LATENCY_BUCKETS, registry=self.registry,
-        )
-        Info("gatecam_build", "The running gatecam release", registry=self.registry).info(
+            "gatecam_ocr_latency_seconds", "Round trip of each OCR request sent",
+            buckets=OCR_LATENCY_BUCKETS, registry=reg)
+        self.decide_latency = Histogram(
+            "gatecam_decide_latency_seconds",
+            "From the capture of the frame a decision rests on to the decision",
+            ["camera"], buckets=DECIDE_LATENCY_BUCKETS, registry=reg)
+        Info("gatecam_build", "The running gatecam release", registry=reg).info(
             {"version": __version__})
         self.local_reads = Counter(
             "gatecam_local_reads", "Local plate reader answers, by outcome (plate, box, "
-            "nothing, LocalError, Dropped)", ["outcome"], registry=self.registry,
+            "nothing, LocalError, Dropped)", ["outcome"], registry=reg,
         )
         self.local_latency = Histogram(
             "gatecam_local_read_seconds", "Local plate reader time per lane crop",
-            buckets=(0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32), registry=self.registry,
+            buckets=(0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32), registry=reg,
         )
         self.calls_per_passage = Histogram(
             "gatecam_ocr_calls_per_passage", "OCR calls spent on one passage",
-            buckets=(0, 1, 2, 3, 4, 5, 8, 12, 20), registry=self.registry,
-        )
+            buckets=CALLS_PER_PASSAGE_BUCKETS, registry=reg)
 
-    def attach(self, view: Callable[[], PipelineView]) -> None:
-        """Export the App's counters, read at scrape time."""
+    def attach(self, view: Callable[[], PipelineView], cameras: tuple[str, ...] = ()) -> None:
+        """Export the App's counters, read at scrape time; ``cameras`` start at zero.
+
+        Zero-valued series from the start let ``rate()`` and ``increase()`` see the first
+        event (a series born at 1 is a jump Prometheus cannot tell from a restart)."""
         self.registry.register(PipelineCollector(view))
+        for camera in cameras:
+            for outcome in CALL_OUTCOMES:
+                self.ocr_calls.labels(camera, outcome)
+            for result in READ_RESULTS:
+                self.ocr_reads.labels(camera, result)
+            for access in ACCESS:
+                self.passages.labels(camera, access, _REASON_OF[access])
+
+    def observe_call(self, camera: str, outcome: str, seconds: float) -> None:
+        """One request sent (:data:`daemon.ocr.pool.CallObserver`): count it, time it."""
+        self.ocr_calls.labels(camera, outcome).inc()
+        self.ocr_latency.observe(seconds)
 
     def observe_read(self, read: PlateRead) -> None:
-        """Count one OCR answer by outcome; its latency if a request was sent (or read locally)."""
+        """Count one answer handed back to a lane by :func:`read_result` (local readings
+        apart: outcome and reader time)."""
         if read.provider == "local":
-            if read.error_code:
-                self.local_reads.labels(read.error_code).inc()
-                return
-            outcome = "plate" if read.ok else ("box" if read.box_found else "nothing")
+            outcome = read.error_code or ("plate" if read.ok else
+                                          "box" if read.box_found else "nothing")
             self.local_reads.labels(outcome).inc()
-            self.local_latency.observe(read.latency_ms / 1000.0)
+            if not read.error_code:
+                self.local_latency.observe(read.latency_ms / 1000.0)
             return
-        if read.ok:
-            outcome = "ok"
-        elif not read.called:
-            outcome = "not_called"
-        else:
-            outcome = read.error_code or "error"
-        self.ocr_reads.labels(outcome).inc()
-        if read.called:
-            self.ocr_latency.observe(read.latency_ms / 1000.0)
+        self.ocr_reads.labels(read.camera_id, read_result(read)).inc()
 
     def observe_passage(self, passage: Passage) -> None:
-        """Record the calls one committed passage cost."""
+        """A committed passage: its decision, the calls it cost, how long deciding took."""
+        access = passage.access if passage.access in ACCESS else "unknown"
+        reason = passage.access_reason if passage.access_reason in REASONS else "not_evaluated"
+        self.passages.labels(passage.camera, access, reason).inc()
         self.calls_per_passage.observe(passage.ocr_calls)
+        took = (passage.decided_at - passage.captured_at).total_seconds()
+        self.decide_latency.labels(passage.camera).observe(max(0.0, took))
 
     def render(self) -> bytes:
         """The Prometheus text exposition."""
         return generate_latest(self.registry)
+
+
+_REASON_OF = {"allow": "allow_list", "deny": "deny_list", "unknown": "no_plate"}
+"""The reason each decision's zero series is created with (the commonest one)."""
 
 
 def healthz(view: PipelineView, verdict: Verdict) -> dict[str, Any]:
@@ -241,6 +339,7 @@ def healthz(view: PipelineView, verdict: Verdict) -> dict[str, Any]:
         "circuit": view.circuit,
         "storage": view.storage,
         "clock": view.clock,
+        "webhooks": view.webhooks,
         "cameras": {
             c.camera_id: {
                 "state": c.state, "fps": round(c.fps, 1), "frames": c.frames,

@@ -27,6 +27,7 @@ from daemon.ops.health import CameraBeat, PipelineSnapshot
 from daemon.store.db import Store
 from daemon.store.recorder import Recorder
 from daemon.store.retention import Retention
+from daemon.webhook.sender import WebhookSender
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,7 @@ class Stages:
     clock: dict[str, Any] | None = None
     """:meth:`daemon.ocr.skew.ClockSkew.status` (None: not measured by this App)."""
     local: LocalReadPool | None = None
+    webhooks: tuple[WebhookSender, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +97,8 @@ class PipelineView:
     """:meth:`daemon.ocr.skew.ClockSkew.status`: the system clock against the OCR service's."""
     site: str = ""
     """The configured site id (``gatecam status`` checks it is talking to its own daemon)."""
+    webhooks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Per webhook target: :meth:`daemon.webhook.sender.WebhookSender.status`."""
 
     @property
     def warnings(self) -> list[str]:
@@ -115,6 +119,8 @@ class PipelineView:
         if isinstance(circ, dict) and circ.get("state") not in (None, "closed"):
             out.append(f"OCR circuit {circ.get('state')} ({circ.get('code')}), "
                        f"retry in {circ.get('retry_in_s')} s")
+        out += [f"webhook {name} failing ({st['failing']} attempts in a row): "
+                f"{st['last_error']}" for name, st in self.webhooks.items() if st["failing"]]
         return out
 
 
@@ -198,6 +204,7 @@ def view(app: Stages) -> PipelineView:
         storage=_storage(app),
         clock=app.clock,
         site=app.site,
+        webhooks={w.target.name: w.status() for w in app.webhooks},
     )
 
 

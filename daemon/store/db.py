@@ -41,7 +41,7 @@ from sqlalchemy.pool import StaticPool
 from daemon.domain import Passage, PlateRead
 from daemon.errors import StorageError
 from daemon.store.migrate import ensure_schema
-from daemon.store.records import AccessEntry, OutboxMessage, PendingMessage
+from daemon.store.records import MQTT, AccessEntry, OutboxMessage, PendingMessage
 from daemon.store.recovery import is_corrupt, move_aside, probe, sqlite_file
 from daemon.store.sqlite import SYNCHRONOUS, create_group_writable, sqlite_pragmas
 from daemon.store.tables import (
@@ -158,9 +158,9 @@ class Store:
         now = self._clock()
         read_rows = [read_values(r, p.event_id, now) for p, rs, _ in batch for r in rs]
         outbox_rows = [
-            {"event_id": p.event_id, "topic": topic, "payload": payload, "retain": retain,
-             "created_at": now, "attempts": 0}
-            for p, _, messages in batch for topic, payload, retain in messages
+            {"event_id": p.event_id, "topic": m[0], "payload": m[1], "retain": m[2],
+             "created_at": now, "attempts": 0, "target": m[3] if len(m) > 3 else MQTT}
+            for p, _, messages in batch for m in messages
         ]
         with self.engine.begin() as conn:
             conn.execute(insert(passages), [passage_values(p) for p, _, _ in batch])
@@ -330,10 +330,11 @@ class Store:
             return [AccessEntry(*r) for r in rows]
 
     # -- reads (any thread) --
-    def pending_outbox(self, limit: int = 100) -> list[PendingMessage]:
-        """Undelivered outbox rows, oldest first (publication order)."""
+    def pending_outbox(self, limit: int = 100, target: str = MQTT) -> list[PendingMessage]:
+        """Undelivered outbox rows of one target, oldest first (publication order)."""
         with self.engine.connect() as conn:  # prebuilt statement: this is the hot path
-            return [PendingMessage(*row) for row in conn.execute(_PENDING, {"limit": limit})]
+            rows = conn.execute(_PENDING, {"limit": limit, "target": target})
+            return [PendingMessage(*row) for row in rows]
 
     def outbox_delivered_count(self) -> int:
         """Rows delivered so far (for status and tests)."""
@@ -376,6 +377,12 @@ class Store:
         with self.engine.connect() as conn:
             return list(conn.execute(q))
 
+    def calls_since(self, since: datetime) -> int:
+        """OCR reads that sent a request since ``since`` (a retried candidate counts once)."""
+        q = select(func.count()).where(reads.c.called.is_(True), reads.c.created_at >= since)
+        with self.engine.connect() as conn:
+            return int(conn.scalar(q) or 0)
+
     def passage_count(self) -> int:
         """Number of passages stored."""
         with self.engine.connect() as conn:
@@ -391,7 +398,7 @@ _PENDING = (
     select(_o.id, _o.event_id, _o.topic, _o.payload, _o.retain, _o.created_at, _o.attempts,
            _p.captured_at)
     .join_from(outbox, passages, _p.event_id == _o.event_id)
-    .where(_o.delivered_at.is_(None))
+    .where(_o.target == bindparam("target"), _o.delivered_at.is_(None))
     .order_by(_o.id)
     .limit(bindparam("limit"))
 )

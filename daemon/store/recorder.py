@@ -25,11 +25,11 @@ from pathlib import Path
 
 from sqlalchemy.exc import DataError, IntegrityError, StatementError
 
-from daemon import contract
 from daemon.domain import Frame, Passage, PlateRead
 from daemon.store.db import Store
 from daemon.store.health import Fallback, StorageHealth
 from daemon.store.prepare import Decide, PassagePreparer
+from daemon.store.records import OutboxMessage
 from daemon.store.snapshots import SnapshotWriter
 from daemon.store.writequeue import (
     STOP,
@@ -71,6 +71,8 @@ class Recorder:
         gate_ttl_s: float | None = None,
         fallback: Fallback | None = None,
         on_storage_status: Callable[[dict[str, object]], None] | None = None,
+        snapshot_base_url: str | None = None,
+        webhook_targets: Sequence[str] = (),
     ) -> None:
         """Nothing runs until :meth:`start`. ``decide``: the access decision; ``gate_ttl_s``
         (not None) adds a gate command to every ``allow`` passage's outbox; ``max_bytes``
@@ -85,7 +87,9 @@ class Recorder:
             retry_min_s=retry_min_s, retry_max_s=retry_max_s, beat=self._beat,
             recovery=store.recovery,
         )
-        self._preparer = PassagePreparer(decide, self._snapshots, self.health)
+        self._preparer = PassagePreparer(
+            decide, self._snapshots, self.health, snapshot_base_url, webhook_targets
+        )
         self._on_committed = on_committed
         self._put_timeout = put_timeout_s
         self._queue = WriteQueue(max_bytes)
@@ -340,7 +344,7 @@ class Recorder:
                 self._done(p)
 
     def _commit_one(
-        self, passage: Passage, item: PassageItem, messages: list[contract.Message]
+        self, passage: Passage, item: PassageItem, messages: list[OutboxMessage]
     ) -> None:
         first_failure = None if item.fallback_sent else (lambda: self.health.send_fallback(passage))
         if self._retry(

@@ -8,8 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-OutboxMessage = tuple[str, str, bool]
-"""(topic, payload, retain), as built by :func:`daemon.contract.passage_messages`."""
+OutboxMessage = tuple[str, str, bool] | tuple[str, str, bool, str]
+"""(topic, payload, retain) for MQTT (:func:`daemon.contract.passage_messages`); a fourth
+element names another target (``webhook:<name>``)."""
+MQTT = "mqtt"
+"""The outbox target of MQTT messages (the default of ``outbox.target``)."""
 
 
 @dataclass(frozen=True, slots=True)

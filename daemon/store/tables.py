@@ -128,8 +128,12 @@ outbox = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Column("attempts", Integer, nullable=False, default=0),
     Column("delivered_at", UTCDateTime(), index=True),
+    Column("target", String(64), nullable=False, default="mqtt", server_default="mqtt",
+           doc="``mqtt``, or ``webhook:<name>`` for a webhook target's copy of the event."),
+    Index("ix_outbox_target_pending", "target", "delivered_at"),
 )
-"""One MQTT message committed with its passage and published later (at-least-once)."""
+"""One message committed with its passage and delivered later (at-least-once): to MQTT,
+or to one webhook target (one row per target, so each is retried on its own)."""
 
 access_list = Table(
     "access_list", metadata,

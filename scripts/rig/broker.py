@@ -162,6 +162,8 @@ class Received:
     qos: int
     at: float = 0.0
     """``time.time()`` when it arrived."""
+    raw: bytes = b""
+    """The payload's bytes (``payload`` is their UTF-8 text)."""
 
 
 class Subscriber:
@@ -221,8 +223,9 @@ class Subscriber:
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         with self._cond:
             self.messages.append(
-                Received(msg.topic, msg.payload.decode("utf-8"), bool(msg.retain), msg.qos,
-                         time.time())
+                # a binary payload (a snapshot JPEG) is kept in raw; its text is lossy
+                Received(msg.topic, msg.payload.decode("utf-8", errors="replace"),
+                         bool(msg.retain), msg.qos, time.time(), bytes(msg.payload))
             )
             self._cond.notify_all()
 

@@ -27,7 +27,7 @@ def test_cooldown_grows_and_a_success_resets_it() -> None:
     assert c.on_stop(ARREARS, 0.0)
     assert c.status(0.0) == {
         "state": OPEN, "code": ARREARS, "retry_in_s": 10.0, "cooldown_s": 10,
-        "trips": 1, "refused_calls": 0, "probe_stuck_s": None,
+        "trips": 1, "openings": 1, "refused_calls": 0, "probe_stuck_s": None,
     }
     assert not c.allow(5.0)
     assert not c.on_stop(ARREARS, 5.0)  # an answer already in flight does not grow it
@@ -48,6 +48,7 @@ def test_cooldown_grows_and_a_success_resets_it() -> None:
     assert c.refused_calls == 2
     c.on_stop(ARREARS, 70.0)
     assert c.cooldown_s == 10  # back to the first cool-down
+    assert (c.trips, c.openings) == (1, 4)  # trips reset on a success, openings count on
     with pytest.raises(ValueError):
         CircuitState(base_cooldown_s=0)
 

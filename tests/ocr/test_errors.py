@@ -68,3 +68,30 @@ def test_billing_like_unknown_codes_stay_counted_as_unknown() -> None:
     err = OcrError("FailedOperation.ResourcePackRunOut")
     assert err.action is Action.STOP and err.unknown
     assert not OcrError("ResourceUnavailable.InArrears").unknown
+
+
+@pytest.mark.parametrize(
+    ("code", "outcome"),
+    [
+        (None, "plate"),
+        ("FailedOperation.OcrFailed", "no_plate"),
+        ("RequestLimitExceeded.UinLimitExceeded", "rate_limited"),
+        ("ResourceUnavailable.InArrears", "refused"),
+        ("FailedOperation.ResourcePackExhausted", "refused"),  # unknown but billing-like
+        ("AuthFailure.SignatureFailure", "refused"),
+        ("FailedOperation.ImageDecodeFailed", "rejected"),
+        ("LimitExceeded.TooLargeFileError", "rejected"),
+        ("AuthFailure.SignatureExpire", "rejected"),
+        ("Timeout", "timeout"),
+        ("NetworkError", "network_error"),
+        ("InternalError", "server_error"),
+        ("HttpStatus.502", "server_error"),
+        ("BadResponse", "bad_response"),
+        ("Brand.NewCode", "bad_response"),
+    ],
+)
+def test_call_outcome_is_a_closed_set(code: str | None, outcome: str) -> None:
+    from daemon.ocr.errors import CALL_OUTCOMES, call_outcome
+
+    assert call_outcome(code) == outcome
+    assert outcome in CALL_OUTCOMES

@@ -196,6 +196,30 @@ def test_errors_reply_with_their_code(code: str, calls: int) -> None:
     assert pool.stats()["errors"][code] == calls
 
 
+def test_every_call_sent_is_observed_with_camera_outcome_and_latency() -> None:
+    """A retried transient error is two calls (server_error, then plate); a stale candidate
+    is none: the observer (metrics) hears exactly the requests sent."""
+    seen: list[tuple[str, str, float]] = []
+
+    def script(_j: bytes, n: int) -> OcrResult:
+        if n == 1:
+            raise OcrError("InternalError", "boom")
+        return _result()
+
+    client, replies = FakeClient(script), Replies()
+    pool = OcrPool(client, RateLimiter(1000), 1, 85, 1920,
+                   on_call=lambda *a: seen.append(a))
+    pool.submit(_cand("stale", deadline_in=-1), replies)
+    pool.start()
+    try:
+        pool.submit(_cand(), replies)
+        replies.wait(2)
+    finally:
+        pool.stop(2)
+    assert [(c, o) for c, o, _ in seen] == [("cam", "server_error"), ("cam", "plate")]
+    assert all(0 <= s < 5 for _, _, s in seen)
+
+
 def test_too_large_is_reencoded_smaller_once() -> None:
     def script(_j: bytes, n: int) -> OcrResult:
         if n == 1:

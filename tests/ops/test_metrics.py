@@ -18,32 +18,73 @@ from sqlalchemy import event
 from daemon.app import App
 from daemon.cli.status import render
 from daemon.config.secrets import Secrets
-from daemon.domain import Passage, PlateRead
+from daemon.domain import Passage
 from daemon.ocr.emulator.server import EmulatorServer
+from daemon.ocr.errors import CALL_OUTCOMES
 from daemon.ops.logsetup import redact, setup_logging
-from daemon.ops.metrics import PipelineMetrics
+from daemon.ops.metrics import READ_RESULTS
 from tests.support.clips import ClipStore, clips
 from tests.support.config import make_config
 from tests.support.daemon import E2E_SECRET_ID, E2E_SECRET_KEY, wait_until
+from tests.support.metrics import busy_metrics, samples
+from tests.support.promtool import check_metrics
 
 __all__ = ["clips"]
 
 
-def _read(**kw: Any) -> PlateRead:
-    return PlateRead(camera_id="entry-1", passage_id="p", frame_seq=1, **kw)
+def _label(labels: str, name: str) -> str:
+    m = re.search(rf'{name}="([^"]+)"', labels)
+    assert m is not None, labels
+    return m.group(1)
 
 
-def test_read_outcomes_and_latency_histogram() -> None:
-    m = PipelineMetrics()
-    m.observe_read(_read(ok=True, plate="京AF0236", latency_ms=180.0))
-    m.observe_read(_read(ok=False, error_code="FailedOperation.NoPlate", latency_ms=90.0))
-    m.observe_read(_read(ok=False, error_code="Stale", called=False))
-    text = m.render().decode()
-    assert 'gatecam_ocr_reads_total{outcome="ok"} 1.0' in text
-    assert 'gatecam_ocr_reads_total{outcome="FailedOperation.NoPlate"} 1.0' in text
-    assert 'gatecam_ocr_reads_total{outcome="not_called"} 1.0' in text
-    assert "gatecam_ocr_latency_seconds_count 2.0" in text
-    assert 'gatecam_ocr_latency_seconds_bucket{le="0.2"} 2.0' in text
+def test_one_counter_per_meaning_with_closed_label_sets() -> None:
+    text = busy_metrics().render().decode()
+    calls = samples(text, "gatecam_ocr_calls_total")
+    assert calls['{camera="entry-1",outcome="plate"}'] == 1.0
+    assert calls['{camera="entry-1",outcome="timeout"}'] == 1.0
+    assert calls['{camera="exit-1",outcome="refused"}'] == 0.0  # born at zero: rate() sees 1st
+    assert {_label(k, "outcome") for k in calls} == set(CALL_OUTCOMES)
+    reads = samples(text, "gatecam_ocr_reads_total")
+    assert {k: v for k, v in reads.items() if v} == {
+        '{camera="entry-1",result="plate"}': 1.0, '{camera="entry-1",result="no_plate"}': 1.0,
+        '{camera="entry-1",result="failed"}': 1.0, '{camera="entry-1",result="stale"}': 1.0,
+        '{camera="entry-1",result="circuit_open"}': 1.0}
+    assert {_label(k, "result") for k in reads} == set(READ_RESULTS)
+    passages = samples(text, "gatecam_passages_total")
+    assert passages['{access="allow",camera="entry-1",reason="allow_list"}'] == 1.0
+    assert passages['{access="unknown",camera="entry-1",reason="no_plate"}'] == 1.0
+    assert sum(passages.values()) == 2.0  # a sum() over the labels means something
+    assert samples(text, "gatecam_ocr_latency_seconds_count") == {"": 2.0}
+    assert samples(text, "gatecam_ocr_latency_seconds_bucket")['{le="0.2"}'] == 1.0
+    decide = samples(text, "gatecam_decide_latency_seconds_bucket")
+    assert decide['{camera="entry-1",le="0.1"}'] == 1.0
+    assert decide['{camera="entry-1",le="0.75"}'] == 2.0
+    assert samples(text, "gatecam_ocr_calls_per_passage_sum") == {"": 2.0}
+    assert samples(text, "gatecam_ocr_circuit_openings_total") == {"": 2.0}
+    assert samples(text, "gatecam_ocr_retries_total") == {
+        '{kind="retry"}': 1.0, '{kind="reencode"}': 1.0}
+    assert samples(text, "gatecam_ocr_queue") == {"": 1.0}
+    for gone in ("gatecam_ocr_pool", "gatecam_camera_passages", "gatecam_passages_committed",
+                 "gatecam_ocr_circuit_trips", "gatecam_ocr_circuit_refused_calls"):
+        assert gone not in text, gone
+
+
+def test_exposition_is_promtool_clean_with_process_metrics_and_no_created() -> None:
+    text = busy_metrics().render()
+    assert b"_created" not in text
+    for family in (b"process_resident_memory_bytes", b"process_cpu_seconds_total",
+                   b"process_open_fds", b"python_info", b"python_gc_objects_collected_total"):
+        assert family in text, family
+    lint = check_metrics(text)
+    assert lint.returncode == 0 and not (lint.stdout + lint.stderr).strip(), lint
+
+
+def test_promtool_lint_would_catch_a_counter_without_total() -> None:
+    """The check above can fail: promtool names what breaks the conventions."""
+    bad = b"# HELP gatecam_x Calls\n# TYPE gatecam_x counter\ngatecam_x 1\n"
+    lint = check_metrics(bad)
+    assert "counter metrics should have \"_total\" suffix" in lint.stdout + lint.stderr
 
 
 @pytest.mark.timeout(60)
@@ -63,11 +104,18 @@ def test_app_serves_metrics_and_healthz_on_loopback(
         text = httpx.get(f"{base}/metrics", timeout=3).text
         for needle in ('gatecam_frames_total{camera="entry-1"}',
                        'gatecam_camera_state{camera="entry-1",state="streaming"} 1.0',
-                       "gatecam_frame_age_seconds", "gatecam_passages_committed_total",
-                       "gatecam_outbox_backlog", 'gatecam_ocr_pool_total{kind="calls"}',
-                       "gatecam_ocr_latency_seconds_bucket", "gatecam_ocr_calls_per_passage_count",
-                       'gatecam_ocr_circuit{state="closed"} 1.0', 'gatecam_motion_frames_total'):
+                       "gatecam_frame_age_seconds", 'gatecam_passages_total{access="',
+                       "gatecam_outbox_backlog", "gatecam_ocr_latency_seconds_bucket",
+                       'gatecam_ocr_reads_total{camera="entry-1",result="plate"}',
+                       "gatecam_ocr_calls_per_passage_count", "gatecam_decide_latency_seconds",
+                       'gatecam_ocr_circuit{state="closed"} 1.0', 'gatecam_motion_frames_total',
+                       "process_resident_memory_bytes"):
             assert needle in text, needle
+        calls = samples(text, "gatecam_ocr_calls_total")  # a cold emulator may time out
+        assert sum(v for k, v in calls.items() if 'camera="entry-1"' in k) >= 1.0, calls
+        assert 'gatecam_ocr_reads_total{camera="entry-1",result="plate"}' in text
+        lint = check_metrics(text.encode())  # the real scrape of a running App is clean too
+        assert lint.returncode == 0 and not (lint.stdout + lint.stderr).strip(), lint
         r = httpx.get(f"{base}/healthz", timeout=3)
         doc = r.json()
         assert r.status_code == 200 and doc["alive"] and doc["ready"], doc
@@ -158,7 +206,7 @@ def test_metrics_and_healthz_report_ocr_circuit_and_storage(
         for needle in ('gatecam_ocr_circuit{state="open"} 1.0',
                        'gatecam_ocr_circuit{state="closed"} 0.0',
                        'gatecam_ocr_circuit{state="half_open"} 0.0',
-                       "gatecam_ocr_circuit_trips 1.0", "gatecam_storage_ok 1.0",
+                       "gatecam_ocr_circuit_openings_total 1.0", "gatecam_storage_ok 1.0",
                        "gatecam_storage_fallback_published_total 0.0",
                        "gatecam_recorder_frames_spilled_total 0.0",
                        "gatecam_recorder_items_failed_total 0.0",

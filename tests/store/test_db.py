@@ -252,6 +252,43 @@ def test_used_bytes_shrinks_after_purge(sqlite_store: Store) -> None:
     assert after is not None and after < before / 2
 
 
+def test_outbox_rows_per_target_and_an_old_database_gets_the_column(tmp_path: Path) -> None:
+    """Webhook rows (target webhook:<name>) sit beside MQTT's; each target's pending list
+    holds only its own; a database made before the column (schema 0002) keeps its rows as
+    MQTT's once migration 0003 adds it."""
+    import sqlite3
+
+    url = f"sqlite:///{tmp_path}/old.db"
+    s = Store(url)
+    old = make_passage(6)
+    s.record_passage(old, [], contract.passage_messages("gatecam", old)[:1])
+    s.close()
+    conn = sqlite3.connect(tmp_path / "old.db")
+    conn.execute("DROP INDEX ix_outbox_target_pending")
+    conn.execute("ALTER TABLE outbox DROP COLUMN target")
+    conn.execute("UPDATE alembic_version SET version_num = '0002'")
+    conn.commit()
+    conn.close()
+    s = Store(url)
+    try:
+        assert [m.event_id for m in s.pending_outbox(10)] == [old.event_id]
+        p = make_passage(7)
+        event = contract.passage_messages("gatecam", p)[0]
+        s.record_passage(p, [], [event, (event[0], event[1], False, "webhook:erp"),
+                                 (event[0], event[1], False, "webhook:crm")])
+        assert [m.event_id for m in s.pending_outbox(10)] == [old.event_id, p.event_id]
+        erp = s.pending_outbox(10, "webhook:erp")
+        assert [(m.event_id, m.payload) for m in erp] == [(p.event_id, event[1])]
+        s.mark_delivered([erp[0].id], T0)
+        assert s.pending_outbox(10, "webhook:erp") == []
+        assert len(s.pending_outbox(10, "webhook:crm")) == 1
+        index = sqlite3.connect(tmp_path / "old.db").execute(
+            "SELECT name FROM sqlite_master WHERE name = 'ix_outbox_target_pending'").fetchone()
+        assert index is not None
+    finally:
+        s.close()
+
+
 def test_daemon_does_not_import_the_orm() -> None:
     """Core only: ``sqlalchemy.orm`` costs the daemon about 5.6 MB of RSS for nothing."""
     code = ("import sys, daemon.app, daemon.cli.main, daemon.store.db; "
