@@ -44,37 +44,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 
 from daemon import contract
 from daemon.config.models import MqttConfig
+from daemon.mqtt.client import make_client
 from daemon.mqtt.gate import GateGuard, GateSender
 from daemon.store.db import Store
 from daemon.store.recorder import Recorder
 
 log = logging.getLogger(__name__)
-
-
-def _make_client(cfg: MqttConfig, client_id: str, password: str | None) -> mqtt.Client:
-    """A paho client for ``cfg.protocol`` with credentials and TLS (no callbacks yet)."""
-    if cfg.protocol == "5":  # clean start, session expiry 0: the v5 spelling of clean_session
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
-                             protocol=mqtt.MQTTv5)
-    else:
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
-                             clean_session=True, protocol=mqtt.MQTTv311)
-    if cfg.username:
-        client.username_pw_set(cfg.username, password)
-    if cfg.tls is not None:
-        client.tls_set(
-            ca_certs=str(cfg.tls.ca_file) if cfg.tls.ca_file else None,
-            certfile=str(cfg.tls.cert_file) if cfg.tls.cert_file else None,
-            keyfile=str(cfg.tls.key_file) if cfg.tls.key_file else None,
-            cert_reqs=ssl.CERT_REQUIRED,
-            tls_version=ssl.PROTOCOL_TLS_CLIENT,
-        )
-        client.tls_insecure_set(cfg.tls.insecure)
-    return client
 
 
 class Publisher:
@@ -112,7 +90,7 @@ class Publisher:
         self._site = site
         self.client_id = cfg.client_id or f"gatecam-{site}-{socket.gethostname()}"
         self._mqtt5 = cfg.protocol == "5"
-        client = _make_client(cfg, self.client_id, password)
+        client = make_client(cfg, self.client_id, password)
         client.will_set(self.status_topic, contract.OFFLINE, qos=1, retain=True)
         client.reconnect_delay_set(min_delay=reconnect_min_s, max_delay=reconnect_max_s)
         # Our own bound keeps outbox rows <= max_inflight; the margin is for status messages.

@@ -1,18 +1,12 @@
-"""Persistence: the queries over passages, OCR reads, the MQTT outbox and the access lists.
+"""Persistence: the queries over passages, OCR reads, the outbox and the access lists.
 
-Tables live in :mod:`daemon.store.tables`; every query here is SQLAlchemy Core (no ORM: see
-that module). SQLite by default (WAL, ``synchronous=FULL``,
-``busy_timeout``, foreign keys on, set in a connect hook that only fires for
-SQLite); any SQLAlchemy URL works the same way (PostgreSQL through
-``postgresql+psycopg://``), no dialect-specific SQL elsewhere. A naive datetime is
-refused at bind time.
-
-Writes are meant to come from one thread (the recorder); reads may come from any.
-The ``gatecam allow`` command writes access lists from its own short-lived process.
-
-A SQLite file that is really corrupt at start is moved aside and a new one started
-(:mod:`daemon.store.recovery`; :attr:`Store.recovery` says so); any other error
-(permission, a PostgreSQL URL) stays a :class:`~daemon.errors.StorageError`.
+Tables live in :mod:`daemon.store.tables`; every query is SQLAlchemy Core (no ORM). SQLite
+by default (pragmas in :mod:`daemon.store.sqlite`); any SQLAlchemy URL works the same way
+(PostgreSQL through ``postgresql+psycopg://``), no dialect-specific SQL elsewhere. Writes
+come from one thread (the recorder; ``gatecam allow`` from its own short-lived process);
+reads from any. A SQLite file that is really corrupt at start is moved aside and a new one
+started (:mod:`daemon.store.recovery`, :attr:`Store.recovery`); any other error stays a
+:class:`~daemon.errors.StorageError`. The schema is brought to HEAD on open (migrate.py).
 """
 
 from __future__ import annotations

@@ -43,17 +43,13 @@ from daemon.store.writequeue import (
 
 log = logging.getLogger(__name__)
 
-
 BURST = 64
 """Passages committed together at most when they queue up (group commit)."""
 
 
 class Recorder:
-    """Single writer thread over a :class:`Store`.
-
-    ``on_committed(passage)`` runs (in the writer thread) after each passage commit, with the
-    passage as committed (snapshot path filled in).
-    """
+    """Single writer thread over a :class:`Store`; ``on_committed(passage)`` runs in it after
+    each passage commit, with the passage as committed (snapshot path filled in)."""
 
     def __init__(
         self,
