@@ -98,6 +98,11 @@ class App:
     """System clock vs the OCR service's Date (gate commands withheld while known off)."""
     _circuit: OcrCircuit | None = None
     _gate_key: bytes | None = None
+    topics: contract.Topics = field(init=False)
+    """The MQTT identity ``<prefix>/<site>``, one object for every stage that publishes."""
+
+    def __post_init__(self) -> None:
+        self.topics = contract.Topics(self.cfg.mqtt.topic_prefix, self.cfg.site)
     health: HealthMonitor | None = None
     metrics_server: MetricsServer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -151,7 +156,7 @@ class App:
             raise RuntimeError("open the store before the recorder")
         mq = self.cfg.mqtt
         self._recorder = Recorder(
-            self._store, self.cfg.store.snapshots, mq.topic_prefix, self._committed,
+            self._store, self.cfg.store.snapshots, self.topics, self._committed,
             decide=AccessControl(self._store, self.cfg.access).apply,
             gate_ttl_s=mq.gate_command_ttl_s if mq.enabled and mq.gate_command else None,
             fallback=self._fallback, on_storage_status=self._storage_status,
@@ -166,22 +171,22 @@ class App:
         if not mq.enabled or self._store is None or self._recorder is None:
             return
         self._publisher = Publisher(
-            mq, self.cfg.site, self._store, self._recorder, self.secrets.mqtt_password,
+            mq, self.topics, self._store, self._recorder, self.secrets.mqtt_password,
             gate_key=self._gate_key, gate_guard=self.clock_skew.gate_refusal,
         )
         if mq.ha_discovery:
             cams = [c.id for c in self.cfg.cameras if c.enabled]
             for t, payload, _ in discovery_messages(
-                mq.ha_discovery_prefix, mq.topic_prefix, self.cfg.site, cams,
+                mq.ha_discovery_prefix, self.topics, cams,
                 snapshots=mq.snapshot.enabled,
             ):
                 self._publisher.publish_status(t, payload)
         self._storage_status(self._recorder.status())  # HA's storage sensor needs a first state
         if mq.snapshot.enabled:
             self._snapshots = SnapshotPublisher(
-                mq.snapshot, self._publisher.publish_status, mq.topic_prefix, self.cfg.site)
+                mq.snapshot, self._publisher.publish_status, self.topics)
         self._daily_calls = DailyCalls.from_store(self._store, datetime.now(UTC))
-        self._publisher.publish_status(contract.ocr_calls_topic(mq.topic_prefix, self.cfg.site),
+        self._publisher.publish_status(self.topics.ocr_calls,
                                        self._daily_calls.payload())
         self._publisher.start()
         if self._store.recovery is not None:  # a corrupt database was moved aside: say so
@@ -307,7 +312,7 @@ class App:
         """Every OCR request sent: metrics, and the retained count of calls today."""
         self.metrics.observe_call(camera, outcome, seconds)
         if self._daily_calls is not None and self._publisher is not None:
-            topic = contract.ocr_calls_topic(self.cfg.mqtt.topic_prefix, self.cfg.site)
+            topic = self.topics.ocr_calls
             self._publisher.publish_status(topic, self._daily_calls.add(datetime.now(UTC)))
 
     def _emit(self, passage: Passage, reads: Sequence[PlateRead], snapshot: Frame | None) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -99,6 +100,56 @@ def ocr_calls_topic(prefix: str, site: str) -> str:
 def gate_topic(prefix: str, site: str, camera: str) -> str:
     """``<prefix>/<site>/<camera>/gate``: the (never retained) gate command."""
     return f"{_prefix(prefix)}/{_segment(site, 'site')}/{_segment(camera, 'camera')}/gate"
+
+
+@dataclass(frozen=True, slots=True)
+class Topics:
+    """The daemon's MQTT identity, ``<prefix>/<site>``, and every topic under it.
+
+    Built once from the config (``mqtt.topic_prefix``, ``site``) and handed to whatever
+    publishes: the publisher, the recorder (outbox rows), discovery, the snapshot feed.
+    """
+
+    prefix: str
+    site: str
+
+    def __post_init__(self) -> None:
+        _prefix(self.prefix)
+        _segment(self.site, "site")
+
+    @property
+    def status(self) -> str:
+        """``<prefix>/<site>/status``: online/offline, the Last Will."""
+        return site_status_topic(self.prefix, self.site)
+
+    def camera_status(self, camera: str) -> str:
+        """``<prefix>/<site>/<camera>/status`` (also ``ocr`` and ``storage``)."""
+        return camera_status_topic(self.prefix, self.site, camera)
+
+    def passage(self, camera: str) -> str:
+        """``<prefix>/<site>/<camera>/passage``: the (never retained) event."""
+        return passage_topic(self.prefix, self.site, camera)
+
+    def passage_last(self, camera: str) -> str:
+        """``<prefix>/<site>/<camera>/passage/last``: the retained latest event."""
+        return passage_last_topic(self.prefix, self.site, camera)
+
+    def snapshot(self, camera: str) -> str:
+        """``<prefix>/<site>/<camera>/snapshot``: the retained JPEG."""
+        return snapshot_topic(self.prefix, self.site, camera)
+
+    def gate(self, camera: str) -> str:
+        """``<prefix>/<site>/<camera>/gate``: the (never retained) gate command."""
+        return gate_topic(self.prefix, self.site, camera)
+
+    @property
+    def ocr_calls(self) -> str:
+        """``<prefix>/<site>/ocr/calls``: the retained count of cloud calls today."""
+        return ocr_calls_topic(self.prefix, self.site)
+
+    def passage_messages(self, passage: Passage, gate_ttl_s: float | None = None) -> list[Message]:
+        """:func:`passage_messages` under this prefix (the passage names its own site)."""
+        return passage_messages(self.prefix, passage, gate_ttl_s)
 
 
 def is_gate_topic(topic: str) -> bool:

@@ -46,6 +46,7 @@ from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
 
 from daemon import contract  # noqa: E402
 from daemon.config.models import MqttConfig  # noqa: E402
+from daemon.contract import Topics  # noqa: E402
 from daemon.domain import Passage  # noqa: E402
 from daemon.mqtt.publisher import Publisher  # noqa: E402
 from daemon.store.db import Store  # noqa: E402
@@ -147,14 +148,15 @@ class Rig:
         self.acked_at: dict[int, float] = {}
         self.pub: Publisher | None = None
         target = WebhookTarget("bench", hook_url, timeout_s=2.0) if hook_url else None
-        self.rec = Recorder(self.store, None, "gatecam", self._committed,
+        self.rec = Recorder(self.store, None, Topics("gatecam", "lot-a"), self._committed,
                             webhook_targets=[target.outbox_target] if target else [])
         self._stop = threading.Event()
         self.hook = (WebhookSender(target, self.store, self.rec, self._stop).started()
                      if target else None)
         cfg = MqttConfig(port=port, client_id=f"bench-{uuid.uuid4().hex[:6]}",
                          max_inflight=window, late_after_s=3600)
-        self.pub = Publisher(cfg, SITE, self.store, self.rec, None, reconnect_min_s=1,
+        self.pub = Publisher(cfg, Topics(cfg.topic_prefix, SITE),
+                             self.store, self.rec, None, reconnect_min_s=1,
                              reconnect_max_s=1, on_acked=self._acked)
         self.rec.start()
         self.pub.start()

@@ -17,6 +17,7 @@ from daemon.config.models import AccessConfig
 from daemon.domain import Passage
 from daemon.store.db import Store
 from daemon.store.recorder import Recorder
+from tests.support.daemon import TOPICS
 
 T0 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 LISTS = AccessLists(allow=frozenset({"京AB1234", "粤B12345", "沪A8S888"}),
@@ -93,7 +94,7 @@ def test_decision_is_in_the_committed_event_and_gate_command(tmp_path: Path) -> 
     store.access_add("粤B12345", "allow")
     store.access_add("沪C00001", "deny")
     ac = AccessControl(store, AccessConfig())
-    rec = Recorder(store, None, "gatecam", lambda _p: None, decide=ac.apply, gate_ttl_s=5.0)
+    rec = Recorder(store, None, TOPICS, lambda _p: None, decide=ac.apply, gate_ttl_s=5.0)
     rec.start()
     for n, plate in enumerate(["粤B12345", "沪C00001", "浙A11111"]):
         rec.submit_passage(Passage(

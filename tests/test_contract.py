@@ -11,6 +11,7 @@ import pytest
 
 from daemon import contract
 from daemon.domain import Passage, Rect
+from tests.support.daemon import TOPICS
 
 T0 = datetime(2026, 11, 25, 8, 0, 0, 123000, tzinfo=UTC)
 
@@ -182,7 +183,7 @@ def test_access_reason_in_schema(validator: jsonschema.Draft202012Validator) -> 
 def test_home_assistant_discovery() -> None:
     from daemon.mqtt.discovery import discovery_messages
 
-    msgs = discovery_messages("homeassistant", "gatecam", "lot-a", ["entry-1", "exit.2"])
+    msgs = discovery_messages("homeassistant", TOPICS, ["entry-1", "exit.2"])
     assert [(t, r) for t, _, r in msgs] == [
         ("homeassistant/sensor/gatecam_lot-a_entry-1/plate/config", True),
         ("homeassistant/binary_sensor/gatecam_lot-a_entry-1/camera/config", True),

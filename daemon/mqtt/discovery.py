@@ -128,10 +128,11 @@ def _site_entities(prefix: str, site: str, common: dict[str, Any]
 
 
 def discovery_messages(
-    discovery_prefix: str, prefix: str, site: str, cameras: Sequence[str], version: str = "",
+    discovery_prefix: str, topics: contract.Topics, cameras: Sequence[str], version: str = "",
     *, snapshots: bool = False,
 ) -> list[contract.Message]:
     """Retained discovery configs (topic, payload, retain=True): each camera's, then the site's."""
+    prefix, site = topics.prefix, topics.site
     sw = {"sw_version": version} if version else {}
     base = {
         "origin": {"name": "gatecam", **sw},

@@ -61,7 +61,7 @@ class Publisher:
     def __init__(
         self,
         cfg: MqttConfig,
-        site: str,
+        topics: contract.Topics,
         store: Store,
         recorder: Recorder,
         password: str | None,
@@ -86,9 +86,9 @@ class Publisher:
         self._poll_s = poll_s
         self._max_inflight = cfg.max_inflight
         self._late_after = timedelta(seconds=cfg.late_after_s)
-        self.status_topic = contract.site_status_topic(cfg.topic_prefix, site)
-        self._site = site
-        self.client_id = cfg.client_id or f"gatecam-{site}-{socket.gethostname()}"
+        self.status_topic = topics.status
+        self._topics = topics
+        self.client_id = cfg.client_id or f"gatecam-{topics.site}-{socket.gethostname()}"
         self._mqtt5 = cfg.protocol == "5"
         client = make_client(cfg, self.client_id, password)
         client.will_set(self.status_topic, contract.OFFLINE, qos=1, retain=True)
@@ -206,7 +206,7 @@ class Publisher:
     def publish_camera_status(self, camera: str, payload: str) -> None:
         """Retained QoS 1 camera status, straight to the broker; re-sent after each reconnect."""
         self.publish_status(
-            contract.camera_status_topic(self._cfg.topic_prefix, self._site, camera), payload
+            self._topics.camera_status(camera), payload
         )
 
     def publish_status(self, topic: str, payload: str | bytes) -> None:

@@ -55,12 +55,11 @@ class SnapshotPublisher:
     """Encodes and publishes each passage's plate area (retained) when enabled."""
 
     def __init__(
-        self, cfg: SnapshotPublishConfig, publish: Publish, prefix: str, site: str
+        self, cfg: SnapshotPublishConfig, publish: Publish, topics: contract.Topics
     ) -> None:
         self._cfg = cfg
         self._publish = publish
-        self._prefix = prefix
-        self._site = site
+        self._topics = topics
         self.published = 0
         self.failures = 0
 
@@ -71,7 +70,7 @@ class SnapshotPublisher:
         try:
             area = plate_area(frame.bgr(), passage.rect, self._cfg.max_width)
             jpeg = encode_jpeg(area, self._cfg.jpeg_quality)
-            self._publish(contract.snapshot_topic(self._prefix, self._site, passage.camera), jpeg)
+            self._publish(self._topics.snapshot(passage.camera), jpeg)
         except Exception as exc:  # a picture must never cost the passage
             self.failures += 1
             log.warning("snapshot of %s not published: %s", passage.event_id, exc)

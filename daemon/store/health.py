@@ -43,7 +43,7 @@ class StorageHealth:
 
     def __init__(
         self,
-        topic_prefix: str,
+        topics: contract.Topics,
         *,
         gate_ttl_s: float | None = None,
         fallback: Fallback | None = None,
@@ -59,7 +59,7 @@ class StorageHealth:
         every attempt of :meth:`retry` (retrying is alive: daemon.ops.health must not call the
         writer stuck while the disk is full). ``recovery`` is :attr:`daemon.store.db.Store.recovery`
         (a corrupt database moved aside at start), reported in every status."""
-        self._prefix = topic_prefix
+        self._topics = topics
         self._gate_ttl = gate_ttl_s
         self._fallback = fallback
         self.on_status = on_status
@@ -82,7 +82,7 @@ class StorageHealth:
 
     def messages(self, passage: Passage) -> list[contract.Message]:
         """The outbox rows of ``passage`` (event, gate command for ``allow``, retained last)."""
-        return contract.passage_messages(self._prefix, passage, self._gate_ttl)
+        return self._topics.passage_messages(passage, self._gate_ttl)
 
     def send_fallback(self, passage: Passage) -> bool:
         """Publish ``passage`` outside the outbox; True if handed to the publisher."""

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from sqlalchemy.exc import DataError, IntegrityError, StatementError
 
+from daemon import contract
 from daemon.domain import Frame, Passage, PlateRead
 from daemon.store.db import Store
 from daemon.store.health import Fallback, StorageHealth
@@ -55,7 +56,7 @@ class Recorder:
         self,
         store: Store,
         snapshots_dir: Path | None,
-        topic_prefix: str,
+        topics: contract.Topics,
         on_committed: Callable[[Passage], None],
         *,
         max_bytes: int = 64 << 20,
@@ -78,7 +79,7 @@ class Recorder:
             SnapshotWriter(Path(snapshots_dir), jpeg_quality) if snapshots_dir is not None else None
         )
         self.health = StorageHealth(
-            topic_prefix, gate_ttl_s=gate_ttl_s, fallback=fallback, on_status=on_storage_status,
+            topics, gate_ttl_s=gate_ttl_s, fallback=fallback, on_status=on_storage_status,
             snapshots=self._snapshots, queue_stats=self._queue_stats,
             retry_min_s=retry_min_s, retry_max_s=retry_max_s, beat=self._beat,
             recovery=store.recovery,

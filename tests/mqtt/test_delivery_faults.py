@@ -30,6 +30,7 @@ from daemon.mqtt.publisher import Publisher
 from daemon.store.db import Store
 from daemon.store.recorder import Recorder
 from scripts.rig.broker import Mosquitto, Received, Subscriber
+from tests.support.daemon import TOPICS, site_topics
 
 ROOT = Path(__file__).resolve().parents[2]
 CAMERAS = ("entry-1", "exit-1")
@@ -95,14 +96,15 @@ def build(broker: Mosquitto, db: Path, *, gate: bool = False, **mqtt: Any) -> Ri
     store = Store(f"sqlite:///{db}")
     holder: list[Publisher] = []
     recorder = Recorder(
-        store, None, "gatecam", lambda _p: holder[0].wake() if holder else None,
+        store, None, TOPICS, lambda _p: holder[0].wake() if holder else None,
         decide=AccessControl(store, AccessConfig()).apply, gate_ttl_s=5.0 if gate else None,
         fallback=lambda _p, msgs: holder[0].publish_direct(msgs),
         retry_min_s=0.02, retry_max_s=0.2,
     )
     cfg = MqttConfig.model_validate(
         {"port": broker.port, "client_id": f"pub-{site}", "keepalive_s": 5, **mqtt})
-    publisher = Publisher(cfg, site, store, recorder, None, reconnect_max_s=1, poll_s=1.0)
+    publisher = Publisher(cfg, site_topics(site),
+                          store, recorder, None, reconnect_max_s=1, poll_s=1.0)
     holder.append(publisher)
     recorder.start()
     publisher.start()
@@ -166,11 +168,14 @@ from daemon.domain import Passage
 from daemon.mqtt.publisher import Publisher
 from daemon.store.recorder import Recorder
 from daemon.store.db import Store
+from daemon.contract import Topics
 port, db, site = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 store = Store("sqlite:///" + db)
 holder = []
-rec = Recorder(store, None, "gatecam", lambda _p: holder[0].wake())
-pub = Publisher(MqttConfig(port=port, client_id="crash-" + site, max_inflight=5), site, store,
+rec = Recorder(store, None, Topics("gatecam", "lot-a"), lambda _p: holder[0].wake())
+pub = Publisher(MqttConfig(port=port, client_id="crash-" + site, max_inflight=5),
+                Topics("gatecam", site),
+                store,
                 rec, None)
 holder.append(pub)
 rec.start(); pub.start(); pub.wait_connected(10)
@@ -214,8 +219,9 @@ def test_daemon_sigkill_with_pending_rows_loses_nothing(broker: Mosquitto, tmp_p
     assert pending > 0, "nothing was pending at the kill: the test proves nothing"
 
     store = Store(f"sqlite:///{db}")  # the restarted daemon
-    rec = Recorder(store, None, "gatecam", lambda _p: None)
-    pub = Publisher(MqttConfig(port=broker.port, client_id="crash-" + site), site, store, rec,
+    rec = Recorder(store, None, TOPICS, lambda _p: None)
+    pub = Publisher(MqttConfig(port=broker.port, client_id="crash-" + site), site_topics(site),
+                    store, rec,
                     None)
     try:
         rec.start()

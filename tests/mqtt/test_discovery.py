@@ -30,7 +30,7 @@ from daemon.store.db import Store
 from scripts.rig.broker import Mosquitto, Received, Subscriber
 from tests.support.clips import ClipStore, clips
 from tests.support.config import make_config
-from tests.support.daemon import E2E_SECRET_ID, E2E_SECRET_KEY, wait_until
+from tests.support.daemon import E2E_SECRET_ID, E2E_SECRET_KEY, TOPICS, wait_until
 from tests.support.homeassistant import PAYLOAD_NONE, event_fired, render, validate
 
 __all__ = ["clips"]
@@ -58,7 +58,7 @@ def make_passage() -> Passage:
 
 
 def _configs(snapshots: bool) -> dict[str, dict[str, Any]]:
-    msgs = discovery_messages("homeassistant", "gatecam", "lot-a", ["entry-1", "exit.2"],
+    msgs = discovery_messages("homeassistant", TOPICS, ["entry-1", "exit.2"],
                               "1.2.3", snapshots=snapshots)
     assert all(retain for _, _, retain in msgs)
     return {t: json.loads(p) for t, p, _ in msgs}

@@ -30,6 +30,7 @@ from daemon.mqtt.publisher import Publisher
 from daemon.store.db import Store
 from daemon.store.recorder import Recorder
 from scripts.rig.broker import Mosquitto, Received, Subscriber
+from tests.support.daemon import TOPICS, site_topics
 
 ALLOWED = "粤B12345"
 GATE_SCHEMA = jsonschema.Draft202012Validator(
@@ -73,7 +74,7 @@ def build(broker: Mosquitto, db: Path, *, ttl: float = 5.0, gate_key: bytes | No
     store.access_add(ALLOWED, "allow")
     holder: list[Publisher] = []
     recorder = Recorder(
-        store, None, "gatecam", lambda _p: holder[0].wake() if holder else None,
+        store, None, TOPICS, lambda _p: holder[0].wake() if holder else None,
         decide=AccessControl(store, AccessConfig()).apply, gate_ttl_s=ttl,
         fallback=lambda _p, msgs: holder[0].publish_direct(msgs),
         retry_min_s=0.02, retry_max_s=0.2,
@@ -81,7 +82,8 @@ def build(broker: Mosquitto, db: Path, *, ttl: float = 5.0, gate_key: bytes | No
     cfg = MqttConfig.model_validate({
         "port": broker.port, "client_id": f"pub-{site}", "keepalive_s": 5,
         "gate_command": True, "gate_command_ttl_s": ttl, **mqtt})
-    publisher = Publisher(cfg, site, store, recorder, None, reconnect_max_s=1, poll_s=0.5,
+    publisher = Publisher(cfg, site_topics(site),
+                          store, recorder, None, reconnect_max_s=1, poll_s=0.5,
                           gate_key=gate_key, gate_guard=gate_guard)
     holder.append(publisher)
     recorder.start()

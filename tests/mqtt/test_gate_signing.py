@@ -26,6 +26,7 @@ from daemon.mqtt.publisher import Publisher
 from daemon.store.db import Store
 from daemon.store.recorder import Recorder
 from scripts.rig.broker import Mosquitto, Subscriber
+from tests.support.daemon import TOPICS, site_topics
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = b"0123456789abcdef0123456789abcdef"
@@ -54,11 +55,11 @@ def test_signed_commands_verify_and_tampered_ones_do_not(
     store = Store(f"sqlite:///{tmp_path}/g.db")
     store.access_add(ALLOWED, "allow")
     holder: list[Publisher] = []
-    recorder = Recorder(store, None, "gatecam", lambda _p: holder[0].wake(),
+    recorder = Recorder(store, None, TOPICS, lambda _p: holder[0].wake(),
                         decide=AccessControl(store, AccessConfig()).apply, gate_ttl_s=5.0)
     cfg = MqttConfig.model_validate({"port": broker.port, "client_id": f"pub-{site}",
                                      "gate_command": True, "gate_signing": True})
-    publisher = Publisher(cfg, site, store, recorder, None, gate_key=KEY)
+    publisher = Publisher(cfg, site_topics(site), store, recorder, None, gate_key=KEY)
     holder.append(publisher)
     recorder.start()
     publisher.start()

@@ -25,6 +25,7 @@ from daemon.mqtt.publisher import Publisher
 from daemon.store.db import Store
 from daemon.store.recorder import Recorder
 from scripts.rig.broker import Mosquitto, Subscriber
+from tests.support.daemon import TOPICS, site_topics
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
@@ -64,11 +65,12 @@ def build(
     site = f"lot-{uuid.uuid4().hex[:6]}"
     store = Store(f"sqlite:///{tmp_path}/g.db")
     holder: list[Publisher] = []
-    recorder = Recorder(store, None, "gatecam", lambda _p: holder[0].wake() if holder else None)
+    recorder = Recorder(store, None, TOPICS, lambda _p: holder[0].wake() if holder else None)
     mqtt_cfg = MqttConfig.model_validate(
         {"port": broker.port, "client_id": f"pub-{site}", "keepalive_s": 5, **cfg}
     )
-    publisher = Publisher(mqtt_cfg, site, store, recorder, None, reconnect_max_s=1, poll_s=1.0,
+    publisher = Publisher(mqtt_cfg, site_topics(site),
+                          store, recorder, None, reconnect_max_s=1, poll_s=1.0,
                           on_acked=on_acked)
     holder.append(publisher)
     recorder.start()
@@ -226,9 +228,9 @@ def test_bad_credentials_logged_never_crash(
 ) -> None:
     with Mosquitto(anonymous=False) as broker:
         store = Store(f"sqlite:///{tmp_path}/g.db")
-        rec = Recorder(store, None, "gatecam", lambda _p: None)
+        rec = Recorder(store, None, TOPICS, lambda _p: None)
         cfg = MqttConfig(port=broker.port, client_id="bad-creds", username="gate")
-        pub = Publisher(cfg, "lot-x", store, rec, "s3cret-pw", reconnect_max_s=1)
+        pub = Publisher(cfg, site_topics("lot-x"), store, rec, "s3cret-pw", reconnect_max_s=1)
         with caplog.at_level(logging.INFO, logger="daemon.mqtt.publisher"):
             rec.start()
             pub.start()
@@ -247,10 +249,12 @@ from daemon.config.models import MqttConfig
 from daemon.mqtt.publisher import Publisher
 from daemon.store.recorder import Recorder
 from daemon.store.db import Store
+from daemon.contract import Topics
 port, db, site = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 store = Store("sqlite:///" + db)
-rec = Recorder(store, None, "gatecam", lambda _p: None)
-pub = Publisher(MqttConfig(port=port, client_id="will-" + site), site, store, rec, None)
+rec = Recorder(store, None, Topics("gatecam", "lot-a"), lambda _p: None)
+pub = Publisher(MqttConfig(port=port, client_id="will-" + site), Topics("gatecam", site),
+                store, rec, None)
 rec.start(); pub.start()
 print("connected" if pub.wait_connected(10) else "failed", flush=True)
 time.sleep(60)
@@ -332,8 +336,9 @@ def test_rows_left_by_a_previous_run_are_delivered(broker: Mosquitto, tmp_path: 
     sub = Subscriber(broker.port, ("gatecam/lot-prev/entry-1/passage",))
     assert sub.wait_connected(5)
     store = Store(f"sqlite:///{tmp_path}/g.db")
-    rec = Recorder(store, None, "gatecam", lambda _p: None)
-    pub = Publisher(MqttConfig(port=broker.port, client_id="prev"), site, store, rec, None)
+    rec = Recorder(store, None, TOPICS, lambda _p: None)
+    pub = Publisher(MqttConfig(port=broker.port, client_id="prev"), site_topics(site),
+                    store, rec, None)
     try:
         rec.start()
         pub.start()

@@ -22,6 +22,7 @@ from daemon.mqtt.publisher import Publisher
 from daemon.store.db import Store
 from daemon.store.recorder import Recorder
 from scripts.rig.broker import Mosquitto, Subscriber
+from tests.support.daemon import TOPICS, site_topics
 
 USER, PASSWORD = "gate", "s3cret-tls-pw"
 
@@ -85,10 +86,10 @@ def tls_broker(pki: Pki, tmp_path: Path) -> Iterator[Mosquitto]:
 def _publisher(broker: Mosquitto, tmp: Path, tls: MqttTlsConfig, password: str) -> Publisher:
     store = Store(f"sqlite:///{tmp}/g-{uuid.uuid4().hex[:6]}.db")
     holder: list[Publisher] = []
-    rec = Recorder(store, None, "gatecam", lambda _p: holder[0].wake() if holder else None)
+    rec = Recorder(store, None, TOPICS, lambda _p: holder[0].wake() if holder else None)
     cfg = MqttConfig(port=broker.port, client_id=f"tls-{uuid.uuid4().hex[:6]}", username=USER,
                      tls=tls)
-    pub = Publisher(cfg, "lot-tls", store, rec, password, reconnect_max_s=1)
+    pub = Publisher(cfg, site_topics("lot-tls"), store, rec, password, reconnect_max_s=1)
     holder.append(pub)
     rec.start()
     pub.start()

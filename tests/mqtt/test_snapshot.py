@@ -14,6 +14,7 @@ from daemon.domain import Frame, Passage, PlateRead, Rect
 from daemon.mqtt.daily import DailyCalls, local_midnight
 from daemon.mqtt.snapshot import SnapshotPublisher, plate_area
 from daemon.store.db import Store
+from tests.support.daemon import TOPICS
 
 T0 = datetime(2026, 12, 4, 8, 0, tzinfo=UTC)
 
@@ -41,7 +42,7 @@ def test_plate_area_scales_and_falls_back_to_the_frame() -> None:
 def test_publisher_sends_a_jpeg_per_camera_and_survives_a_bad_frame() -> None:
     sent: list[tuple[str, bytes]] = []
     pub = SnapshotPublisher(SnapshotPublishConfig(enabled=True, max_width=200, jpeg_quality=60),
-                            lambda t, b: sent.append((t, b)), "gatecam", "lot-a")
+                            lambda t, b: sent.append((t, b)), TOPICS)
     passage = Passage(event_id="e", site="lot-a", camera="entry-1", direction="entry",
                       captured_at=T0, decided_at=T0, plate="京AF0236",
                       rect=Rect(900, 500, 120, 40))

@@ -21,8 +21,8 @@ from daemon.config.secrets import Secrets
 from daemon.domain import Passage
 from daemon.ocr.emulator.server import EmulatorServer
 from daemon.ocr.errors import CALL_OUTCOMES
-from daemon.ops.logsetup import redact, setup_logging
 from daemon.ops.collector import READ_RESULTS
+from daemon.ops.logsetup import redact, setup_logging
 from tests.support.clips import ClipStore, clips
 from tests.support.config import make_config
 from tests.support.daemon import E2E_SECRET_ID, E2E_SECRET_KEY, wait_until

@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError, StatementError
 from daemon import contract
 from daemon.domain import Passage
 from daemon.store.health import StorageHealth
+from tests.support.daemon import TOPICS
 
 T0 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 
@@ -51,7 +52,7 @@ class Flaky:
 
 def test_transient_errors_are_retried_until_the_write_succeeds() -> None:
     statuses: list[dict[str, Any]] = []
-    health = StorageHealth("gatecam", on_status=statuses.append, retry_min_s=0.001,
+    health = StorageHealth(TOPICS, on_status=statuses.append, retry_min_s=0.001,
                            retry_max_s=0.004)
     write = Flaky(_locked(), _locked(), _locked())
     first_failure: list[int] = []
@@ -66,7 +67,7 @@ def test_transient_errors_are_retried_until_the_write_succeeds() -> None:
 
 
 def test_a_permanent_error_drops_the_item_or_is_raised_on_request() -> None:
-    health = StorageHealth("gatecam", retry_min_s=0.001)
+    health = StorageHealth(TOPICS, retry_min_s=0.001)
     assert not health.retry("passage e-1", Flaky(_duplicate()), threading.Event())
     with pytest.raises(IntegrityError):
         health.retry("burst", Flaky(_duplicate()), threading.Event(), permanent_raises=True)
@@ -78,7 +79,7 @@ def test_a_permanent_error_drops_the_item_or_is_raised_on_request() -> None:
 def test_abandon_stops_the_retry_loop_and_keeps_the_failure_visible() -> None:
     abandon = threading.Event()
     abandon.set()
-    health = StorageHealth("gatecam", retry_min_s=0.001)
+    health = StorageHealth(TOPICS, retry_min_s=0.001)
     write = Flaky(*[_locked() for _ in range(10)])
     assert not health.retry("passage e-1", write, abandon)
     assert write.calls == 1
@@ -87,7 +88,7 @@ def test_abandon_stops_the_retry_loop_and_keeps_the_failure_visible() -> None:
 
 def test_fallback_publishes_the_passage_messages_while_the_store_fails() -> None:
     sent: list[tuple[str, list[contract.Message]]] = []
-    health = StorageHealth("gatecam", gate_ttl_s=5.0,
+    health = StorageHealth(TOPICS, gate_ttl_s=5.0,
                            fallback=lambda p, msgs: sent.append((p.event_id, msgs)))
     assert not health.can_fall_back  # the store has not failed yet
     health.update("disk I/O error")
@@ -105,8 +106,8 @@ def test_a_failing_fallback_or_listener_never_breaks_the_writer() -> None:
     def boom(*_args: object) -> None:
         raise RuntimeError("broker gone")
 
-    health = StorageHealth("gatecam", fallback=boom, on_status=boom)
+    health = StorageHealth(TOPICS, fallback=boom, on_status=boom)
     health.update("database is locked")  # the listener raises: logged, not raised
     assert not health.send_fallback(_passage())
     assert health.status()["fallback_published"] == 0
-    assert not StorageHealth("gatecam").send_fallback(_passage())  # no fallback configured
+    assert not StorageHealth(TOPICS).send_fallback(_passage())  # no fallback configured

@@ -18,6 +18,7 @@ import pytest
 from daemon.domain import Frame, Passage, PlateRead
 from daemon.store.db import Store
 from daemon.store.recorder import Recorder
+from tests.support.daemon import TOPICS
 
 T0 = datetime(2026, 11, 25, 23, 59, 59, tzinfo=UTC)
 
@@ -61,7 +62,7 @@ def store(tmp_path: Path) -> Iterator[Store]:
 
 def test_snapshot_written_then_passage_committed(tmp_path: Path, store: Store) -> None:
     committed = Counter()
-    rec = Recorder(store, tmp_path / "snaps", "gatecam", committed)
+    rec = Recorder(store, tmp_path / "snaps", TOPICS, committed)
     rec.start()
     image = np.zeros((120, 200, 3), np.uint8)
     image[30:90, 50:150] = (0, 0, 255)
@@ -87,7 +88,7 @@ def test_snapshot_failure_still_records(
 ) -> None:
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("a file where the snapshot folder should be")
-    rec = Recorder(store, blocker, "gatecam", lambda _p: None)
+    rec = Recorder(store, blocker, TOPICS, lambda _p: None)
     rec.start()
     with caplog.at_level(logging.ERROR, logger="daemon.store.snapshots"):
         rec.submit_passage(make_passage(2), [], still(np.zeros((10, 10, 3), np.uint8)))
@@ -103,7 +104,7 @@ def test_locked_database_is_retried_not_lost(
     tmp_path: Path, store: Store, caplog: pytest.LogCaptureFixture
 ) -> None:
     committed = Counter()
-    rec = Recorder(store, None, "gatecam", committed, retry_min_s=0.02, retry_max_s=0.2)
+    rec = Recorder(store, None, TOPICS, committed, retry_min_s=0.02, retry_max_s=0.2)
     rec.start()
     locker = sqlite3.connect(tmp_path / "g.db", isolation_level=None)
     locker.execute("BEGIN EXCLUSIVE")
@@ -127,7 +128,7 @@ def test_permanent_error_dropped_thread_survives(
     store: Store, caplog: pytest.LogCaptureFixture
 ) -> None:
     committed = Counter()
-    rec = Recorder(store, None, "gatecam", committed)
+    rec = Recorder(store, None, TOPICS, committed)
     rec.start()
     with caplog.at_level(logging.ERROR, logger="daemon.store.recorder"):
         rec.submit_passage(make_passage(4), [])
@@ -142,7 +143,7 @@ def test_permanent_error_dropped_thread_survives(
 
 
 def test_reads_marks_and_attempts_go_through_the_writer(store: Store) -> None:
-    rec = Recorder(store, None, "gatecam", lambda _p: None)
+    rec = Recorder(store, None, TOPICS, lambda _p: None)
     rec.start()
     rec.submit_passage(make_passage(6), [])
     rec.submit_read(make_read(9), "ev-0099")  # a read of a passage never confirmed
@@ -158,7 +159,7 @@ def test_reads_marks_and_attempts_go_through_the_writer(store: Store) -> None:
 
 
 def test_stop_drains_in_order(store: Store) -> None:
-    rec = Recorder(store, None, "gatecam", lambda _p: None)
+    rec = Recorder(store, None, TOPICS, lambda _p: None)
     rec.start()
     for n in range(30):
         assert rec.submit_passage(make_passage(n), [make_read(n)])
@@ -179,7 +180,7 @@ def test_stop_drains_in_order(store: Store) -> None:
 def _full_disk_recorder(disk: Path, **kw: object) -> tuple[Store, Recorder, Counter]:
     store = Store(f"sqlite:///{disk}/g.db", busy_timeout_ms=50)
     committed = Counter()
-    rec = Recorder(store, disk / "snaps", "gatecam", committed, retry_min_s=0.02,
+    rec = Recorder(store, disk / "snaps", TOPICS, committed, retry_min_s=0.02,
                    retry_max_s=0.1, put_timeout_s=0.05, **kw)  # type: ignore[arg-type]
     rec.start()
     return store, rec, committed
@@ -261,7 +262,7 @@ class _BrokenFrame(Frame):
 def test_snapshot_conversion_error_records_without_snapshot(
     tmp_path: Path, store: Store, caplog: pytest.LogCaptureFixture
 ) -> None:
-    rec = Recorder(store, tmp_path / "snaps", "gatecam", lambda _p: None)
+    rec = Recorder(store, tmp_path / "snaps", TOPICS, lambda _p: None)
     rec.start()
     broken = _BrokenFrame("entry-1", 1, 0.0, T0, np.zeros((8, 8, 3), np.uint8))
     with caplog.at_level(logging.ERROR):
@@ -284,7 +285,7 @@ def test_unexpected_error_in_one_item_is_counted_and_the_writer_goes_on(
         calls.append(p.event_id)
         return p
 
-    rec = Recorder(store, None, "gatecam", lambda _p: None, decide=decide)
+    rec = Recorder(store, None, TOPICS, lambda _p: None, decide=decide)
     rec.start()
 
     def bad_job() -> None:
@@ -313,7 +314,7 @@ def test_unexpected_error_in_one_item_is_counted_and_the_writer_goes_on(
 def test_dead_writer_refuses_passages_and_is_a_stall(store: Store) -> None:
     from daemon.ops.health import HealthLimits, PipelineSnapshot, assess
 
-    rec = Recorder(store, None, "gatecam", lambda _p: None)
+    rec = Recorder(store, None, TOPICS, lambda _p: None)
     rec.start()
 
     def die() -> None:
@@ -333,7 +334,7 @@ def test_dead_writer_refuses_passages_and_is_a_stall(store: Store) -> None:
 def test_storage_status_says_the_database_was_recovered(tmp_path: Path) -> None:
     (tmp_path / "g.db").write_bytes(b"garbage, not a database " * 200)
     store = Store(f"sqlite:///{tmp_path}/g.db")
-    rec = Recorder(store, None, "gatecam", lambda _p: None)
+    rec = Recorder(store, None, TOPICS, lambda _p: None)
     status = rec.status()
     assert status["ok"] is True  # writes succeed: degraded, not failing
     recovered = status["recovered"]

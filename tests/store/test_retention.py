@@ -24,6 +24,7 @@ from daemon.store.retention import (
     prune_rows,
     prune_snapshots,
 )
+from tests.support.daemon import TOPICS
 
 NOW = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 DAY = 86400.0
@@ -96,7 +97,7 @@ def test_retention_pass_runs_rows_in_the_writer(tmp_path: Path) -> None:
     store = Store(f"sqlite:///{tmp_path}/g.db")
     old = _passage(1, datetime.now(UTC) - timedelta(days=400))
     store.record_passage(old, [], [])
-    rec = Recorder(store, None, "gatecam", lambda _p: None)
+    rec = Recorder(store, None, TOPICS, lambda _p: None)
     rec.start()
     stop = threading.Event()
     r = Retention(RetentionConfig(), store, rec, tmp_path / "none", stop)

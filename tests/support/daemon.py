@@ -12,6 +12,8 @@ from typing import Any
 
 import yaml
 
+from daemon.contract import Topics
+
 ROOT = Path(__file__).resolve().parents[2]
 
 E2E_SECRET_ID = "AKIDgatecamE2E"
@@ -75,3 +77,12 @@ def wait_until(predicate: Any, timeout: float, interval: float = 0.1) -> bool:
             return True
         time.sleep(interval)
     return bool(predicate())
+
+
+TOPICS = Topics("gatecam", "lot-a")
+"""The default MQTT identity of the tests (prefix ``gatecam``, site ``lot-a``)."""
+
+
+def site_topics(site: str, prefix: str = "gatecam") -> Topics:
+    """The MQTT identity of a test's own site (each test uses its own, random one)."""
+    return Topics(prefix, site)

@@ -26,7 +26,7 @@ from daemon.errors import CredentialsError
 from daemon.store.db import Store
 from daemon.store.recorder import Recorder
 from daemon.webhook.sender import WebhookSender, WebhookTarget, resolve_targets
-from tests.support.daemon import ROOT
+from tests.support.daemon import ROOT, TOPICS
 from tests.support.receiver import Answer, Receiver
 
 
@@ -42,7 +42,7 @@ def rig(tmp_path: Path, target: WebhookTarget) -> Iterator[tuple[Store, Recorder
     store = Store(f"sqlite:///{tmp_path}/w.db")
     stop = threading.Event()
     holder: list[WebhookSender] = []
-    recorder = Recorder(store, None, "gatecam", lambda _p: holder[0].wake(),
+    recorder = Recorder(store, None, TOPICS, lambda _p: holder[0].wake(),
                         webhook_targets=[target.outbox_target])
     sender = WebhookSender(target, store, recorder, stop, late_after_s=10.0, poll_s=0.2)
     holder.append(sender)
@@ -190,10 +190,12 @@ from daemon.domain import Passage
 from daemon.store.db import Store
 from daemon.store.recorder import Recorder
 from daemon.webhook.sender import WebhookSender, WebhookTarget
+from daemon.contract import Topics
 url, db = sys.argv[1], sys.argv[2]
 store = Store(f"sqlite:///{db}")
 target = WebhookTarget("erp", url, timeout_s=1.0, retry_min_s=0.05, retry_max_s=0.2)
-rec = Recorder(store, None, "gatecam", lambda _p: None, webhook_targets=[target.outbox_target])
+rec = Recorder(store, None, Topics("gatecam", "lot-a"), lambda _p: None,
+               webhook_targets=[target.outbox_target])
 rec.start()
 WebhookSender(target, store, rec, threading.Event(), poll_s=0.05).start()
 for n in range(100000):
@@ -235,7 +237,7 @@ def test_writer_sigkill_loses_no_webhook_event(tmp_path: Path) -> None:
     target = WebhookTarget("erp", rx.url, retry_min_s=0.05, retry_max_s=0.2)
     store = Store(f"sqlite:///{db}")
     stop = threading.Event()
-    rec = Recorder(store, None, "gatecam", lambda _p: None,
+    rec = Recorder(store, None, TOPICS, lambda _p: None,
                    webhook_targets=[target.outbox_target])
     sender = WebhookSender(target, store, rec, stop, poll_s=0.05)
     rec.start()
