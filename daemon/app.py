@@ -88,6 +88,8 @@ class App:
     _gate_key: bytes | None = None
     health: HealthMonitor | None = None
     metrics_server: MetricsServer | None = None
+    web_server: Any = None
+    """The operator page's :class:`daemon.web.server.WebServer` when ``web.enabled``."""
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     # -- start, in pipeline order from the sink backwards so nothing produces into a void --
@@ -104,6 +106,7 @@ class App:
         self._start_ocr()
         self._start_cameras()
         self._start_health()
+        self._start_web()
         log.info("gatecam started: site %s, %d camera(s)", self.cfg.site, len(self._cameras))
 
     def stages(self) -> Stages:
@@ -214,6 +217,22 @@ class App:
         )
         self.health.start()
 
+    def _start_web(self) -> None:
+        """The operator page (daemon/web), only when ``web.enabled``: imported lazily so a
+        daemon without it never loads werkzeug, Jinja2 or waitress."""
+        if not self.cfg.web.enabled or self._store is None:
+            return
+        from daemon.web.wiring import start_web  # noqa: PLC0415 (lazy on purpose, see above)
+
+        pub = self._publisher
+        gates = pub is not None and self.cfg.mqtt.gate_command
+        try:
+            self.web_server = start_web(
+                self.cfg, self._store, self.stages, pub.open_gate if gates and pub else None)
+        except OSError as exc:  # a taken port must not keep the gate dark
+            log.error("operator page %s:%s not served: %s", self.cfg.web.host,
+                      self.cfg.web.port, exc)
+
     def _start_camera(self, cam_cfg: CameraConfig) -> _Camera:
         if self._pool is None:
             raise RuntimeError("start the OCR pool before the cameras")
@@ -317,6 +336,7 @@ class App:
             return max(floor, min(timeout, deadline - time.monotonic()))
 
         self.stop_event.set()
+        self._stop_web()  # before the store closes under a page
         for cam in self._cameras:
             cam.capture.join(left())
             cam.slot.close()
@@ -345,6 +365,10 @@ class App:
         if self.metrics_server is not None:
             self.metrics_server.stop()
         log.info("gatecam stopped at %s", datetime.now(UTC).isoformat(timespec="seconds"))
+
+    def _stop_web(self) -> None:
+        if self.web_server is not None:
+            self.web_server.stop()
 
     def ocr_stats(self) -> dict[str, Any]:
         """Counters of the OCR pool (calls, errors, stale drops) and its circuit status."""

@@ -105,6 +105,19 @@ def gate_payload(passage: Passage, ttl_s: float) -> str:
     })
 
 
+def manual_gate_payload(event_id: str, now: datetime, ttl_s: float, operator: str,
+                        reason: str) -> str:
+    """A manual open from the operator page: the gate command plus who opened it and why
+    (``operator``, ``reason``: outside the signature, for the controller's log)."""
+    return encode({
+        "action": "open",
+        "event_id": event_id,
+        "expires_at": utc_iso(now + timedelta(seconds=ttl_s)),
+        "operator": operator,
+        "reason": reason,
+    })
+
+
 def gate_expires_at(payload: str) -> datetime | None:
     """The ``expires_at`` of a gate command payload; None if it has none (never send it)."""
     try:

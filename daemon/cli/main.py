@@ -92,6 +92,10 @@ def _parser() -> argparse.ArgumentParser:
 
     register_allow(sub)
 
+    from daemon.cli.webpassword import register as register_web_password  # stdlib only
+
+    register_web_password(sub)
+
     sub.add_parser("emulate-tencent", help="serve a local LicensePlateOCR stand-in "
                    "(--port N, --host, --rate-limit)")
     return p
