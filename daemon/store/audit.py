@@ -35,10 +35,13 @@ def record_manual_open(store: Store, entry: ManualOpen) -> None:
             event_id=entry.event_id, outcome=entry.outcome[:255]))
 
 
-def manual_open_log(store: Store, limit: int = 200) -> list[ManualOpen]:
-    """The newest ``limit`` audit rows, newest first."""
+def manual_open_log(store: Store, limit: int = 200, event_id: str | None = None
+                    ) -> list[ManualOpen]:
+    """The newest ``limit`` audit rows (or the one of ``event_id``), newest first."""
     m = manual_opens.c
     q = (select(m.at, m.operator, m.camera, m.reason, m.event_id, m.outcome)
          .order_by(m.at.desc(), m.id.desc()).limit(limit))
+    if event_id is not None:
+        q = q.where(m.event_id == event_id)
     with store.engine.connect() as conn:
         return [ManualOpen(*row) for row in conn.execute(q)]

@@ -8,20 +8,38 @@ shape (``Passage.as_event``). Errors are ``{"error": message}`` with the status 
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from werkzeug.exceptions import NotFound
 from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
 
-from daemon.domain import utc_iso
-from daemon.store.audit import manual_open_log
+from daemon.domain import Passage, utc_iso
+from daemon.store.audit import ManualOpen, manual_open_log
+from daemon.store.db import Store
 from daemon.store.queries import passage_detail
 from daemon.web import forms
+from daemon.web.auth import Session
 
-if TYPE_CHECKING:
-    from daemon.web.auth import Session
-    from daemon.web.routes import WebApp
+
+class _Context(Protocol):
+    store: Store
+
+
+class WebApp(Protocol):
+    """What the API needs of :class:`daemon.web.routes.WebApp` (which imports this module)."""
+
+    @property
+    def ctx(self) -> _Context: ...
+    def login(self, request: Request, name: str | None = None, password: str | None = None
+              ) -> tuple[str | None, int, str]: ...
+
+    def set_cookie(self, response: Response, user: str) -> Session: ...
+    def passage_filter(self, request: Request) -> forms.PassageFilter: ...
+    def find(self, f: forms.PassageFilter) -> list[Passage]: ...
+    def image(self, event_id: str, which: str) -> Response: ...
+    def health(self) -> dict[str, Any]: ...
+    def open_gate(self, session: Session, camera: str, reason_text: str) -> ManualOpen: ...
 
 RULES = [
     Rule("/api/login", endpoint="api_login", methods=["POST"]),

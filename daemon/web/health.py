@@ -43,8 +43,13 @@ def health_doc(stages: Stages, now: datetime, local_midnight: datetime) -> dict[
                    "connected": pub.connected if pub is not None else None,
                    "outbox_backlog": view.outbox_backlog},
         "passages": view.passages,
+        "db_mb": _megabytes(stages.store.used_bytes()) if stages.store is not None else None,
         "warnings": view.warnings,
     }
+
+
+def _megabytes(n: int | None) -> float | None:
+    return None if n is None else round(n / 1e6, 1)
 
 
 HealthSource = Callable[[], Stages]

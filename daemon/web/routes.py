@@ -25,7 +25,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from daemon.config.models import WebConfig
+from daemon.config.web import WebConfig
 from daemon.domain import Passage
 from daemon.ops.observe import Stages
 from daemon.store.audit import ManualOpen, manual_open_log, record_manual_open
@@ -108,6 +108,7 @@ class WebApp:
             loader=jinja2.PackageLoader("daemon.web", "templates"),
             autoescape=True, trim_blocks=True, lstrip_blocks=True)
         self._env.filters["local"] = self._local
+        self._env.filters["isolocal"] = self._isolocal
         self._env.globals["poll_s"] = POLL_S
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
@@ -175,6 +176,12 @@ class WebApp:
 
     def _local(self, when: datetime | None) -> str:
         return when.astimezone(self.ctx.tz).strftime("%Y-%m-%d %H:%M:%S") if when else "-"
+
+    def _isolocal(self, text: str | None) -> str:
+        try:
+            return self._local(datetime.fromisoformat(text)) if text else "-"
+        except (TypeError, ValueError):
+            return str(text)
 
     def passage_filter(self, request: Request, max_limit: int = forms.MAX_LIMIT
                        ) -> forms.PassageFilter:
@@ -320,10 +327,14 @@ class WebApp:
         """Cameras, OCR circuit, calls today, storage, broker."""
         return self.render("health.html", session=session, h=self.health())
 
-    def on_gates(self, _request: Request, session: Session) -> Response:
-        """A manual open button per gate camera."""
+    def on_gates(self, request: Request, session: Session) -> Response:
+        """A manual open button per gate camera (``?done=<event id>``: the last one's outcome)."""
+        done = request.args.get("done", "")
+        found = (manual_open_log(self.ctx.store, 1, done)
+                 if forms.EVENT_ID.match(done) else [])
         return self.render("gates.html", session=session, gates=self.ctx.gate_cameras,
-                           enabled=self.ctx.opener is not None, result=None)
+                           enabled=self.ctx.opener is not None,
+                           result=found[0] if found else None)
 
     def open_gate(self, session: Session, camera: str, reason_text: str) -> ManualOpen:
         """Send a manual open through the gate rules and audit it (ParamError first)."""
@@ -339,11 +350,10 @@ class WebApp:
         return entry
 
     def on_open(self, request: Request, session: Session, camera: str) -> Response:
-        """POST: open ``camera``'s gate now."""
+        """POST: open ``camera``'s gate now, then show the outcome on a GET (so a reload
+        never sends a second open)."""
         entry = self.open_gate(session, camera, request.form.get("reason", ""))
-        return self.render("gates.html", 200 if entry.outcome == "sent" else 503,
-                           session=session, gates=self.ctx.gate_cameras, enabled=True,
-                           result=entry)
+        return _redirect(f"/gates?done={quote(entry.event_id)}")
 
     def on_audit(self, _request: Request, session: Session) -> Response:
         """Manual opens, newest first."""

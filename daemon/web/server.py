@@ -17,7 +17,7 @@ from typing import Any
 
 from waitress.server import create_server
 
-from daemon.config.models import WebConfig
+from daemon.config.web import WebConfig
 from daemon.web.routes import WebApp
 
 log = logging.getLogger(__name__)

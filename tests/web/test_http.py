@@ -81,7 +81,8 @@ def test_forged_csrf_token_is_403_and_writes_nothing(tmp_path: Path) -> None:
         assert r.status_code == 403
         assert sent == [] and manual_open_log(site.store) == []
         r = c.post("/gates/entry-1/open", data={"reason": "intercom", "csrf": token})
-        assert r.status_code == 200 and sent == [("entry-1", USER, "intercom")]
+        assert r.status_code == 303 and sent == [("entry-1", USER, "intercom")]
+        assert "open command sent" in c.get(r.headers["location"]).text
         assert [m.reason for m in manual_open_log(site.store)] == ["intercom"]
 
 
@@ -184,3 +185,17 @@ def test_server_refuses_nothing_it_cannot_parse(tmp_path: Path) -> None:
         assert c.get("/").status_code == 200
         with httpx.Client(base_url=site.url) as other:
             assert other.get("/static/page.css").status_code == 200
+
+
+def test_manual_open_not_sent_is_audited_with_the_reason(tmp_path: Path) -> None:
+    def opener(camera: str, user: str, reason: str) -> tuple[str, str | None]:
+        return "manual-y", "dropped: not connected to the broker"
+
+    with web_site(tmp_path, opener=opener) as site, site.client() as c:
+        token = site.login(c)
+        r = c.post("/gates/exit-1/open", data={"reason": "visitor", "csrf": token})
+        page = c.get(r.headers["location"]).text
+        assert "not sent: dropped: not connected to the broker" in page
+        audit = c.get("/api/audit").json()["manual_opens"]
+        assert audit[0]["operator"] == USER and audit[0]["outcome"].startswith("dropped")
+        assert "visitor" in c.get("/audit").text
