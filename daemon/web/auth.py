@@ -86,11 +86,11 @@ def parse_users_file(text: str) -> list[tuple[str, str]]:
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
-        name, sep, stored = line.partition(":")
+        name, sep, stored = (part.strip() for part in line.partition(":"))
         if not sep or not name or not stored.startswith("scrypt$"):
             raise ValueError(f"web_users line {n}: expected name:scrypt$..., "
                              "made with gatecam web-password")
-        out.append((name.strip(), stored.strip()))
+        out.append((name, stored))
     return out
 
 
