@@ -67,6 +67,10 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--config", "-c", type=Path, default=Path("config/demo.yaml"))
     demo.add_argument("--mqtt-port", type=int, help="broker port (default: from the config)")
     demo.add_argument("--db", help="SQLAlchemy URL to record into (default: from the config)")
+    demo.add_argument("--page", action=argparse.BooleanOptionalAction, default=None,
+                      help="leave the operator page up afterwards until Ctrl-C "
+                           "(default: when run from a terminal)")
+    demo.add_argument("--page-port", type=int, default=8088, help="its port (0: any free)")
     demo.set_defaults(func=cmd_demo)
 
     chk = sub.add_parser("check-config", help="validate a configuration file and exit")
@@ -199,6 +203,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"failed {stats.get('failures', 0)}, not sent {stats.get('stale', 0)})",
         file=sys.stderr,
     )
+    if args.page if args.page is not None else sys.stdin.isatty():
+        from daemon.cli.demopage import serve_until_stopped
+
+        stop = threading.Event()
+        _install_signal_handlers(stop)
+        serve_until_stopped(cfg, args.page_port, stop)
     return 0
 
 

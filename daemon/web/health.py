@@ -6,7 +6,6 @@ snapshot /metrics and /healthz use) plus two counts from the store.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -52,5 +51,3 @@ def _megabytes(n: int | None) -> float | None:
     return None if n is None else round(n / 1e6, 1)
 
 
-HealthSource = Callable[[], Stages]
-"""How the web stage reads the running App (``App.stages``)."""

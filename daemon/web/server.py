@@ -43,7 +43,8 @@ class WebServer:
         self.app = app
         self._server: Any = create_server(
             app, host=cfg.host, port=cfg.port, threads=cfg.threads,
-            connection_limit=cfg.max_connections, channel_timeout=cfg.timeout_s,
+            # waitress counts its own listening socket and wake-up pipe in the limit
+            connection_limit=cfg.max_connections + 2, channel_timeout=cfg.timeout_s,
             cleanup_interval=max(1, int(cfg.timeout_s // 2)), ident="gatecam",
             max_request_header_size=16 * 1024, max_request_body_size=64 * 1024,
             clear_untrusted_proxy_headers=True, expose_tracebacks=False,
