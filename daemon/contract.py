@@ -196,6 +196,20 @@ def passage_messages(
     return messages
 
 
+def correction_messages(
+    prefix: str, corrected: Passage, corrects: str, gate_ttl_s: float | None = None
+) -> list[Message]:
+    """The outbox rows of a corrected event: as :func:`passage_messages`, the event and
+    ``passage/last`` carrying ``corrects`` (the original event_id). The gate command, if
+    any, still expires ``gate_ttl_s`` after the original capture: a correction made later
+    never opens a gate (the publisher skips it as late)."""
+    return [
+        (topic, payload if is_gate_topic(topic)
+         else encode({**json.loads(payload), "corrects": corrects}), retain)
+        for topic, payload, retain in passage_messages(prefix, corrected, gate_ttl_s)
+    ]
+
+
 def camera_status_payload(state: str, fps: float, last_frame_at: datetime | None) -> str:
     """Retained camera status JSON: ``{"state", "fps", "last_frame_at"}``."""
     if state not in CAMERA_STATES:

@@ -16,6 +16,7 @@ from werkzeug.wrappers import Request, Response
 
 from daemon.domain import Passage, utc_iso
 from daemon.store.audit import ManualOpen, manual_open_log
+from daemon.store.corrections import corrections_for
 from daemon.store.db import Store
 from daemon.store.queries import passage_detail
 from daemon.web import forms
@@ -99,6 +100,10 @@ def api_passage(app: WebApp, _request: Request, _session: Session, event_id: str
         "messages": [{"topic": m.topic, "attempts": m.attempts,
                       "delivered_at": utc_iso(m.delivered_at) if m.delivered_at else None}
                      for m in d.deliveries],
+        "corrections": [{"plate": c.plate, "operator": c.operator, "at": utc_iso(c.at),
+                         "event_id": c.corrected_event_id, "access": c.access,
+                         "access_reason": c.access_reason}
+                        for c in corrections_for(app.ctx.store, event_id)],
     })
 
 

@@ -29,10 +29,12 @@ from daemon.config.web import WebConfig
 from daemon.domain import Passage
 from daemon.ops.observe import Stages
 from daemon.store.audit import ManualOpen, manual_open_log, record_manual_open
+from daemon.store.corrections import corrections_for
 from daemon.store.db import Store
 from daemon.store.queries import find_passages, passage_detail, write_csv
 from daemon.web import api, forms
 from daemon.web.auth import LoginThrottle, Session, Sessions, Users, csrf_ok
+from daemon.web.correct import Corrector
 from daemon.web.forms import ParamError
 from daemon.web.health import health_doc
 from daemon.web.images import boxed_jpeg, confine, crop_path
@@ -70,6 +72,7 @@ class WebContext:
     stages: Callable[[], Stages] | None = None
     opener: Opener | None = None
     gate_cameras: Sequence[str] = ()
+    corrector: Corrector | None = None
     monotonic: Callable[[], float] = time.monotonic
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     tz: tzinfo = field(default_factory=lambda: datetime.now().astimezone().tzinfo or UTC)
@@ -84,6 +87,7 @@ _URLS = Map([
     Rule("/passages/<event_id>", endpoint="passage", methods=["GET"]),
     Rule("/passages/<event_id>/snapshot.jpg", endpoint="snapshot", methods=["GET"]),
     Rule("/passages/<event_id>/plate.jpg", endpoint="crop", methods=["GET"]),
+    Rule("/passages/<event_id>/correct", endpoint="correct", methods=["POST"]),
     Rule("/snapshots/<path:rel>", endpoint="snapfile", methods=["GET"]),
     Rule("/health", endpoint="health", methods=["GET"]),
     Rule("/gates", endpoint="gates", methods=["GET"]),
@@ -297,7 +301,21 @@ class WebApp:
         detail = passage_detail(self.ctx.store, event_id) if ok else None
         if detail is None:
             raise NotFound
-        return self.render("passage.html", session=session, d=detail, p=detail.passage)
+        return self.render("passage.html", session=session, d=detail, p=detail.passage,
+                           corrections=corrections_for(self.ctx.store, event_id),
+                           can_correct=self.ctx.corrector is not None)
+
+    def on_correct(self, request: Request, session: Session, event_id: str) -> Response:
+        """POST: correct the passage's plate, then show the passage again."""
+        ok = forms.EVENT_ID.match(event_id)
+        detail = passage_detail(self.ctx.store, event_id) if ok else None
+        if detail is None or self.ctx.corrector is None:
+            raise NotFound
+        c = self.ctx.corrector.correct(detail.passage, request.form.get("plate", ""),
+                                       session.user, self.ctx.now())
+        log.warning("web: %s corrected %s from %s to %s (%s)", session.user, event_id,
+                    detail.passage.plate, c.plate, c.access)
+        return _redirect(f"/passages/{quote(event_id)}")
 
     def on_snapshot(self, _request: Request, _session: Session, event_id: str) -> Response:
         """The snapshot JPEG with the plate box drawn."""

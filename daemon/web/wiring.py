@@ -10,12 +10,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from daemon.access import AccessControl
 from daemon.config.models import Config
 from daemon.config.secrets import read_credential
 from daemon.errors import ConfigError
 from daemon.ops.observe import Stages
 from daemon.store.db import Store
 from daemon.web.auth import Users, parse_users_file
+from daemon.web.correct import Corrector
 from daemon.web.routes import Opener, WebApp, WebContext
 from daemon.web.server import WebServer
 
@@ -41,11 +43,17 @@ def build_app(cfg: Config, store: Store, stages: Callable[[], Stages] | None,
               opener: Opener | None, users: Users | None = None) -> WebApp:
     """The WSGI application for ``cfg`` (tests call this without a server)."""
     cams = [c.id for c in cfg.cameras if c.enabled]
+    mq = cfg.mqtt
+    corrector = Corrector(
+        store, AccessControl(store, cfg.access).apply,
+        mq.topic_prefix if mq.enabled else None,
+        mq.gate_command_ttl_s if mq.enabled and mq.gate_command else None)
     ctx = WebContext(
         cfg=cfg.web, store=store, cameras=cams,
         snapshots=Path(cfg.store.snapshots) if cfg.store.snapshots else None,
         users=users if users is not None else load_users(cfg),
         stages=stages, opener=opener, gate_cameras=cams if opener is not None else (),
+        corrector=corrector,
     )
     return WebApp(ctx)
 

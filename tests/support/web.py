@@ -62,8 +62,9 @@ def add_passage(store: Store, snap_root: Path, n: int, *, plate: str | None = "�
     at = at or datetime.now(UTC) - timedelta(minutes=60 - n)
     p = Passage(event_id=f"ev-{n:04d}", site="lot-a", camera=camera, direction="entry",
                 captured_at=at, decided_at=at + timedelta(milliseconds=400), plate=plate,
-                color="蓝", confidence=97, rect=Rect(30, 100, 170, 50), access="allow",
-                access_reason="allow_list", ocr_calls=1, latency_ms=120.0, **changes)
+                color="蓝", confidence=97, rect=Rect(30, 100, 170, 50), ocr_calls=1,
+                latency_ms=120.0, **{"access": "allow", "access_reason": "allow_list",
+                                     **changes})
     p = p.replace(snapshot=snapshot_jpeg(snap_root, p))
     read = PlateRead(camera, p.event_id, 10 + n, True, plate, "蓝", 97, latency_ms=120.0,
                      request_id=f"req-{n}")

@@ -180,6 +180,10 @@ def test_operator_page_in_chromium(tmp_path: Path, clips: ClipStore,
 
             browser.find_element(By.CSS_SELECTOR, "#rows a").click()  # type: ignore[attr-defined]
             _see(browser, "<h2>Reads</h2>")
+            browser.find_element(By.ID, "c-plate").send_keys("京AF0238")  # type: ignore[attr-defined]
+            browser.find_element(By.CSS_SELECTOR, "form.filters button").click()  # type: ignore[attr-defined]
+            _see(browser, "<h2>Corrections</h2>")
+            _see(browser, "by alice")
             _check_a11y(browser, "passage")
             _shot(browser, "passage")
 
