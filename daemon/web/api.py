@@ -50,6 +50,7 @@ RULES = [
     Rule("/api/passages/<event_id>/plate.jpg", endpoint="api_crop", methods=["GET"]),
     Rule("/api/health", endpoint="api_health", methods=["GET"]),
     Rule("/api/audit", endpoint="api_audit", methods=["GET"]),
+    Rule("/api/lists", endpoint="api_lists", methods=["GET"]),
     Rule("/api/gates/<camera>/open", endpoint="api_open", methods=["POST"]),
 ]
 
@@ -128,6 +129,13 @@ def api_audit(app: WebApp, _request: Request, _session: Session) -> Response:
         {"at": utc_iso(m.at), "operator": m.operator, "camera": m.camera, "reason": m.reason,
          "event_id": m.event_id, "outcome": m.outcome}
         for m in manual_open_log(app.ctx.store)]})
+
+
+def api_lists(app: WebApp, _request: Request, _session: Session) -> Response:
+    """Both access lists, deny first."""
+    return reply({"entries": [
+        {"plate": e.plate, "kind": e.kind, "note": e.note, "created_at": utc_iso(e.created_at)}
+        for e in app.ctx.store.access_entries()]})
 
 
 def api_open(app: WebApp, request: Request, session: Session, camera: str) -> Response:

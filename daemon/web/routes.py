@@ -32,7 +32,7 @@ from daemon.store.audit import ManualOpen, manual_open_log, record_manual_open
 from daemon.store.corrections import corrections_for
 from daemon.store.db import Store
 from daemon.store.queries import find_passages, passage_detail, write_csv
-from daemon.web import api, forms
+from daemon.web import api, forms, lists
 from daemon.web.auth import LoginThrottle, Session, Sessions, Users, csrf_ok
 from daemon.web.correct import Corrector
 from daemon.web.forms import ParamError
@@ -93,6 +93,10 @@ _URLS = Map([
     Rule("/gates", endpoint="gates", methods=["GET"]),
     Rule("/gates/<camera>/open", endpoint="open", methods=["POST"]),
     Rule("/audit", endpoint="audit", methods=["GET"]),
+    Rule("/lists", endpoint="lists", methods=["GET"]),
+    Rule("/lists.csv", endpoint="lists_csv", methods=["GET"]),
+    Rule("/lists/add", endpoint="list_add", methods=["POST"]),
+    Rule("/lists/remove", endpoint="list_remove", methods=["POST"]),
     Rule("/static/<name>", endpoint="static", methods=["GET"]),
     *api.RULES,
 ], strict_slashes=False, merge_slashes=False)
@@ -377,6 +381,36 @@ class WebApp:
         """Manual opens, newest first."""
         return self.render("audit.html", session=session,
                            rows=manual_open_log(self.ctx.store))
+
+
+    # -- allow / deny lists (the same table and rules as `gatecam allow`) --
+    def on_lists(self, request: Request, session: Session) -> Response:
+        """Both lists, deny first; ``?q=`` filters by plate or note."""
+        q = forms.clean_text("q", request.args.get("q", ""), 64)
+        entries = lists.search(self.ctx.store, q)
+        return self.render("lists.html", session=session, entries=entries, q=q)
+
+    def on_lists_csv(self, _request: Request, _session: Session) -> Response:
+        """Both lists as the CSV ``gatecam allow import`` reads."""
+        response = Response(lists.to_csv(self.ctx.store), mimetype="text/csv")
+        response.headers["Content-Disposition"] = 'attachment; filename="access-lists.csv"'
+        return response
+
+    def on_list_add(self, request: Request, session: Session) -> Response:
+        """POST: put a plate on the allow or deny list."""
+        plate, kind, note = lists.entry(request.form)
+        added = self.ctx.store.access_add(plate, kind, note or None)
+        log.warning("web: %s put %s on the %s list%s", session.user, plate, kind,
+                    "" if added else " (already there; note updated)")
+        return _redirect("/lists")
+
+    def on_list_remove(self, request: Request, session: Session) -> Response:
+        """POST: take a plate off one list."""
+        plate, kind, _ = lists.entry(request.form, check_grammar=False)
+        removed = self.ctx.store.access_remove(plate, kind)
+        log.warning("web: %s took %s off the %s list (%d removed)", session.user, plate, kind,
+                    removed)
+        return _redirect("/lists")
 
 
 def _redirect(location: str) -> Response:

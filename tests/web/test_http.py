@@ -199,3 +199,25 @@ def test_manual_open_not_sent_is_audited_with_the_reason(tmp_path: Path) -> None
         audit = c.get("/api/audit").json()["manual_opens"]
         assert audit[0]["operator"] == USER and audit[0]["outcome"].startswith("dropped")
         assert "visitor" in c.get("/audit").text
+
+
+def test_lists_add_remove_and_bad_input_writes_nothing(tmp_path: Path) -> None:
+    with web_site(tmp_path) as site, site.client() as c:
+        token = site.login(c)
+        for bad in ({"plate": "NOTAPLATE"}, {"plate": "京A\x00F0236"}, {"plate": ""},
+                    {"plate": "京AF0236", "kind": "maybe"},
+                    {"plate": "京AF0236", "note": "n" * 300}):
+            r = c.post("/lists/add", data={**bad, "csrf": token})
+            assert r.status_code == 400, bad
+        assert c.post("/lists/add", data={"plate": "京AF0236", "csrf": "x"}).status_code == 403
+        assert site.store.access_entries() == []
+        r = c.post("/lists/add", data={"plate": "京a·f0236", "kind": "allow",
+                                       "note": "permit, Dec", "csrf": token})
+        assert r.status_code == 303
+        [e] = site.store.access_entries()
+        assert (e.plate, e.kind, e.note) == ("京AF0236", "allow", "permit, Dec")
+        assert "permit, Dec" in c.get("/lists", params={"q": "permit"}).text
+        assert c.get("/lists.csv").text == '京AF0236,allow,"permit, Dec"\n'
+        assert c.get("/api/lists").json()["entries"][0]["plate"] == "京AF0236"
+        c.post("/lists/remove", data={"plate": "京AF0236", "kind": "allow", "csrf": token})
+        assert site.store.access_entries() == []
