@@ -96,6 +96,7 @@ class App:
     def start(self) -> None:
         """Open the store, the publisher, the OCR pool, then each camera's lane and capture."""
         self._credentials()  # before anything starts: a missing key is a config error (78)
+        web_users = self._web_users()  # likewise a page nobody can log into
         self._gate_key = signing_key(self.cfg.mqtt, self.secrets.gate_key)
         self.cfg = with_camera_passwords(self.cfg)  # camera password_credential files -> URLs
         tuning.apply()  # big per-call buffers go back to the system; OpenCV single-threaded
@@ -106,7 +107,7 @@ class App:
         self._start_ocr()
         self._start_cameras()
         self._start_health()
-        self._start_web()
+        self._start_web(web_users)
         log.info("gatecam started: site %s, %d camera(s)", self.cfg.site, len(self._cameras))
 
     def stages(self) -> Stages:
@@ -217,10 +218,18 @@ class App:
         )
         self.health.start()
 
-    def _start_web(self) -> None:
+    def _web_users(self) -> Any:
+        """The operator page's users, read before anything starts (none: ConfigError)."""
+        if not self.cfg.web.enabled:
+            return None
+        from daemon.web.wiring import load_users  # noqa: PLC0415 (lazy: see _start_web)
+
+        return load_users(self.cfg)
+
+    def _start_web(self, users: Any) -> None:
         """The operator page (daemon/web), only when ``web.enabled``: imported lazily so a
         daemon without it never loads werkzeug, Jinja2 or waitress."""
-        if not self.cfg.web.enabled or self._store is None:
+        if users is None or self._store is None:
             return
         from daemon.web.wiring import start_web  # noqa: PLC0415 (lazy on purpose, see above)
 
@@ -228,7 +237,8 @@ class App:
         gates = pub is not None and self.cfg.mqtt.gate_command
         try:
             self.web_server = start_web(
-                self.cfg, self._store, self.stages, pub.open_gate if gates and pub else None)
+                self.cfg, self._store, self.stages, pub.open_gate if gates and pub else None,
+                users)
         except OSError as exc:  # a taken port must not keep the gate dark
             log.error("operator page %s:%s not served: %s", self.cfg.web.host,
                       self.cfg.web.port, exc)

@@ -59,6 +59,6 @@ def build_app(cfg: Config, store: Store, stages: Callable[[], Stages] | None,
 
 
 def start_web(cfg: Config, store: Store, stages: Callable[[], Stages] | None,
-              opener: Opener | None) -> WebServer:
+              opener: Opener | None, users: Users | None = None) -> WebServer:
     """Build the page and serve it in its own thread."""
-    return WebServer(cfg.web, build_app(cfg, store, stages, opener)).start()
+    return WebServer(cfg.web, build_app(cfg, store, stages, opener, users)).start()

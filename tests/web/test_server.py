@@ -60,3 +60,16 @@ def test_bind_warning() -> None:
     assert bind_warning("127.0.0.1") is None and bind_warning("::1") is None
     assert bind_warning("localhost") is None
     assert "not loopback" in (bind_warning("192.0.2.10") or "")
+
+
+def test_app_refuses_to_start_a_page_nobody_can_log_into(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from daemon.app import App
+    from daemon.config.secrets import Secrets
+
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
+    app = App(web_config(tmp_path, users=[]), Secrets("id", "key", None))
+    with pytest.raises(ConfigError, match="no operator"):
+        app.start()
+    assert app.stages().store is None and app.stages().cameras == ()  # nothing started
+    assert not (tmp_path / "g.db").exists()
