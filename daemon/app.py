@@ -105,6 +105,8 @@ class App:
         self.topics = contract.Topics(self.cfg.mqtt.topic_prefix, self.cfg.site)
     health: HealthMonitor | None = None
     metrics_server: MetricsServer | None = None
+    web_server: Any = None
+    """The operator page's :class:`daemon.web.server.WebServer` when ``web.enabled``."""
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     # -- start, in pipeline order from the sink backwards so nothing produces into a void --
@@ -112,6 +114,7 @@ class App:
         """Open the store, the publisher, the OCR pool, then each camera's lane and capture."""
         if self.cfg.ocr.mode != "local":
             self._credentials()  # before anything starts: a missing key is a config error (78)
+        web_users = self._web_users()  # likewise a page nobody can log into
         self._gate_key = signing_key(self.cfg.mqtt, self.secrets.gate_key)
         self._hooks = resolve_targets(self.cfg.webhooks)  # a missing secret file: exit 78
         self.cfg = with_camera_passwords(self.cfg)  # camera password_credential files -> URLs
@@ -125,6 +128,7 @@ class App:
         self._start_ocr()
         self._start_cameras()
         self._start_health()
+        self._start_web(web_users)
         log.info("gatecam %s started: site %s, %d camera(s)", __version__, self.cfg.site,
                  len(self._cameras))
 
@@ -268,6 +272,31 @@ class App:
         )
         self.health.start()
 
+    def _web_users(self) -> Any:
+        """The operator page's users, read before anything starts (none: ConfigError)."""
+        if not self.cfg.web.enabled:
+            return None
+        from daemon.web.wiring import load_users  # noqa: PLC0415 (lazy: see _start_web)
+
+        return load_users(self.cfg)
+
+    def _start_web(self, users: Any) -> None:
+        """The operator page (daemon/web), only when ``web.enabled``: imported lazily so a
+        daemon without it never loads werkzeug, Jinja2 or waitress."""
+        if users is None or self._store is None:
+            return
+        from daemon.web.wiring import start_web  # noqa: PLC0415 (lazy on purpose, see above)
+
+        pub = self._publisher
+        gates = pub is not None and self.cfg.mqtt.gate_command
+        try:
+            self.web_server = start_web(
+                self.cfg, self._store, self.stages, pub.open_gate if gates and pub else None,
+                users)
+        except OSError as exc:  # a taken port must not keep the gate dark
+            log.error("operator page %s:%s not served: %s", self.cfg.web.host,
+                      self.cfg.web.port, exc)
+
     def _start_camera(self, cam_cfg: CameraConfig) -> _Camera:
         if self._local is None or (self._pool is None and self.cfg.ocr.mode != "local"):
             raise RuntimeError("start the OCR pools before the cameras")
@@ -395,6 +424,7 @@ class App:
             return max(floor, min(timeout, deadline - time.monotonic()))
 
         self.stop_event.set()
+        self._stop_web()  # before the store closes under a page
         for cam in self._cameras:
             cam.capture.join(left())
             cam.slot.close()
@@ -435,6 +465,10 @@ class App:
             self._publisher.stop(left(1.0))
         for sender in self._senders:
             sender.close(left(0.5))
+
+    def _stop_web(self) -> None:
+        if self.web_server is not None:
+            self.web_server.stop()
 
     def ocr_stats(self) -> dict[str, Any]:
         """Counters of the OCR pool (calls, errors, stale drops) and its circuit status."""

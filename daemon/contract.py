@@ -166,6 +166,19 @@ def gate_payload(passage: Passage, ttl_s: float) -> str:
     })
 
 
+def manual_gate_payload(event_id: str, now: datetime, ttl_s: float, operator: str,
+                        reason: str) -> str:
+    """A manual open from the operator page: the gate command plus who opened it and why
+    (``operator``, ``reason``: outside the signature, for the controller's log)."""
+    return encode({
+        "action": "open",
+        "event_id": event_id,
+        "expires_at": utc_iso(now + timedelta(seconds=ttl_s)),
+        "operator": operator,
+        "reason": reason,
+    })
+
+
 def gate_expires_at(payload: str) -> datetime | None:
     """The ``expires_at`` of a gate command payload; None if it has none (never send it)."""
     try:
@@ -242,6 +255,20 @@ def passage_messages(
         )
     messages.append((passage_last_topic(prefix, passage.site, passage.camera), payload, True))
     return messages
+
+
+def correction_messages(
+    prefix: str, corrected: Passage, corrects: str, gate_ttl_s: float | None = None
+) -> list[Message]:
+    """The outbox rows of a corrected event: as :func:`passage_messages`, the event and
+    ``passage/last`` carrying ``corrects`` (the original event_id). The gate command, if
+    any, still expires ``gate_ttl_s`` after the original capture: a correction made later
+    never opens a gate (the publisher skips it as late)."""
+    return [
+        (topic, payload if is_gate_topic(topic)
+         else encode({**json.loads(payload), "corrects": corrects}), retain)
+        for topic, payload, retain in passage_messages(prefix, corrected, gate_ttl_s)
+    ]
 
 
 def camera_status_payload(state: str, fps: float, last_frame_at: datetime | None) -> str:

@@ -11,7 +11,8 @@ debs=(mosquitto mosquitto-clients ffmpeg fonts-wqy-zenhei
       python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-tools
       gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
       gstreamer1.0-plugins-ugly gstreamer1.0-libav python3-venv systemd
-      openssl)  # openssl: the MQTT TLS tests make their CA and certificates
+      openssl  # openssl: the MQTT TLS tests make their CA and certificates
+      chromium chromium-driver)  # the operator page's browser tests (tests/web, Selenium)
 # prometheus ships promtool, which the tests run on /metrics and contrib's rules; only with
 # the test extra (the package also installs, and starts, a Prometheus server on :9090)
 [[ ,$extras, == *,test,* ]] && debs+=(prometheus)

@@ -89,6 +89,10 @@ def _add_pipeline_commands(sub: Subparsers[argparse.ArgumentParser]) -> None:
     demo.add_argument("--config", "-c", type=Path, default=Path("config/demo.yaml"))
     demo.add_argument("--mqtt-port", type=int, help="broker port (default: from the config)")
     demo.add_argument("--db", help="SQLAlchemy URL to record into (default: from the config)")
+    demo.add_argument("--page", action=argparse.BooleanOptionalAction, default=None,
+                      help="leave the operator page up afterwards until Ctrl-C "
+                           "(default: when run from a terminal)")
+    demo.add_argument("--page-port", type=int, default=8088, help="its port (0: any free)")
     demo.set_defaults(func=cmd_demo)
 
 
@@ -131,6 +135,10 @@ def _add_operator_commands(sub: Subparsers[argparse.ArgumentParser]) -> None:
     from daemon.cli.allow import register as register_allow  # stdlib + SQLAlchemy only
 
     register_allow(sub)
+
+    from daemon.cli.webpassword import register as register_web_password  # stdlib only
+
+    register_web_password(sub)
 
     sub.add_parser("emulate-tencent", help="serve a local LicensePlateOCR stand-in "
                    "(--port N, --host, --rate-limit)")
@@ -236,6 +244,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"failed {stats.get('failures', 0)}, not sent {stats.get('stale', 0)})",
         file=sys.stderr,
     )
+    if args.page if args.page is not None else sys.stdin.isatty():
+        from daemon.cli.demopage import serve_until_stopped
+
+        stop = threading.Event()
+        _install_signal_handlers(stop)
+        serve_until_stopped(cfg, args.page_port, stop)
     return 0
 
 

@@ -13,33 +13,27 @@ an ISO time without an offset is local time. The parsing and formatting below ar
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import re
 import sys
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any, TextIO
 
-from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
-from daemon import plates
 from daemon.config.models import load_config
 from daemon.domain import Passage
 from daemon.store.db import Store
-from daemon.store.tables import passage_from_row, passages
+from daemon.store.queries import CSV_COLUMNS, csv_rows, find_passages, plate_pattern, write_csv
+
+__all__ = ["CSV_COLUMNS", "cmd_plates", "csv_rows", "parse_when", "plate_pattern", "table",
+           "write_csv"]
 
 _RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$", re.IGNORECASE)
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-CSV_COLUMNS = (
-    "event_id", "captured_at", "decided_at", "site", "camera", "direction", "plate", "color",
-    "confidence", "category", "access", "access_reason", "late", "ocr_provider", "ocr_calls",
-    "latency_ms", "request_ids", "snapshot",
-)
 
 
 def parse_when(text: str, now: datetime, tz: tzinfo) -> datetime:
@@ -60,24 +54,6 @@ def parse_when(text: str, now: datetime, tz: tzinfo) -> datetime:
     if when.tzinfo is None:
         when = when.replace(tzinfo=tz)
     return when.astimezone(UTC)
-
-
-def plate_pattern(text: str) -> tuple[str, bool]:
-    """The plate filter normalised like stored plates; True when it holds ``*`` / ``?`` wildcards.
-
-    ``京A·F0236`` and ``京af0236`` both find ``京AF0236``; ``*F0236`` finds any province.
-    """
-    wild = "*" in text or "?" in text
-    if not wild:
-        return plates.normalize(text), False
-    parts = re.split(r"([*?])", text)
-    return "".join(p if p in "*?" else plates.normalize(p) for p in parts), True
-
-
-def _like(pattern: str) -> str:
-    """A wildcard plate pattern as a SQL LIKE pattern (``\\`` escapes ``%`` and ``_``)."""
-    escaped = pattern.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return escaped.replace("*", "%").replace("?", "_")
 
 
 def _width(text: str) -> int:
@@ -110,27 +86,6 @@ def table(passages: Sequence[Passage], tz: tzinfo) -> str:
     )
 
 
-def csv_rows(passages: Iterable[Passage]) -> Iterable[dict[str, Any]]:
-    """One flat dict per passage, keys :data:`CSV_COLUMNS`, times UTC ISO 8601."""
-    for p in passages:
-        e = p.as_event()
-        yield {
-            **{k: e[k] for k in ("event_id", "captured_at", "decided_at", "site", "camera",
-                                 "direction", "confidence", "access", "access_reason")},
-            "plate": p.plate or "", "color": p.color or "", "category": p.category or "",
-            "late": "yes" if p.late else "no", "ocr_provider": p.provider,
-            "ocr_calls": p.ocr_calls, "latency_ms": round(p.latency_ms),
-            "request_ids": " ".join(p.request_ids), "snapshot": p.snapshot or "",
-        }
-
-
-def write_csv(passages: Iterable[Passage], out: TextIO) -> None:
-    """Header plus one row per passage."""
-    w = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\n")
-    w.writeheader()
-    w.writerows(csv_rows(passages))
-
-
 def register(sub: Any) -> None:
     """Add ``plates`` to the main parser's subparsers."""
     p = sub.add_parser("plates", help="list recorded passages (filter by plate, camera, time)",
@@ -145,26 +100,6 @@ def register(sub: Any) -> None:
     fmt.add_argument("--csv", action="store_true", help="CSV with a header, UTC times")
     fmt.add_argument("--json", action="store_true", help="one passage event (JSON) per line")
     p.set_defaults(func=cmd_plates)
-
-
-def query(store: Store, *, plate: str | None, cameras: Sequence[str] | None,
-          since: datetime | None, until: datetime | None, limit: int) -> list[Passage]:
-    """Passages matching every given filter, newest first (``limit`` 0: no limit)."""
-    c = passages.c
-    q = select(passages).order_by(c.captured_at.desc(), c.event_id)
-    if plate:
-        pattern, wild = plate_pattern(plate)
-        q = q.where(c.plate.like(_like(pattern), escape="\\") if wild else c.plate == pattern)
-    if cameras:
-        q = q.where(c.camera.in_(list(cameras)))
-    if since is not None:
-        q = q.where(c.captured_at >= since)
-    if until is not None:
-        q = q.where(c.captured_at < until)
-    if limit > 0:
-        q = q.limit(limit)
-    with store.engine.connect() as conn:
-        return [passage_from_row(row) for row in conn.execute(q)]
 
 
 def _missing_sqlite_file(url: str) -> Path | None:
@@ -202,8 +137,8 @@ def cmd_plates(args: argparse.Namespace, *, now: datetime | None = None,
         return 1
     store = Store(cfg.store.url)
     try:
-        found = query(store, plate=args.plate, cameras=args.camera, since=since, until=until,
-                      limit=args.limit)
+        found = find_passages(store, plate=args.plate, cameras=args.camera, since=since,
+                              until=until, limit=args.limit)
     finally:
         store.close()
     if args.csv:

@@ -83,6 +83,9 @@ def describe_errors(
         if err["type"] == "extra_forbidden" and str(loc[-1]).lower() in _SECRET_KEYS:
             msg = "secrets never go in the YAML file; use the environment or $CREDENTIALS_DIRECTORY"
             value = "<redacted>"
+        elif str(loc[-1]).lower() == "password_hash":  # a password pasted in place of its hash
+            msg = "expected the scrypt$... line that gatecam web-password prints"
+            value = "<redacted>"
         else:
             value = _short(redact_value(err.get("input")))
         lines.append(safe_line(f"{where}: {key}: {msg} (got {value})", secrets))

@@ -33,6 +33,7 @@ from daemon.config.errors import (
     yaml_problem,
 )
 from daemon.config.secrets import read_credential, redact_url, remember, remember_url
+from daemon.config.web import WebConfig
 from daemon.contract import check_prefix
 from daemon.errors import ConfigError
 
@@ -277,6 +278,7 @@ class Config(Model):
     health: HealthConfig = HealthConfig()
     webhooks: Annotated[list[ix.WebhookConfig], AfterValidator(ix.unique_names)] = Field(
         default_factory=list, description="HTTP targets of every passage event")
+    web: WebConfig = WebConfig()
 
     @field_validator("cameras")
     @classmethod

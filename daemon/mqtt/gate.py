@@ -184,9 +184,14 @@ class GateSender:
     def send(self, topic: str, payload: str, path: str) -> mqtt.MQTTMessageInfo | None:
         """Publish one command (signed, with MQTT 5 expiry) if allowed; None if not sent.
 
-        ``path`` (``outbox`` / ``fallback``) is for the log; the caller marks an outbox
-        row of a command not sent as delivered, unsent.
+        ``path`` (``outbox`` / ``fallback`` / ``manual``) is for the log; the caller marks
+        an outbox row of a command not sent as delivered, unsent.
         """
+        return self.send_checked(topic, payload, path)[0]
+
+    def send_checked(self, topic: str, payload: str, path: str
+                     ) -> tuple[mqtt.MQTTMessageInfo | None, str | None]:
+        """:meth:`send`, also saying why a command was not sent (None when it was)."""
         event_id = contract.gate_event_id(payload)
         with self._lock:
             now = datetime.now(UTC)
@@ -194,12 +199,12 @@ class GateSender:
                 self.duplicates += 1
                 log.info("MQTT: gate command for %s already sent; %s copy suppressed",
                          event_id, path)
-                return None
+                return None, "already sent for this event"
             unsent = check_gate(payload, now, connected=self._connected.is_set(),
                                 ttl_s=self._ttl, mqtt5=self._mqtt5, guard=self._guard)
             if unsent is not None:
                 self._count(event_id, path, *unsent)
-                return None
+                return None, f"{unsent[0]}: {unsent[1]}"
             self._ledger.claim(event_id)
             if self._key is not None:
                 payload = contract.sign_gate_payload(self._key, topic, payload)
@@ -207,9 +212,10 @@ class GateSender:
             info = self._client.publish(topic, payload, qos=1, retain=False, properties=props)
             if info.rc != mqtt.MQTT_ERR_SUCCESS:  # the link dropped under us: never queue it
                 purge_gate_messages(self._client, {info.mid})
-                self._count(event_id, path, "dropped", f"not sent ({mqtt.error_string(info.rc)})")
-                return None
-            return info
+                why = f"not sent ({mqtt.error_string(info.rc)})"
+                self._count(event_id, path, "dropped", why)
+                return None, f"dropped: {why}"
+            return info, None
 
     def purge(self, client: mqtt.Client) -> list[int]:
         """Drop unacknowledged gate commands from paho's queue (counted, logged); their mids."""

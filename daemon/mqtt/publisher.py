@@ -39,6 +39,7 @@ import ssl
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -215,6 +216,19 @@ class Publisher:
             self._camera_status[topic] = payload
         if self._connected.is_set():
             self._client.publish(topic, payload, qos=1, retain=True)
+
+    def open_gate(self, camera: str, operator: str, reason: str) -> tuple[str, str | None]:
+        """A manual open (operator page) through the gate rules: (its event id, None when
+        sent or why not).
+
+        The command gets its own ``manual-...`` event id, so it is sent at most once and
+        only while connected and fresh, like any other.
+        """
+        event_id = f"manual-{uuid.uuid4().hex}"
+        topic = self._topics.gate(camera)
+        payload = contract.manual_gate_payload(event_id, datetime.now(UTC),
+                                               self._cfg.gate_command_ttl_s, operator, reason)
+        return event_id, self.gates.send_checked(topic, payload, "manual")[1]
 
     def publish_direct(self, messages: Sequence[contract.Message]) -> None:
         """Publish without the outbox (the store is failing): QoS 1, paho's memory queue only.

@@ -122,9 +122,23 @@ def dropin(cfg: Config, dns: Iterable[str], lookup: Resolver = resolve) -> str:
         lines.append(f"SocketBindAllow=tcp:{h.metrics_port}")
     elif h.metrics_enabled:
         lines += ["# metrics_port 0 picks a free port: any TCP port", "SocketBindAllow=tcp"]
+    lines += _web_lines(cfg)
     if any(c.rtsp_transport == "udp" and not c.is_file for c in cfg.cameras if c.enabled):
         lines += ["# RTSP over UDP: FFmpeg binds its RTP ports", "SocketBindAllow=udp"]
     return "\n".join(lines) + "\n"
+
+
+def _web_lines(cfg: Config) -> list[str]:
+    """The operator page's port; a note when it listens beyond loopback (the LAN is denied
+    both ways: its clients must be allowed by hand)."""
+    w = cfg.web
+    if not w.enabled:
+        return []
+    out = [f"SocketBindAllow=tcp:{w.port}" if w.port else "SocketBindAllow=tcp"]
+    if w.host not in ("127.0.0.1", "::1", "localhost"):
+        out.append(f"# operator page on {w.host}: add the attendants' addresses or network "
+                   "to IPAddressAllow= (the LAN is denied in both directions)")
+    return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:

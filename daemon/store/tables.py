@@ -34,8 +34,8 @@ from sqlalchemy.types import TypeDecorator
 from daemon.domain import Passage, PlateRead, Rect
 
 __all__ = [
-    "UTCDateTime", "access_list", "metadata", "outbox", "passage_from_row", "passage_values",
-    "passages", "read_values", "reads",
+    "UTCDateTime", "access_list", "corrections", "manual_opens", "metadata", "outbox",
+    "passage_from_row", "passage_values", "passages", "read_values", "reads",
 ]
 
 
@@ -145,6 +145,34 @@ access_list = Table(
     UniqueConstraint("plate", "kind", name="uq_access_plate_kind"),
 )
 """One plate on the allow or the deny list (managed with ``gatecam allow``)."""
+
+
+manual_opens = Table(
+    "manual_opens", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime(), nullable=False, index=True),
+    Column("operator", String(64), nullable=False),
+    Column("camera", String(64), nullable=False),
+    Column("reason", String(200), nullable=False),
+    Column("event_id", String(64), nullable=False, doc="The gate command's ``manual-...`` id."),
+    Column("outcome", String(255), nullable=False, doc="``sent`` or why it was not."),
+)
+"""The audit of manual opens from the operator page: who opened which gate, when, why."""
+
+corrections = Table(
+    "corrections", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("event_id", String(64), nullable=False, index=True,
+           doc="The passage corrected (its own row keeps the original reading)."),
+    Column("corrected_event_id", String(64), nullable=False, unique=True,
+           doc="The corrected event's id, ``<event_id>.c<n>``; its ``corrects`` is event_id."),
+    Column("plate", String(32), nullable=False, doc="The plate the operator typed, normalised."),
+    Column("operator", String(64), nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("access", String(16), nullable=False),
+    Column("access_reason", String(32), nullable=False),
+)
+"""A misread corrected on the operator page: who, when, the right plate, the new decision."""
 
 
 def passage_values(p: Passage) -> dict[str, object]:

@@ -64,3 +64,14 @@ def test_nameservers_and_the_command(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "daemon.ops.sandbox", "-c", str(bad)],
                           capture_output=True, text=True, timeout=60, check=False, cwd=ROOT)
     assert proc.returncode == 78 and "cameras" in proc.stderr
+
+
+def test_operator_page_port_is_bindable_only_when_on() -> None:
+    base = "site: a\ncameras: [{id: c, url: 'rtsp://127.0.0.1/x'}]\nhealth: {metrics_port: 9200}\n"
+    off = _directives(dropin(parse_config(base), []))
+    assert [v for k, v in off if k == "SocketBindAllow"] == ["", "tcp:9200"]
+    on = dropin(parse_config(base + "web: {enabled: true, port: 8088}\n"), [])
+    assert [v for k, v in _directives(on) if k == "SocketBindAllow"] == ["", "tcp:9200",
+                                                                        "tcp:8088"]
+    lan = dropin(parse_config(base + "web: {enabled: true, host: 192.168.1.5}\n"), [])
+    assert "# operator page on 192.168.1.5: add the attendants'" in lan

@@ -1,0 +1,64 @@
+"""Build and start the operator page from the configuration (called by daemon.app).
+
+Operators come from ``web.users`` and from the credential file ``web_users`` (lines
+``name:hash`` in ``$CREDENTIALS_DIRECTORY``); with none, or a bad line, the start fails
+with a ConfigError (exit 78): a page nobody can log into is a configuration mistake.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from daemon.access import AccessControl
+from daemon.config.models import Config
+from daemon.config.secrets import read_credential
+from daemon.errors import ConfigError
+from daemon.ops.observe import Stages
+from daemon.store.db import Store
+from daemon.web.auth import Users, parse_users_file
+from daemon.web.correct import Corrector
+from daemon.web.routes import Opener, WebApp, WebContext
+from daemon.web.server import WebServer
+
+USERS_CREDENTIAL = "web_users"
+
+
+def load_users(cfg: Config, environ: Mapping[str, str] | None = None) -> Users:
+    """Operators from the config and the credential file; ConfigError when there are none."""
+    pairs = [(u.name, u.password_hash) for u in cfg.web.users]
+    text = read_credential((USERS_CREDENTIAL,), environ)
+    if text:
+        try:
+            pairs += parse_users_file(text)
+        except ValueError as exc:
+            raise ConfigError(f"$CREDENTIALS_DIRECTORY/{exc}") from None
+    if not pairs:
+        raise ConfigError("web.enabled but no operator: add web.users (gatecam web-password "
+                          "makes the hash) or the credential file web_users")
+    return Users(pairs)
+
+
+def build_app(cfg: Config, store: Store, stages: Callable[[], Stages] | None,
+              opener: Opener | None, users: Users | None = None) -> WebApp:
+    """The WSGI application for ``cfg`` (tests call this without a server)."""
+    cams = [c.id for c in cfg.cameras if c.enabled]
+    mq = cfg.mqtt
+    corrector = Corrector(
+        store, AccessControl(store, cfg.access).apply,
+        mq.topic_prefix if mq.enabled else None,
+        mq.gate_command_ttl_s if mq.enabled and mq.gate_command else None)
+    ctx = WebContext(
+        cfg=cfg.web, store=store, cameras=cams,
+        snapshots=Path(cfg.store.snapshots) if cfg.store.snapshots else None,
+        users=users if users is not None else load_users(cfg),
+        stages=stages, opener=opener, gate_cameras=cams if opener is not None else (),
+        corrector=corrector,
+    )
+    return WebApp(ctx)
+
+
+def start_web(cfg: Config, store: Store, stages: Callable[[], Stages] | None,
+              opener: Opener | None, users: Users | None = None) -> WebServer:
+    """Build the page and serve it in its own thread."""
+    return WebServer(cfg.web, build_app(cfg, store, stages, opener, users)).start()
