@@ -27,7 +27,8 @@ from typing import Any
 
 import av
 
-from daemon.capture.clock import StreamClock
+from daemon.capture.clock import Pacer, StreamClock
+from daemon.capture.idle import GOP_STRETCH, IdleGate, Step
 from daemon.capture.slot import CameraState, CameraStatus, LatestFrameSlot, frame_from_av
 from daemon.capture.source import (
     Scrubber,
@@ -110,6 +111,14 @@ class CaptureThread(threading.Thread):
         self._last_pts = -1.0
         self._start_wall: datetime | None = None
         self._warned_pts = False
+        self.gate = IdleGate(enabled=False, idle_after_s=0, max_gop_s=1, max_packets=1)
+        """The idle gate of the stream being decoded (a new one per opened stream)."""
+        self.pacer: Pacer | None = None
+        """The pacer of the file being played (paced files only)."""
+        self.wake_log: deque[tuple[int | None, float, float]] = deque(maxlen=256)
+        """Per wake-up: key frame PTS rewound to, monotonic time of the wake, of the first
+        full-rate (non-key) frame delivered after it."""
+        self._waking: tuple[int | None, float] | None = None
         self.status = CameraStatus(camera.id, "starting", 0.0, None)
         """The latest status reported."""
         self.last_beat = time.monotonic()
@@ -135,7 +144,8 @@ class CaptureThread(threading.Thread):
                            f" ({error})" if error else "")
         self._state, self._error, self._last_status_at = state, error, now
         fps = self._fps(now)
-        self.status = CameraStatus(self.camera.id, state, fps, self._last_frame_at, error)
+        self.status = CameraStatus(self.camera.id, state, fps, self._last_frame_at, error,
+                                   "keyframes" if self.gate.asleep else "full")
         try:
             self._on_status(self.status)
         except Exception as exc:  # a faulty listener must not kill capture
@@ -257,26 +267,32 @@ class CaptureThread(threading.Thread):
             step=1.0 / fps,
             time_base=float(stream.time_base) if stream.time_base else None,
         )
-        pace_t0: float | None = None
-        pace_pts0 = 0.0
+        cam = self.camera
+        self.gate = IdleGate(
+            enabled=cam.idle_decode == "keyframes", idle_after_s=cam.idle_after_s,
+            max_gop_s=cam.idle_max_gop_s, max_packets=round(2 * GOP_STRETCH * cam.idle_max_gop_s
+                                                            * fps) + 2,
+        )
+        raw_last: int | None = None  # source PTS of the last frame delivered (rewinds repeat)
         for frame in self._frames(container, stream):
             if self._stop_event.is_set():
                 return
+            if frame.pts is not None and raw_last is not None and frame.pts <= raw_last:
+                continue  # decoded again by a wake-up rewind: delivered already
+            raw_last = frame.pts
             pts, synthetic = clock.stamp(frame.pts, self._last_pts)
             if synthetic and not self._warned_pts and self._seq > 0:
                 self._log.warning("missing or backward PTS; synthesising from %.2f fps", fps)
                 self._warned_pts = True
-            if self.camera.is_file and self._pace:
-                now_mono = time.monotonic()
-                if pace_t0 is None or now_mono - (pace_t0 + pts - pace_pts0) > _PACE_MAX_LAG_S:
-                    pace_t0, pace_pts0 = now_mono, pts
-                self._wait_until(pace_t0 + pts - pace_pts0)
             out = frame_from_av(frame, self.camera.id, self._seq, pts, self._wall_for(pts))
             if self._stop_event.is_set() or not self._deliver(out):
                 return
             self._seq += 1
             self._last_pts = pts
             self._note_frame(out.wall)
+            if self._waking is not None and not frame.key_frame:
+                self.wake_log.append((*self._waking, time.monotonic()))
+                self._waking = None
             del frame, out  # the slot and the lane own it now; do not pin a decoder buffer
 
     def _wall_for(self, pts: float) -> datetime:
@@ -288,17 +304,46 @@ class CaptureThread(threading.Thread):
         return self._start_wall + timedelta(seconds=pts)
 
     def _frames(self, container: Any, stream: Any) -> Iterator[Any]:
-        """Decoded frames of ``stream``; ``demux`` ends with flush packets draining the decoder."""
+        """Decoded frames of ``stream``, as the idle gate decides packet by packet.
+
+        ``demux`` ends with flush packets draining the decoder. A paced file waits for
+        each packet's time, as a live camera's packets arrive."""
         opened = time.monotonic()
+        ctx = stream.codec_context
+        time_base = float(stream.time_base) if stream.time_base else None
+        pacer = Pacer(_PACE_MAX_LAG_S) if self.camera.is_file and self._pace else None
+        self.pacer = pacer
+        skipping = False
         for packet in container.demux(stream):
             if self._stop_event.is_set():
                 return
             if not self.camera.is_file:
                 self._check_alive(opened)
-            frames = packet.decode()
-            while frames:  # hand over one by one; the list must not keep a frame alive
-                yield frames.pop(0)
+            ticks = packet.dts if packet.dts is not None else packet.pts
+            t = ticks * time_base if ticks is not None and time_base else None
+            if packet.size == 0:  # the flush packet: drain the decoder
+                step = Step([packet], skip_nonkey=skipping)
+            else:
+                if pacer is not None and t is not None:
+                    self._wait_for(pacer, t)
+                step = self.gate.step(packet, packet.is_keyframe, t, self.slot.lane_busy)
+            if step.rewind:
+                ctx.flush_buffers()
+                self._waking = (step.packets[0].pts, time.monotonic())
+            if step.skip_nonkey != skipping:
+                skipping = step.skip_nonkey
+                ctx.skip_frame = "NONKEY" if skipping else "DEFAULT"
+                self._report(self._state, self._error, force=True)  # decoding changed
+            for pk in step.packets:
+                frames = pk.decode()
+                while frames:  # hand over one by one; the list must not keep a frame alive
+                    yield frames.pop(0)
         raise _EndOfFileError
+
+    def _wait_for(self, pacer: Pacer, t: float) -> None:
+        """Sleep until a paced file's packet of stream time ``t`` is due (``stop`` aware)."""
+        target = time.monotonic() + pacer.delay(t, time.monotonic())
+        self._wait_until(target)
 
     def _check_alive(self, opened: float) -> None:
         """Raise if packets still come but no frame was decoded for too long (live only).
@@ -331,7 +376,10 @@ class CaptureThread(threading.Thread):
             self._sleep(min(delay, 0.5))
 
     def _deliver(self, frame: Frame) -> bool:
-        """Put the frame in the slot; False if ``stop`` was set while waiting for room."""
+        """Put the frame in the slot; False if ``stop`` was set while waiting for room.
+
+        Unpaced replay of an idle lane also waits for the lane's answer to the frame (is
+        it busy now?), as a live lane answers long before the next key frame."""
         if not self.camera.is_file or self._pace:
             self.slot.put(frame, block=False)
             return True
@@ -340,6 +388,9 @@ class CaptureThread(threading.Thread):
                 self.slot.put(frame, block=True, timeout=_PUT_POLL_S)
             except TimeoutError:
                 continue
+            while self.gate.asleep and not self._stop_event.is_set():
+                if self.slot.wait_lane(frame.seq, _PUT_POLL_S):
+                    break
             return True
         return False
 

@@ -1,0 +1,149 @@
+"""Idle decoding: while its lane is empty, a capture thread decodes key frames only.
+
+Pure logic, no I/O and no clock: stream time is the packets' own timestamps (seconds).
+:class:`IdleGate` sees every packet of a stream before the decoder does and says what to
+feed the decoder (:class:`Step`): the packet with ``skip_nonkey`` on or off (PyAV's
+``codec_context.skip_frame = "NONKEY"``), or, when the lane wakes up, a rewind: the
+packets kept since the last key frame, decoded again in full after a decoder flush. A
+P-frame cannot be decoded without the frames before it, so the gate always keeps the
+packets since the last key frame (compressed: a 2 s 1080p GOP is about 1 MB); the
+rewind makes every frame after the key frame that showed the vehicle a decoded frame,
+none is lost, and full-rate decoding starts with the packet in hand.
+
+Rules:
+- Sleep (key frames only) once the lane has been quiet for ``idle_after_s`` of stream
+  time, and only if the last measured GOP (key frame to key frame) is at most
+  ``max_gop_s``: a camera with a long or unknown GOP is decoded in full.
+- Wake (rewind, full decode) as soon as the lane is busy, when the packets kept would
+  exceed ``max_packets`` (memory bound) or when no key frame came for
+  ``1.5 * max_gop_s`` (the camera lengthened its GOP). The gate sleeps only while it
+  keeps the packets since a key frame (after an overflow: from the next key frame on).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+GOP_STRETCH = 1.5
+"""While asleep, no key frame for this many ``max_gop_s`` wakes the gate."""
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """What to feed the decoder for one packet."""
+
+    packets: list[Any]
+    """Packets to decode now, in order (the packet in hand last)."""
+    skip_nonkey: bool
+    """Decode key frames only (``skip_frame = "NONKEY"``)."""
+    rewind: bool = False
+    """Flush the decoder first: ``packets`` start at the last key frame (waking up)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Wake:
+    """One wake-up: stream times (s) of the key frame rewound to and the packet in hand."""
+
+    key_t: float | None
+    at_t: float | None
+    reason: Literal["lane", "overflow", "gop"]
+
+
+class IdleGate:
+    """Per-packet decision between full decoding and key frames only (see the module doc).
+
+    ``enabled`` False: always full. ``max_packets`` bounds the packets kept since the last
+    key frame.
+    """
+
+    def __init__(
+        self, *, enabled: bool, idle_after_s: float, max_gop_s: float, max_packets: int
+    ) -> None:
+        self.enabled = enabled
+        self.idle_after_s = idle_after_s
+        self.max_gop_s = max_gop_s
+        self.max_packets = max(1, max_packets)
+        self.asleep = False
+        """True while decoding key frames only."""
+        self.gop_s: float | None = None
+        """The last key-frame-to-key-frame interval seen (s)."""
+        self.sleeps = 0
+        self.wakes: list[Wake] = []
+        """Every wake-up, oldest first (bounded by the caller's interest: it is a counter)."""
+        self._kept: list[Any] = []
+        self._kept_ok = False  # _kept starts with a key frame
+        self._last_key_t: float | None = None
+        self._quiet_since: float | None = None
+
+    @property
+    def kept(self) -> int:
+        """Packets kept since the last key frame."""
+        return len(self._kept)
+
+    def step(self, packet: Any, key: bool, t: float | None, busy: bool) -> Step:
+        """Decide for ``packet`` (``key``: a key frame, ``t``: its time in s or None),
+        given whether the lane said it is ``busy``."""
+        overflow = self._keep(packet, key, t)
+        if busy or t is None:
+            self._quiet_since = None
+        elif self._quiet_since is None:
+            self._quiet_since = t
+        if self.asleep:
+            reason = self._wake_reason(busy, overflow, t)
+            if reason is None or not self._kept_ok:
+                return Step([packet], skip_nonkey=True)
+            self.asleep = False
+            self.wakes.append(Wake(self._last_key_t, t, reason))
+            packets = list(self._kept)
+            if overflow:  # the keep is full: decode it, then keep nothing until a key frame
+                self._kept, self._kept_ok = [], False
+            return Step(packets, skip_nonkey=False, rewind=True)
+        if self._may_sleep(t):
+            self.asleep = True
+            self.sleeps += 1
+            return Step([packet], skip_nonkey=True)
+        return Step([packet], skip_nonkey=False)
+
+    def _keep(self, packet: Any, key: bool, t: float | None) -> bool:
+        """Keep the packet; True if the keep overflowed (it is then full, not emptied)."""
+        if key:
+            if self._last_key_t is not None and t is not None and t > self._last_key_t:
+                self.gop_s = t - self._last_key_t
+            self._last_key_t = t
+            self._kept, self._kept_ok = [packet], True
+            return False
+        if not self._kept_ok:
+            return False
+        if len(self._kept) >= self.max_packets:
+            if not self.asleep:  # awake the keep is not needed: drop it until a key frame
+                self._kept, self._kept_ok = [], False
+                return False
+            self._kept.append(packet)
+            return True
+        self._kept.append(packet)
+        return False
+
+    def _wake_reason(
+        self, busy: bool, overflow: bool, t: float | None
+    ) -> Literal["lane", "overflow", "gop"] | None:
+        if busy:
+            return "lane"
+        if overflow:
+            return "overflow"
+        if t is None or (
+            self._last_key_t is not None and t - self._last_key_t > GOP_STRETCH * self.max_gop_s
+        ):
+            return "gop"
+        return None
+
+    def _may_sleep(self, t: float | None) -> bool:
+        return (
+            self.enabled
+            and self._kept_ok  # a wake-up must be able to rewind
+            and t is not None
+            and self._quiet_since is not None
+            and t - self._quiet_since >= self.idle_after_s
+            and self.gop_s is not None
+            and self.gop_s <= self.max_gop_s + 1e-6
+        )
