@@ -22,6 +22,7 @@ Rules:
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -69,12 +70,20 @@ class IdleGate:
         self.gop_s: float | None = None
         """The last key-frame-to-key-frame interval seen (s)."""
         self.sleeps = 0
-        self.wakes: list[Wake] = []
-        """Every wake-up, oldest first (bounded by the caller's interest: it is a counter)."""
+        self.wakes: deque[Wake] = deque(maxlen=64)
+        """The latest wake-ups, oldest first."""
+        self.wake_count = 0
         self._kept: list[Any] = []
         self._kept_ok = False  # _kept starts with a key frame
         self._last_key_t: float | None = None
         self._quiet_since: float | None = None
+
+    def restart(self) -> None:
+        """A new stream (reconnect, file loop): its times start afresh and nothing kept is
+        valid; the GOP measured and asleep or not carry over (the camera is the same)."""
+        self._kept, self._kept_ok = [], False
+        self._last_key_t = None
+        self._quiet_since = None
 
     @property
     def kept(self) -> int:
@@ -95,6 +104,7 @@ class IdleGate:
                 return Step([packet], skip_nonkey=True)
             self.asleep = False
             self.wakes.append(Wake(self._last_key_t, t, reason))
+            self.wake_count += 1
             packets = list(self._kept)
             if overflow:  # the keep is full: decode it, then keep nothing until a key frame
                 self._kept, self._kept_ok = [], False

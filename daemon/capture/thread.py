@@ -28,7 +28,7 @@ from typing import Any
 import av
 
 from daemon.capture.clock import Pacer, StreamClock
-from daemon.capture.idle import GOP_STRETCH, IdleGate, Step
+from daemon.capture.idle import GOP_STRETCH, IdleGate, Step, Wake
 from daemon.capture.slot import CameraState, CameraStatus, LatestFrameSlot, frame_from_av
 from daemon.capture.source import (
     Scrubber,
@@ -111,14 +111,19 @@ class CaptureThread(threading.Thread):
         self._last_pts = -1.0
         self._start_wall: datetime | None = None
         self._warned_pts = False
-        self.gate = IdleGate(enabled=False, idle_after_s=0, max_gop_s=1, max_packets=1)
-        """The idle gate of the stream being decoded (a new one per opened stream)."""
+        self.gate = IdleGate(
+            enabled=camera.idle_decode == "keyframes", idle_after_s=camera.idle_after_s,
+            max_gop_s=camera.idle_max_gop_s, max_packets=1,  # sized per stream by its fps
+        )
+        """Decides key frames only or all frames (restarted for every opened stream)."""
+        self.max_lag_s = 0.0
+        """Largest delay of a paced file behind its schedule (benches reset it)."""
         self.pacer: Pacer | None = None
         """The pacer of the file being played (paced files only)."""
-        self.wake_log: deque[tuple[int | None, float, float]] = deque(maxlen=256)
-        """Per wake-up: key frame PTS rewound to, monotonic time of the wake, of the first
+        self.wake_log: deque[tuple[Wake, float, float]] = deque(maxlen=256)
+        """Per wake-up: the gate's record, monotonic time of the wake, and of the first
         full-rate (non-key) frame delivered after it."""
-        self._waking: tuple[int | None, float] | None = None
+        self._waking: tuple[Wake, float] | None = None
         self.status = CameraStatus(camera.id, "starting", 0.0, None)
         """The latest status reported."""
         self.last_beat = time.monotonic()
@@ -267,12 +272,8 @@ class CaptureThread(threading.Thread):
             step=1.0 / fps,
             time_base=float(stream.time_base) if stream.time_base else None,
         )
-        cam = self.camera
-        self.gate = IdleGate(
-            enabled=cam.idle_decode == "keyframes", idle_after_s=cam.idle_after_s,
-            max_gop_s=cam.idle_max_gop_s, max_packets=round(2 * GOP_STRETCH * cam.idle_max_gop_s
-                                                            * fps) + 2,
-        )
+        self.gate.max_packets = round(2 * GOP_STRETCH * self.camera.idle_max_gop_s * fps) + 2
+        self.gate.restart()
         raw_last: int | None = None  # source PTS of the last frame delivered (rewinds repeat)
         for frame in self._frames(container, stream):
             if self._stop_event.is_set():
@@ -284,10 +285,15 @@ class CaptureThread(threading.Thread):
             if synthetic and not self._warned_pts and self._seq > 0:
                 self._log.warning("missing or backward PTS; synthesising from %.2f fps", fps)
                 self._warned_pts = True
-            out = frame_from_av(frame, self.camera.id, self._seq, pts, self._wall_for(pts))
+            # seq counts the camera's frames, decoded or not: frames an idle lane skipped
+            # leave a gap (a file's seq stays its frame index).
+            seq = self._seq
+            if self._last_pts >= 0:
+                seq += max(0, round((pts - self._last_pts) * fps) - 1)
+            out = frame_from_av(frame, self.camera.id, seq, pts, self._wall_for(pts))
             if self._stop_event.is_set() or not self._deliver(out):
                 return
-            self._seq += 1
+            self._seq = seq + 1
             self._last_pts = pts
             self._note_frame(out.wall)
             if self._waking is not None and not frame.key_frame:
@@ -329,7 +335,7 @@ class CaptureThread(threading.Thread):
                 step = self.gate.step(packet, packet.is_keyframe, t, self.slot.lane_busy)
             if step.rewind:
                 ctx.flush_buffers()
-                self._waking = (step.packets[0].pts, time.monotonic())
+                self._waking = (self.gate.wakes[-1], time.monotonic())
             if step.skip_nonkey != skipping:
                 skipping = step.skip_nonkey
                 ctx.skip_frame = "NONKEY" if skipping else "DEFAULT"
@@ -343,6 +349,7 @@ class CaptureThread(threading.Thread):
     def _wait_for(self, pacer: Pacer, t: float) -> None:
         """Sleep until a paced file's packet of stream time ``t`` is due (``stop`` aware)."""
         target = time.monotonic() + pacer.delay(t, time.monotonic())
+        self.max_lag_s = max(self.max_lag_s, pacer.max_lag_s_seen)
         self._wait_until(target)
 
     def _check_alive(self, opened: float) -> None:
