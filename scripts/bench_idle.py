@@ -2,7 +2,10 @@
 """Idle-decoding bench: is a vehicle missed or read late when an empty lane decodes key frames?
 
 The labelled scenario set (``scripts/clipgen``) is rendered with a 1 s and a 2 s GOP (key
-frame every 25 or 50 frames at 25 fps, as an installer may set the camera) and each clip
+frame every 25 or 50 frames at 25 fps, as an installer may set the camera). Each clip is
+played after a still lead-in (``--lead-s``, so the camera is already idle when the action
+starts) of ``--phases`` lengths, so a vehicle meets the key frames at every phase (just
+after a key frame is the worst case: it is seen up to one GOP later). Each clip
 runs through the real pipeline (``daemon.app.App``, fast replay, the Tencent emulator on
 loopback) twice: ``idle_decode: off`` (every frame decoded) and ``idle_decode:
 keyframes`` (key frames only while the lane is empty, full rate from the key frame that
@@ -48,6 +51,8 @@ from daemon.ocr.emulator.server import EmulatorServer
 ROOT = Path(__file__).resolve().parents[1]
 MODES = {"full": {"idle_decode": "off"}, "idle": {"idle_decode": "keyframes"}}
 """Camera settings of the two runs compared (everything else is the default)."""
+ENCODING = "veryfast grain crf23 bf0 slices1 v1"
+"""Part of the clip cache key: change it when :func:`encode_gop` changes."""
 
 
 def encode_gop(frames: Any, out: Path, size: tuple[int, int], fps: int, gop: int) -> None:
@@ -86,7 +91,7 @@ def ensure_clips(names: list[str], size: tuple[int, int], gops: list[int],
                  folder: Path) -> dict[tuple[int, str], Path]:
     """Render missing clips (2 processes), cached by the generator's source hash."""
     h = hashlib.sha256(bench_selection._source_hash().encode())
-    h.update((ROOT / "scripts/bench_idle.py").read_bytes())
+    h.update(ENCODING.encode())
     tag = f"{size[0]}x{size[1]}-{h.hexdigest()[:10]}"
     paths = {(g, n): folder / f"gop{g}s" / f"{n}-{tag}.mp4" for g in gops for n in names}
     todo = [(n, str(p), size, g) for (g, n), p in paths.items()
@@ -98,6 +103,61 @@ def ensure_clips(names: list[str], size: tuple[int, int], gops: list[int],
         with ProcessPoolExecutor(2) as pool:
             list(pool.map(_render, todo))
     return paths
+
+
+def shift_truth(truth: dict[str, Any], lead: int) -> dict[str, Any]:
+    """The ground truth of a clip with ``lead`` frames put before it."""
+    dt = lead / truth["fps"]
+    out = {**truth, "frames": truth["frames"] + lead, "duration_s": truth["duration_s"] + dt}
+    vehicles = []
+    for original in truth["vehicles"]:
+        v = dict(original)
+        for k in ("enter_s", "exit_s"):
+            v[k] = None if v[k] is None else v[k] + dt
+        for k in ("first_legible_frame", "last_legible_frame", "best_frame"):
+            v[k] = None if v[k] is None else v[k] + lead
+        v["stop_s"] = None if v["stop_s"] is None else [x + dt for x in v["stop_s"]]
+        v["plate_rects"] = [[n + lead, *rest] for n, *rest in v["plate_rects"]]
+        vehicles.append(v)
+    out["vehicles"] = vehicles
+    out["segments"] = [{**s, "start_s": s["start_s"] + dt} for s in truth["segments"]]
+    return out
+
+
+def _phase(job: tuple[str, str, int, int]) -> str:
+    """Re-encode ``src`` (same GOP) after ``lead`` copies of its first frame."""
+    import av
+
+    src, out, gop, lead = job
+    with av.open(src) as c:
+        frames = [f.to_ndarray(format="bgr24") for f in c.decode(c.streams.video[0])]
+    size = (frames[0].shape[1], frames[0].shape[0])
+    encode_gop(iter([frames[0]] * lead + frames), Path(out), size, 25, gop)
+    truth = json.loads(Path(src).with_suffix(".json").read_text("utf-8"))
+    Path(out).with_suffix(".json").write_text(
+        json.dumps(shift_truth(truth, lead), ensure_ascii=False), "utf-8")
+    return out
+
+
+def phase_clips(base: dict[tuple[int, str], Path], phases: int,
+                lead_s: float) -> dict[tuple[int, str], Path]:
+    """Per GOP and scenario, ``phases`` clips whose action starts at ``lead_s`` plus
+    0, 1/phases, ... of a GOP: the car meets the key frames at every phase, and the camera
+    has been idle (asleep) before it comes."""
+    out: dict[tuple[int, str], Path] = {}
+    todo = []
+    for (g, name), src in base.items():
+        for k in range(phases):
+            lead = round(lead_s * 25) + round(k * g * 25 / phases)
+            path = src.with_name(f"{src.stem}-lead{lead}.mp4")
+            out[(g, f"{name}@{k}")] = path
+            if not path.with_suffix(".json").is_file():
+                todo.append((str(src), str(path), g * 25, lead))
+    if todo:
+        print(f"encoding {len(todo)} phase clip(s) ...", flush=True)
+        with ProcessPoolExecutor(2) as pool:
+            list(pool.map(_phase, todo))
+    return out
 
 
 class _CameraOptions:
@@ -192,6 +252,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--gops", default="1,2", help="GOP lengths in seconds (25 fps clips)")
     ap.add_argument("--scenarios", default=",".join(BENCH))
     ap.add_argument("--reader", choices=["oracle", "rapidocr"], default="oracle")
+    ap.add_argument("--phases", type=int, default=4,
+                    help="run each clip after a still lead-in, at this many phases of the GOP "
+                    "(0: the clips as rendered)")
+    ap.add_argument("--lead-s", type=float, default=4.0,
+                    help="still lead-in before the action: the camera is asleep when it starts")
     ap.add_argument("--clips", type=Path, default=Path(tempfile.gettempdir()) / "gatecam-idle")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
@@ -199,6 +264,9 @@ def main(argv: list[str] | None = None) -> int:
     names = [n for n in args.scenarios.split(",") if n]
     gops = [int(g) for g in args.gops.split(",")]
     paths = ensure_clips(names, (w, h), gops, args.clips)
+    if args.phases:
+        paths = phase_clips(paths, args.phases, args.lead_s)
+        names = [f"{n}@{k}" for n in names for k in range(args.phases)]
     results = run_all(names, gops, paths, args.reader)
     out: dict[str, Any] = {"reader": args.reader, "size": args.size}
     for g in gops:

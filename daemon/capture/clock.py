@@ -61,3 +61,22 @@ class Pacer:
             self._t0, self._first = now, t
             return 0.0
         return max(0.0, -lag)
+
+
+class LagMeter:
+    """How far a live stream's packets are behind real time, from their own timestamps.
+
+    Pure (``now`` is passed in). ``now - t`` is a packet's arrival time minus its stream
+    time; its smallest value so far is the stream's base latency, and the excess over it
+    is the lag: how much decoding (or a stall) has put this reader behind the camera.
+    """
+
+    def __init__(self) -> None:
+        self._base: float | None = None
+
+    def lag(self, t: float, now: float) -> float:
+        """The lag (s, >= 0) of the packet of stream time ``t`` read at monotonic ``now``."""
+        offset = now - t
+        if self._base is None or offset < self._base:
+            self._base = offset
+        return offset - self._base

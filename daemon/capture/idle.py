@@ -18,6 +18,9 @@ Rules:
   exceed ``max_packets`` (memory bound) or when no key frame came for
   ``1.5 * max_gop_s`` (the camera lengthened its GOP). The gate sleeps only while it
   keeps the packets since a key frame (after an overflow: from the next key frame on).
+- Late (a live stream behind real time: the CPU cannot keep up): key frames only, lane
+  busy or not, until caught up; then the rules above (a busy lane wakes with a rewind).
+  So a camera's backlog is bounded in time, and it does not take the CPU of the others.
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ class Wake:
 
     key_t: float | None
     at_t: float | None
-    reason: Literal["lane", "overflow", "gop"]
+    reason: Literal["lane", "overflow", "gop", "caught_up"]
 
 
 class IdleGate:
@@ -70,6 +73,8 @@ class IdleGate:
         self.gop_s: float | None = None
         """The last key-frame-to-key-frame interval seen (s)."""
         self.sleeps = 0
+        self.catchups = 0
+        """Times capture fell behind real time and skipped non-key frames to catch up."""
         self.wakes: deque[Wake] = deque(maxlen=64)
         """The latest wake-ups, oldest first."""
         self.wake_count = 0
@@ -90,14 +95,24 @@ class IdleGate:
         """Packets kept since the last key frame."""
         return len(self._kept)
 
-    def step(self, packet: Any, key: bool, t: float | None, busy: bool) -> Step:
+    def step(
+        self, packet: Any, key: bool, t: float | None, busy: bool, late: bool = False
+    ) -> Step:
         """Decide for ``packet`` (``key``: a key frame, ``t``: its time in s or None),
-        given whether the lane said it is ``busy``."""
+        given whether the lane said it is ``busy`` and whether capture is ``late`` (behind
+        real time: key frames only until it caught up, busy lane or not)."""
         overflow = self._keep(packet, key, t)
         if busy or t is None:
             self._quiet_since = None
         elif self._quiet_since is None:
             self._quiet_since = t
+        if late:
+            if overflow:  # no rewind will come from this far back
+                self._kept, self._kept_ok = [], False
+            if not self.asleep:
+                self.asleep = True
+                self.catchups += 1
+            return Step([packet], skip_nonkey=True)
         if self.asleep:
             reason = self._wake_reason(busy, overflow, t)
             if reason is None or not self._kept_ok:
@@ -136,9 +151,11 @@ class IdleGate:
 
     def _wake_reason(
         self, busy: bool, overflow: bool, t: float | None
-    ) -> Literal["lane", "overflow", "gop"] | None:
+    ) -> Literal["lane", "overflow", "gop", "caught_up"] | None:
         if busy:
             return "lane"
+        if not self.enabled:
+            return "caught_up"  # asleep only to catch up with real time
         if overflow:
             return "overflow"
         if t is None or (

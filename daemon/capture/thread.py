@@ -1,17 +1,14 @@
 """Capture: a thread per camera turning an RTSP stream or video file into Frames in a one-slot box.
 
-PyAV (not ``cv2.VideoCapture``) gives real open/read timeouts, visible buffering and,
-later, key-frame-only decoding. On a live camera the newest frame replaces an unconsumed
-one in :class:`LatestFrameSlot` (drops counted), lost streams reopen with backoff and
-jitter, and the state goes to ``on_status`` as a :class:`CameraStatus` (both in
-``daemon/frameslot.py``, re-exported here). ``Frame.pts`` increases for the thread's whole
-life (reopens and loops continue it); ``Frame.wall`` is the decode time for live streams
-and ``start wall + pts`` for files. A Frame carries the decoder's luma plane, not a BGR
-copy: the colour conversion (~2.4 ms per 1080p frame, half the decode) is paid only by
-the few frames sent to OCR or snapshotted (``frameslot.frame_from_av``). The FFmpeg
-options and timeouts and the password redaction are in ``daemon/capture_source.py``
-(``io_timeout_s`` and ``open_options`` re-exported here), the PTS timeline of one opened
-stream in ``daemon/streamclock.py``.
+PyAV (not ``cv2.VideoCapture``) gives real open/read timeouts, visible buffering and
+key-frame-only decoding. The newest frame replaces an unconsumed one in
+:class:`LatestFrameSlot` (``slot``; drops counted), lost streams reopen with backoff and
+jitter, the state goes to ``on_status`` as a :class:`CameraStatus`. ``Frame.pts`` increases
+for the thread's whole life; ``Frame.wall`` is the decode time live, ``start wall + pts``
+for files. A Frame carries the decoder's luma plane; BGR is made only for the few frames
+sent to OCR or snapshotted. While the lane is empty only key frames are decoded
+(``idle.IdleGate``); FFmpeg options, timeouts and password redaction are in ``source``,
+the PTS timeline, file pacing and live lag in ``clock``.
 """
 
 from __future__ import annotations
@@ -27,8 +24,9 @@ from typing import Any
 
 import av
 
-from daemon.capture.clock import Pacer, StreamClock
-from daemon.capture.idle import GOP_STRETCH, IdleGate, Step, Wake
+from daemon.capture.clock import LagMeter, Pacer, StreamClock
+from daemon.capture.feed import FeedHooks, decoded_frames
+from daemon.capture.idle import GOP_STRETCH, IdleGate, Wake
 from daemon.capture.slot import CameraState, CameraStatus, LatestFrameSlot, frame_from_av
 from daemon.capture.source import (
     Scrubber,
@@ -117,9 +115,8 @@ class CaptureThread(threading.Thread):
         )
         """Decides key frames only or all frames (restarted for every opened stream)."""
         self.max_lag_s = 0.0
-        """Largest delay of a paced file behind its schedule (benches reset it)."""
-        self.pacer: Pacer | None = None
-        """The pacer of the file being played (paced files only)."""
+        """Largest delay behind real time: a live stream's packets (:class:`LagMeter`) or a
+        paced file's schedule (benches reset it)."""
         self.wake_log: deque[tuple[Wake, float, float]] = deque(maxlen=256)
         """Per wake-up: the gate's record, monotonic time of the wake, and of the first
         full-rate (non-key) frame delivered after it."""
@@ -310,47 +307,26 @@ class CaptureThread(threading.Thread):
         return self._start_wall + timedelta(seconds=pts)
 
     def _frames(self, container: Any, stream: Any) -> Iterator[Any]:
-        """Decoded frames of ``stream``, as the idle gate decides packet by packet.
-
-        ``demux`` ends with flush packets draining the decoder. A paced file waits for
-        each packet's time, as a live camera's packets arrive."""
+        """Decoded frames of ``stream`` (``feed``), then :class:`_EndOfFileError`."""
         opened = time.monotonic()
-        ctx = stream.codec_context
-        time_base = float(stream.time_base) if stream.time_base else None
-        pacer = Pacer(_PACE_MAX_LAG_S) if self.camera.is_file and self._pace else None
-        self.pacer = pacer
-        skipping = False
-        for packet in container.demux(stream):
-            if self._stop_event.is_set():
-                return
-            if not self.camera.is_file:
-                self._check_alive(opened)
-            ticks = packet.dts if packet.dts is not None else packet.pts
-            t = ticks * time_base if ticks is not None and time_base else None
-            if packet.size == 0:  # the flush packet: drain the decoder
-                step = Step([packet], skip_nonkey=skipping)
-            else:
-                if pacer is not None and t is not None:
-                    self._wait_for(pacer, t)
-                step = self.gate.step(packet, packet.is_keyframe, t, self.slot.lane_busy)
-            if step.rewind:
-                ctx.flush_buffers()
-                self._waking = (self.gate.wakes[-1], time.monotonic())
-            if step.skip_nonkey != skipping:
-                skipping = step.skip_nonkey
-                ctx.skip_frame = "NONKEY" if skipping else "DEFAULT"
-                self._report(self._state, self._error, force=True)  # decoding changed
-            for pk in step.packets:
-                frames = pk.decode()
-                while frames:  # hand over one by one; the list must not keep a frame alive
-                    yield frames.pop(0)
-        raise _EndOfFileError
+        live = not self.camera.is_file
+        hooks = FeedHooks(
+            stop=self._stop_event,
+            busy=lambda: self.slot.lane_busy,
+            check_alive=(lambda: self._check_alive(opened)) if live else None,
+            wait_until=self._wait_until,
+            on_lag=self._note_lag,
+            on_decoding=lambda: self._report(self._state, self._error, force=True),
+            on_rewind=lambda: setattr(self, "_waking", (self.gate.wakes[-1], time.monotonic())),
+        )
+        pacer = Pacer(_PACE_MAX_LAG_S) if not live and self._pace else None
+        yield from decoded_frames(container, stream, self.gate, hooks, pacer=pacer,
+                                  meter=LagMeter() if live else None)
+        if not self._stop_event.is_set():
+            raise _EndOfFileError
 
-    def _wait_for(self, pacer: Pacer, t: float) -> None:
-        """Sleep until a paced file's packet of stream time ``t`` is due (``stop`` aware)."""
-        target = time.monotonic() + pacer.delay(t, time.monotonic())
-        self.max_lag_s = max(self.max_lag_s, pacer.max_lag_s_seen)
-        self._wait_until(target)
+    def _note_lag(self, lag: float) -> None:
+        self.max_lag_s = max(self.max_lag_s, lag)
 
     def _check_alive(self, opened: float) -> None:
         """Raise if packets still come but no frame was decoded for too long (live only).

@@ -294,3 +294,18 @@ def test_idle_on_the_rtsp_camera_wakes_within_a_gop(lane_clip: Path) -> None:
     assert len(cap.wake_log) >= 1
     decodings = [s.decoding for s in rec.statuses]
     assert "keyframes" in decodings and decodings.index("keyframes") < len(decodings) - 1
+
+
+def test_late_capture_decodes_key_frames_only_until_caught_up() -> None:
+    """Behind real time (CPU short): key frames only even with a busy lane, the keep
+    bounded; caught up, a busy lane wakes with a rewind, or with idle_decode off at once."""
+    gate = _gate(max_packets=30)
+    steps = {i: gate.step(i, i % 25 == 0, i / FPS, True, late=10 <= i < 100) for i in range(130)}
+    assert all(not steps[i].skip_nonkey for i in range(10))
+    assert all(steps[i].skip_nonkey for i in range(10, 100)) and gate.catchups == 1
+    assert steps[100] == Step([100], skip_nonkey=False, rewind=True)  # key frame 100
+    assert gate.wakes[-1].reason == "lane"
+    off = IdleGate(enabled=False, idle_after_s=0, max_gop_s=2, max_packets=100)
+    steps = {i: off.step(i, i % 25 == 0, i / FPS, False, late=5 <= i < 30) for i in range(40)}
+    assert steps[29].skip_nonkey and steps[30] == Step([25, 26, 27, 28, 29, 30], False, True)
+    assert off.wakes[-1].reason == "caught_up" and off.sleeps == 0
