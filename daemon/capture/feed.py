@@ -19,9 +19,10 @@ from typing import Any
 from daemon.capture.clock import LagMeter, Pacer
 from daemon.capture.idle import IdleGate, Step
 
-LATE_S = 1.0
+LATE_S = 3.0
 """A live stream read this far behind real time decodes key frames only until it caught up
-(to CAUGHT_UP_S): its backlog stays bounded and it cannot take the other cameras' CPU."""
+(to CAUGHT_UP_S): its backlog stays bounded and it cannot take the other cameras' CPU.
+Above the burst of a wake-up, which decodes up to two GOPs (2 x 2 s at most) at once."""
 CAUGHT_UP_S = 0.2
 
 

@@ -26,8 +26,13 @@ Rules:
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
+
+import cv2
+import numpy as np
+import numpy.typing as npt
 
 GOP_STRETCH = 1.5
 """While asleep, no key frame for this many ``max_gop_s`` wakes the gate."""
@@ -45,13 +50,16 @@ class Step:
     """Flush the decoder first: ``packets`` start at the last key frame (waking up)."""
 
 
+WakeReason = Literal["change", "lane", "overflow", "gop", "caught_up"]
+
+
 @dataclass(frozen=True, slots=True)
 class Wake:
     """One wake-up: stream times (s) of the key frame rewound to and the packet in hand."""
 
     key_t: float | None
     at_t: float | None
-    reason: Literal["lane", "overflow", "gop", "caught_up"]
+    reason: WakeReason
 
 
 class IdleGate:
@@ -80,15 +88,28 @@ class IdleGate:
         self.wake_count = 0
         self._kept: list[Any] = []
         self._kept_ok = False  # _kept starts with a key frame
+        self._last_key_at = 0  # index in _kept of the last key frame
+        self._first_key_t: float | None = None  # time of the key frame _kept starts with
         self._last_key_t: float | None = None
         self._quiet_since: float | None = None
+        self._change_seen = False
 
     def restart(self) -> None:
         """A new stream (reconnect, file loop): its times start afresh and nothing kept is
         valid; the GOP measured and asleep or not carry over (the camera is the same)."""
-        self._kept, self._kept_ok = [], False
+        self._drop_kept()
         self._last_key_t = None
         self._quiet_since = None
+        self._change_seen = False
+
+    def scene_changed(self) -> None:
+        """Capture saw the picture change on a key frame it has not delivered: wake with the
+        next packet and rewind to the key frame before it (see :class:`SceneChange`)."""
+        if self.asleep:
+            self._change_seen = True
+
+    def _drop_kept(self) -> None:
+        self._kept, self._kept_ok, self._last_key_at = [], False, 0
 
     @property
     def kept(self) -> int:
@@ -107,8 +128,9 @@ class IdleGate:
         elif self._quiet_since is None:
             self._quiet_since = t
         if late:
+            self._change_seen = False
             if overflow:  # no rewind will come from this far back
-                self._kept, self._kept_ok = [], False
+                self._drop_kept()
             if not self.asleep:
                 self.asleep = True
                 self.catchups += 1
@@ -117,32 +139,48 @@ class IdleGate:
             reason = self._wake_reason(busy, overflow, t)
             if reason is None or not self._kept_ok:
                 return Step([packet], skip_nonkey=True)
-            self.asleep = False
-            self.wakes.append(Wake(self._last_key_t, t, reason))
-            self.wake_count += 1
-            packets = list(self._kept)
-            if overflow:  # the keep is full: decode it, then keep nothing until a key frame
-                self._kept, self._kept_ok = [], False
-            return Step(packets, skip_nonkey=False, rewind=True)
+            return self._wake(reason, t, overflow)
         if self._may_sleep(t):
             self.asleep = True
             self.sleeps += 1
             return Step([packet], skip_nonkey=True)
         return Step([packet], skip_nonkey=False)
 
+    def _wake(self, reason: WakeReason, t: float | None, overflow: bool) -> Step:
+        """Full decoding again: rewind to the last key frame, or after a scene change to the
+        one before (the lane has not seen the frames since, nor the changed key frame)."""
+        self.asleep = False
+        self._quiet_since = t  # awake idle_after_s at least: the lane must see the frames first
+        start = 0 if reason == "change" else self._last_key_at
+        key_t = self._first_key_t if reason == "change" else self._last_key_t
+        self._change_seen = False
+        self.wakes.append(Wake(key_t, t, reason))
+        self.wake_count += 1
+        packets = self._kept[start:]
+        if overflow:  # the keep is full: decode it, then keep nothing until a key frame
+            self._drop_kept()
+        return Step(packets, skip_nonkey=False, rewind=True)
+
     def _keep(self, packet: Any, key: bool, t: float | None) -> bool:
-        """Keep the packet; True if the keep overflowed (it is then full, not emptied)."""
+        """Keep the packet; True if the keep overflowed (it is then full, not emptied).
+
+        Asleep, the packets since the key frame before the last are kept (two GOPs)."""
         if key:
             if self._last_key_t is not None and t is not None and t > self._last_key_t:
                 self.gop_s = t - self._last_key_t
+            if self.asleep and self._kept_ok:
+                self._kept = [*self._kept[self._last_key_at:], packet]
+                self._first_key_t = self._last_key_t
+            else:
+                self._kept, self._kept_ok, self._first_key_t = [packet], True, t
+            self._last_key_at = len(self._kept) - 1
             self._last_key_t = t
-            self._kept, self._kept_ok = [packet], True
             return False
         if not self._kept_ok:
             return False
         if len(self._kept) >= self.max_packets:
             if not self.asleep:  # awake the keep is not needed: drop it until a key frame
-                self._kept, self._kept_ok = [], False
+                self._drop_kept()
                 return False
             self._kept.append(packet)
             return True
@@ -151,7 +189,9 @@ class IdleGate:
 
     def _wake_reason(
         self, busy: bool, overflow: bool, t: float | None
-    ) -> Literal["lane", "overflow", "gop", "caught_up"] | None:
+    ) -> WakeReason | None:
+        if self._change_seen:
+            return "change"
         if busy:
             return "lane"
         if not self.enabled:
@@ -174,3 +214,49 @@ class IdleGate:
             and self.gop_s is not None
             and self.gop_s <= self.max_gop_s + 1e-6
         )
+
+
+class SceneChange:
+    """Capture's own cheap look at the key frames it decodes while asleep: did the lane change?
+
+    A vehicle fast enough to cross its legible zone between two key frames would be seen by
+    the lane at the second key frame at best, too late: so capture compares each key frame
+    with the one before, before delivering it. A change wakes the gate with a rewind to the
+    key frame before (:meth:`IdleGate.scene_changed`), and the lane gets every frame since it
+    last saw the lane empty, in order. The comparison: the lane's bounding box, area-averaged
+    to a ``width``-cell-wide thumbnail (sensor and coding noise average out), changed where
+    ``min_cells`` cells differ by more than ``threshold`` grey levels. A false alarm (light,
+    rain, a walker) costs one GOP or two of full decoding; the lane decides what moved.
+    On the scenario clips (1280x720, 1 s GOP) an empty lane differs by at most 2 grey
+    levels between key frames, camera shake by 29 in a few cells, a vehicle entering by
+    over 120 in 50-700 cells.
+    """
+
+    def __init__(
+        self, roi: Sequence[tuple[float, float]], *, threshold: float = 25.0,
+        min_cells: int = 4, width: int = 48,
+    ) -> None:
+        xs, ys = [p[0] for p in roi], [p[1] for p in roi]
+        self._box = (min(xs), min(ys), max(xs), max(ys))
+        self.threshold = threshold
+        self.min_cells = min_cells
+        self.width = width
+        self._ref: npt.NDArray[np.float32] | None = None
+
+    def reset(self) -> None:
+        """Forget the reference (awake: the next key frame asleep starts a new comparison)."""
+        self._ref = None
+
+    def changed(self, grey: npt.NDArray[np.uint8]) -> bool:
+        """Compare this key frame's luma with the previous one's; it becomes the reference."""
+        h, w = grey.shape[:2]
+        x0, y0, x1, y1 = self._box
+        crop = grey[int(y0 * h):max(int(y1 * h), int(y0 * h) + 1),
+                    int(x0 * w):max(int(x1 * w), int(x0 * w) + 1)]
+        cw = min(self.width, crop.shape[1])
+        ch = max(1, round(crop.shape[0] * cw / crop.shape[1]))
+        thumb = cv2.resize(crop, (cw, ch), interpolation=cv2.INTER_AREA).astype(np.float32)
+        ref, self._ref = self._ref, thumb
+        if ref is None or ref.shape != thumb.shape:
+            return False
+        return int(np.count_nonzero(np.abs(thumb - ref) > self.threshold)) >= self.min_cells

@@ -35,6 +35,16 @@ def _bgr(frame: Any) -> Image:
     return np.asarray(frame.to_ndarray(format="bgr24"), dtype=np.uint8)
 
 
+def luma(frame: Any) -> Image:
+    """The luma plane of a decoded 8-bit YUV frame (viewed, no copy), else its grey conversion."""
+    if frame.format.name not in _LUMA_FORMATS:
+        return np.asarray(frame.to_ndarray(format="gray"), dtype=np.uint8)
+    plane = frame.planes[0]
+    height, width, stride = int(frame.height), int(frame.width), int(plane.line_size)
+    grey = np.frombuffer(plane, np.uint8, count=stride * height).reshape(height, stride)
+    return grey[:, :width]
+
+
 def frame_from_av(
     frame: Any, camera_id: str, seq: int, pts: float, wall: datetime
 ) -> Frame:

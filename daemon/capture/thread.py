@@ -26,8 +26,8 @@ import av
 
 from daemon.capture.clock import LagMeter, Pacer, StreamClock
 from daemon.capture.feed import FeedHooks, decoded_frames
-from daemon.capture.idle import GOP_STRETCH, IdleGate, Wake
-from daemon.capture.slot import CameraState, CameraStatus, LatestFrameSlot, frame_from_av
+from daemon.capture.idle import GOP_STRETCH, IdleGate, SceneChange, Wake
+from daemon.capture.slot import CameraState, CameraStatus, LatestFrameSlot, frame_from_av, luma
 from daemon.capture.source import (
     Scrubber,
     io_timeout_s,
@@ -38,15 +38,8 @@ from daemon.capture.source import (
 from daemon.config.models import CameraConfig
 from daemon.domain import Frame
 
-__all__ = [
-    "CameraState",
-    "CameraStatus",
-    "CaptureThread",
-    "LatestFrameSlot",
-    "frame_from_av",
-    "io_timeout_s",
-    "open_options",
-]
+__all__ = ["CameraState", "CameraStatus", "CaptureThread", "LatestFrameSlot", "frame_from_av",
+           "io_timeout_s", "open_options"]
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +107,7 @@ class CaptureThread(threading.Thread):
             max_gop_s=camera.idle_max_gop_s, max_packets=1,  # sized per stream by its fps
         )
         """Decides key frames only or all frames (restarted for every opened stream)."""
+        self._scene = SceneChange(camera.roi)
         self.max_lag_s = 0.0
         """Largest delay behind real time: a live stream's packets (:class:`LagMeter`) or a
         paced file's schedule (benches reset it)."""
@@ -277,6 +271,11 @@ class CaptureThread(threading.Thread):
                 return
             if frame.pts is not None and raw_last is not None and frame.pts <= raw_last:
                 continue  # decoded again by a wake-up rewind: delivered already
+            if self.gate.asleep and frame.key_frame and self._scene.changed(
+                luma(frame)
+            ):
+                self.gate.scene_changed()  # not delivered: the rewind brings it, in order
+                continue
             raw_last = frame.pts
             pts, synthetic = clock.stamp(frame.pts, self._last_pts)
             if synthetic and not self._warned_pts and self._seq > 0:
@@ -317,13 +316,17 @@ class CaptureThread(threading.Thread):
             wait_until=self._wait_until,
             on_lag=self._note_lag,
             on_decoding=lambda: self._report(self._state, self._error, force=True),
-            on_rewind=lambda: setattr(self, "_waking", (self.gate.wakes[-1], time.monotonic())),
+            on_rewind=self._on_rewind,
         )
         pacer = Pacer(_PACE_MAX_LAG_S) if not live and self._pace else None
         yield from decoded_frames(container, stream, self.gate, hooks, pacer=pacer,
                                   meter=LagMeter() if live else None)
         if not self._stop_event.is_set():
             raise _EndOfFileError
+
+    def _on_rewind(self) -> None:
+        self._waking = (self.gate.wakes[-1], time.monotonic())
+        self._scene.reset()
 
     def _note_lag(self, lag: float) -> None:
         self.max_lag_s = max(self.max_lag_s, lag)

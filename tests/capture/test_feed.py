@@ -63,7 +63,7 @@ def test_a_camera_too_slow_for_real_time_catches_up_and_does_not_starve_another(
 
     def slow_for_one(frame: Any, camera_id: str, *a: Any) -> Any:
         if camera_id == "slow":
-            time.sleep(0.06)  # 16 frames/s at most: cannot keep up with 25
+            time.sleep(0.12)  # 8 frames/s at most: cannot keep up with 25
         return real(frame, camera_id, *a)
 
     monkeypatch.setattr(capture_thread, "frame_from_av", slow_for_one)
@@ -92,6 +92,6 @@ def test_a_camera_too_slow_for_real_time_catches_up_and_does_not_starve_another(
     assert fast_fps >= 20  # the other camera keeps its rate
     assert caps["fast"].max_lag_s < 0.5
     # the slow one fell behind, skipped to key frames, caught up: its lag stays bounded
-    assert caps["slow"].gate.catchups >= 2
+    assert caps["slow"].gate.catchups >= 1
     assert caps["slow"].max_lag_s < LATE_S + 1.0
-    assert caps["slow"].gate.wake_count >= 2  # back to full decoding after each catch-up
+    assert caps["slow"].gate.wake_count >= 1  # back to full decoding after a catch-up

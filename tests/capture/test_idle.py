@@ -15,7 +15,7 @@ import av
 import numpy as np
 import pytest
 
-from daemon.capture.idle import IdleGate, Step
+from daemon.capture.idle import IdleGate, SceneChange, Step
 from daemon.capture.thread import CameraStatus, CaptureThread, LatestFrameSlot, frame_from_av
 from daemon.config.models import CameraConfig
 from daemon.domain import Frame
@@ -88,11 +88,50 @@ def test_restart_keeps_sleep_and_gop_but_forgets_kept_packets_and_times() -> Non
     """A file loop or a reconnect: times restart at 0, the old packets cannot be rewound to."""
     gate = _gate()
     _run(gate, 80, gop=25)
-    assert gate.asleep and gate.kept == 5
+    assert gate.asleep and gate.kept == 30  # asleep: since the key frame before the last
     gate.restart()
     assert gate.asleep and gate.gop_s == 1.0 and gate.kept == 0
     steps = _run(gate, 30, gop=25, busy={3})  # the new stream starts with a key frame
     assert steps[0].skip_nonkey and steps[3] == Step([0, 1, 2, 3], skip_nonkey=False, rewind=True)
+
+
+def test_scene_change_wakes_with_a_rewind_to_the_key_frame_before() -> None:
+    """Capture saw key frame 125 change and did not deliver it: the next packet rewinds to
+    key frame 100, the last the lane saw empty; a lane wake rewinds to the last key frame."""
+    gate = _gate()
+    steps = _run(gate, 127, gop=25)
+    gate.scene_changed()
+    steps = _run(gate, 130, gop=25, start=127)
+    assert steps[127] == Step(list(range(100, 128)), skip_nonkey=False, rewind=True)
+    assert (gate.wakes[-1].key_t, gate.wakes[-1].reason) == (4.0, "change")
+    # The lane has not answered yet (quiet): awake for idle_after_s all the same, then asleep
+    steps = _run(gate, 200, gop=25, start=130)
+    assert all(not steps[i].skip_nonkey for i in range(130, 177))
+    assert gate.asleep and gate.sleeps == 2
+    gate.scene_changed()
+    assert gate.asleep  # asleep: the next packet wakes
+
+
+def test_scene_change_sees_a_vehicle_not_noise_or_a_slow_light_change() -> None:
+    roi = [(0.0, 0.25), (1.0, 0.25), (1.0, 1.0), (0.0, 1.0)]
+    scene = SceneChange(roi)
+    rng = np.random.default_rng(1)
+
+    def noisy(level: float) -> np.ndarray[Any, np.dtype[np.uint8]]:
+        return np.clip(level + rng.normal(0, 4, (360, 640)), 0, 255).astype(np.uint8)
+
+    assert not scene.changed(noisy(80))  # the first is the reference
+    assert not scene.changed(noisy(80))
+    assert not scene.changed(noisy(84))  # dusk: a few levels a second
+    car = noisy(84)
+    car[200:300, 250:330] = 20  # a dark car in the lane
+    assert scene.changed(car)
+    outside = noisy(84)
+    outside[0:80, 250:330] = 20  # above the lane (y < 0.25): not the lane's business
+    assert scene.changed(noisy(84))  # the car left: a change too
+    assert not scene.changed(outside)
+    scene.reset()
+    assert not scene.changed(car)
 
 
 def test_disabled_gate_never_sleeps() -> None:
@@ -130,7 +169,7 @@ def test_keep_is_bounded_and_an_overflow_while_asleep_wakes() -> None:
     assert gate.wakes[-1].reason == "overflow"
     # nothing kept until the next key frame, so no sleep before it
     assert gate.kept == 0 and not gate.asleep and gate.sleeps == 1
-    _run(gate, 101, gop=50, start=100)
+    _run(gate, 132, gop=50, start=100)  # awake 2 s after the wake (3.2 s), keep valid
     assert gate.asleep and gate.sleeps == 2
 
 
@@ -224,8 +263,8 @@ def test_idle_file_replay_decodes_key_frames_then_wakes_without_losing_a_frame(
     lane_clip: Path,
 ) -> None:
     """Unpaced replay: empty lane -> key frames only (1 per s); the vehicle appears at 4.28 s,
-    is seen on key frame 125 (5.0 s) and every frame from there on is decoded, bit-exact
-    (the rewind re-decodes from the key frame); idle again 2 s after it left."""
+    capture sees the change on key frame 125 (5.0 s) and every frame after key frame 100 is
+    decoded, bit-exact, in order; idle again 2 s after it left."""
     cam = CameraConfig(id="idle", url=str(lane_clip), decode_threads=2)
     slot, stop, rec = LatestFrameSlot(), threading.Event(), Recorder()
     cap = CaptureThread(cam, slot, stop, rec, pace=False)
@@ -241,13 +280,14 @@ def test_idle_file_replay_decodes_key_frames_then_wakes_without_losing_a_frame(
     assert all(s.seq == round(s.pts * 25) for s in seen)  # seq: the camera's frame count
     assert got[:51] == list(range(51))  # awake until quiet 2 s with a known GOP
     assert {75, 100} <= set(got) and not set(range(76, 100)) & set(got)
-    assert not set(range(101, 125)) & set(got)  # the vehicle's first 0.7 s: not decoded
-    assert set(range(125, 190)) <= set(got)  # seen on key frame 125: full rate from there
+    # Key frame 125 shows the change: it is not delivered, the decoder rewinds to key
+    # frame 100 and the lane gets 101, 102, ... in order: the vehicle from its first frame.
+    assert set(range(101, 190)) <= set(got)
     assert 225 in got and not set(range(226, 250)) & set(got)  # idle again
-    for n in range(125, 135):
+    for n in range(101, 130):
         assert np.array_equal(frame_of[n].grey, ref[n])
-    assert min(n for n in got if frame_of[n].vehicle) == 125
-    assert len(cap.wake_log) == 1 and cap.wake_log[0][0].key_t == 5.0
+    assert min(n for n in got if frame_of[n].vehicle) == SQUARE.start
+    assert [(w.key_t, w.reason) for w, _, _ in cap.wake_log] == [(4.0, "change")]
     assert "keyframes" in [s.decoding for s in rec.statuses]
 
 
