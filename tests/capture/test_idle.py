@@ -169,7 +169,7 @@ def test_keep_is_bounded_and_an_overflow_while_asleep_wakes() -> None:
     assert gate.wakes[-1].reason == "overflow"
     # nothing kept until the next key frame, so no sleep before it
     assert gate.kept == 0 and not gate.asleep and gate.sleeps == 1
-    _run(gate, 132, gop=50, start=100)  # awake 2 s after the wake (3.2 s), keep valid
+    _run(gate, 151, gop=50, start=100)  # 2 s after the wake (3.2 s) and from a key frame
     assert gate.asleep and gate.sleeps == 2
 
 
