@@ -231,7 +231,8 @@ def main(argv: list[str] | None = None) -> int:
                 plan.append((n, g, "mixed", "keyframes", mixed))
     for rep in range(args.repeat):
         for n, g, kind, mode, cam_clips in plan:  # interleaved: every setting once per round
-            spec = {"clips": cam_clips, "options": {"idle_decode": mode, **extra},
+            spec = {"clips": cam_clips,
+                    "options": {"idle_decode": mode, "idle_max_gop_s": g, **extra},
                     "seconds": args.seconds, "warmup": args.warmup}
             r = run_child(spec, env)
             runs.setdefault((n, g, kind, mode), []).append(r)

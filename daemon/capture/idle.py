@@ -216,6 +216,9 @@ class IdleGate:
         )
 
 
+WHOLE_FRAME = ((0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0))
+
+
 class SceneChange:
     """Capture's own cheap look at the key frames it decodes while asleep: did the lane change?
 
@@ -223,7 +226,8 @@ class SceneChange:
     the lane at the second key frame at best, too late: so capture compares each key frame
     with the one before, before delivering it. A change wakes the gate with a rewind to the
     key frame before (:meth:`IdleGate.scene_changed`), and the lane gets every frame since it
-    last saw the lane empty, in order. The comparison: the lane's bounding box, area-averaged
+    last saw the lane empty, in order. The comparison: the ``roi`` box (capture watches the
+    whole picture: a vehicle approaches before it enters the lane), area-averaged
     to a ``width``-cell-wide thumbnail (sensor and coding noise average out), changed where
     ``min_cells`` cells differ by more than ``threshold`` grey levels. A false alarm (light,
     rain, a walker) costs one GOP or two of full decoding; the lane decides what moved.

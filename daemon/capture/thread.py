@@ -26,7 +26,7 @@ import av
 
 from daemon.capture.clock import LagMeter, Pacer, StreamClock
 from daemon.capture.feed import FeedHooks, decoded_frames
-from daemon.capture.idle import GOP_STRETCH, IdleGate, SceneChange, Wake
+from daemon.capture.idle import GOP_STRETCH, WHOLE_FRAME, IdleGate, SceneChange, Wake
 from daemon.capture.slot import CameraState, CameraStatus, LatestFrameSlot, frame_from_av, luma
 from daemon.capture.source import (
     Scrubber,
@@ -107,7 +107,9 @@ class CaptureThread(threading.Thread):
             max_gop_s=camera.idle_max_gop_s, max_packets=1,  # sized per stream by its fps
         )
         """Decides key frames only or all frames (restarted for every opened stream)."""
-        self._scene = SceneChange(camera.roi)
+        # The whole picture, not the lane's box: a vehicle is seen while it approaches, and a
+        # fast one may cross the box between two key frames.
+        self._scene = SceneChange(WHOLE_FRAME)
         self.max_lag_s = 0.0
         """Largest delay behind real time: a live stream's packets (:class:`LagMeter`) or a
         paced file's schedule (benches reset it)."""

@@ -89,8 +89,9 @@ class CameraConfig(_Model):
         2.0, ge=0, le=600, description="lane quiet this long (stream time) before idling"
     )
     idle_max_gop_s: float = Field(
-        2.0, gt=0, le=10,
-        description="idle only if the camera's key-frame interval (GOP) is at most this, s",
+        1.0, gt=0, le=10,
+        description="idle only if the camera's key-frame interval (GOP) is at most this, s "
+        "(2 s GOPs lose vehicles in view for less than 2 s: scripts/bench_idle.py)",
     )
     motion: MotionConfig = MotionConfig()
 
