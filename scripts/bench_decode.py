@@ -147,7 +147,7 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
                 "lag_s": [c.capture.max_lag_s for c in cams],
                 "lane_dropped": [c.slot.dropped - d for c, d in zip(cams, dropped0, strict=True)],
                 "wakes": [[(w.at_t, woke, first) for w, woke, first in c.capture.wake_log
-                           if woke >= t0 and w.reason == "lane"] for c in cams],
+                           if woke >= t0 and w.reason in ("change", "lane")] for c in cams],
                 "threads": _status_kb("Threads"),
             }
         finally:
