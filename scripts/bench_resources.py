@@ -10,6 +10,10 @@ from /proc/<pid>/stat, memory from /proc/<pid>/status (VmRSS sampled, VmHWM at t
 The last line is one JSON object with ``rss_mb`` and ``cpu_ratio_vs_decode``.
 
     .venv/bin/python scripts/bench_resources.py [--seconds 40] [--size 1920x1080] [--fps 25]
+
+``--idle --cameras 1,2,4 [--gops 1,2] [--repeat 2]`` runs instead the idle-decoding bench of
+issue 14 (``scripts/bench_decode.py``: per camera ``cpu_ratio_vs_full_decode`` idle and
+busy, ``rss_mb``, ``frames_behind_max``, ``wake_delay_ms``).
 """
 
 from __future__ import annotations
@@ -153,6 +157,11 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> int:
     """Run the baseline, then the daemon, and print the figures."""
+    if "--idle" in sys.argv[1:]:  # issue 14: idle against full decoding, N cameras
+        sys.path.insert(0, str(ROOT / "scripts"))
+        from bench_decode import main as idle_main
+
+        return idle_main([a for a in sys.argv[1:] if a != "--idle"])
     args = parse_args()
     extra_env = {} if args.no_unit_env else unit_environment(ROOT / "systemd/gatecam.service")
     extra_env.update(item.split("=", 1) for item in args.env)

@@ -4,7 +4,9 @@ Receives: a camera's config (URL, FFmpeg options, decoder threads).
 Hands on: the newest decoded Frame (luma plane + PTS on a continuing stream clock) through a
 one-slot mailbox that never blocks the decoder, and CameraStatus changes for MQTT and health.
 
-Modules: ``thread`` (the capture thread, reconnect with backoff), ``source`` (FFmpeg options,
-file targets, password scrubbing), ``slot`` (Frame building, the latest-frame slot),
-``clock`` (PTS to seconds on a continuing timeline).
+Modules: ``thread`` (the capture thread, reconnect with backoff), ``feed`` (one stream's
+packets into the decoder), ``idle`` (key frames only while the lane is empty or capture is
+behind real time), ``source`` (FFmpeg options, file targets, password scrubbing), ``slot``
+(Frame building, the latest-frame slot and the lane's busy/idle word back to capture),
+``clock`` (PTS to seconds on a continuing timeline, file pacing, live lag).
 """

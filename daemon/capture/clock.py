@@ -1,4 +1,4 @@
-"""Stream clock: turns the PTS of one opened stream into seconds on a capture thread's timeline.
+"""Stream clock: PTS of one opened stream to seconds on the thread's timeline, and file pacing.
 
 Pure computation, no I/O. A capture thread's ``Frame.pts`` increases for its whole life:
 each (re)opened stream starts at a ``base`` after the last frame delivered, its own PTS
@@ -34,3 +34,49 @@ class StreamClock:
         if t is not None and t > last:
             return t, False
         return (max(last + self.step, self.base) if last >= 0 else self.base), True
+
+
+class Pacer:
+    """Plays a file at its own rate: how long to wait before the packet of stream time ``t``.
+
+    Pure (``now`` is passed in). Each opened stream gets a new Pacer. A source more than
+    ``max_lag_s`` behind its schedule restarts it (no burst to catch up); ``max_lag_s_seen``
+    keeps the largest lag met, so a bench can tell whether decoding kept real time.
+    """
+
+    def __init__(self, max_lag_s: float) -> None:
+        self.max_lag_s = max_lag_s
+        self.max_lag_s_seen = 0.0
+        self._t0: float | None = None  # monotonic time of stream time _first
+        self._first = 0.0
+
+    def delay(self, t: float, now: float) -> float:
+        """Seconds to wait before handling stream time ``t`` at monotonic ``now`` (>= 0)."""
+        if self._t0 is None:
+            self._t0, self._first = now, t
+            return 0.0
+        lag = now - (self._t0 + t - self._first)
+        self.max_lag_s_seen = max(self.max_lag_s_seen, lag)
+        if lag > self.max_lag_s:
+            self._t0, self._first = now, t
+            return 0.0
+        return max(0.0, -lag)
+
+
+class LagMeter:
+    """How far a live stream's packets are behind real time, from their own timestamps.
+
+    Pure (``now`` is passed in). ``now - t`` is a packet's arrival time minus its stream
+    time; its smallest value so far is the stream's base latency, and the excess over it
+    is the lag: how much decoding (or a stall) has put this reader behind the camera.
+    """
+
+    def __init__(self) -> None:
+        self._base: float | None = None
+
+    def lag(self, t: float, now: float) -> float:
+        """The lag (s, >= 0) of the packet of stream time ``t`` read at monotonic ``now``."""
+        offset = now - t
+        if self._base is None or offset < self._base:
+            self._base = offset
+        return offset - self._base

@@ -35,6 +35,16 @@ def _bgr(frame: Any) -> Image:
     return np.asarray(frame.to_ndarray(format="bgr24"), dtype=np.uint8)
 
 
+def luma(frame: Any) -> Image:
+    """The luma plane of a decoded 8-bit YUV frame (viewed, no copy), else its grey conversion."""
+    if frame.format.name not in _LUMA_FORMATS:
+        return np.asarray(frame.to_ndarray(format="gray"), dtype=np.uint8)
+    plane = frame.planes[0]
+    height, width, stride = int(frame.height), int(frame.width), int(plane.line_size)
+    grey = np.frombuffer(plane, np.uint8, count=stride * height).reshape(height, stride)
+    return grey[:, :width]
+
+
 def frame_from_av(
     frame: Any, camera_id: str, seq: int, pts: float, wall: datetime
 ) -> Frame:
@@ -73,10 +83,18 @@ class LatestFrameSlot:
         self._cond = threading.Condition()
         self._frame: Frame | None = None
         self._closed = False
+        self._lane_waiters = 0
         self.dropped = 0
         """Frames replaced before a consumer took them (or offered after close)."""
         self.delivered = 0
         """Frames handed to a consumer by ``get``."""
+        self.lane_busy = True
+        """The consumer's last word: True while its lane needs every frame (motion, a vehicle,
+        an open passage). Written by the lane (:meth:`mark_lane`), read by capture without a
+        lock (one attribute: atomic). True until the lane first says otherwise, so capture
+        without a lane never idles."""
+        self.lane_seq = -1
+        """``seq`` of the last frame the lane finished with."""
 
     def put(self, frame: Frame, block: bool = False, timeout: float | None = None) -> None:
         """Offer a frame.
@@ -111,6 +129,28 @@ class LatestFrameSlot:
                 self._cond.notify_all()  # a blocking put may proceed
             return frame
 
+    def mark_lane(self, seq: int, busy: bool) -> None:
+        """The lane finished frame ``seq`` and is ``busy`` (needs every frame) or idle."""
+        self.lane_busy = busy
+        self.lane_seq = seq
+        if self._lane_waiters:
+            with self._cond:
+                self._cond.notify_all()
+
+    def wait_lane(self, seq: int, timeout: float) -> bool:
+        """Wait until the lane finished frame ``seq`` (or the slot closed); False on timeout.
+
+        Unpaced replay uses it so an idle lane's answer to a key frame is known before
+        capture reads on, as a live camera's lane answers within a frame or two."""
+        with self._cond:
+            self._lane_waiters += 1
+            try:
+                return self._cond.wait_for(
+                    lambda: self.lane_seq >= seq or self._closed, timeout=timeout
+                )
+            finally:
+                self._lane_waiters -= 1
+
     def close(self) -> None:
         """The source finished for good: wake all getters (a pending frame can still be taken)."""
         with self._cond:
@@ -135,6 +175,8 @@ class CameraStatus:
     last_frame_at: datetime | None
     error: str | None = None
     """The last error, password-redacted; None while healthy."""
+    decoding: Literal["full", "keyframes"] = "full"
+    """``keyframes`` while the lane is idle and only key frames are decoded."""
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form for the status topic."""
@@ -143,4 +185,5 @@ class CameraStatus:
             "fps": round(self.fps, 1),
             "last_frame_at": utc_iso(self.last_frame_at) if self.last_frame_at else None,
             "error": self.error,
+            "decoding": self.decoding,
         }

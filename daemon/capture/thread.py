@@ -1,17 +1,14 @@
 """Capture: a thread per camera turning an RTSP stream or video file into Frames in a one-slot box.
 
-PyAV (not ``cv2.VideoCapture``) gives real open/read timeouts, visible buffering and,
-later, key-frame-only decoding. On a live camera the newest frame replaces an unconsumed
-one in :class:`LatestFrameSlot` (drops counted), lost streams reopen with backoff and
-jitter, and the state goes to ``on_status`` as a :class:`CameraStatus` (both in
-``daemon/frameslot.py``, re-exported here). ``Frame.pts`` increases for the thread's whole
-life (reopens and loops continue it); ``Frame.wall`` is the decode time for live streams
-and ``start wall + pts`` for files. A Frame carries the decoder's luma plane, not a BGR
-copy: the colour conversion (~2.4 ms per 1080p frame, half the decode) is paid only by
-the few frames sent to OCR or snapshotted (``frameslot.frame_from_av``). The FFmpeg
-options and timeouts and the password redaction are in ``daemon/capture_source.py``
-(``io_timeout_s`` and ``open_options`` re-exported here), the PTS timeline of one opened
-stream in ``daemon/streamclock.py``.
+PyAV (not ``cv2.VideoCapture``) gives real open/read timeouts, visible buffering and
+key-frame-only decoding. The newest frame replaces an unconsumed one in
+:class:`LatestFrameSlot` (``slot``; drops counted), lost streams reopen with backoff and
+jitter, the state goes to ``on_status`` as a :class:`CameraStatus`. ``Frame.pts`` increases
+for the thread's whole life; ``Frame.wall`` is the decode time live, ``start wall + pts``
+for files. A Frame carries the decoder's luma plane; BGR is made only for the few frames
+sent to OCR or snapshotted. While the lane is empty only key frames are decoded
+(``idle.IdleGate``); FFmpeg options, timeouts and password redaction are in ``source``,
+the PTS timeline, file pacing and live lag in ``clock``.
 """
 
 from __future__ import annotations
@@ -27,8 +24,10 @@ from typing import Any
 
 import av
 
-from daemon.capture.clock import StreamClock
-from daemon.capture.slot import CameraState, CameraStatus, LatestFrameSlot, frame_from_av
+from daemon.capture.clock import LagMeter, Pacer, StreamClock
+from daemon.capture.feed import FeedHooks, decoded_frames
+from daemon.capture.idle import GOP_STRETCH, WHOLE_FRAME, IdleGate, SceneChange, Wake
+from daemon.capture.slot import CameraState, CameraStatus, LatestFrameSlot, frame_from_av, luma
 from daemon.capture.source import (
     Scrubber,
     io_timeout_s,
@@ -39,15 +38,8 @@ from daemon.capture.source import (
 from daemon.config.models import CameraConfig
 from daemon.domain import Frame
 
-__all__ = [
-    "CameraState",
-    "CameraStatus",
-    "CaptureThread",
-    "LatestFrameSlot",
-    "frame_from_av",
-    "io_timeout_s",
-    "open_options",
-]
+__all__ = ["CameraState", "CameraStatus", "CaptureThread", "LatestFrameSlot", "frame_from_av",
+           "io_timeout_s", "open_options"]
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +102,21 @@ class CaptureThread(threading.Thread):
         self._last_pts = -1.0
         self._start_wall: datetime | None = None
         self._warned_pts = False
+        self.gate = IdleGate(
+            enabled=camera.idle_decode == "keyframes", idle_after_s=camera.idle_after_s,
+            max_gop_s=camera.idle_max_gop_s, max_packets=1,  # sized per stream by its fps
+        )
+        """Decides key frames only or all frames (restarted for every opened stream)."""
+        # The whole picture, not the lane's box: a vehicle is seen while it approaches, and a
+        # fast one may cross the box between two key frames.
+        self._scene = SceneChange(WHOLE_FRAME)
+        self.max_lag_s = 0.0
+        """Largest delay behind real time: a live stream's packets (:class:`LagMeter`) or a
+        paced file's schedule (benches reset it)."""
+        self.wake_log: deque[tuple[Wake, float, float]] = deque(maxlen=256)
+        """Per wake-up: the gate's record, monotonic time of the wake, and of the first
+        full-rate (non-key) frame delivered after it."""
+        self._waking: tuple[Wake, float] | None = None
         self.status = CameraStatus(camera.id, "starting", 0.0, None)
         """The latest status reported."""
         self.last_beat = time.monotonic()
@@ -135,7 +142,8 @@ class CaptureThread(threading.Thread):
                            f" ({error})" if error else "")
         self._state, self._error, self._last_status_at = state, error, now
         fps = self._fps(now)
-        self.status = CameraStatus(self.camera.id, state, fps, self._last_frame_at, error)
+        self.status = CameraStatus(self.camera.id, state, fps, self._last_frame_at, error,
+                                   "keyframes" if self.gate.asleep else "full")
         try:
             self._on_status(self.status)
         except Exception as exc:  # a faulty listener must not kill capture
@@ -257,26 +265,38 @@ class CaptureThread(threading.Thread):
             step=1.0 / fps,
             time_base=float(stream.time_base) if stream.time_base else None,
         )
-        pace_t0: float | None = None
-        pace_pts0 = 0.0
+        self.gate.max_packets = round(2 * GOP_STRETCH * self.camera.idle_max_gop_s * fps) + 2
+        self.gate.restart()
+        raw_last: int | None = None  # source PTS of the last frame delivered (rewinds repeat)
         for frame in self._frames(container, stream):
             if self._stop_event.is_set():
                 return
+            if frame.pts is not None and raw_last is not None and frame.pts <= raw_last:
+                continue  # decoded again by a wake-up rewind: delivered already
+            if self.gate.asleep and frame.key_frame and self._scene.changed(
+                luma(frame)
+            ):
+                self.gate.scene_changed()  # not delivered: the rewind brings it, in order
+                continue
+            raw_last = frame.pts
             pts, synthetic = clock.stamp(frame.pts, self._last_pts)
             if synthetic and not self._warned_pts and self._seq > 0:
                 self._log.warning("missing or backward PTS; synthesising from %.2f fps", fps)
                 self._warned_pts = True
-            if self.camera.is_file and self._pace:
-                now_mono = time.monotonic()
-                if pace_t0 is None or now_mono - (pace_t0 + pts - pace_pts0) > _PACE_MAX_LAG_S:
-                    pace_t0, pace_pts0 = now_mono, pts
-                self._wait_until(pace_t0 + pts - pace_pts0)
-            out = frame_from_av(frame, self.camera.id, self._seq, pts, self._wall_for(pts))
+            # seq counts the camera's frames, decoded or not: frames an idle lane skipped
+            # leave a gap (a file's seq stays its frame index).
+            seq = self._seq
+            if self._last_pts >= 0:
+                seq += max(0, round((pts - self._last_pts) * fps) - 1)
+            out = frame_from_av(frame, self.camera.id, seq, pts, self._wall_for(pts))
             if self._stop_event.is_set() or not self._deliver(out):
                 return
-            self._seq += 1
+            self._seq = seq + 1
             self._last_pts = pts
             self._note_frame(out.wall)
+            if self._waking is not None and not frame.key_frame:
+                self.wake_log.append((*self._waking, time.monotonic()))
+                self._waking = None
             del frame, out  # the slot and the lane own it now; do not pin a decoder buffer
 
     def _wall_for(self, pts: float) -> datetime:
@@ -288,17 +308,30 @@ class CaptureThread(threading.Thread):
         return self._start_wall + timedelta(seconds=pts)
 
     def _frames(self, container: Any, stream: Any) -> Iterator[Any]:
-        """Decoded frames of ``stream``; ``demux`` ends with flush packets draining the decoder."""
+        """Decoded frames of ``stream`` (``feed``), then :class:`_EndOfFileError`."""
         opened = time.monotonic()
-        for packet in container.demux(stream):
-            if self._stop_event.is_set():
-                return
-            if not self.camera.is_file:
-                self._check_alive(opened)
-            frames = packet.decode()
-            while frames:  # hand over one by one; the list must not keep a frame alive
-                yield frames.pop(0)
-        raise _EndOfFileError
+        live = not self.camera.is_file
+        hooks = FeedHooks(
+            stop=self._stop_event,
+            busy=lambda: self.slot.lane_busy,
+            check_alive=(lambda: self._check_alive(opened)) if live else None,
+            wait_until=self._wait_until,
+            on_lag=self._note_lag,
+            on_decoding=lambda: self._report(self._state, self._error, force=True),
+            on_rewind=self._on_rewind,
+        )
+        pacer = Pacer(_PACE_MAX_LAG_S) if not live and self._pace else None
+        yield from decoded_frames(container, stream, self.gate, hooks, pacer=pacer,
+                                  meter=LagMeter() if live else None)
+        if not self._stop_event.is_set():
+            raise _EndOfFileError
+
+    def _on_rewind(self) -> None:
+        self._waking = (self.gate.wakes[-1], time.monotonic())
+        self._scene.reset()
+
+    def _note_lag(self, lag: float) -> None:
+        self.max_lag_s = max(self.max_lag_s, lag)
 
     def _check_alive(self, opened: float) -> None:
         """Raise if packets still come but no frame was decoded for too long (live only).
@@ -331,7 +364,10 @@ class CaptureThread(threading.Thread):
             self._sleep(min(delay, 0.5))
 
     def _deliver(self, frame: Frame) -> bool:
-        """Put the frame in the slot; False if ``stop`` was set while waiting for room."""
+        """Put the frame in the slot; False if ``stop`` was set while waiting for room.
+
+        Unpaced replay of an idle lane also waits for the lane's answer to the frame (is
+        it busy now?), as a live lane answers long before the next key frame."""
         if not self.camera.is_file or self._pace:
             self.slot.put(frame, block=False)
             return True
@@ -340,6 +376,9 @@ class CaptureThread(threading.Thread):
                 self.slot.put(frame, block=True, timeout=_PUT_POLL_S)
             except TimeoutError:
                 continue
+            while self.gate.asleep and not self._stop_event.is_set():
+                if self.slot.wait_lane(frame.seq, _PUT_POLL_S):
+                    break
             return True
         return False
 

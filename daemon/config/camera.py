@@ -57,6 +57,18 @@ class CameraConfig(Model):
         2, ge=0, le=16,
         description="H.264 decoder threads; 0 = FFmpeg's choice (one per core: more memory)",
     )
+    idle_decode: Literal["off", "keyframes"] = Field(
+        "keyframes",
+        description="while the lane is empty decode key frames only; full rate on motion",
+    )
+    idle_after_s: float = Field(
+        2.0, ge=0, le=600, description="lane quiet this long (stream time) before idling"
+    )
+    idle_max_gop_s: float = Field(
+        1.0, gt=0, le=10,
+        description="idle only if the camera's key-frame interval (GOP) is at most this, s "
+        "(2 s GOPs lose vehicles in view for less than 2 s: scripts/bench_idle.py)",
+    )
     motion: MotionConfig = MotionConfig()
     password_credential: str | None = Field(
         None, pattern=r"^[A-Za-z0-9_.-]{1,64}$",

@@ -56,6 +56,11 @@ class FrameSource(Protocol):
         """The newest frame, waiting at most ``timeout`` seconds; None if none came."""
         ...
 
+    def mark_lane(self, seq: int, busy: bool) -> None:
+        """Frame ``seq`` is handled; ``busy``: the lane needs every frame (capture may idle
+        when it is False)."""
+        ...
+
 
 class LaneWorker(threading.Thread):
     """Detector thread of one camera. Counters: ``frames``, ``motion_frames``, ``passages``."""
@@ -171,6 +176,9 @@ class LaneWorker(threading.Thread):
         if motion.moving:
             self.motion_frames += 1
         self._apply(self.tracker.on_frame(frame, motion, self._decided_at()))
+        # Capture decodes key frames only while this says the lane is empty.
+        busy = motion.moving or motion.occupied or self.tracker.open_id is not None
+        self.slot.mark_lane(frame.seq, busy)
 
     def _apply(self, actions: list[Action]) -> None:
         pending = deque(actions)

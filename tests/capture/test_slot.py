@@ -244,6 +244,9 @@ def test_camera_status_as_dict() -> None:
     at = datetime(2026, 1, 1, 8, 0, 0, 123000, tzinfo=UTC)
     status = CameraStatus("c", "streaming", 24.96, at)
     assert status.as_dict() == {"state": "streaming", "fps": 25.0,
-                                "last_frame_at": "2026-01-01T08:00:00.123Z", "error": None}
+                                "last_frame_at": "2026-01-01T08:00:00.123Z", "error": None,
+                                "decoding": "full"}
+    idle = CameraStatus("c", "streaming", 1.0, at, decoding="keyframes")
+    assert idle.as_dict()["decoding"] == "keyframes"
 
 

@@ -14,6 +14,7 @@ from daemon.domain import Frame, Image, Rect
 from daemon.lane.worker import LaneWorker
 from tests.support.lane import (
     CAMERA,
+    CARS,
     T0,
     FakeOcr,
     H,
@@ -137,3 +138,21 @@ def test_luma_frames_pay_for_bgr_only_when_sent_or_snapshotted() -> None:
     assert all(s is not None and s.bgr().shape == (H, W, 3) for s in sink.snapshots)
     assert sorted(converted) == sorted(sent)  # made for the snapshot writer, once each
     assert not any(s.has_image for s in sink.snapshots if s is not None)  # and not kept
+
+
+def test_lane_tells_capture_when_it_is_busy_and_when_idle() -> None:
+    """After each frame the lane marks the slot: busy from the car's arrival until its
+    passage closed, idle on the empty lane before, between and after (capture idles then)."""
+    frames = clip()
+    lane, _sink = run_lane(frames, sync=True, ocr=FakeOcr())
+    marks = lane.slot.marks  # type: ignore[attr-defined]
+    assert [seq for seq, _ in marks] == [f.seq for f in frames]
+    busy = {seq for seq, b in marks if b}
+    # Car 1 in view 1.0-4.0 s, car 2 8.0-11.0 s (10 fps): busy covers both cars ...
+    for start, end, _ in CARS:
+        moving = range(round(start * 10) + 3, round(end * 10) - 3)
+        assert set(moving) <= busy
+    # ... and the lane is idle before the first car, between the passages and at the end.
+    assert not busy & set(range(0, 8))
+    assert not busy & {70, 71, 72}
+    assert not busy & set(range(140, 150))

@@ -57,6 +57,8 @@ class FakeSlot:
         self._frames = list(frames)
         self._pace_s = pace_s
         self._lock = threading.Lock()
+        self.marks: list[tuple[int, bool]] = []
+        """What the lane said after each frame: (seq, busy)."""
 
     def get(self, timeout: float) -> Frame | None:
         if self._pace_s:
@@ -68,6 +70,9 @@ class FakeSlot:
     def closed(self) -> bool:
         with self._lock:
             return not self._frames
+
+    def mark_lane(self, seq: int, busy: bool) -> None:
+        self.marks.append((seq, busy))
 
 
 def plate_at(pts: float) -> str | None:
