@@ -1,11 +1,9 @@
-"""The only place that builds threads, queues and clients.
+"""The only place that builds threads, queues and clients, and wires the stages together.
 
-``start()`` goes in pipeline order, ``stop()`` in reverse.
-
-Stages and who owns what (ARCHITECTURE.md):
-capture thread per camera -> latest-frame slot -> lane thread per camera (motion, selection,
-passage state) -> shared OCR pool (one rate limiter) -> reads routed back to the lane ->
-recorder (single writer: passage + outbox in one transaction) -> publisher (outbox -> MQTT QoS 1).
+``start()`` goes in pipeline order from the sink backwards, ``stop()`` in reverse; who owns
+what is drawn in docs/ARCHITECTURE.md. Each stage's own parts are built beside it
+(ocr/build.py, mqtt/announce.py, ops/watch.py, web/wiring.py); the callbacks between stages
+(submit, deliver, emit, committed, status) live here.
 """
 
 from __future__ import annotations
@@ -22,28 +20,28 @@ from daemon import __version__, contract
 from daemon.access import AccessControl
 from daemon.capture.thread import CameraStatus, CaptureThread, LatestFrameSlot
 from daemon.config.models import CameraConfig, Config, with_camera_passwords
-from daemon.config.secrets import Secrets, reload_keys
+from daemon.config.secrets import Secrets
 from daemon.domain import Candidate, Frame, Passage, PlateRead
 from daemon.errors import CredentialsError
 from daemon.lane.plategate import GateSettings
 from daemon.lane.worker import LaneWorker
+from daemon.mqtt.announce import announce
 from daemon.mqtt.daily import DailyCalls
-from daemon.mqtt.discovery import discovery_messages
 from daemon.mqtt.gate import signing_key
 from daemon.mqtt.publisher import Publisher
 from daemon.mqtt.snapshot import SnapshotPublisher
+from daemon.ocr.build import start_cloud, start_local
 from daemon.ocr.circuit import OcrCircuit
-from daemon.ocr.fleet import make_budget
-from daemon.ocr.local import LocalPlateReader
 from daemon.ocr.localpool import LocalReadPool
 from daemon.ocr.pool import OcrPool
 from daemon.ocr.skew import ClockSkew
 from daemon.ocr.tencent import TencentOcrClient
 from daemon.ops import observe, tuning
-from daemon.ops.health import HealthLimits, HealthMonitor, Notifier
+from daemon.ops.health import HealthMonitor
 from daemon.ops.logsetup import passage_line
 from daemon.ops.metrics import MetricsServer, PipelineMetrics
 from daemon.ops.observe import CameraStages, Stages
+from daemon.ops.watch import start_watch
 from daemon.store.db import Store
 from daemon.store.recorder import Recorder
 from daemon.store.retention import Retention
@@ -63,16 +61,13 @@ class _Camera:
     slot: LatestFrameSlot
     capture: CaptureThread
     lane: LaneWorker
-    last_status: CameraStatus | None = None
 
 
 @dataclass
 class App:
-    """A running gatecam: build with the config, ``start()``, later ``stop()``.
-
-    ``replay=True`` treats every camera URL as a clip played once; ``fast=True`` decodes as
-    fast as possible without dropping frames and waits for each OCR read (see LaneWorker).
-    """
+    """A running gatecam: build with the config, ``start()``, later ``stop()``. ``replay``:
+    every camera URL is a clip played once; ``fast``: decode as fast as possible, no frame
+    dropped, each OCR read awaited (see LaneWorker)."""
 
     cfg: Config
     secrets: Secrets
@@ -100,14 +95,14 @@ class App:
     _gate_key: bytes | None = None
     topics: contract.Topics = field(init=False)
     """The MQTT identity ``<prefix>/<site>``, one object for every stage that publishes."""
-
-    def __post_init__(self) -> None:
-        self.topics = contract.Topics(self.cfg.mqtt.topic_prefix, self.cfg.site)
     health: HealthMonitor | None = None
     metrics_server: MetricsServer | None = None
     web_server: Any = None
     """The operator page's :class:`daemon.web.server.WebServer` when ``web.enabled``."""
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self.topics = contract.Topics(self.cfg.mqtt.topic_prefix, self.cfg.site)
 
     # -- start, in pipeline order from the sink backwards so nothing produces into a void --
     def start(self) -> None:
@@ -119,8 +114,8 @@ class App:
         self._hooks = resolve_targets(self.cfg.webhooks)  # a missing secret file: exit 78
         self.cfg = with_camera_passwords(self.cfg)  # camera password_credential files -> URLs
         tuning.apply()  # big per-call buffers go back to the system; OpenCV single-threaded
-        self._start_local()  # loads the models now: a missing one is a config error (78)
-        self._open_store()
+        self._local = start_local(self.cfg.ocr)  # models load now: a missing one is a 78
+        self._store = Store(self.cfg.store.url)  # opened, recovered if corrupt, migrated
         self._start_recorder()
         self._start_publisher()
         self._start_webhooks()
@@ -151,9 +146,6 @@ class App:
             )
         return self.secrets.secret_id, self.secrets.secret_key
 
-    def _open_store(self) -> None:
-        self._store = Store(self.cfg.store.url)
-
     def _start_recorder(self) -> None:
         """The single writer: passage + outbox rows in one transaction, access decided first."""
         if self._store is None:
@@ -178,20 +170,9 @@ class App:
             mq, self.topics, self._store, self._recorder, self.secrets.mqtt_password,
             gate_key=self._gate_key, gate_guard=self.clock_skew.gate_refusal,
         )
-        if mq.ha_discovery:
-            cams = [c.id for c in self.cfg.cameras if c.enabled]
-            for t, payload, _ in discovery_messages(
-                mq.ha_discovery_prefix, self.topics, cams,
-                snapshots=mq.snapshot.enabled,
-            ):
-                self._publisher.publish_status(t, payload)
+        self._snapshots, self._daily_calls = announce(self._publisher, self.cfg, self.topics,
+                                                      self._store)
         self._storage_status(self._recorder.status())  # HA's storage sensor needs a first state
-        if mq.snapshot.enabled:
-            self._snapshots = SnapshotPublisher(
-                mq.snapshot, self._publisher.publish_status, self.topics)
-        self._daily_calls = DailyCalls.from_store(self._store, datetime.now(UTC))
-        self._publisher.publish_status(self.topics.ocr_calls,
-                                       self._daily_calls.payload())
         self._publisher.start()
         if self._store.recovery is not None:  # a corrupt database was moved aside: say so
             self._storage_status(self._recorder.status())
@@ -215,35 +196,13 @@ class App:
         )
         self._retention.start()
 
-    def _start_local(self) -> None:
-        """The local plate reader (models loaded eagerly) and its shared reading threads."""
-        loc = self.cfg.ocr.local
-        reader = LocalPlateReader(loc.localiser, models=loc.model_dir)
-        self._local = LocalReadPool(reader, loc.workers)
-        self._local.start()
-        log.info("local plate reader loaded (%s, mode %s)", loc.localiser, self.cfg.ocr.mode)
-
     def _start_ocr(self) -> None:
         """The signed client, its circuit and the shared, rate-limited worker pool."""
-        ocr = self.cfg.ocr
-        if ocr.mode == "local":
+        if self.cfg.ocr.mode == "local":
             return  # no cloud at all: no client, no keys
-        secret_id, secret_key = self._credentials()
-        self._client = TencentOcrClient(
-            ocr.endpoint, secret_id, secret_key, ocr.region,
-            ocr.timeout_s, reload_keys=reload_keys, failover_endpoint=ocr.failover_endpoint,
-            failover_after=ocr.failover_after, failover_cooldown_s=ocr.failover_cooldown_s,
-            skew=self.clock_skew,
-        )
-        circuit = self._circuit = OcrCircuit(ocr.circuit_cooldown_s, ocr.circuit_cooldown_max_s)
-        circuit.add_listener(self._ocr_status)
-        self.clock_skew.add_listener(lambda _s: self._ocr_status(circuit.status()))
-        self._pool = OcrPool(
-            self._client, make_budget(ocr.rate_limit, ocr.rate_limit_url), ocr.workers,
-            ocr.jpeg_quality, ocr.max_width, circuit=circuit, on_call=self._on_call,
-        )
-        self._ocr_status(circuit.status())
-        self._pool.start()
+        cloud = start_cloud(self.cfg.ocr, self._credentials(), self.clock_skew,
+                            self._ocr_status, self._on_call)
+        self._client, self._circuit, self._pool = cloud.client, cloud.circuit, cloud.pool
 
     def _start_cameras(self) -> None:
         for cam_cfg in self.cfg.cameras:
@@ -252,25 +211,10 @@ class App:
 
     def _start_health(self) -> None:
         """sd_notify + watchdog (health.py); /metrics and /healthz unless replaying."""
-        h = self.cfg.health
-        limits = HealthLimits(h.frame_stale_s, h.lane_stale_s, h.recorder_stale_s)
-        ready_s = max((c.open_timeout_s for c in self.cfg.cameras), default=10.0) + 1.0
         cams = tuple(c.id for c in self.cfg.cameras if c.enabled)
         self.metrics.attach(lambda: observe.view(self.stages()), cams)
-        if h.metrics_enabled and not self.replay:
-            try:
-                self.metrics_server = MetricsServer(
-                    self.metrics, lambda: observe.view(self.stages()), limits,
-                    host=h.metrics_host, port=h.metrics_port,
-                ).start()
-            except OSError as exc:  # a taken port must not keep the gate dark
-                log.error("metrics endpoint %s:%s not served: %s", h.metrics_host,
-                          h.metrics_port, exc)
-        self.health = HealthMonitor(
-            lambda: observe.snapshot(self.stages(), with_backlog=False), Notifier.from_env(),
-            limits, self.stop_event, ready_timeout_s=ready_s,
-        )
-        self.health.start()
+        self.metrics_server, self.health = start_watch(
+            self.cfg, self.metrics, self.stages, self.stop_event, serve=not self.replay)
 
     def _web_users(self) -> Any:
         """The operator page's users, read before anything starts (none: ConfigError)."""
@@ -283,19 +227,11 @@ class App:
     def _start_web(self, users: Any) -> None:
         """The operator page (daemon/web), only when ``web.enabled``: imported lazily so a
         daemon without it never loads werkzeug, Jinja2 or waitress."""
-        if users is None or self._store is None:
-            return
-        from daemon.web.wiring import start_web  # noqa: PLC0415 (lazy on purpose, see above)
+        if users is not None and self._store is not None:
+            from daemon.web.wiring import serve_page  # noqa: PLC0415 (lazy on purpose)
 
-        pub = self._publisher
-        gates = pub is not None and self.cfg.mqtt.gate_command
-        try:
-            self.web_server = start_web(
-                self.cfg, self._store, self.stages, pub.open_gate if gates and pub else None,
-                users)
-        except OSError as exc:  # a taken port must not keep the gate dark
-            log.error("operator page %s:%s not served: %s", self.cfg.web.host,
-                      self.cfg.web.port, exc)
+            self.web_server = serve_page(self.cfg, self._store, self.stages, self._publisher,
+                                         users)
 
     def _start_camera(self, cam_cfg: CameraConfig) -> _Camera:
         if self._local is None or (self._pool is None and self.cfg.ocr.mode != "local"):
@@ -319,23 +255,20 @@ class App:
         """Hand a candidate to the OCR pool; the answer is counted for /metrics on its way back."""
         if self._pool is None:
             raise RuntimeError("OCR pool not started")
-
-        def observed(read: PlateRead) -> None:
-            self.metrics.observe_read(read)
-            reply(read)
-
-        self._pool.submit(candidate, observed)
+        self._pool.submit(candidate, self._observed(reply))
 
     def _read_local(self, candidate: Candidate, reply: Callable[[PlateRead], None]) -> None:
         """Hand a frame to the local reader (newest per camera wins); counted for /metrics."""
         if self._local is None:
             raise RuntimeError("local reader not started")
+        self._local.submit(candidate, self._observed(reply))
 
+    def _observed(self, reply: Callable[[PlateRead], None]) -> Callable[[PlateRead], None]:
         def observed(read: PlateRead) -> None:
             self.metrics.observe_read(read)
             reply(read)
 
-        self._local.submit(candidate, observed)
+        return observed
 
     def _on_call(self, camera: str, outcome: str, seconds: float) -> None:
         """Every OCR request sent: metrics, and the retained count of calls today."""
@@ -374,16 +307,10 @@ class App:
             self.on_passage(passage)
 
     def _status(self, status: CameraStatus) -> None:
-        for cam in self._cameras:
-            if cam.cfg.id == status.camera_id:
-                cam.last_status = status
         if status.state in ("reconnecting", "offline"):
             log.warning("camera %s %s: %s", status.camera_id, status.state, status.error or "")
-        # The contract's states are streaming, reconnecting and offline: "starting" is not
-        # worth a retained message, and a clip that ended is offline.
-        state = {"ended": "offline"}.get(status.state, status.state)
-        if self._publisher is not None and state != "starting":
-            payload = contract.camera_status_payload(state, status.fps, status.last_frame_at)
+        payload = contract.capture_status_payload(status.state, status.fps, status.last_frame_at)
+        if self._publisher is not None and payload is not None:
             self._publisher.publish_camera_status(status.camera_id, payload)
 
     def _ocr_status(self, status: dict[str, Any]) -> None:
@@ -412,19 +339,17 @@ class App:
         return ok
 
     def stop(self, timeout: float = 10.0, *, budget_s: float | None = None) -> None:
-        """Stop in reverse pipeline order: cameras, lanes, OCR, then flush store and MQTT.
-
-        Each step waits at most ``timeout`` and all of them together about ``budget_s``
-        (:data:`STOP_BUDGET_S`), so a hung stage cannot push the exit past systemd's
-        ``TimeoutStopSec=30``; the publisher and the writer keep a 1 s floor for ``offline``.
-        """
+        """Stop in reverse pipeline order: cameras, lanes, OCR, then flush store and MQTT; each
+        step waits at most ``timeout``, all together about ``budget_s`` (:data:`STOP_BUDGET_S`),
+        within systemd's ``TimeoutStopSec=30``; publisher and writer keep 1 s for ``offline``."""
         deadline = time.monotonic() + (STOP_BUDGET_S if budget_s is None else budget_s)
 
         def left(floor: float = 0.0) -> float:
             return max(floor, min(timeout, deadline - time.monotonic()))
 
         self.stop_event.set()
-        self._stop_web()  # before the store closes under a page
+        if self.web_server is not None:  # before the store closes under a page
+            self.web_server.stop()
         for cam in self._cameras:
             cam.capture.join(left())
             cam.slot.close()
@@ -433,8 +358,8 @@ class App:
         self._stop_ocr(left())
         if self._retention is not None:
             self._retention.join(left())
-        # Commit what is queued, let the publisher deliver it and publish "offline",
-        # then stop the writer (delivery marks go through it).
+        # Commit what is queued, deliver it, say "offline", then stop the writer (the
+        # delivery marks go through it).
         if self._recorder is not None:
             self._recorder.flush(left())
         self._stop_delivery(left)
@@ -465,10 +390,6 @@ class App:
             self._publisher.stop(left(1.0))
         for sender in self._senders:
             sender.close(left(0.5))
-
-    def _stop_web(self) -> None:
-        if self.web_server is not None:
-            self.web_server.stop()
 
     def ocr_stats(self) -> dict[str, Any]:
         """Counters of the OCR pool (calls, errors, stale drops) and its circuit status."""

@@ -271,6 +271,19 @@ def correction_messages(
     ]
 
 
+def capture_status_payload(
+    state: str, fps: float, last_frame_at: datetime | None
+) -> str | None:
+    """The retained status for a capture thread's state, None when there is none to send.
+
+    The contract's states are streaming, reconnecting and offline: "starting" is not worth
+    a retained message, and a clip that ended is offline.
+    """
+    if state == "starting":
+        return None
+    return camera_status_payload({"ended": "offline"}.get(state, state), fps, last_frame_at)
+
+
 def camera_status_payload(state: str, fps: float, last_frame_at: datetime | None) -> str:
     """Retained camera status JSON: ``{"state", "fps", "last_frame_at"}``."""
     if state not in CAMERA_STATES:

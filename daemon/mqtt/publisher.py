@@ -9,12 +9,10 @@ re-sent by paho (DUP) after the reconnect, so order holds and nothing is lost.
 Rows still undelivered when the process dies are re-sent at the next start:
 delivery is at-least-once, subscribers de-duplicate on ``event_id``.
 
-Session choice: ``clean_session=True``. The publisher subscribes to nothing, so a
-broker-side session would hold nothing of value, while the durable "session" is
-the SQLite outbox, which (unlike paho's memory or the broker's session) survives
-a daemon restart. The client id is stable (``gatecam-<site>-<host>`` by default) so
-a restarted daemon takes over its stale connection; the broker then fires the old
-Last Will *before* our CONNACK, and the retained ``online`` we send after it wins.
+Session: clean. The publisher subscribes to nothing; the durable "session" is the SQLite
+outbox, which survives a daemon restart. The client id is stable (``gatecam-<site>-<host>``)
+so a restarted daemon takes over its stale connection; the broker fires the old Last Will
+*before* our CONNACK, and the retained ``online`` we send after it wins.
 
 Freshness: an event captured more than ``late_after_s`` before it is sent goes out
 with ``late: true``; a gate command is never sent late or after its
@@ -24,11 +22,9 @@ whatever the path (outbox or fallback), never left in paho's queue across a disc
 (dropped, counted, logged), MQTT 5 Message Expiry set to the seconds left, withheld while
 ``gate_guard`` (the clock check) refuses, and signed (``sig``) when a key is given.
 
-Protocol: MQTT 5 by default (``mqtt.protocol``), for the expiry; ``3.1.1`` for a broker
-that speaks nothing newer (then only the daemon's own checks guard freshness).
-TLS (CA, optional client
-certificate) and username/password come from :class:`MqttConfig`; a TLS or
-network failure is logged with its cause and retried with backoff.
+Protocol: MQTT 5 by default (``mqtt.protocol``), for the expiry; ``3.1.1`` for an older
+broker (daemon/mqtt/client.py). TLS and credentials come from :class:`MqttConfig`; a TLS
+or network failure is logged with its cause and retried with backoff.
 """
 
 from __future__ import annotations
@@ -218,12 +214,8 @@ class Publisher:
             self._client.publish(topic, payload, qos=1, retain=True)
 
     def open_gate(self, camera: str, operator: str, reason: str) -> tuple[str, str | None]:
-        """A manual open (operator page) through the gate rules: (its event id, None when
-        sent or why not).
-
-        The command gets its own ``manual-...`` event id, so it is sent at most once and
-        only while connected and fresh, like any other.
-        """
+        """A manual open (operator page) through the gate rules, with its own ``manual-...``
+        event id: (that id, None when sent or why not)."""
         event_id = f"manual-{uuid.uuid4().hex}"
         topic = self._topics.gate(camera)
         payload = contract.manual_gate_payload(event_id, datetime.now(UTC),

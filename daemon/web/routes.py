@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import io
 import logging
-import time
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, tzinfo
+from collections.abc import Iterable
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -25,16 +23,13 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from daemon.config.web import WebConfig
 from daemon.domain import Passage
-from daemon.ops.observe import Stages
 from daemon.store.audit import ManualOpen, manual_open_log, record_manual_open
 from daemon.store.corrections import corrections_for
-from daemon.store.db import Store
 from daemon.store.queries import find_passages, passage_detail, write_csv
 from daemon.web import api, forms, lists
-from daemon.web.auth import LoginThrottle, Session, Sessions, Users, csrf_ok
-from daemon.web.correct import Corrector
+from daemon.web.auth import LoginThrottle, Session, Sessions, csrf_ok
+from daemon.web.context import WebContext
 from daemon.web.forms import ParamError
 from daemon.web.health import health_doc
 from daemon.web.images import boxed_jpeg, confine, crop_path
@@ -47,9 +42,6 @@ MAX_BODY = 16 * 1024
 POLL_S = 3
 """How often the passages page asks for new rows."""
 
-Opener = Callable[[str, str, str], tuple[str, "str | None"]]
-"""(camera, operator, reason) -> (event id, None when sent or why not): Publisher.open_gate."""
-
 _SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; img-src 'self'; style-src 'self'; "
                                "script-src 'self'; connect-src 'self'; form-action 'self'; "
@@ -58,24 +50,6 @@ _SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
-
-
-@dataclass
-class WebContext:
-    """What the page reads and acts on (wired by daemon.app)."""
-
-    cfg: WebConfig
-    store: Store
-    cameras: Sequence[str]
-    snapshots: Path | None
-    users: Users
-    stages: Callable[[], Stages] | None = None
-    opener: Opener | None = None
-    gate_cameras: Sequence[str] = ()
-    corrector: Corrector | None = None
-    monotonic: Callable[[], float] = time.monotonic
-    now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
-    tz: tzinfo = field(default_factory=lambda: datetime.now().astimezone().tzinfo or UTC)
 
 
 _URLS = Map([

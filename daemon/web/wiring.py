@@ -7,6 +7,7 @@ with a ConfigError (exit 78): a page nobody can log into is a configuration mist
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -14,14 +15,18 @@ from daemon.access import AccessControl
 from daemon.config.models import Config
 from daemon.config.secrets import read_credential
 from daemon.errors import ConfigError
+from daemon.mqtt.publisher import Publisher
 from daemon.ops.observe import Stages
 from daemon.store.db import Store
 from daemon.web.auth import Users, parse_users_file
+from daemon.web.context import Opener, WebContext
 from daemon.web.correct import Corrector
-from daemon.web.routes import Opener, WebApp, WebContext
+from daemon.web.routes import WebApp
 from daemon.web.server import WebServer
 
 USERS_CREDENTIAL = "web_users"
+
+log = logging.getLogger(__name__)
 
 
 def load_users(cfg: Config, environ: Mapping[str, str] | None = None) -> Users:
@@ -62,3 +67,15 @@ def start_web(cfg: Config, store: Store, stages: Callable[[], Stages] | None,
               opener: Opener | None, users: Users | None = None) -> WebServer:
     """Build the page and serve it in its own thread."""
     return WebServer(cfg.web, build_app(cfg, store, stages, opener, users)).start()
+
+
+def serve_page(cfg: Config, store: Store, stages: Callable[[], Stages],
+               publisher: Publisher | None, users: Users) -> WebServer | None:
+    """The page served in its own thread, manual opens through ``publisher`` when gate
+    commands are on; None (logged) when its port is taken: the gate must not go dark."""
+    opener = publisher.open_gate if publisher is not None and cfg.mqtt.gate_command else None
+    try:
+        return start_web(cfg, store, stages, opener, users)
+    except OSError as exc:
+        log.error("operator page %s:%s not served: %s", cfg.web.host, cfg.web.port, exc)
+        return None

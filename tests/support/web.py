@@ -23,7 +23,7 @@ from daemon.config.models import Config
 from daemon.domain import Passage, PlateRead, Rect
 from daemon.store.db import Store
 from daemon.web.auth import Users, hash_password
-from daemon.web.routes import Opener
+from daemon.web.context import Opener
 from daemon.web.server import WebServer
 from daemon.web.wiring import build_app
 from tests.support.config import make_config
