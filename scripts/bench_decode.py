@@ -146,7 +146,7 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
                 "rss_mb": _status_kb("VmHWM") / 1024,
                 "lag_s": [c.capture.max_lag_s for c in cams],
                 "lane_dropped": [c.slot.dropped - d for c, d in zip(cams, dropped0, strict=True)],
-                "wakes": [[(w.at_t, woke, first) for w, woke, first in c.capture.wake_log
+                "wakes": [[(w.key_t, w.at_t, woke, first) for w, woke, first in c.capture.wake_log
                            if woke >= t0 and w.reason in ("change", "lane")] for c in cams],
                 "threads": _status_kb("Threads"),
             }
@@ -178,16 +178,17 @@ def run_child(spec: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
 
 
 def wake_delays_ms(wakes: list[list[Any]], onsets: list[float]) -> list[float]:
-    """Per wake-up: first motion of the car that caused it -> first full-rate frame (ms).
+    """Per wake-up: the first motion after the key frame it rewound to -> the first full-rate
+    frame delivered (ms; negative: capture woke before the lane could see the motion).
 
     A paced packet of clip time ``x`` arrives at ``woke - (at_t - x)``."""
     out: list[float] = []
     for per_cam in wakes:
-        for at_t, woke, first in per_cam:
-            if at_t is None:
+        for key_t, at_t, woke, first in per_cam:
+            if at_t is None or key_t is None:
                 continue
-            onset = max((o for o in onsets if o <= at_t + 1e-6), default=None)
-            if onset is not None:
+            onset = min((o for o in onsets if o > key_t), default=None)
+            if onset is not None and onset - key_t < 5.0:
                 out.append(1000 * (first - woke + at_t - onset))
     return out
 
