@@ -39,6 +39,7 @@ import numpy.typing as npt
 import onnxruntime as ort
 
 from daemon.errors import ReaderError
+from daemon.ocr.color import plate_color
 from daemon.plates import fix_confusables, is_valid, normalize
 
 Localiser = Literal["hsv", "hsv+det"]
@@ -109,26 +110,6 @@ def _session(path: Path) -> ort.InferenceSession:
         return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises several types
         raise ReaderError(f"local reader: cannot load {path.name}: {exc}") from exc
-
-
-def plate_color(crop: BGR, box: tuple[int, int, int, int]) -> str:
-    """Plate colour from the box's pixels (thresholds of the emulator's ``estimate_color``)."""
-    x, y, w, h = box
-    sub = crop[max(y, 0) : y + h, max(x, 0) : x + w]
-    if sub.size == 0 or sub.ndim != 3:
-        return "其它"
-    hsv = cv2.cvtColor(sub, cv2.COLOR_BGR2HSV).reshape(-1, 3)
-    sat = hsv[(hsv[:, 1] > 80) & (hsv[:, 2] > 50)]
-    if len(sat) >= 0.15 * len(hsv):
-        hue = float(np.median(sat[:, 0]))
-        if 90 <= hue <= 135:
-            return "蓝"
-        if 12 <= hue < 35:
-            return "黄"
-        if 35 <= hue < 90:
-            return "绿"
-        return "其它"
-    return "白" if float(hsv[:, 2].mean()) > 127 else "黑"
 
 
 class LocalPlateReader:
@@ -301,7 +282,7 @@ class LocalPlateReader:
             valid=is_valid(plate),
             confidence=max(0, min(100, round(conf * 100))) if plate else 0,
             box=(x0, y0, x1 - x0, y1 - y0),
-            color=color or plate_color(crop, box),
+            color=color or plate_color(crop, *box),
             box_found=good or (source == "hsv" and len(plate) >= 3),
             source=source,
         )

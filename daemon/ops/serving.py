@@ -30,15 +30,20 @@ CONNECTION_TIMEOUT_S = 5.0
 _REFUSAL = b"HTTP/1.0 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 
 
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback addresses (a host name: we cannot tell: False)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def bind_warning(host: str) -> str | None:
     """Why binding the metrics server to ``host`` is unwise, or None for a loopback address."""
-    if host == "localhost":
+    if is_loopback(host):
         return None
-    try:
-        if ipaddress.ip_address(host).is_loopback:
-            return None
-    except ValueError:
-        pass  # a host name: we cannot tell where it points
     return (f"metrics endpoint bound to {host}, not loopback: /metrics and /healthz are "
             "readable from the network without authentication; set health.metrics_host: "
             "127.0.0.1 or firewall the port")

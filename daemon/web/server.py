@@ -10,7 +10,6 @@ page has no TLS). Its RSS on top of the daemon is measured in the README.
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import logging
 import threading
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 from waitress.server import create_server
 
 from daemon.config.web import WebConfig
+from daemon.ops.serving import is_loopback
 from daemon.web.routes import WebApp
 
 log = logging.getLogger(__name__)
@@ -25,13 +25,8 @@ log = logging.getLogger(__name__)
 
 def bind_warning(host: str) -> str | None:
     """Why binding the page to ``host`` is worth a warning, or None for loopback."""
-    if host == "localhost":
+    if is_loopback(host):
         return None
-    try:
-        if ipaddress.ip_address(host).is_loopback:
-            return None
-    except ValueError:
-        pass
     return (f"operator page bound to {host}, not loopback: passwords and sessions cross the "
             "network without TLS; put an HTTPS proxy in front (web.secure_cookie: true)")
 

@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from daemon.domain import Rect
+from daemon.ocr.color import plate_color
 
 PROVINCES = "京津沪渝冀晋蒙辽吉黑苏浙皖闽赣鲁豫鄂湘粤桂琼川贵云藏陕甘青宁新"
 PLATE_RE = re.compile(rf"^[{PROVINCES}][A-Z][A-Z0-9]{{4,5}}[A-Z0-9挂学警领港澳试超]$")
@@ -46,23 +47,8 @@ def normalise_plate(text: str) -> str:
 
 
 def estimate_color(image: np.ndarray[Any, Any], rect: Rect) -> str:
-    """Plate colour from the box's pixels: 蓝 / 黄 / 绿 / 白 / 黑."""
-    crop = image[max(rect.y, 0) : rect.y + rect.height, max(rect.x, 0) : rect.x + rect.width]
-    if crop.size == 0 or crop.ndim != 3:
-        return "其它"
-    hsv = cv2.cvtColor(crop, cv2.COLOR_BGR2HSV).reshape(-1, 3)
-    saturated = hsv[(hsv[:, 1] > 80) & (hsv[:, 2] > 50)]
-    # 0.15, not a majority: new-energy plates are a white-to-green gradient.
-    if len(saturated) >= 0.15 * len(hsv):
-        hue = float(np.median(saturated[:, 0]))
-        if 90 <= hue <= 135:
-            return "蓝"
-        if 12 <= hue < 35:
-            return "黄"
-        if 35 <= hue < 90:
-            return "绿"
-        return "其它"
-    return "白" if float(hsv[:, 2].mean()) > 127 else "黑"
+    """Plate colour from the box's pixels: 蓝 / 黄 / 绿 / 白 / 黑 (daemon.ocr.color)."""
+    return plate_color(image, rect.x, rect.y, rect.width, rect.height)
 
 
 class RapidOcrReader:
