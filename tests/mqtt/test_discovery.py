@@ -166,7 +166,10 @@ def test_discovery_follows_home_assistant_conventions(
         try:
             assert app.stages().publisher is not None and app.stages().publisher.wait_connected(10)
             assert watch.wait_connected(5)
-            assert wait_until(lambda: app.passages >= 1, 60), "no passage from the clip"
+            # a passage the cloud read (the calls-today counter below counts cloud calls; a
+            # loop of the clip whose plate the local reader found too small calls nobody)
+            assert wait_until(lambda: app.passages >= 1 and app.ocr_stats().get("calls", 0) >= 1,
+                              60), "no cloud-read passage from the clip"
             first_event = watch.wait_for(f"gatecam/{site}/+/passage", 1, 10)[0]
             sent = json.loads(first_event.payload)  # image_url: the snapshot file over HTTP
             assert sent["image_url"] == f"http://gatecam.lan:8080/snaps/{sent['snapshot']}"
