@@ -7,7 +7,7 @@ a private mosquitto (``scripts/rig/broker.py``), the Tencent emulator in-process
 cars whose plates are allow-listed, and ``python -m daemon run -c CFG`` with gate
 commands on. For ``--minutes N`` it applies, at fixed fractions of the run:
 
-- broker SIGKILLed and restarted (three times, down a few seconds each),
+- broker SIGKILLed and restarted (three times, each down for 4 % of the run),
 - the disk holding the database filled and freed (a small tmpfs mounted here when
   root; otherwise that fault is skipped and the report says so),
 - OCR answers with errors, timeouts and ``RequestLimitExceeded`` for a while,
@@ -92,6 +92,8 @@ class Figures:
     daemon_starts: int = 0
     exit_codes: list[int] = field(default_factory=list)
     max_rss_kb: int = 0
+    log_errors: int = 0
+    """Daemon log lines at ERROR or CRITICAL, and tracebacks (reported, not a failure)."""
 
 
 class TmpfsDisk:
@@ -339,6 +341,15 @@ def run_schedule(total_s: float, faults: Faults, keeper: DaemonKeeper) -> None:
         faults.end_all()
 
 
+def count_log_errors(work: Path) -> int:
+    """ERROR/CRITICAL lines and tracebacks in every daemon log of this run."""
+    n = 0
+    for path in work.glob("daemon-*.log"):
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            n += " ERROR " in line or " CRITICAL " in line or line.startswith("Traceback")
+    return n
+
+
 def committed_ids(db: Path) -> set[str]:
     """Event ids of the passages committed in the database (read only)."""
     with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)) as c:
@@ -380,6 +391,7 @@ def report(figures: Figures, db: Path, sub: Subscriber) -> dict[str, Any]:
     events = [p.get("event_id") for _, p in received(sub, PASSAGE)]
     lost = sorted(ids - set(events))
     n_gates, n_late, worst = late_gates(sub)
+    gate_ids = [p.get("event_id") for _, p in received(sub, GATE)]
     restarts = max(0, figures.daemon_starts - 1)
     final_code = figures.exit_codes[-1] if figures.exit_codes else None
     out: dict[str, Any] = {
@@ -387,7 +399,9 @@ def report(figures: Figures, db: Path, sub: Subscriber) -> dict[str, Any]:
         "events_received": len(events), "events_unique": len(set(events)),
         "passages_lost": len(lost), "lost_ids": lost[:10],
         "gate_commands": n_gates, "gate_commands_late": n_late,
-        "worst_gate_lateness_s": round(worst, 3), "broker_kills": figures.broker_kills,
+        "worst_gate_lateness_s": round(worst, 3),
+        "gate_commands_repeated": len(gate_ids) - len(set(gate_ids)),
+        "broker_kills": figures.broker_kills,
         "disk_fill": figures.disk_fill, "disk_fill_bytes": figures.disk_fill_bytes,
         "ocr_fault_answers": figures.ocr_fault_answers,
         "flood_connections": figures.flood_connections,
@@ -395,6 +409,7 @@ def report(figures: Figures, db: Path, sub: Subscriber) -> dict[str, Any]:
         "healthz_after_flood": figures.healthz_after_flood,
         "daemon_restarts": restarts, "exit_codes": figures.exit_codes,
         "exit_code": final_code, "max_rss_mb": round(figures.max_rss_kb / 1024, 1),
+        "daemon_log_errors": figures.log_errors,
     }
     out["ok"] = (not lost and n_late == 0 and restarts == 0 and final_code == 0
                  and len(ids) > 0)
@@ -407,14 +422,15 @@ def print_report(out: dict[str, Any]) -> None:
           f"{out['events_received']} ({out['events_unique']} unique), lost "
           f"{out['passages_lost']}")
     print(f"gate commands {out['gate_commands']}, late {out['gate_commands_late']} "
-          f"(worst {out['worst_gate_lateness_s']} s)")
+          f"(worst {out['worst_gate_lateness_s']} s), repeated "
+          f"{out['gate_commands_repeated']}")
     print(f"faults: broker kills {out['broker_kills']}, disk fill {out['disk_fill']} "
           f"({out['disk_fill_bytes']} B), OCR fault answers {out['ocr_fault_answers']}, "
           f"metrics flood {out['flood_connections']} connections "
           f"(/healthz meanwhile: {out['healthz_during_flood']}, after: "
           f"{out['healthz_after_flood']})")
     print(f"daemon restarts {out['daemon_restarts']}, exit code {out['exit_code']}, "
-          f"max RSS {out['max_rss_mb']} MB")
+          f"max RSS {out['max_rss_mb']} MB, daemon log errors {out['daemon_log_errors']}")
     print(json.dumps(out, ensure_ascii=False), flush=True)
 
 
@@ -457,6 +473,7 @@ def soak(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         drain(db_dir / "gatecam.db", sub, args.drain_s, keeper)
         keeper.stop()
         time.sleep(1.0)  # anything published during shutdown arrives
+        figures.log_errors = count_log_errors(work)
         return report(figures, db_dir / "gatecam.db", sub)
     finally:
         for fn in reversed(cleanups):

@@ -16,20 +16,27 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.clips import ClipStore, clips
+
+__all__ = ["clips"]  # the session fixture, imported so pytest finds it
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.timeout(150)
-def test_soak_half_a_minute(tmp_path: Path) -> None:
+def test_soak_half_a_minute(tmp_path: Path, clips: ClipStore) -> None:
+    clips.get("three_cars")  # rendered (or found) in the shared cache, outside the timing
     res = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "soak.py"), "--minutes", "0.5",
-         "--drain-s", "20", "--ocr-timeout-s", "3", "--workdir", str(tmp_path)],
+         "--drain-s", "20", "--ocr-timeout-s", "3", "--workdir", str(tmp_path / "work"),
+         "--clip-cache", str(clips.directory)],
         cwd=ROOT, capture_output=True, text=True, timeout=140, check=False,
     )
     lines = res.stdout.strip().splitlines()
     assert lines, res.stderr[-3000:]
     out = json.loads(lines[-1])
-    logs = "\n".join(p.read_text(errors="replace")[-2000:] for p in tmp_path.glob("daemon-*.log"))
+    work_logs = (tmp_path / "work").glob("daemon-*.log")
+    logs = "\n".join(p.read_text(errors="replace")[-2000:] for p in work_logs)
     context = f"{out}\n{res.stderr[-2000:]}\n{logs}"
     assert out["passages_committed"] >= 1, context
     assert out["passages_lost"] == 0, context
