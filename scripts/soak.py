@@ -27,6 +27,7 @@ import contextlib
 import errno
 import json
 import os
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -163,7 +164,11 @@ def write_config(work: Path, db_dir: Path, *, cam_url: str, mqtt_port: int, endp
         "cameras": [{"id": CAMERA, "url": cam_url, "direction": "entry",
                      "roi": [[0.0, 0.25], [1.0, 0.25], [1.0, 1.0], [0.0, 1.0]]}],
         "ocr": {"endpoint": endpoint, "rate_limit": 10},
-        "store": {"url": f"sqlite:///{db_dir}/gatecam.db", "snapshots": str(work / "snap")},
+        # snapshots on the same (small) disk as the database: a full disk hits both
+        "store": {"url": f"sqlite:///{db_dir}/gatecam.db", "snapshots": str(db_dir / "snap")},
+        # the clip loops every ~20 s: a shorter dedup window than the default 30 s, or the
+        # same plates coming round again are merged into their first passage for ever
+        "passage": {"dedup_window_s": 5.0},
         "mqtt": {"host": "127.0.0.1", "port": mqtt_port, "topic_prefix": PREFIX,
                  "gate_command": True},
         "health": {"metrics_port": metrics_port},
@@ -481,6 +486,10 @@ def soak(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                 fn()
 
 
+def _interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, run the soak, print the figures; 0 when every check passed."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -493,6 +502,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="how long a 'timeout' OCR fault holds the request")
     p.add_argument("--workdir", type=Path, help="keep logs and the database here")
     args = p.parse_args(argv)
+    # SIGTERM (and SIGINT, ignored in a background job) unwind through the cleanups
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
     if not 0 < args.minutes <= 120:
         p.error("--minutes must be in (0, 120]")
     if args.workdir:
