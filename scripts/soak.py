@@ -45,10 +45,10 @@ import yaml  # noqa: E402
 from daemon.ocr.emulator.faults import FaultPlan  # noqa: E402
 from daemon.ocr.emulator.server import EmulatorServer  # noqa: E402
 from scripts.rig.broker import Mosquitto, Subscriber, free_port  # noqa: E402
+from scripts.rig.camera import RtspCamera  # noqa: E402
+from scripts.rig.clips import ClipStore, default_cache_dir  # noqa: E402
+from scripts.rig.daemonproc import E2E_SECRET_ID, E2E_SECRET_KEY, DaemonProcess  # noqa: E402
 from scripts.rig.soak_faults import Faults, Figures, TmpfsDisk, log  # noqa: E402
-from tests.support.camera import RtspCamera  # noqa: E402
-from tests.support.clips import ClipStore, default_cache_dir  # noqa: E402
-from tests.support.daemon import E2E_SECRET_ID, E2E_SECRET_KEY, DaemonProcess  # noqa: E402
 
 SITE, CAMERA, PREFIX = "lot-a", "entry-1", "gatecam"
 PASSAGE = f"{PREFIX}/{SITE}/{CAMERA}/passage"

@@ -15,7 +15,7 @@ from daemon.domain import Passage
 from daemon.errors import EX_CONFIG, ReaderError, exit_code
 from daemon.store.db import Store
 from daemon.store.tables import reads
-from tests.support.clips import ClipStore, clips  # noqa: F401 - the fixture
+from scripts.rig.clips import ClipStore, clips  # noqa: F401 - the fixture
 from tests.support.config import make_config
 
 NO_KEYS = Secrets(None, None, None)

@@ -12,8 +12,8 @@ import pytest
 
 from daemon.ocr.emulator.server import EmulatorServer
 from scripts.rig.broker import Mosquitto, Subscriber
-from tests.support.camera import RtspCamera
-from tests.support.clips import ClipStore, clips, load_make_clip
+from scripts.rig.camera import RtspCamera
+from scripts.rig.clips import ClipStore, clips, load_make_clip
 from tests.support.daemon import daemon_config, wait_until
 
 __all__ = ["clips"]  # the session fixture, imported so pytest finds it

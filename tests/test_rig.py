@@ -17,8 +17,8 @@ import av
 import numpy as np
 import pytest
 
-from tests.support.camera import RtspCamera, free_port
-from tests.support.clips import ClipStore, clips, load_make_clip
+from scripts.rig.camera import RtspCamera, free_port
+from scripts.rig.clips import ClipStore, clips, load_make_clip
 
 __all__ = ["clips"]  # the session fixture, imported for pytest
 

@@ -14,7 +14,7 @@ import yaml
 
 from daemon.ocr.emulator.server import EmulatorServer
 from scripts.rig.broker import Mosquitto, Subscriber
-from tests.support.clips import ClipStore, clips
+from scripts.rig.clips import ClipStore, clips
 from tests.support.daemon import daemon_config, wait_until
 
 __all__ = ["clips"]

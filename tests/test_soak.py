@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.clips import ClipStore, clips
+from scripts.rig.clips import ClipStore, clips
 
 __all__ = ["clips"]  # the session fixture, imported so pytest finds it
 

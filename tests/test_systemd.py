@@ -18,7 +18,7 @@ import yaml
 from daemon.app import STOP_BUDGET_S
 from daemon.ocr.emulator.server import EmulatorServer
 from daemon.ops.logsetup import is_journal_stream
-from tests.support.clips import ClipStore, clips
+from scripts.rig.clips import ClipStore, clips
 from tests.support.daemon import E2E_SECRET_ID, E2E_SECRET_KEY, ROOT, wait_until
 from tests.support.notify import NotifySocket
 

@@ -17,7 +17,7 @@ import daemon.capture.thread as capture_thread
 from daemon.capture.feed import LATE_S
 from daemon.capture.thread import CaptureThread, LatestFrameSlot
 from daemon.config.models import CameraConfig
-from tests.support.camera import SYSTEM_PYTHON, RtspCamera
+from scripts.rig.camera import SYSTEM_PYTHON, RtspCamera
 
 W, H, FPS = 320, 192, 25
 

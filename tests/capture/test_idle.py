@@ -19,7 +19,7 @@ from daemon.capture.idle import IdleGate, SceneChange, Step
 from daemon.capture.thread import CameraStatus, CaptureThread, LatestFrameSlot, frame_from_av
 from daemon.config.models import CameraConfig
 from daemon.domain import Frame
-from tests.support.camera import SYSTEM_PYTHON, RtspCamera
+from scripts.rig.camera import SYSTEM_PYTHON, RtspCamera
 
 FPS = 25
 

@@ -13,7 +13,7 @@ import pytest
 
 from daemon.ocr.emulator.server import EmulatorServer
 from scripts.rig.broker import Mosquitto, Subscriber
-from tests.support.clips import ClipStore, clips
+from scripts.rig.clips import ClipStore, clips
 from tests.support.daemon import E2E_SECRET_ID, E2E_SECRET_KEY, ROOT, daemon_config
 from tests.support.ocr import render_plate
 

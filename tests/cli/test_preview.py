@@ -17,8 +17,8 @@ from daemon.cli.main import main
 from daemon.cli.preview import BLUE, GREEN, YELLOW, draw_overlay
 from daemon.errors import EX_CONFIG
 from scripts.rig.broker import free_port
-from tests.support.camera import RtspCamera
-from tests.support.clips import ClipStore, clips
+from scripts.rig.camera import RtspCamera
+from scripts.rig.clips import ClipStore, clips
 
 __all__ = ["clips"]
 

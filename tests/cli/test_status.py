@@ -11,7 +11,7 @@ from daemon.cli.status import EXIT_ALIVE, EXIT_NOT_OURS, identity_problem, show_
 from daemon.config.models import Config
 from daemon.config.secrets import Secrets
 from daemon.ocr.emulator.server import EmulatorServer
-from tests.support.clips import ClipStore, clips
+from scripts.rig.clips import ClipStore, clips
 from tests.support.daemon import E2E_SECRET_ID, E2E_SECRET_KEY, wait_until
 
 __all__ = ["clips"]

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from daemon.plates import is_valid
-from tests.support.clips import load_make_clip
+from scripts.rig.clips import load_make_clip
 
 V1_DIGEST = "0d2a9e165b50da00d841d3e6a7bfb40d0401f65dedb466f5b1036ba2c01e39ef"
 """Digest of the v1 draws of seeds 1..30, taken from the generator before issue 11."""

@@ -15,7 +15,7 @@ import pytest
 from daemon.config.models import MotionConfig
 from daemon.domain import MotionResult
 from daemon.lane.motion import MotionDetector
-from tests.support.clips import load_make_clip
+from scripts.rig.clips import load_make_clip
 
 ROI = [(0.0, 0.25), (1.0, 0.25), (1.0, 1.0), (0.0, 1.0)]
 SMALL = (640, 360)

@@ -28,7 +28,7 @@ from daemon.mqtt.discovery import EVENT_TYPES, discovery_messages
 from daemon.ocr.emulator.server import EmulatorServer
 from daemon.store.db import Store
 from scripts.rig.broker import Mosquitto, Received, Subscriber
-from tests.support.clips import ClipStore, clips
+from scripts.rig.clips import ClipStore, clips
 from tests.support.config import make_config
 from tests.support.daemon import E2E_SECRET_ID, E2E_SECRET_KEY, TOPICS, wait_until
 from tests.support.homeassistant import PAYLOAD_NONE, event_fired, render, validate

@@ -19,7 +19,7 @@ from daemon.config.secrets import Secrets
 from daemon.ocr.emulator.faults import FaultRule
 from daemon.ocr.emulator.server import EmulatorServer, PlateFound
 from scripts.rig.broker import Mosquitto, Received, Subscriber
-from tests.support.clips import ClipStore, clips
+from scripts.rig.clips import ClipStore, clips
 from tests.support.config import make_config
 from tests.support.daemon import E2E_SECRET_ID, E2E_SECRET_KEY, wait_until
 from tests.support.ocr import STUB_PLATE

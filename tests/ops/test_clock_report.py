@@ -22,7 +22,7 @@ from daemon.ocr.emulator.readers import PlateFound
 from daemon.ocr.emulator.server import EmulatorServer
 from daemon.store.db import Store
 from scripts.rig.broker import Mosquitto, Subscriber
-from tests.support.clips import ClipStore, clips
+from scripts.rig.clips import ClipStore, clips
 from tests.support.daemon import E2E_SECRET_ID, E2E_SECRET_KEY, wait_until
 
 __all__ = ["clips"]

@@ -22,7 +22,7 @@ from daemon.ops.health import (
     assess,
     watchdog_interval,
 )
-from tests.support.clips import ClipStore, clips
+from scripts.rig.clips import ClipStore, clips
 from tests.support.config import make_config
 from tests.support.daemon import E2E_SECRET_ID, E2E_SECRET_KEY, wait_until
 from tests.support.notify import NotifySocket

@@ -22,7 +22,7 @@ from daemon.config.models import Config
 from daemon.config.secrets import Secrets
 from daemon.ocr.emulator.server import EmulatorServer
 from daemon.ops.logsetup import passage_line, setup_logging
-from tests.support.clips import ClipStore, clips
+from scripts.rig.clips import ClipStore, clips
 from tests.support.daemon import E2E_SECRET_ID, E2E_SECRET_KEY, ROOT, wait_until
 
 __all__ = ["clips"]

@@ -23,7 +23,7 @@ from daemon.ocr.emulator.server import EmulatorServer
 from daemon.ocr.errors import CALL_OUTCOMES
 from daemon.ops.collector import READ_RESULTS
 from daemon.ops.logsetup import redact, setup_logging
-from tests.support.clips import ClipStore, clips
+from scripts.rig.clips import ClipStore, clips
 from tests.support.config import make_config
 from tests.support.daemon import E2E_SECRET_ID, E2E_SECRET_KEY, wait_until
 from tests.support.metrics import busy_metrics, samples

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -13,12 +9,10 @@ from typing import Any
 import yaml
 
 from daemon.contract import Topics
+from scripts.rig.daemonproc import E2E_SECRET_ID, E2E_SECRET_KEY, DaemonProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 
-E2E_SECRET_ID = "AKIDgatecamE2E"
-
-E2E_SECRET_KEY = "gatecam-e2e-key"
 
 
 def daemon_config(
@@ -39,36 +33,6 @@ def daemon_config(
     return path
 
 
-class DaemonProcess:
-    """``python -m daemon ARGS`` as a child process with the emulator's credentials."""
-
-    def __init__(self, args: list[str], log_path: Path) -> None:
-        env = dict(os.environ, TENCENTCLOUD_SECRET_ID=E2E_SECRET_ID,
-                   TENCENTCLOUD_SECRET_KEY=E2E_SECRET_KEY, PYTHONUNBUFFERED="1")
-        self.log_path = log_path
-        self._log = log_path.open("wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "daemon", *args], cwd=ROOT, env=env,
-            stdout=subprocess.PIPE, stderr=self._log,
-        )
-
-    def terminate(self, timeout: float = 20.0) -> int:
-        """SIGTERM our child (by PID) and wait; SIGKILL if it does not stop in time."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self._log.close()
-        return int(self.proc.returncode)
-
-    def log(self) -> str:
-        """What the daemon logged so far."""
-        return self.log_path.read_text(encoding="utf-8", errors="replace")
-
-
 def wait_until(predicate: Any, timeout: float, interval: float = 0.1) -> bool:
     """Poll ``predicate`` until true or ``timeout`` seconds pass."""
     deadline = time.monotonic() + timeout
@@ -86,3 +50,7 @@ TOPICS = Topics("gatecam", "lot-a")
 def site_topics(site: str, prefix: str = "gatecam") -> Topics:
     """The MQTT identity of a test's own site (each test uses its own, random one)."""
     return Topics(prefix, site)
+
+
+__all__ = ["E2E_SECRET_ID", "E2E_SECRET_KEY", "ROOT", "TOPICS", "DaemonProcess", "daemon_config",
+           "site_topics", "wait_until"]

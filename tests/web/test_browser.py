@@ -21,7 +21,7 @@ from daemon.app import App
 from daemon.config.secrets import Secrets
 from daemon.ocr.emulator.server import EmulatorServer
 from scripts.rig.broker import Mosquitto, Subscriber
-from tests.support.clips import ClipStore, clips
+from scripts.rig.clips import ClipStore, clips
 from tests.support.config import make_config
 from tests.support.daemon import E2E_SECRET_ID, E2E_SECRET_KEY, wait_until
 from tests.support.web import _HASH, PASSWORD, USER

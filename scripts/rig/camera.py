@@ -90,7 +90,8 @@ class RtspCamera:
         self._proc = proc
         deadline = time.monotonic() + self.start_timeout_s
         line = b""
-        assert proc.stdout is not None
+        if proc.stdout is None:
+            raise CameraError("the camera process has no stdout pipe")
         while time.monotonic() < deadline and proc.poll() is None:
             ready, _, _ = select.select([proc.stdout], [], [], 0.1)
             if ready:

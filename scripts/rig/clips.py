@@ -9,7 +9,7 @@ workers from rendering the same clip twice.
 
 In a test module or conftest::
 
-    from tests.support.clips import clips  # the session fixture
+    from scripts.rig.clips import clips  # the session fixture
 
     def test_x(clips: ClipStore) -> None:
         path, truth = clips.get("three_cars")
