@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -45,3 +46,12 @@ def daemon_runner(tmp_path: Path) -> Iterator[Any]:
         d.terminate()
 
 
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """A test that runs ``main()`` in-process points the root logger at its captured stderr:
+    undo it afterwards, whatever the test."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)

@@ -4,7 +4,6 @@ credential problem exits 78 with one line naming what to fix, never a traceback;
 
 from __future__ import annotations
 
-import logging
 import os
 import subprocess
 import sys
@@ -32,15 +31,6 @@ def _no_keys_env() -> dict[str, str]:
             if k not in ("TENCENTCLOUD_SECRET_ID", "TENCENTCLOUD_SECRET_KEY",
                          "CREDENTIALS_DIRECTORY")}
 
-
-@pytest.fixture(autouse=True)
-def _restore_logging() -> Iterator[None]:
-    """main() points the root logger at this test's captured stderr: undo it afterwards."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 @pytest.fixture

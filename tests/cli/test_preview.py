@@ -4,8 +4,6 @@ clear one-line errors for a bad polygon or a camera that does not answer."""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -24,14 +22,6 @@ __all__ = ["clips"]
 
 ROI = [(0.1, 0.4), (0.9, 0.4), (0.9, 1.0), (0.1, 1.0)]
 
-
-@pytest.fixture(autouse=True)
-def _restore_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 def _near(pixel: np.ndarray, color: tuple[int, int, int]) -> bool:

@@ -12,14 +12,12 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import jsonschema
-import pytest
 from sqlalchemy import event
 
 from daemon import contract
@@ -29,8 +27,9 @@ from daemon.domain import Passage
 from daemon.mqtt.publisher import Publisher
 from daemon.store.db import Store
 from daemon.store.recorder import Recorder
-from scripts.rig.broker import Mosquitto, Received, Subscriber
+from scripts.rig.broker import Mosquitto, Received
 from tests.support.daemon import TOPICS, site_topics
+from tests.support.mqtt import controller
 
 ROOT = Path(__file__).resolve().parents[2]
 CAMERAS = ("entry-1", "exit-1")
@@ -111,24 +110,10 @@ def build(broker: Mosquitto, db: Path, *, gate: bool = False, **mqtt: Any) -> Ri
     return Rig(store, recorder, publisher, site)
 
 
-@pytest.fixture
-def broker() -> Iterator[Mosquitto]:
-    with Mosquitto() as b:
-        yield b
-
-
-def _persistent_sub(broker: Mosquitto, site: str) -> Subscriber:
-    sub = Subscriber(broker.port, (f"gatecam/{site}/+/passage", f"gatecam/{site}/+/gate"),
-                     client_id=f"ctl-{site}", clean_session=False)
-    assert sub.wait_connected(5)
-    time.sleep(0.3)  # the broker saves the new session (autosave_on_changes)
-    return sub
-
-
 def test_200_passages_survive_a_broker_sigkill(broker: Mosquitto, tmp_path: Path) -> None:
     rig = build(broker, tmp_path / "g.db")
     assert rig.publisher.wait_connected(5)
-    sub = _persistent_sub(broker, rig.site)
+    sub = controller(broker, rig.site)
     sent: dict[str, list[str]] = {c: [] for c in CAMERAS}
     try:
         t0 = time.monotonic()
@@ -192,7 +177,7 @@ for n in range(100000):
 def test_daemon_sigkill_with_pending_rows_loses_nothing(broker: Mosquitto, tmp_path: Path) -> None:
     site = f"lot-{uuid.uuid4().hex[:6]}"
     db = tmp_path / "crash.db"
-    sub = _persistent_sub(broker, site)
+    sub = controller(broker, site)
     proc = subprocess.Popen(
         [sys.executable, "-c", CRASH_SCRIPT, str(broker.port), str(db), site],
         cwd=ROOT, stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)},
@@ -246,7 +231,7 @@ def test_late_event_has_flag_and_no_gate_command(broker: Mosquitto, tmp_path: Pa
     rig = build(broker, tmp_path / "g.db", gate=True, late_after_s=10)
     rig.store.access_add("粤B12345", "allow")
     assert rig.publisher.wait_connected(5)
-    sub = _persistent_sub(broker, rig.site)
+    sub = controller(broker, rig.site)
     try:
         old = passage(1, rig.site, plate="粤B12345",
                       at=datetime.now(UTC) - timedelta(seconds=60))
@@ -274,7 +259,7 @@ def test_store_failing_still_publishes_then_catches_up(broker: Mosquitto, tmp_pa
     rig.recorder.health.on_status = statuses.append
     rig.store.access_add("粤B12345", "allow")
     assert rig.publisher.wait_connected(5)
-    sub = _persistent_sub(broker, rig.site)
+    sub = controller(broker, rig.site)
     full = threading.Event()
     full.set()
 

@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,8 +29,9 @@ from daemon.domain import Passage
 from daemon.mqtt.publisher import Publisher
 from daemon.store.db import Store
 from daemon.store.recorder import Recorder
-from scripts.rig.broker import Mosquitto, Received, Subscriber
+from scripts.rig.broker import Mosquitto, Received
 from tests.support.daemon import TOPICS, site_topics
+from tests.support.mqtt import controller
 
 ALLOWED = "粤B12345"
 GATE_SCHEMA = jsonschema.Draft202012Validator(
@@ -90,21 +91,6 @@ def build(broker: Mosquitto, db: Path, *, ttl: float = 5.0, gate_key: bytes | No
     publisher.start()
     assert publisher.wait_connected(5)
     return Rig(store, recorder, publisher, site)
-
-
-@pytest.fixture
-def broker() -> Iterator[Mosquitto]:
-    with Mosquitto() as b:
-        yield b
-
-
-def controller(broker: Mosquitto, site: str) -> Subscriber:
-    """A gate controller with a persistent session: the broker queues for it while it is away."""
-    sub = Subscriber(broker.port, (f"gatecam/{site}/+/passage", f"gatecam/{site}/+/gate"),
-                     client_id=f"ctl-{site}", clean_session=False)
-    assert sub.wait_connected(5)
-    time.sleep(0.3)  # the broker saves the new session (autosave_on_changes)
-    return sub
 
 
 def late_commands(msgs: list[Received]) -> list[tuple[str, float]]:

@@ -41,12 +41,6 @@ def verifier_module() -> ModuleType:
     return mod
 
 
-@pytest.fixture
-def broker() -> Mosquitto:
-    with Mosquitto() as b:
-        yield b  # type: ignore[misc]
-
-
 def test_signed_commands_verify_and_tampered_ones_do_not(
     broker: Mosquitto, tmp_path: Path
 ) -> None:

@@ -9,7 +9,6 @@ import logging
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from importlib.metadata import version
 from pathlib import Path
 
@@ -27,14 +26,6 @@ from tests.support.daemon import E2E_SECRET_ID, E2E_SECRET_KEY, ROOT, wait_until
 
 __all__ = ["clips"]
 
-
-@pytest.fixture(autouse=True)
-def _restore_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 def test_other_libraries_info_only_with_verbose() -> None:
