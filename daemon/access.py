@@ -43,6 +43,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from daemon import plates
@@ -155,6 +156,12 @@ class AccessLists:
         return cls(lists["allow"], lists["deny"])
 
 
+@lru_cache(maxsize=4096)
+def _confusable(a: str, b: str) -> bool:
+    """Two characters that are a confusable pair (cached: every decision asks per entry)."""
+    return plates.similarity(a, b) >= 0.8  # 0.8 is the credit of a confusable pair
+
+
 def confusable_swaps(read: str, entry: str) -> int | None:
     """Positions where ``read`` and ``entry`` differ by a confusable pair; None if not alike.
 
@@ -162,42 +169,45 @@ def confusable_swaps(read: str, entry: str) -> int | None:
     position must be a confusable pair (the grammar allows both characters there,
     or one of the plates would not be valid).
     """
-    if len(read) != len(entry) or not (plates.is_valid(read) and plates.is_valid(entry)):
+    if len(read) != len(entry):
         return None
     swaps = 0
     for a, b in zip(read, entry, strict=True):
         if a == b:
             continue
-        if plates.similarity(a, b) < 0.8:  # 0.8 is the credit of a confusable pair
+        if not _confusable(a, b):
             return None
         swaps += 1
-    return swaps
+    # the grammar last: most entries already differ by a character that is no confusable
+    return swaps if plates.is_valid(read) and plates.is_valid(entry) else None
 
 
-def _best(read: str, candidates: Iterable[str], max_swaps: int | None) -> tuple[str, int] | None:
-    """The entry needing fewest swaps (exact first), within ``max_swaps`` (None: any)."""
-    if read in candidates:
+def _best(read: str, rules: Mapping[str, tuple[Rule, ...]], max_swaps: int | None,
+          holds: Callable[[str], bool]) -> tuple[str, int] | None:
+    """The entry that ``holds`` needing fewest swaps (exact first), within ``max_swaps``
+    (None: any)."""
+    if read in rules and holds(read):
         return read, 0
     best: tuple[str, int] | None = None
-    for entry in candidates:
-        swaps = confusable_swaps(read, entry)
+    for entry in rules:
+        swaps = confusable_swaps(read, entry) if entry != read else None
         if swaps is None or (max_swaps is not None and swaps > max_swaps):
             continue
-        if best is None or (swaps, entry) < (best[1], best[0]):
+        if (best is None or (swaps, entry) < (best[1], best[0])) and holds(entry):
             best = (entry, swaps)
     return best
 
 
-def _holding(rules: Mapping[str, tuple[Rule, ...]], at: datetime, camera: str,
-             direction: str) -> set[str]:
-    return {p for p, rs in rules.items() if any(r.why_not(at, camera, direction) is None
-                                                for r in rs)}
+def _holds(rules: Mapping[str, tuple[Rule, ...]], at: datetime, camera: str,
+           direction: str) -> Callable[[str], bool]:
+    """Whether any entry of a plate holds for this passage."""
+    return lambda plate: any(r.why_not(at, camera, direction) is None for r in rules[plate])
 
 
 def _not_holding(read: str, lists: AccessLists, allow_confusables: int, *, at: datetime,
                  camera: str, direction: str) -> Decision:
     """``not_listed``, or why the nearest allow entry does not hold for this passage."""
-    near = _best(read, lists.allow, allow_confusables)
+    near = _best(read, lists.allow, allow_confusables, lambda _plate: True)
     if near is None:
         return Decision("unknown", "not_listed")
     why = [w for r in lists.allow[near[0]] if (w := r.why_not(at, camera, direction))]
@@ -227,12 +237,13 @@ def decide(
     if not plate:
         return Decision("unknown", "no_plate")
     read = plates.normalize(plate)
-    deny = _best(read, _holding(lists.deny, at, camera, direction), None)
+    deny = _best(read, lists.deny, None, _holds(lists.deny, at, camera, direction))
     if deny is not None:
         return Decision("deny", "deny_list", deny[0])
     if category is not None and NOT_PHYSICAL in category:
         return Decision("deny", "not_physical")
-    allow = _best(read, _holding(lists.allow, at, camera, direction), allow_confusables)
+    allow = _best(read, lists.allow, allow_confusables,
+                  _holds(lists.allow, at, camera, direction))
     if allow is None:
         return _not_holding(read, lists, allow_confusables, at=at, camera=camera,
                             direction=direction)
