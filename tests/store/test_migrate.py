@@ -243,3 +243,39 @@ def test_0005_gives_existing_list_entries_always_and_every_lane(db_url: str) -> 
     finally:
         store.close()
     assert _revision(db_url) == HEAD
+
+
+def test_0005_downgrade_keeps_the_entries_and_drops_only_the_new_columns(db_url: str) -> None:
+    from alembic import command
+    from sqlalchemy import inspect
+
+    from daemon.store.records import AccessEntry
+
+    store = Store(db_url)
+    store.access_put(AccessEntry("京A12345", "allow", "staff", owner="Flat 12",
+                                 cameras=("entry-1",), direction="entry"))
+    store.access_add("沪B88888", "deny")
+    store.close()
+    engine = create_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            cfg = Config()
+            cfg.set_main_option("script_location", str(MIGRATIONS))
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0004")
+            conn.commit()
+            assert {c["name"] for c in inspect(conn).get_columns("access_list")} == {
+                "id", "plate", "kind", "note", "created_at"}
+            rows = conn.execute(text("SELECT plate, kind, note FROM access_list ORDER BY id"))
+            assert [tuple(r) for r in rows] == [("京A12345", "allow", "staff"),
+                                                ("沪B88888", "deny", None)]
+    finally:
+        engine.dispose()
+    again = Store(db_url)  # and up again
+    try:
+        assert again.schema.before == "0004"
+        assert _schema_diff(again.engine) == []  # the unique (plate, kind) rule survived
+        assert [(e.plate, e.owner, e.direction) for e in again.access_entries()] == [
+            ("沪B88888", None, "any"), ("京A12345", None, "any")]
+    finally:
+        again.close()
