@@ -17,11 +17,13 @@ from daemon.config.models import AccessConfig
 from daemon.domain import Passage
 from daemon.store.db import Store
 from daemon.store.recorder import Recorder
+from daemon.store.records import AccessEntry
 from tests.support.daemon import TOPICS
 
 T0 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
-LISTS = AccessLists(allow=frozenset({"京AB1234", "粤B12345", "沪A8S888"}),
-                    deny=frozenset({"苏E00001"}))
+HERE: dict[str, Any] = {"at": T0, "camera": "entry-1", "direction": "entry"}
+"""A passage's time and place, for decisions on lists whose entries hold always."""
+LISTS = AccessLists.of(allow={"京AB1234", "粤B12345", "沪A8S888"}, deny={"苏E00001"})
 
 
 @pytest.mark.parametrize(
@@ -42,14 +44,14 @@ LISTS = AccessLists(allow=frozenset({"京AB1234", "粤B12345", "沪A8S888"}),
     ],
 )
 def test_decide(plate: str | None, category: str | None, conf: int, expected: Any) -> None:
-    d = decide(plate, category, conf, LISTS, allow_confusables=1, min_confidence=80)
+    d = decide(plate, category, conf, LISTS, allow_confusables=1, min_confidence=80, **HERE)
     assert (d.access, d.reason, d.matched) == expected
 
 
 def test_deny_wins_over_allow_and_confusable_allow() -> None:
-    lists = AccessLists(allow=frozenset({"京AB1234"}), deny=frozenset({"京A81234"}))
-    assert decide("京AB1234", None, 99, lists).access == "deny"  # confusable of a deny entry
-    assert decide("京A81234", None, 99, lists).reason == "deny_list"
+    lists = AccessLists.of(allow={"京AB1234"}, deny={"京A81234"})
+    assert decide("京AB1234", None, 99, lists, **HERE).access == "deny"  # confusable of deny
+    assert decide("京A81234", None, 99, lists, **HERE).reason == "deny_list"
 
 
 def test_confusables_only_where_the_grammar_allows_both() -> None:
@@ -63,7 +65,102 @@ def test_confusables_only_where_the_grammar_allows_both() -> None:
 
 
 def test_zero_tolerance_means_exact() -> None:
-    assert decide("京A81234", None, 99, LISTS, allow_confusables=0).reason == "not_listed"
+    assert decide("京A81234", None, 99, LISTS, allow_confusables=0, **HERE).reason == "not_listed"
+
+
+def _lists(*entries: AccessEntry) -> AccessLists:
+    return AccessLists.from_entries(entries)
+
+
+NOV30_END = datetime(2026, 11, 30, 15, 59, 59, tzinfo=UTC)  # 23:59:59 in Beijing
+
+
+def test_an_allow_entry_holds_inside_its_window_only_to_the_second() -> None:
+    lists = _lists(AccessEntry("京AB1234", "allow", valid_from=datetime(2026, 11, 1, tzinfo=UTC),
+                               valid_until=NOV30_END))
+    here = {"camera": "entry-1", "direction": "entry"}
+    for at, expected in [
+        (datetime(2026, 10, 31, 23, 59, 59, tzinfo=UTC), ("unknown", "allow_not_yet_valid")),
+        (datetime(2026, 11, 1, tzinfo=UTC), ("allow", "allow_list")),  # first bound inclusive
+        (NOV30_END.replace(microsecond=999_999), ("allow", "allow_list")),  # its last second
+        (datetime(2026, 11, 30, 16, 0, 0, tzinfo=UTC), ("unknown", "allow_expired")),
+    ]:
+        d = decide("京AB1234", "实体车牌", 99, lists, at=at, **here)
+        assert (d.access, d.reason) == expected, at
+    d = decide("京AB1234", None, 99, lists, at=datetime(2026, 12, 5, tzinfo=UTC), **here)
+    assert d.matched == "京AB1234"
+    assert d.detail == "allow entry 京AB1234 expired 2026-11-30T15:59:59.000Z"
+
+
+def test_scope_by_camera_and_by_the_cameras_direction() -> None:
+    lists = _lists(AccessEntry("京AB1234", "allow", cameras=("entry-1", "entry-2")),
+                   AccessEntry("粤B12345", "allow", direction="exit"))
+    cases = [
+        ("京AB1234", "entry-1", "entry", ("allow", "allow_list")),
+        ("京AB1234", "entry-2", "entry", ("allow", "allow_list")),
+        ("京AB1234", "exit-1", "exit", ("unknown", "allow_other_camera")),
+        ("粤B12345", "exit-1", "exit", ("allow", "allow_list")),
+        ("粤B12345", "entry-1", "entry", ("unknown", "allow_other_direction")),
+    ]
+    for plate, camera, direction, expected in cases:
+        d = decide(plate, None, 99, lists, at=T0, camera=camera, direction=direction)
+        assert (d.access, d.reason) == expected, (plate, camera)
+    assert "entry-1, entry-2 only" in decide("京AB1234", None, 99, lists, at=T0,
+                                            camera="exit-1", direction="exit").detail
+
+
+def test_deny_wins_when_it_holds_and_is_ignored_when_it_does_not() -> None:
+    ban = AccessEntry("京AB1234", "deny", valid_until=NOV30_END, cameras=("entry-1",))
+    lists = _lists(AccessEntry("京AB1234", "allow"), ban)
+    nov = datetime(2026, 11, 20, tzinfo=UTC)
+    assert decide("京AB1234", None, 99, lists, at=nov, camera="entry-1",
+                  direction="entry").reason == "deny_list"
+    assert decide("京A81234", None, 99, lists, at=nov, camera="entry-1",
+                  direction="entry").reason == "deny_list"  # confusable of the ban
+    dec = datetime(2026, 12, 1, tzinfo=UTC)  # the ban ended
+    assert decide("京AB1234", None, 99, lists, at=dec, camera="entry-1",
+                  direction="entry").access == "allow"
+    assert decide("京AB1234", None, 99, lists, at=nov, camera="entry-2",  # another lane
+                  direction="entry").access == "allow"
+
+
+def test_a_holding_confusable_entry_beats_an_exact_one_that_does_not_hold() -> None:
+    lists = _lists(AccessEntry("京AB1234", "allow", valid_until=NOV30_END),
+                   AccessEntry("京A81234", "allow"))
+    d = decide("京AB1234", None, 99, lists, at=datetime(2026, 12, 1, tzinfo=UTC),
+               camera="c", direction="entry")
+    assert (d.access, d.reason, d.matched) == ("allow", "allow_list_confusable", "京A81234")
+    low = decide("京AB1234", None, 50, lists, at=T0, camera="c", direction="entry")
+    assert (low.access, low.reason) == ("unknown", "low_confidence")
+
+
+def test_two_stored_spellings_of_one_plate_both_count() -> None:
+    """An older gatecam stored a BOM-prefixed copy: either entry holding is enough."""
+    lists = _lists(AccessEntry("\ufeff京AB1234", "allow", valid_until=NOV30_END),
+                   AccessEntry("京AB1234", "allow", cameras=("exit-1",)))
+    dec = datetime(2026, 12, 1, tzinfo=UTC)
+    assert decide("京AB1234", None, 99, lists, at=dec, camera="exit-1",
+                  direction="exit").access == "allow"
+    assert decide("京AB1234", None, 99, lists, at=dec, camera="entry-1",
+                  direction="entry").access == "unknown"
+
+
+def test_access_control_decides_at_the_passages_time_and_camera(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path}/g.db")
+    store.access_put(AccessEntry("粤B12345", "allow", owner="visitor", valid_until=NOV30_END,
+                                 cameras=("entry-1",)))
+    ac = AccessControl(store, AccessConfig())
+
+    def seen(at: datetime, camera: str) -> tuple[str, str]:
+        p = ac.apply(Passage(event_id="e", site="s", camera=camera, direction="entry",
+                             captured_at=at, decided_at=at, plate="粤B12345", confidence=99))
+        return p.access, p.access_reason
+
+    assert seen(T0, "entry-1") == ("allow", "allow_list")
+    assert seen(T0, "entry-2") == ("unknown", "allow_other_camera")
+    # decided_at is today, captured_at in November: the passage's own time counts
+    assert seen(datetime(2026, 12, 1, tzinfo=UTC), "entry-1") == ("unknown", "allow_expired")
+    store.close()
 
 
 class FakeClock:
@@ -156,12 +253,12 @@ def test_cli_allow_round_trip(tmp_path: Path, capsys: pytest.CaptureFixture[str]
 def test_local_reading_needs_the_local_minimum_confidence_to_allow() -> None:
     from daemon.access import AccessLists, decide
 
-    lists = AccessLists(allow=frozenset({"京A12345"}), deny=frozenset({"粤B67890"}))
-    assert decide("京A12345", None, 90, lists).access == "allow"
-    low = decide("京A12345", None, 90, lists, local=True, local_min_confidence=95)
+    lists = AccessLists.of(allow={"京A12345"}, deny={"粤B67890"})
+    assert decide("京A12345", None, 90, lists, **HERE).access == "allow"
+    low = decide("京A12345", None, 90, lists, local=True, local_min_confidence=95, **HERE)
     assert (low.access, low.reason) == ("unknown", "low_confidence")
-    sure = decide("京A12345", None, 96, lists, local=True, local_min_confidence=95)
+    sure = decide("京A12345", None, 96, lists, local=True, local_min_confidence=95, **HERE)
     assert sure.access == "allow"
-    assert decide("粤B67890", None, 99, lists, local=True).access == "deny"  # deny still wins
-    screen = decide("京A12345", "非实体车牌", 99, lists, local=True)
+    assert decide("粤B67890", None, 99, lists, local=True, **HERE).access == "deny"  # deny wins
+    screen = decide("京A12345", "非实体车牌", 99, lists, local=True, **HERE)
     assert (screen.access, screen.reason) == ("deny", "not_physical")

@@ -1,45 +1,70 @@
-"""``gatecam allow add|remove|list|import``: manage the allow and deny lists in the database.
+"""``gatecam allow add|edit|remove|list|search|import|export``: the allow and deny lists.
 
-Plates are normalised (daemon.plates.normalize) before they are stored; a plate
-that does not fit the GA 36 grammar is refused unless ``--force`` (a typo on an
-allow list is a gate that never opens). The running daemon picks changes up
-within ``access.refresh_s``.
+An entry is a plate on one list with an owner or group, a validity window (visitor passes,
+monthly permits) and a scope (some cameras; entry or exit lanes); the fields and the file
+format are :mod:`daemon.store.listfile`'s, the same as the operator page's. Plates are
+normalised (daemon.plates.normalize); one outside the GA 36 grammar is refused unless
+``--force`` (a typo on an allow list is a gate that never opens). Cameras must be in the
+config. Times without an offset are the machine's local time. The running daemon picks
+changes up within ``access.refresh_s``.
 
-Import file: one entry per line, ``PLATE[,allow|deny[,note]]`` (UTF-8, a BOM is
-fine; a line whose first non-blank character is ``#`` is a comment, a ``#`` in a
-note is text; quote a note that has commas; the list defaults to ``allow``). Every
-line skipped is reported with its reason; any bad line writes nothing. ``--replace``
-swaps both lists for the file's content in one transaction, but refuses to remove a
-deny entry the file does not list unless ``--drop-deny`` (each one is named).
+``import``: every line skipped is reported with its reason; any bad line writes nothing.
+``--replace`` swaps both lists for the file's content in one transaction, but refuses to
+remove a deny entry the file does not list unless ``--drop-deny`` (each one is named).
+``export`` writes the file ``import`` reads back to the same entries.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
-import unicodedata
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from daemon import plates
+from daemon.access import entry_doc, entry_state
 from daemon.config.models import load_config
+from daemon.store import listfile
 from daemon.store.db import Store
+from daemon.store.listfile import EntryError, Fields
+from daemon.store.records import AccessEntry
+
+_FIELD_HELP = {
+    "note": "free text kept with the entry (who, why)",
+    "owner": "the owner or group (a tenant, a company, \"visitors\")",
+    "valid-from": "first day or time it holds (2026-12-01, 2026-12-01T08:00; default: now on)",
+    "valid-until": "last day or time it holds, inclusive (2026-12-31; default: no end)",
+    "cameras": "camera ids it holds on, comma-separated (default: every camera)",
+    "direction": "entry, exit or any: lanes of that configured direction (default: any)",
+}
+
+
+def _fields(p: argparse.ArgumentParser, clears: bool) -> None:
+    for name, text in _FIELD_HELP.items():
+        p.add_argument(f"--{name}", help=text + ("; '' clears it" if clears else ""))
 
 
 def register(sub: Any) -> None:
     """Add the ``allow`` command and its sub-commands to the main parser's subparsers."""
-    p = sub.add_parser("allow", help="manage the allow / deny lists (add, remove, list, import)")
+    p = sub.add_parser("allow", help="manage the allow / deny lists "
+                                     "(add, edit, remove, list, search, import, export)")
     p.add_argument("--config", "-c", required=True, type=Path)
     acts = p.add_subparsers(dest="allow_command", required=True)
 
     add = acts.add_parser("add", help="put plates on the allow list (or --deny)")
     add.add_argument("plates", nargs="+")
     add.add_argument("--deny", action="store_true", help="the deny list instead")
-    add.add_argument("--note", help="free text kept with the entry (who, why)")
+    _fields(add, clears=False)
     add.add_argument("--force", action="store_true", help="accept a plate outside the grammar")
     add.set_defaults(func=cmd_add)
+
+    edit = acts.add_parser("edit", help="change an entry's fields (the others stay)")
+    edit.add_argument("plates", nargs="+")
+    edit.add_argument("--deny", action="store_true", help="an entry of the deny list")
+    _fields(edit, clears=True)
+    edit.set_defaults(func=cmd_edit)
 
     rm = acts.add_parser("remove", help="take plates off the allow list (or --deny / --both)")
     rm.add_argument("plates", nargs="+")
@@ -50,9 +75,14 @@ def register(sub: Any) -> None:
 
     ls = acts.add_parser("list", help="print both lists")
     ls.add_argument("--json", action="store_true", help="one JSON object per line")
-    ls.set_defaults(func=cmd_list)
+    ls.set_defaults(func=cmd_list, query="")
 
-    imp = acts.add_parser("import", help="load entries from a file (PLATE[,allow|deny[,note]])")
+    find = acts.add_parser("search", help="entries whose plate, owner, note or cameras match")
+    find.add_argument("query")
+    find.add_argument("--json", action="store_true", help="one JSON object per line")
+    find.set_defaults(func=cmd_list)
+
+    imp = acts.add_parser("import", help=f"load entries from a CSV file ({listfile.FORMAT})")
     imp.add_argument("file", type=Path)
     imp.add_argument("--replace", action="store_true", help="replace both lists with the file")
     imp.add_argument("--force", action="store_true", help="accept plates outside the grammar")
@@ -60,45 +90,83 @@ def register(sub: Any) -> None:
                      help="with --replace: remove deny entries absent from the file")
     imp.set_defaults(func=cmd_import)
 
+    exp = acts.add_parser("export", help="write both lists as the CSV file import reads")
+    exp.add_argument("file", type=Path, nargs="?", help="default: standard output")
+    exp.set_defaults(func=cmd_export)
 
-def _store(args: argparse.Namespace) -> Store:
-    return Store(load_config(args.config).store.url)
+
+def _open(args: argparse.Namespace) -> tuple[Store, list[str]]:
+    cfg = load_config(args.config)
+    return Store(cfg.store.url), [c.id for c in cfg.cameras]
 
 
-def _plate(raw: str, force: bool) -> str | None:
-    plate = plates.normalize(raw)
-    if not plate:
-        print(f"allow: empty plate {raw!r}", file=sys.stderr)
-        return None
-    if not plates.is_valid(plate) and not force:
-        print(f"allow: {raw!r} is not a valid plate (use --force to keep it anyway)",
-              file=sys.stderr)
-        return None
-    return plate
+def _given(args: argparse.Namespace) -> dict[str, str | None]:
+    return {k.replace("-", "_"): getattr(args, k.replace("-", "_")) for k in _FIELD_HELP}
 
 
 def cmd_add(args: argparse.Namespace) -> int:
     """Add plates; exit 1 if any was refused (the others are still added)."""
     kind = "deny" if args.deny else "allow"
-    store = _store(args)
+    store, cameras = _open(args)
     failed = False
     try:
         for raw in args.plates:
-            plate = _plate(raw, args.force)
-            if plate is None:
+            try:
+                e = listfile.parse_entry(Fields(raw, kind, **_given(args)), force=args.force,
+                                         cameras=cameras)
+            except EntryError as exc:
+                print(f"allow: {raw}: {exc}", file=sys.stderr)
                 failed = True
                 continue
-            added = store.access_add(plate, kind, args.note)
-            print(f"{kind} {plate}: {'added' if added else 'already listed'}")
+            if store.access_put(e, overwrite=False):
+                print(f"{kind} {e.plate}: added ({_describe(e)})")
+            else:
+                print(f"{kind} {e.plate}: already listed (unchanged; `gatecam allow edit` "
+                      "changes it)")
     finally:
         store.close()
     return 1 if failed else 0
 
 
+def _changes(args: argparse.Namespace, cameras: list[str]) -> dict[str, Any]:
+    """The fields given on the command line, parsed ('' clears one); EntryError."""
+    given = {k: v for k, v in _given(args).items() if v is not None}
+    return listfile.parse_changes(given, cameras=cameras)
+
+
+def cmd_edit(args: argparse.Namespace) -> int:
+    """Change the given fields of entries; exit 1 if one is not listed or a field is bad."""
+    kind = "deny" if args.deny else "allow"
+    store, cameras = _open(args)
+    try:
+        try:
+            changes = _changes(args, cameras)
+        except EntryError as exc:
+            print(f"allow edit: {exc}", file=sys.stderr)
+            return 1
+        if not changes:
+            print("allow edit: nothing to change (give --owner, --valid-until, ...)",
+                  file=sys.stderr)
+            return 1
+        missing = False
+        for raw in args.plates:
+            plate = plates.normalize(raw)
+            try:
+                found = store.access_edit(plate, kind, changes)
+            except ValueError as exc:
+                print(f"allow edit: {plate}: {exc}", file=sys.stderr)
+                return 1
+            print(f"{kind} {plate}: {'changed' if found else 'not listed'}")
+            missing = missing or not found
+    finally:
+        store.close()
+    return 1 if missing else 0
+
+
 def cmd_remove(args: argparse.Namespace) -> int:
     """Remove plates; exit 1 if one was on no list."""
     kind = None if args.both else ("deny" if args.deny else "allow")
-    store = _store(args)
+    store, _ = _open(args)
     missing = False
     try:
         for raw in args.plates:
@@ -111,104 +179,35 @@ def cmd_remove(args: argparse.Namespace) -> int:
     return 1 if missing else 0
 
 
+def _describe(e: AccessEntry) -> str:
+    return f"{listfile.window_text(e, None)}, {listfile.scope_text(e)}"
+
+
+def as_json(e: AccessEntry, now: datetime) -> dict[str, Any]:
+    """One entry as the JSON line ``list --json`` prints (the API's, ``list`` for ``kind``)."""
+    doc = entry_doc(e, now)
+    return {"plate": doc.pop("plate"), "list": doc.pop("kind"), **doc}
+
+
 def cmd_list(args: argparse.Namespace) -> int:
-    """Print every entry, deny first."""
-    store = _store(args)
+    """Print the entries (those matching ``query``), deny first."""
+    store, _ = _open(args)
+    now = datetime.now(UTC)
     try:
-        for e in store.access_entries():
+        for e in listfile.search(store.access_entries(), args.query):
             if args.json:
-                print(json.dumps({"plate": e.plate, "list": e.kind, "note": e.note,
-                                  "created_at": e.created_at.isoformat()}, ensure_ascii=False))
+                print(json.dumps(as_json(e, now), ensure_ascii=False))
             else:
-                print(f"{e.kind}\t{e.plate}\t{e.note or ''}")
+                print("\t".join([e.kind, e.plate, e.owner or "-", _describe(e),
+                                 entry_state(e, now), e.note or ""]))
     finally:
         store.close()
     return 0
 
 
-Entry = tuple[str, str, str | None]
-"""``(plate, list, note)`` as :meth:`Store.access_replace` takes it."""
-
-_FORMAT = "PLATE[,allow|deny[,note]]"
-
-
-def _visible(text: str) -> str:
-    """``text`` without Unicode format characters (BOM, zero-width), stripped."""
-    return "".join(ch for ch in text if unicodedata.category(ch) != "Cf").strip()
-
-
-def _lines(text: str) -> list[str]:
-    # Only line breaks break lines: str.splitlines() would also split a note at U+2028 or \x1c.
-    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    return lines[:-1] if lines and lines[-1] == "" else lines
-
-
-def _fields(line: str) -> list[str]:
-    """The fields of one line; csv.Error on a quote left open or stray text after one."""
-    rows = list(csv.reader([line], strict=True, skipinitialspace=True))
-    return [cell.strip() for cell in rows[0]] if rows else []
-
-
-def _entry(cells: list[str], force: bool) -> Entry | str:
-    """The entry of one line's fields, or why it is refused."""
-    if len(cells) > 3:
-        return f"{len(cells)} fields, expected {_FORMAT} (quote a note that has commas)"
-    kind = _visible(cells[1]).lower() if len(cells) > 1 and _visible(cells[1]) else "allow"
-    if kind not in ("allow", "deny"):
-        return f"list {cells[1]!r} is not allow or deny"
-    plate = plates.normalize(cells[0])
-    if not plate:
-        return "no plate"
-    if not plates.is_valid(plate) and not force:
-        return f"{cells[0]!r} is not a valid plate (use --force to keep it anyway)"
-    note = cells[2] if len(cells) > 2 and cells[2] else None
-    return plate, kind, note
-
-
-def parse_import(text: str, force: bool) -> tuple[list[Entry], list[str], list[tuple[int, str]]]:
-    """Entries, errors (``line N: problem``) and skipped lines (``(N, why)``) of a file's text.
-
-    Each physical line is one entry, parsed with the csv module on its own, so a quote
-    left open is an error on its line and never swallows the lines after it. ``#`` starts
-    a comment only as a line's first non-blank character: inside a note it is text. A BOM
-    and other invisible characters never reach a plate (daemon.plates.normalize). The
-    same plate on both lists, or twice with different notes, is an error; an exact
-    duplicate line is skipped and reported.
-    """
-    entries: list[Entry] = []
-    errors: list[str] = []
-    skipped: list[tuple[int, str]] = []
-    seen: dict[str, tuple[int, Entry]] = {}
-    for n, line in enumerate(_lines(text.removeprefix("\ufeff")), start=1):
-        visible = _visible(line)
-        if not visible or visible.startswith("#"):
-            skipped.append((n, "comment" if visible else "blank line"))
-            continue
-        try:
-            got = _entry(_fields(line), force)
-        except csv.Error as exc:
-            got = f"{exc} (a quote left open? quote a whole field: \"note, with comma\")"
-        if isinstance(got, str):
-            errors.append(f"line {n}: {got}")
-            continue
-        first = seen.get(got[0])
-        if first is None:
-            seen[got[0]] = (n, got)
-            entries.append(got)
-        elif first[1] == got:
-            skipped.append((n, f"duplicate of line {first[0]}"))
-        elif first[1][1] != got[1]:
-            errors.append(f"line {n}: {got[0]} is on the {got[1]} list here and on the "
-                          f"{first[1][1]} list at line {first[0]}")
-        else:
-            errors.append(f"line {n}: {got[0]} again with another note (line {first[0]})")
-    return entries, errors, skipped
-
-
-def _replace(store: Store, entries: list[Entry], drop_deny: bool) -> int:
+def _replace(store: Store, entries: list[AccessEntry], drop_deny: bool) -> int:
     """Swap both lists for ``entries``; refuse (1) to drop a deny entry unless ``drop_deny``."""
-    wanted = {(p, k) for p, k, _ in entries}
-    gone = [e for e in store.access_entries() if (plates.normalize(e.plate), e.kind) not in wanted]
+    gone = listfile.dropped(store.access_entries(), entries)
     gone_deny = [e.plate for e in gone if e.kind == "deny"]
     if gone_deny and not drop_deny:
         print(f"allow import: --replace would remove {len(gone_deny)} deny "
@@ -224,15 +223,16 @@ def _replace(store: Store, entries: list[Entry], drop_deny: bool) -> int:
     return 0
 
 
-def _add(store: Store, entries: list[Entry]) -> None:
-    """Add ``entries``; say which allow entries a deny entry overrides."""
+def _merge(store: Store, entries: list[AccessEntry]) -> None:
+    """Add or update ``entries`` (the file's fields win); say which allow entries a deny
+    entry overrides."""
     deny = {plates.normalize(e.plate) for e in store.access_entries() if e.kind == "deny"}
-    added = 0
-    for plate, kind, note in entries:
-        added += store.access_add(plate, kind, note)
-        if kind == "allow" and plate in deny:
-            print(f"allow {plate}: also on the deny list, which wins", file=sys.stderr)
-    print(f"allow import: {added} added, {len(entries) - added} already listed")
+    added = store.access_put_all(entries)
+    for e in entries:
+        if e.kind == "allow" and e.plate in deny:
+            print(f"allow {e.plate}: also on the deny list, which wins where it holds",
+                  file=sys.stderr)
+    print(f"allow import: {added} added, {len(entries) - added} updated")
 
 
 def cmd_import(args: argparse.Namespace) -> int:
@@ -243,19 +243,39 @@ def cmd_import(args: argparse.Namespace) -> int:
         why = exc.strerror if isinstance(exc, OSError) else f"not UTF-8 ({exc.reason})"
         print(f"allow import: cannot read {args.file}: {why or exc}", file=sys.stderr)
         return 1
-    entries, errors, skipped = parse_import(text, args.force)
-    for n, why in skipped:
-        print(f"allow import: {args.file}: line {n}: skipped: {why}", file=sys.stderr)
-    for line in errors:
-        print(f"allow import: {args.file}: {line}", file=sys.stderr)
-    if errors:
-        print(f"allow import: nothing written ({len(errors)} bad line(s))", file=sys.stderr)
-        return 1
-    store = _store(args)
+    store, cameras = _open(args)
     try:
+        got = listfile.parse_file(text, force=args.force, cameras=cameras)
+        for n, why in got.skipped:
+            print(f"allow import: {args.file}: line {n}: skipped: {why}", file=sys.stderr)
+        for line in got.errors:
+            print(f"allow import: {args.file}: {line}", file=sys.stderr)
+        if got.errors:
+            print(f"allow import: nothing written ({len(got.errors)} bad line(s))",
+                  file=sys.stderr)
+            return 1
         if args.replace:
-            return _replace(store, entries, args.drop_deny)
-        _add(store, entries)
+            return _replace(store, got.entries, args.drop_deny)
+        _merge(store, got.entries)
     finally:
         store.close()
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Write both lists as CSV (local times with their offset) to a file or stdout."""
+    store, _ = _open(args)
+    try:
+        text = listfile.to_csv(store.access_entries(), None)
+    finally:
+        store.close()
+    if args.file is None or str(args.file) == "-":
+        sys.stdout.write(text)
+        return 0
+    try:
+        args.file.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        print(f"allow export: cannot write {args.file}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    print(f"allow export: {text.count(chr(10)) - 1} entries written to {args.file}")
     return 0

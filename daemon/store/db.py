@@ -12,7 +12,7 @@ started (:mod:`daemon.store.recovery`, :attr:`Store.recovery`); any other error 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -34,12 +34,12 @@ from sqlalchemy.pool import StaticPool
 
 from daemon.domain import Passage, PlateRead
 from daemon.errors import StorageError
+from daemon.store import accesslist
 from daemon.store.migrate import ensure_schema
 from daemon.store.records import MQTT, AccessEntry, OutboxMessage, PendingMessage
 from daemon.store.recovery import is_corrupt, move_aside, probe, sqlite_file
 from daemon.store.sqlite import SYNCHRONOUS, create_group_writable, sqlite_pragmas
 from daemon.store.tables import (
-    access_list,
     outbox,
     passage_from_row,
     passage_values,
@@ -49,9 +49,6 @@ from daemon.store.tables import (
 )
 
 log = logging.getLogger(__name__)
-
-ACCESS_KINDS = ("allow", "deny")
-
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
@@ -278,50 +275,43 @@ class Store:
             size = int(conn.execute(text("PRAGMA page_size")).scalar() or 0)
         return (pages - free) * size
 
-    # -- access lists (written by `gatecam allow`, read by the recorder) --
+    # -- access lists (gatecam allow, the operator page; read by the recorder): accesslist.py
     def access_add(self, plate: str, kind: str, note: str | None = None) -> bool:
-        """Put ``plate`` (already normalised) on a list; False when it was there already."""
-        if kind not in ACCESS_KINDS:
-            raise ValueError(f"list {kind!r} is not one of {ACCESS_KINDS}")
-        a = access_list.c
+        """Put ``plate`` (normalised) on a list, always valid on every lane; False when it was
+        there already (a note given replaces the old one)."""
         with self.engine.begin() as conn:
-            found = conn.scalar(select(a.id).where(a.plate == plate, a.kind == kind))
-            if found is not None:
-                if note is not None:  # a new note replaces the old; none keeps it
-                    conn.execute(update(access_list).where(a.id == found).values(note=note))
-                return False
-            conn.execute(insert(access_list).values(
-                plate=plate, kind=kind, note=note, created_at=self._clock()))
-            return True
+            return accesslist.add(conn, plate, kind, note, self._clock())
+
+    def access_put(self, entry: AccessEntry, *, overwrite: bool = True) -> bool:
+        """Store a whole entry (owner, window, scope); True when new, False when it existed
+        (replaced, or left as it was without ``overwrite``)."""
+        with self.engine.begin() as conn:
+            return accesslist.put(conn, entry, self._clock(), overwrite=overwrite)
+
+    def access_put_all(self, entries: Iterable[AccessEntry]) -> int:
+        """:meth:`access_put` of each entry, all in one transaction; how many were new."""
+        with self.engine.begin() as conn:
+            return sum(accesslist.put(conn, e, self._clock()) for e in entries)
+
+    def access_edit(self, plate: str, kind: str, changes: Mapping[str, Any]) -> bool:
+        """Change fields of one entry (``accesslist.EDITABLE``); False when it is not listed."""
+        with self.engine.begin() as conn:
+            return accesslist.edit(conn, plate, kind, changes)
 
     def access_remove(self, plate: str, kind: str | None = None) -> int:
         """Take ``plate`` off one list (or both); returns entries removed."""
-        q = delete(access_list).where(access_list.c.plate == plate)
-        if kind is not None:
-            q = q.where(access_list.c.kind == kind)
         with self.engine.begin() as conn:
-            return int(conn.execute(q).rowcount or 0)
+            return accesslist.remove(conn, plate, kind)
 
-    def access_replace(self, entries: Iterable[tuple[str, str, str | None]]) -> int:
-        """Replace both lists with ``(plate, kind, note)`` entries in one transaction."""
-        now = self._clock()
-        unique = {(p, k): n for p, k, n in entries}
+    def access_replace(self, entries: Iterable[AccessEntry]) -> int:
+        """Replace both lists with ``entries`` in one transaction."""
         with self.engine.begin() as conn:
-            conn.execute(delete(access_list))
-            if unique:
-                conn.execute(insert(access_list), [
-                    {"plate": p, "kind": k, "note": n, "created_at": now}
-                    for (p, k), n in unique.items()
-                ])
-        return len(unique)
+            return accesslist.replace(conn, entries, self._clock())
 
     def access_entries(self) -> list[AccessEntry]:
         """Every list entry, deny first, then by plate."""
-        a = access_list.c
         with self.engine.connect() as conn:
-            rows = conn.execute(select(a.plate, a.kind, a.note, a.created_at)
-                                .order_by(a.kind.desc(), a.plate))
-            return [AccessEntry(*r) for r in rows]
+            return accesslist.entries(conn)
 
     # -- reads (any thread) --
     def pending_outbox(self, limit: int = 100, target: str = MQTT) -> list[PendingMessage]:

@@ -32,7 +32,7 @@ __all__ = ["HEAD", "MIGRATIONS", "VERSION_TABLE", "SchemaChange", "current_revis
 
 log = logging.getLogger(__name__)
 
-HEAD = "0004"
+HEAD = "0005"
 """The newest revision shipped (tests/store/test_migrate.py checks it is the scripts' head)."""
 
 VERSION_TABLE = "alembic_version"

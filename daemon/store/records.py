@@ -30,11 +30,25 @@ class PendingMessage:
     """When the passage was seen: the freshness of the event is measured from here."""
 
 
+ACCESS_KINDS = ("allow", "deny")
+"""The two lists."""
+ANY_DIRECTION = "any"
+DIRECTIONS = ("entry", "exit", ANY_DIRECTION)
+"""An entry's direction scope: the camera's configured direction, or either."""
+
+
 @dataclass(frozen=True, slots=True)
 class AccessEntry:
-    """One allow / deny list entry, a plain value."""
+    """One allow / deny list entry, a plain value: the plate, its list, who it is for, when
+    it holds (both bounds inclusive, None: unbounded) and where (no cameras: every camera)."""
 
     plate: str
     kind: str
-    note: str | None
-    created_at: datetime
+    note: str | None = None
+    created_at: datetime | None = None
+    """When it was first stored (None: not stored yet)."""
+    owner: str | None = None
+    valid_from: datetime | None = None
+    valid_until: datetime | None = None
+    cameras: tuple[str, ...] = ()
+    direction: str = ANY_DIRECTION

@@ -142,9 +142,18 @@ access_list = Table(
     Column("kind", String(8), nullable=False, doc="``allow`` or ``deny``."),
     Column("note", String(255)),
     Column("created_at", UTCDateTime(), nullable=False),
+    # 0005: who the entry is for, when it holds, where it holds (NULL / 'any': always, all lanes)
+    Column("owner", String(100), doc="The owner or group (a tenant, \"visitors\", ...)."),
+    Column("valid_from", UTCDateTime(), doc="First instant the entry holds; NULL: always did."),
+    Column("valid_until", UTCDateTime(),
+           doc="Last second the entry holds (inclusive); NULL: never ends."),
+    Column("cameras", Text, doc="Space-separated camera ids it holds on; NULL: every camera."),
+    Column("direction", String(8), nullable=False, default="any", server_default="any",
+           doc="``entry``, ``exit`` (the camera's configured direction) or ``any``."),
     UniqueConstraint("plate", "kind", name="uq_access_plate_kind"),
 )
-"""One plate on the allow or the deny list (managed with ``gatecam allow``)."""
+"""One plate on the allow or the deny list, with its owner, validity window and scope
+(managed with ``gatecam allow`` and the operator page's lists)."""
 
 
 manual_opens = Table(

@@ -8,13 +8,16 @@ shape (``Passage.as_event``). Errors are ``{"error": message}`` with the status 
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any, Protocol
 
 from werkzeug.exceptions import NotFound
 from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
 
+from daemon.access import entry_doc
 from daemon.domain import Passage, utc_iso
+from daemon.store import listfile
 from daemon.store.audit import ManualOpen, manual_open_log
 from daemon.store.corrections import corrections_for
 from daemon.store.db import Store
@@ -25,6 +28,8 @@ from daemon.web.auth import Session
 
 class _Context(Protocol):
     store: Store
+
+    def now(self) -> datetime: ...
 
 
 class WebApp(Protocol):
@@ -131,11 +136,12 @@ def api_audit(app: WebApp, _request: Request, _session: Session) -> Response:
         for m in manual_open_log(app.ctx.store)]})
 
 
-def api_lists(app: WebApp, _request: Request, _session: Session) -> Response:
-    """Both access lists, deny first."""
-    return reply({"entries": [
-        {"plate": e.plate, "kind": e.kind, "note": e.note, "created_at": utc_iso(e.created_at)}
-        for e in app.ctx.store.access_entries()]})
+def api_lists(app: WebApp, request: Request, _session: Session) -> Response:
+    """Both access lists, deny first, every field (``?q=``: search as the page does)."""
+    q = forms.clean_text("q", request.args.get("q", ""), 64)
+    now = app.ctx.now()
+    return reply({"entries": [entry_doc(e, now) for e in
+                              listfile.search(app.ctx.store.access_entries(), q)]})
 
 
 def api_open(app: WebApp, request: Request, session: Session, camera: str) -> Response:

@@ -32,6 +32,8 @@ class WebContext:
     opener: Opener | None = None
     gate_cameras: Sequence[str] = ()
     corrector: Corrector | None = None
+    list_cameras: Sequence[str] = ()
+    """Every configured camera (disabled ones too), for list entries' scopes (empty: cameras)."""
     monotonic: Callable[[], float] = time.monotonic
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     tz: tzinfo = field(default_factory=lambda: datetime.now().astimezone().tzinfo or UTC)

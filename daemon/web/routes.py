@@ -24,10 +24,11 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from daemon.domain import Passage
+from daemon.store import listfile
 from daemon.store.audit import ManualOpen, manual_open_log, record_manual_open
 from daemon.store.corrections import corrections_for
 from daemon.store.queries import find_passages, passage_detail, write_csv
-from daemon.web import api, forms, lists
+from daemon.web import api, forms, listpages, lists
 from daemon.web.auth import LoginThrottle, Session, Sessions, csrf_ok
 from daemon.web.context import WebContext
 from daemon.web.forms import ParamError
@@ -67,10 +68,7 @@ _URLS = Map([
     Rule("/gates", endpoint="gates", methods=["GET"]),
     Rule("/gates/<camera>/open", endpoint="open", methods=["POST"]),
     Rule("/audit", endpoint="audit", methods=["GET"]),
-    Rule("/lists", endpoint="lists", methods=["GET"]),
-    Rule("/lists.csv", endpoint="lists_csv", methods=["GET"]),
-    Rule("/lists/add", endpoint="list_add", methods=["POST"]),
-    Rule("/lists/remove", endpoint="list_remove", methods=["POST"]),
+    *listpages.RULES,
     Rule("/static/<name>", endpoint="static", methods=["GET"]),
     *api.RULES,
 ], strict_slashes=False, merge_slashes=False)
@@ -92,10 +90,12 @@ class WebApp:
         self._env.filters["local"] = self._local
         self._env.filters["isolocal"] = self._isolocal
         self._env.globals["poll_s"] = POLL_S
+        self._env.globals["format"] = listfile.FORMAT
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         request = Request(environ)
-        request.max_content_length = MAX_BODY
+        request.max_content_length = (lists.MAX_FILE + MAX_BODY
+                                      if request.path == listpages.IMPORT_PATH else MAX_BODY)
         request.max_form_memory_size = MAX_BODY
         response = self.dispatch(request)
         for k, v in _SECURITY_HEADERS.items():
@@ -140,7 +140,8 @@ class WebApp:
             return self._error(request, 403, "the form's security token is missing or "
                                "wrong: reload the page and try again", is_api)
         handler = (partial(getattr(api, endpoint), self) if is_api
-                   else getattr(self, f"on_{endpoint}"))
+                   else partial(getattr(listpages, endpoint), self)
+                   if endpoint.startswith("lists") else getattr(self, f"on_{endpoint}"))
         return handler(request, session, **args)  # type: ignore[no-any-return]
 
     # -- helpers --
@@ -355,36 +356,6 @@ class WebApp:
         """Manual opens, newest first."""
         return self.render("audit.html", session=session,
                            rows=manual_open_log(self.ctx.store))
-
-
-    # -- allow / deny lists (the same table and rules as `gatecam allow`) --
-    def on_lists(self, request: Request, session: Session) -> Response:
-        """Both lists, deny first; ``?q=`` filters by plate or note."""
-        q = forms.clean_text("q", request.args.get("q", ""), 64)
-        entries = lists.search(self.ctx.store, q)
-        return self.render("lists.html", session=session, entries=entries, q=q)
-
-    def on_lists_csv(self, _request: Request, _session: Session) -> Response:
-        """Both lists as the CSV ``gatecam allow import`` reads."""
-        response = Response(lists.to_csv(self.ctx.store), mimetype="text/csv")
-        response.headers["Content-Disposition"] = 'attachment; filename="access-lists.csv"'
-        return response
-
-    def on_list_add(self, request: Request, session: Session) -> Response:
-        """POST: put a plate on the allow or deny list."""
-        plate, kind, note = lists.entry(request.form)
-        added = self.ctx.store.access_add(plate, kind, note or None)
-        log.warning("web: %s put %s on the %s list%s", session.user, plate, kind,
-                    "" if added else " (already there; note updated)")
-        return _redirect("/lists")
-
-    def on_list_remove(self, request: Request, session: Session) -> Response:
-        """POST: take a plate off one list."""
-        plate, kind, _ = lists.entry(request.form, check_grammar=False)
-        removed = self.ctx.store.access_remove(plate, kind)
-        log.warning("web: %s took %s off the %s list (%d removed)", session.user, plate, kind,
-                    removed)
-        return _redirect("/lists")
 
 
 def _redirect(location: str) -> Response:

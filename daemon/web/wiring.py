@@ -58,7 +58,7 @@ def build_app(cfg: Config, store: Store, stages: Callable[[], Stages] | None,
         snapshots=Path(cfg.store.snapshots) if cfg.store.snapshots else None,
         users=users if users is not None else load_users(cfg),
         stages=stages, opener=opener, gate_cameras=cams if opener is not None else (),
-        corrector=corrector,
+        corrector=corrector, list_cameras=[c.id for c in cfg.cameras],
     )
     return WebApp(ctx)
 

@@ -7,6 +7,7 @@ import logging
 import subprocess
 import sys
 import threading
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from sqlalchemy.exc import IntegrityError, StatementError
 from daemon import contract
 from daemon.domain import Passage, PlateRead, Rect
 from daemon.store.db import Store
+from daemon.store.records import AccessEntry
 from tests.support.services import postgres_url  # noqa: F401  (fixture)
 
 T0 = datetime(2026, 11, 25, 8, 0, 0, 123000, tzinfo=UTC)
@@ -228,8 +230,40 @@ def test_access_lists(store: Store) -> None:
     assert store.access_remove("京A12345", "allow") == 1
     assert store.access_remove("京A12345") == 1
     assert store.access_remove("京A12345") == 0
-    assert store.access_replace([("粤B12345", "allow", None), ("粤B12345", "allow", "x")]) == 1
+    assert store.access_replace([AccessEntry("粤B12345", "allow", None),
+                                 AccessEntry("粤B12345", "allow", "x")]) == 1
     assert [(e.plate, e.note) for e in store.access_entries()] == [("粤B12345", "x")]
+
+
+def test_access_entry_fields_put_edit_and_refusals(store: Store) -> None:
+    """Owner, window (aware UTC back) and scope round-trip; a bad entry writes nothing."""
+    start = datetime(2026, 12, 1, tzinfo=UTC)
+    end = datetime(2026, 12, 31, 15, 59, 59, tzinfo=UTC)
+    permit = AccessEntry("京A12345", "allow", "permit", None, "Flat 12", start, end,
+                         ("entry-1", "exit-1"), "entry")
+    assert store.access_put(permit)
+    [got] = store.access_entries()
+    assert got.created_at is not None and got == replace(permit, created_at=got.created_at)
+    assert got.valid_until is not None and got.valid_until.tzinfo is not None
+    assert store.access_edit("京A12345", "allow", {"cameras": (), "valid_until": None,
+                                                   "owner": "visitors"})
+    [edited] = store.access_entries()
+    assert (edited.owner, edited.valid_from, edited.valid_until, edited.cameras,
+            edited.direction, edited.note) == ("visitors", start, None, (), "entry", "permit")
+    assert not store.access_edit("京A99999", "allow", {"note": "x"})  # no such entry
+    for bad in ({"direction": "sideways"}, {"valid_until": start - timedelta(days=1)},
+                {"plate": "京A00000"}):
+        with pytest.raises(ValueError):
+            store.access_edit("京A12345", "allow", bad)
+    with pytest.raises(ValueError):
+        store.access_put(AccessEntry("京A00000", "allow", direction="up"))
+    with pytest.raises(ValueError):
+        store.access_replace([AccessEntry("京A00000", "allow"),
+                              AccessEntry("京A00001", "allow", valid_from=end, valid_until=start)])
+    assert store.access_entries() == [edited]  # nothing half-written
+    assert not store.access_put(replace(permit, note=None, cameras=()))  # replaced whole
+    [again] = store.access_entries()
+    assert (again.note, again.cameras, again.owner) == (None, (), "Flat 12")
 
 
 def test_access_reason_round_trips(store: Store) -> None:

@@ -182,3 +182,100 @@ def test_opening_a_database_at_head_does_not_load_alembic(tmp_path: Path) -> Non
     out = subprocess.run([sys.executable, "-c", code, url], capture_output=True, text=True,
                          check=True, cwd=ROOT)
     assert out.stdout.strip() == "False []"
+
+
+def _migrate_to(url: str, revision: str) -> None:
+    """Bring an empty database to an older ``revision`` (what that release left)."""
+    from alembic import command
+
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            cfg = Config()
+            cfg.set_main_option("script_location", str(MIGRATIONS))
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, revision)
+            conn.commit()
+    finally:
+        engine.dispose()
+
+
+def test_0005_gives_existing_list_entries_always_and_every_lane(db_url: str) -> None:
+    """Entries of a 0004 database keep plate, list, note and age, and hold always and
+    everywhere: the decision on them is what it was; new entries take windows and scopes."""
+    from daemon.access import AccessControl
+    from daemon.config.models import AccessConfig
+    from daemon.store.records import AccessEntry
+
+    _migrate_to(db_url, "0004")
+    assert _revision(db_url) == "0004"
+    made = datetime(2026, 1, 2, 3, 4, 5)  # naive UTC, as stored
+    engine = create_engine(db_url)
+    with engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO access_list (plate, kind, note, created_at) VALUES "
+            "('京A12345', 'allow', 'staff', :t), ('沪B88888', 'deny', NULL, :t), "
+            "('粤B12345', 'allow', NULL, :t)"), {"t": made})
+    engine.dispose()
+    store = Store(db_url)
+    try:
+        assert (store.schema.before, store.schema.after) == ("0004", HEAD)
+        assert _schema_diff(store.engine) == []
+        at = made.replace(tzinfo=UTC)
+        assert store.access_entries() == [
+            AccessEntry("沪B88888", "deny", None, at),
+            AccessEntry("京A12345", "allow", "staff", at),
+            AccessEntry("粤B12345", "allow", None, at)]
+        ac = AccessControl(store, AccessConfig())
+        for camera, direction in (("entry-1", "entry"), ("exit-9", "exit")):
+            for plate, expected in (("京A12345", "allow"), ("沪B88888", "deny")):
+                p = make_passage(1, plate=plate, camera=camera, direction=direction,
+                                 captured_at=datetime(2031, 1, 1, tzinfo=UTC))
+                assert ac.apply(p).access == expected, (plate, camera)
+        # the upgraded table takes the new fields, and the old unique rule still holds
+        assert not store.access_put(AccessEntry(
+            "粤B12345", "allow", "visitor", owner="Flat 12",
+            valid_until=datetime(2026, 11, 30, 15, 59, 59, tzinfo=UTC),
+            cameras=("entry-1",), direction="entry"))
+        [e] = [e for e in store.access_entries() if e.plate == "粤B12345"]
+        assert (e.owner, e.cameras, e.direction, e.created_at) == (
+            "Flat 12", ("entry-1",), "entry", at)
+    finally:
+        store.close()
+    assert _revision(db_url) == HEAD
+
+
+def test_0005_downgrade_keeps_the_entries_and_drops_only_the_new_columns(db_url: str) -> None:
+    from alembic import command
+    from sqlalchemy import inspect
+
+    from daemon.store.records import AccessEntry
+
+    store = Store(db_url)
+    store.access_put(AccessEntry("京A12345", "allow", "staff", owner="Flat 12",
+                                 cameras=("entry-1",), direction="entry"))
+    store.access_add("沪B88888", "deny")
+    store.close()
+    engine = create_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            cfg = Config()
+            cfg.set_main_option("script_location", str(MIGRATIONS))
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0004")
+            conn.commit()
+            assert {c["name"] for c in inspect(conn).get_columns("access_list")} == {
+                "id", "plate", "kind", "note", "created_at"}
+            rows = conn.execute(text("SELECT plate, kind, note FROM access_list ORDER BY id"))
+            assert [tuple(r) for r in rows] == [("京A12345", "allow", "staff"),
+                                                ("沪B88888", "deny", None)]
+    finally:
+        engine.dispose()
+    again = Store(db_url)  # and up again
+    try:
+        assert again.schema.before == "0004"
+        assert _schema_diff(again.engine) == []  # the unique (plate, kind) rule survived
+        assert [(e.plate, e.owner, e.direction) for e in again.access_entries()] == [
+            ("沪B88888", None, "any"), ("京A12345", None, "any")]
+    finally:
+        again.close()

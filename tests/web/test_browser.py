@@ -1,7 +1,9 @@
 """The operator page in a real browser: Debian's headless Chromium driven by Selenium.
 
 A real App (clip camera, the Tencent emulator, a private mosquitto, SQLite) serves the
-page; the browser logs in, sees a passage appear without a reload, opens a gate by hand
+page; the browser logs in, adds and edits allow entries with an owner, a validity window
+and a camera scope (the replayed cars' passages honour them: allowed on the entry's
+camera, ``allow_other_camera`` off it), sees a passage appear without a reload, opens a gate by hand
 (the gate command is read off the broker) and finds it in the audit. Every page is
 screenshotted to ``.artifacts/web/`` (git-ignored) and checked for labels and contrast.
 Nothing is downloaded: chromium and chromium-driver come from scripts/setup.sh.
@@ -13,6 +15,7 @@ import json
 import shutil
 import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -146,18 +149,39 @@ def _login(driver: object, base: str) -> None:
     _see(driver, "<h1>Passages</h1>")
 
 
-@pytest.mark.timeout(240)
+def _add_entry(driver: object, base: str, plate: str, *, owner: str, note: str, since: str,
+               until: str, camera: str, direction: str) -> None:
+    """Fill the lists page's add form (every field of an entry) and submit it."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    driver.get(base + "/lists")  # type: ignore[attr-defined]
+    _see(driver, "<h1>Allow and deny lists</h1>")
+    find = driver.find_element  # type: ignore[attr-defined]
+    for field, text in (("l-plate", plate), ("l-owner", owner), ("l-from", since),
+                        ("l-until", until), ("l-note", note)):
+        find(By.ID, field).send_keys(text)
+    find(By.CSS_SELECTOR, f"input[name=cameras][value='{camera}']").click()
+    Select(find(By.ID, "l-dir")).select_by_value(direction)
+    find(By.CSS_SELECTOR, "form.filters button").click()
+
+
+@pytest.mark.timeout(300)
 def test_operator_page_in_chromium(tmp_path: Path, clips: ClipStore,
                                    ocr_emulator: EmulatorServer, browser: object) -> None:
     from selenium.webdriver.common.by import By
 
     clip, truth = clips.get("three_cars")  # the clip the end-to-end test reads reliably
     plate = truth["vehicles"][0]["plate"].replace("·", "")
+    other = truth["vehicles"][1]["plate"].replace("·", "")
     with Mosquitto() as broker:
         sub = Subscriber(broker.port, ("gatecam/#",))
         assert sub.wait_connected()
         cfg = make_config(
             tmp_path, clip, ocr_emulator.url,
+            cameras=[{"id": "entry-1", "url": str(clip), "loop": True},  # the clip's lane
+                     {"id": "exit-1", "url": str(clip), "direction": "exit",
+                      "enabled": False}],  # only named by a list entry's scope
             store={"url": f"sqlite:///{tmp_path}/g.db", "snapshots": str(tmp_path / "snap")},
             mqtt={"enabled": True, "port": broker.port, "gate_command": True},
             ocr={"timeout_s": 15.0},  # RapidOCR on a shared 2-core box takes 2-4 s a read
@@ -170,15 +194,32 @@ def test_operator_page_in_chromium(tmp_path: Path, clips: ClipStore,
             assert app.web_server is not None
             base = app.web_server.url.rstrip("/")
             _login(browser, base)
-            # An allow entry added on the page is honoured by the car's passage.
-            browser.get(base + "/lists")  # type: ignore[attr-defined]
-            _see(browser, "<h1>Allow and deny lists</h1>")
-            browser.find_element(By.ID, "l-plate").send_keys(plate)  # type: ignore[attr-defined]
-            browser.find_element(By.ID, "l-note").send_keys("monthly permit")  # type: ignore[attr-defined]
-            browser.find_element(By.CSS_SELECTOR, "form.filters button").click()  # type: ignore[attr-defined]
+            # Allow entries added on the page, with a validity window and a camera scope:
+            # the first car's holds (entry-1, today inside the window), the second car's
+            # is for another camera only, so its passage stays unknown and says why.
+            today = datetime.now().astimezone().date()
+            _add_entry(browser, base, plate, owner="Flat 12", note="monthly permit",
+                       since=str(today - timedelta(days=1)),
+                       until=str(today + timedelta(days=30)), camera="entry-1",
+                       direction="entry")
             _see(browser, "monthly permit")
+            row = browser.find_element(By.XPATH, f"//tr[td[text()='{plate}']]").text  # type: ignore[attr-defined]
+            assert "Flat 12" in row and "entry-1, entry only" in row and "holds" in row, row
+            _add_entry(browser, base, other, owner="visitors", note="exit lane pass",
+                       since="", until=str(today + timedelta(days=1)), camera="exit-1",
+                       direction="any")
+            _see(browser, "exit lane pass")
             _check_a11y(browser, "lists")
             _shot(browser, "lists")
+            edit = f"a[aria-label='edit {other} on the allow list']"
+            browser.find_element(By.CSS_SELECTOR, edit).click()  # type: ignore[attr-defined]
+            _see(browser, f"Edit {other} on the allow list")
+            assert browser.find_element(By.CSS_SELECTOR, "input[value='exit-1']").is_selected()  # type: ignore[attr-defined]
+            _check_a11y(browser, "list_edit")
+            _shot(browser, "list_edit")
+            browser.find_element(By.ID, "l-owner").send_keys(" (December)")  # type: ignore[attr-defined]
+            browser.find_element(By.CSS_SELECTOR, "form.filters button").click()  # type: ignore[attr-defined]
+            _see(browser, "visitors (December)")
             browser.get(base + "/")  # type: ignore[attr-defined]
             browser.execute_script("window.stillHere = 42")  # type: ignore[attr-defined]
             before = app.passages
@@ -196,8 +237,14 @@ def test_operator_page_in_chromium(tmp_path: Path, clips: ClipStore,
                  [(r.error_code, r.latency_ms) for r in store.reads_for(p.event_id)])
                 for p in store.recent_passage_objects(5)]
 
+            assert wait_until(lambda: any(
+                p.plate == other and p.access_reason == "allow_other_camera"
+                for p in store.recent_passage_objects(5)), 90), [
+                (p.plate, p.access, p.access_reason) for p in store.recent_passage_objects(5)]
+
             browser.get(base + "/")  # type: ignore[attr-defined]
             _see(browser, "allow_list")  # the honoured passage, as the page shows it
+            _see(browser, "allow_other_camera")  # and the one outside its entry's scope
             _check_a11y(browser, "passages")
             _shot(browser, "passages")
 
