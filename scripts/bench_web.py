@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import gc
 import http.client
+import re
 import statistics
 import sys
 import tempfile
@@ -71,14 +72,23 @@ def first_byte(port: int, path: str, cookie: str) -> float:
 
 
 def login(port: int, name: str, password: str) -> str:
-    """The session cookie after a form login."""
+    """The session cookie after a form login (the form's token first, as a browser does)."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    body = urllib.parse.urlencode({"name": name, "password": password})
+    conn.request("GET", "/login")
+    resp = conn.getresponse()
+    form = resp.read().decode()
+    form_cookie = (resp.getheader("Set-Cookie") or "").split(";")[0]
+    token = re.search(r'name="csrf" value="([^"]+)"', form)
+    if resp.status != 200 or not token or not form_cookie:
+        raise SystemExit(f"login form: HTTP {resp.status}")
+    body = urllib.parse.urlencode({"name": name, "password": password, "csrf": token[1]})
     conn.request("POST", "/login", body,
-                 {"Content-Type": "application/x-www-form-urlencoded"})
+                 {"Content-Type": "application/x-www-form-urlencoded", "Cookie": form_cookie})
     resp = conn.getresponse()
     resp.read()
-    cookie = (resp.getheader("Set-Cookie") or "").split(";")[0]
+    conn.close()
+    cookies = [v.split(";")[0] for k, v in resp.getheaders() if k.lower() == "set-cookie"]
+    cookie = next((c for c in cookies if c.startswith("gatecam_session=")), "")
     if resp.status != 303 or not cookie:
         raise SystemExit(f"login failed: HTTP {resp.status}")
     return cookie
