@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import gc
 import http.client
-import re
 import statistics
 import sys
 import tempfile
@@ -28,6 +27,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from scripts.rig.browsers import form_login
 
 
 def rss_mb() -> float:
@@ -71,29 +72,6 @@ def first_byte(port: int, path: str, cookie: str) -> float:
     return dt
 
 
-def login(port: int, name: str, password: str) -> str:
-    """The session cookie after a form login (the form's token first, as a browser does)."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    conn.request("GET", "/login")
-    resp = conn.getresponse()
-    form = resp.read().decode()
-    form_cookie = (resp.getheader("Set-Cookie") or "").split(";")[0]
-    token = re.search(r'name="csrf" value="([^"]+)"', form)
-    if resp.status != 200 or not token or not form_cookie:
-        raise SystemExit(f"login form: HTTP {resp.status}")
-    body = urllib.parse.urlencode({"name": name, "password": password, "csrf": token[1]})
-    conn.request("POST", "/login", body,
-                 {"Content-Type": "application/x-www-form-urlencoded", "Cookie": form_cookie})
-    resp = conn.getresponse()
-    resp.read()
-    conn.close()
-    cookies = [v.split(";")[0] for k, v in resp.getheaders() if k.lower() == "set-cookie"]
-    cookie = next((c for c in cookies if c.startswith("gatecam_session=")), "")
-    if resp.status != 303 or not cookie:
-        raise SystemExit(f"login failed: HTTP {resp.status}")
-    return cookie
-
-
 def pct(values: list[float], q: float) -> float:
     """The ``q`` quantile (0..1) of ``values``, ms."""
     return 1000 * statistics.quantiles(values, n=100)[int(q * 100) - 1]
@@ -133,7 +111,7 @@ def main() -> int:
     })
     server = start_web(cfg, store, None, None)
     started = rss_mb()
-    cookie = login(server.port, "bench", "bench-pass")
+    cookie = form_login(server.port, "bench", "bench-pass")
     gc.collect()
     logged_in = rss_mb()
     paths = {"newest 50": "/", "plate search": "/?plate=" + urllib.parse.quote("京AF0236"),
