@@ -4,9 +4,10 @@ never delays a lane (frame-to-decision with 5 browsers polling within 5 % of non
 
 All on loopback, every process started and ended here by PID: the Tencent emulator in its
 own process (``--ocr oracle``, the default: it answers the clip's one plate at once, so
-the OCR's own CPU, remote in production, is not noise here), and ``python -m daemon run``
-(the unit's ``Environment=``, as deployed) replaying a looping clip in real time on
-``--cameras`` lanes, MQTT off: first with the page off for ``--off-s`` (the baseline),
+the OCR's own CPU, remote in production, is not noise here), an RTSP camera looping the
+clip (scripts/rig/camera.py; a live source, so a frame's time is its decode time, not the
+clip's timeline) and ``python -m daemon run`` (the unit's ``Environment=``, as deployed)
+with ``--cameras`` lanes on it, MQTT off: first with the page off for ``--off-s`` (the baseline),
 then with it on for ``--phases`` pairs of ``--phase-s`` phases of ``--browsers`` and of 0
 simulated browsers (scripts/rig/browsers.py: logged in through the form, polling
 ``/passages/rows`` every 3 s as ``live.js`` does), in ABBA order so a drift in the
@@ -52,6 +53,7 @@ from daemon.web.auth import hash_password  # noqa: E402
 from daemon.web.routes import POLL_S  # noqa: E402
 from scripts.rig.broker import free_port  # noqa: E402
 from scripts.rig.browsers import Browser  # noqa: E402
+from scripts.rig.camera import RtspCamera  # noqa: E402
 from scripts.rig.clips import ClipStore, default_cache_dir  # noqa: E402
 from scripts.rig.daemonproc import E2E_SECRET_ID, E2E_SECRET_KEY, DaemonProcess  # noqa: E402
 
@@ -93,18 +95,18 @@ class Emulator:
                 self.proc.wait(5)
 
 
-def write_config(work: Path, name: str, clip: Path, *, cameras: int, endpoint: str,
+def write_config(work: Path, name: str, cam_url: str, *, cameras: int, endpoint: str,
                  web_port: int | None) -> Path:
-    """The daemon's config: ``cameras`` lanes on the looping clip, MQTT off, page on/off."""
+    """The daemon's config: ``cameras`` lanes on the RTSP camera, MQTT off, page on/off."""
     db = work / f"{name}.db"
     cfg: dict[str, Any] = {
         "site": "bench",
-        "cameras": [{"id": f"cam-{i + 1}", "url": str(clip), "loop": True, "direction": "entry",
+        "cameras": [{"id": f"cam-{i + 1}", "url": cam_url, "direction": "entry",
                      "roi": [[0.0, 0.25], [1.0, 0.25], [1.0, 1.0], [0.0, 1.0]]}
                     for i in range(cameras)],
         "ocr": {"endpoint": endpoint, "timeout_s": 15.0},
         "store": {"url": f"sqlite:///{db}", "snapshots": str(work / f"{name}-snap")},
-        # the clip loops every few seconds: the same plate coming round is a new passage
+        # the clip loops every 7.7 s: the same plate coming round is a new passage
         "passage": {"dedup_window_s": 0.0},
         "mqtt": {"enabled": False},
         "health": {"metrics_port": 0},
@@ -140,26 +142,19 @@ def decisions(db: Path) -> list[tuple[float, float, float]]:
 
 
 class Sampler(threading.Thread):
-    """(seconds since ``on`` was set, VmRSS MiB) of one PID every 0.5 s from then on."""
+    """(seconds since ``t0``, VmRSS MiB) of one PID every 0.5 s once ``t0`` is set."""
 
     def __init__(self, pid: int) -> None:
         super().__init__(daemon=True)
-        self.pid = pid
-        self.on = threading.Event()
-        self.done = threading.Event()
+        self.pid, self.done = pid, threading.Event()
         self.samples: list[tuple[float, float]] = []
-        self._t0 = 0.0
-
-    def start_sampling(self) -> None:
-        """Start the clock and the samples."""
-        self._t0 = time.monotonic()
-        self.on.set()
+        self.t0: float | None = None
 
     def run(self) -> None:
         while not self.done.wait(0.5):
-            if self.on.is_set():
+            if self.t0 is not None:
                 with contextlib.suppress(OSError):  # the daemon just ended
-                    self.samples.append((time.monotonic() - self._t0, mem_mb(self.pid, "VmRSS")))
+                    self.samples.append((time.monotonic() - self.t0, mem_mb(self.pid, "VmRSS")))
 
     def window(self, until_s: float) -> list[float]:
         """RSS samples of the first ``until_s`` seconds."""
@@ -193,14 +188,14 @@ Phase = tuple[str, float, float]
 """(condition, start, end): wall-clock epoch seconds."""
 
 
-def run_off(work: Path, clip: Path, args: argparse.Namespace, endpoint: str
+def run_off(work: Path, cam_url: str, args: argparse.Namespace, endpoint: str
             ) -> tuple[list[Phase], Sampler, Path, int]:
     """The daemon with the page off: its RSS and decisions over ``--off-s``."""
-    cfg = write_config(work, "off", clip, cameras=args.cameras, endpoint=endpoint,
+    cfg = write_config(work, "off", cam_url, cameras=args.cameras, endpoint=endpoint,
                        web_port=None)
     proc, sampler = start_daemon(work, "off", cfg, work / "off.db")
     try:
-        sampler.start_sampling()
+        sampler.t0 = time.monotonic()
         t0 = time.time()
         time.sleep(args.off_s)
         phases = [("off", t0, time.time())]
@@ -209,13 +204,13 @@ def run_off(work: Path, clip: Path, args: argparse.Namespace, endpoint: str
     return phases, sampler, work / "off.db", code
 
 
-def run_on(work: Path, clip: Path, args: argparse.Namespace, endpoint: str
+def run_on(work: Path, cam_url: str, args: argparse.Namespace, endpoint: str
            ) -> tuple[list[Phase], Sampler, list[Browser], Path, int]:
     """The daemon with the page on: phases of ``--browsers`` and 0 browsers in ABBA order
     (a drift in the machine's load falls on both alike), browsers first so that the RSS
     window matched with the page-off run has them."""
     port = free_port()
-    cfg = write_config(work, "on", clip, cameras=args.cameras, endpoint=endpoint,
+    cfg = write_config(work, "on", cam_url, cameras=args.cameras, endpoint=endpoint,
                        web_port=port)
     proc, sampler = start_daemon(work, "on", cfg, work / "on.db")
     active, stop = threading.Event(), threading.Event()
@@ -227,7 +222,7 @@ def run_on(work: Path, clip: Path, args: argparse.Namespace, endpoint: str
                     for _ in range(args.browsers)]
         for b in browsers:
             b.start()
-        sampler.start_sampling()
+        sampler.t0 = time.monotonic()
         for i in range(args.phases):
             for cond in ((busy, "0"), ("0", busy))[i % 2]:
                 active.set() if cond == busy else active.clear()
@@ -317,13 +312,17 @@ def bench(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     os.environ.update(env)  # for the children started from here on
     load0 = os.getloadavg()[0]
     emulator = Emulator(plates.pop() if args.ocr == "oracle" else None)
+    cam = RtspCamera(clip, loop=True)
     try:
+        cam.start()
         log(f"page off: {args.off_s:.0f} s; environment from the unit: {env}")
-        off_phases, off_rss, off_db, off_code = run_off(work, clip, args, emulator.url)
+        off_phases, off_rss, off_db, off_code = run_off(work, cam.url, args, emulator.url)
         log(f"page on: {args.phases} x ({args.browsers}, 0) browsers, {args.phase_s:.0f} s "
             "each, ABBA")
-        on_phases, on_rss, browsers, on_db, on_code = run_on(work, clip, args, emulator.url)
+        on_phases, on_rss, browsers, on_db, on_code = run_on(work, cam.url, args,
+                                                             emulator.url)
     finally:
+        cam.stop()
         emulator.stop()
     busy = str(args.browsers)
     blocks = {**latencies(off_db, off_phases), **latencies(on_db, on_phases)}
