@@ -28,6 +28,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from scripts.rig.browsers import form_login
+
 
 def rss_mb() -> float:
     """Resident set size of this process, MB."""
@@ -70,20 +72,6 @@ def first_byte(port: int, path: str, cookie: str) -> float:
     return dt
 
 
-def login(port: int, name: str, password: str) -> str:
-    """The session cookie after a form login."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    body = urllib.parse.urlencode({"name": name, "password": password})
-    conn.request("POST", "/login", body,
-                 {"Content-Type": "application/x-www-form-urlencoded"})
-    resp = conn.getresponse()
-    resp.read()
-    cookie = (resp.getheader("Set-Cookie") or "").split(";")[0]
-    if resp.status != 303 or not cookie:
-        raise SystemExit(f"login failed: HTTP {resp.status}")
-    return cookie
-
-
 def pct(values: list[float], q: float) -> float:
     """The ``q`` quantile (0..1) of ``values``, ms."""
     return 1000 * statistics.quantiles(values, n=100)[int(q * 100) - 1]
@@ -123,7 +111,7 @@ def main() -> int:
     })
     server = start_web(cfg, store, None, None)
     started = rss_mb()
-    cookie = login(server.port, "bench", "bench-pass")
+    cookie = form_login(server.port, "bench", "bench-pass")
     gc.collect()
     logged_in = rss_mb()
     paths = {"newest 50": "/", "plate search": "/?plate=" + urllib.parse.quote("京AF0236"),

@@ -10,6 +10,11 @@ Pure logic with the clock passed in; the WSGI layer (daemon/web/routes.py) calls
   expiry, at most :data:`MAX_SESSIONS` (the oldest goes first).
 - :class:`LoginThrottle` counts failures per client address in a sliding window; past the
   limit the client is locked out (429) until the window passes.
+- :class:`LoginTokens` guards the login form itself (no session yet to bind a token to): a
+  signed double-submit token. ``GET /login`` puts ``nonce.issued.hmac`` both in a
+  short-lived HttpOnly cookie and in the form; the POST must carry the same value in both,
+  with a signature made by this process's random key and younger than the token's lifetime.
+  A forged cross-site form can neither read the cookie nor sign a value of its own.
 """
 
 from __future__ import annotations
@@ -150,6 +155,52 @@ class Sessions:
 def csrf_ok(session: Session, token: str | None) -> bool:
     """True when the form's token is the session's (constant-time compare)."""
     return bool(token) and hmac.compare_digest(session.csrf.encode(), (token or "").encode())
+
+
+class LoginTokens:
+    """Pre-session CSRF tokens for the login form: signed double-submit (cookie and field).
+
+    The key is random per process (a restart invalidates open login forms: reload). Times
+    come from ``clock`` (monotonic seconds), so a token cannot outlive ``ttl_s``."""
+
+    def __init__(self, ttl_s: float, clock: Callable[[], float],
+                 key: bytes | None = None) -> None:
+        self.ttl_s = ttl_s
+        self._clock = clock
+        self._key = key if key is not None else secrets.token_bytes(32)
+
+    def _sign(self, body: str) -> str:
+        mac = hmac.new(self._key, body.encode("ascii"), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(mac).decode("ascii").rstrip("=")
+
+    def issue(self) -> str:
+        """A fresh token for a login form and its cookie."""
+        body = f"{secrets.token_urlsafe(16)}.{int(self._clock())}"
+        return f"{body}.{self._sign(body)}"
+
+    def problem(self, cookie: str | None, field: str | None, *, ttl_s: float | None = None
+                ) -> str | None:
+        """Why a login POST with this cookie and form field is refused, or None if sound
+        (``ttl_s``: a shorter lifetime than the configured one)."""
+        if not cookie or not field:
+            return "no login form token" if not field else "no login form cookie"
+        if len(field) > 128 or not (field.isascii() and cookie.isascii()):
+            return "login form token malformed"
+        if not hmac.compare_digest(cookie, field):
+            return "login form token does not match its cookie"
+        body, _, mac = field.rpartition(".")
+        _, _, issued = body.partition(".")
+        if not issued.isdigit() or not hmac.compare_digest(self._sign(body), mac):
+            return "login form token not signed by this daemon"
+        age = self._clock() - int(issued)
+        if not -1 <= age <= (self.ttl_s if ttl_s is None else ttl_s):  # 1 s of rounding
+            return "login form token expired"
+        return None
+
+    def reusable(self, token: str | None) -> bool:
+        """True for a sound token with at least half its life left: ``GET /login`` keeps it,
+        so two open login tabs do not invalidate each other."""
+        return self.problem(token, token, ttl_s=self.ttl_s / 2) is None
 
 
 class LoginThrottle:

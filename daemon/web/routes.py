@@ -1,7 +1,8 @@
 """The operator page as a WSGI application (werkzeug routing, Jinja2 templates).
 
 Every route but ``/login`` needs a live session; every POST needs the session's CSRF token
-(form field ``csrf`` or header ``X-CSRF-Token``), checked before anything is written.
+(form field ``csrf`` or header ``X-CSRF-Token``), checked before anything is written (the
+login form's own token: :mod:`daemon.web.login`).
 HTML pages redirect a visitor without a session to ``/login``; the JSON API
 (:mod:`daemon.web.api`) answers 401. Bad parameters are a 400 naming the parameter
 (:mod:`daemon.web.forms`); a snapshot path leaving the snapshot directory is a 404.
@@ -29,15 +30,15 @@ from daemon.store.audit import ManualOpen, manual_open_log, record_manual_open
 from daemon.store.corrections import corrections_for
 from daemon.store.queries import find_passages, passage_detail, write_csv
 from daemon.web import api, forms, listpages, lists
-from daemon.web.auth import LoginThrottle, Session, Sessions, csrf_ok
+from daemon.web.auth import Session, csrf_ok
 from daemon.web.context import WebContext
 from daemon.web.forms import ParamError
 from daemon.web.health import health_doc
 from daemon.web.images import boxed_jpeg, confine, crop_path
+from daemon.web.login import COOKIE, LoginFlow
 
 log = logging.getLogger(__name__)
 
-COOKIE = "gatecam_session"
 MAX_BODY = 16 * 1024
 """Largest request body (a login or a manual open is a few hundred bytes)."""
 POLL_S = 3
@@ -76,14 +77,11 @@ _URLS = Map([
 _STATIC = {"live.js": "application/javascript", "page.css": "text/css"}
 
 
-class WebApp:
-    """The WSGI callable: ``waitress.serve(WebApp(ctx))``."""
+class WebApp(LoginFlow):
+    """The WSGI callable: ``waitress.serve(WebApp(ctx))``; logging in is :class:`LoginFlow`."""
 
     def __init__(self, ctx: WebContext) -> None:
-        self.ctx = ctx
-        self.sessions = Sessions(ctx.cfg.session_idle_s, ctx.cfg.session_max_s, ctx.monotonic)
-        self.throttle = LoginThrottle(ctx.cfg.login_failures, ctx.cfg.login_lockout_s,
-                                      ctx.monotonic)
+        super().__init__(ctx)
         self._env = jinja2.Environment(
             loader=jinja2.PackageLoader("daemon.web", "templates"),
             autoescape=True, trim_blocks=True, lstrip_blocks=True)
@@ -123,7 +121,7 @@ class WebApp:
         """Check the session and (for a POST) the CSRF token, then call the handler."""
         endpoint, args = _URLS.bind_to_environ(request.environ).match()
         if endpoint == "api_login":
-            return api.api_login(self, request, None)
+            return self.on_api_login(request)
         if endpoint in ("login", "static"):
             return getattr(self, f"on_{endpoint}")(request, None, **args)  # type: ignore[no-any-return]
         session = self.sessions.get(request.cookies.get(COOKIE))
@@ -195,46 +193,6 @@ class WebApp:
         return _jpeg(boxed_jpeg(path, detail.passage.rect))
 
     # -- pages --
-    def on_login(self, request: Request, _session: Session | None) -> Response:
-        """The login form; POST checks the password (throttled, logged)."""
-        nxt = request.args.get("next", "/")
-        if not nxt.startswith("/") or nxt.startswith("//"):
-            nxt = "/"  # never an open redirect
-        if request.method == "GET":
-            return self.render("login.html", next=nxt, session=None)
-        user, status, message = self.login(request)
-        if user is None:
-            return self.render("login.html", status, next=nxt, error=message, session=None)
-        response = _redirect(nxt)
-        self.set_cookie(response, user)
-        return response
-
-    def login(self, request: Request, name: str | None = None, password: str | None = None
-              ) -> tuple[str | None, int, str]:
-        """(user, 200, "") on success, else (None, status, message); failures counted."""
-        client = request.remote_addr or "?"
-        wait = self.throttle.retry_after(client)
-        if wait > 0:
-            log.warning("web: login from %s refused: locked out for %.0f s more", client, wait)
-            return None, 429, f"too many failed logins: try again in {int(wait) + 1} s"
-        name = request.form.get("name", "") if name is None else name
-        password = request.form.get("password", "") if password is None else password
-        if len(name) > 64 or len(password) > 1024 or not self.ctx.users.check(name, password):
-            n = self.throttle.failed(client)
-            log.warning("web: failed login for %r from %s (%d in %.0f s)", name[:64], client,
-                        n, self.ctx.cfg.login_lockout_s)
-            return None, 401, "wrong name or password"
-        self.throttle.succeeded(client)
-        log.info("web: %s logged in from %s", name, client)
-        return name, 200, ""
-
-    def set_cookie(self, response: Response, user: str) -> Session:
-        """Start a session for ``user`` and put its cookie on ``response``."""
-        session = self.sessions.create(user)
-        response.set_cookie(COOKIE, session.sid, httponly=True, samesite="Strict",
-                            secure=self.ctx.cfg.secure_cookie, path="/")
-        return session
-
     def on_logout(self, request: Request, session: Session) -> Response:
         """End the session."""
         self.sessions.drop(session.sid)

@@ -11,7 +11,7 @@ import httpx
 
 from daemon.store.db import Store
 from tests.support.daemon import wait_until
-from tests.support.web import add_passage, web_config
+from tests.support.web import add_passage, form_token, web_config
 
 
 def test_demo_leaves_the_page_up_with_a_one_time_password(tmp_path: Path) -> None:
@@ -32,8 +32,10 @@ def test_demo_leaves_the_page_up_with_a_one_time_password(tmp_path: Path) -> Non
                       out.getvalue())
         assert m, out.getvalue()
         with httpx.Client(base_url=m[1]) as c:
-            assert c.post("/login", data={"name": "demo", "password": "guess"}).status_code == 401
-            assert c.post("/login", data={"name": "demo", "password": m[2]}).status_code == 303
+            token = form_token(c.get("/login"))
+            login = {"name": "demo", "csrf": token}
+            assert c.post("/login", data={**login, "password": "guess"}).status_code == 401
+            assert c.post("/login", data={**login, "password": m[2]}).status_code == 303
             assert "ev-0001" in c.get("/").text
     finally:
         stop.set()

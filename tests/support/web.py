@@ -86,14 +86,23 @@ class Site:
         """An HTTP client on the page (cookies kept, no redirects followed)."""
         return httpx.Client(base_url=self.url, timeout=10.0, follow_redirects=False)
 
+    def login_form(self, client: httpx.Client) -> str:
+        """Open the login form as a browser does: its token (the cookie is in ``client``)."""
+        return form_token(client.get("/login"))
+
     def login(self, client: httpx.Client, password: str = PASSWORD) -> str:
-        """Log ``client`` in; the CSRF token of the page it lands on."""
-        r = client.post("/login", data={"name": USER, "password": password})
+        """Log ``client`` in through the form; the CSRF token of the page it lands on."""
+        r = client.post("/login", data={"name": USER, "password": password,
+                                        "csrf": self.login_form(client)})
         assert r.status_code == 303, r.text
-        page = client.get("/gates")
-        m = re.search(r'name="csrf" value="([^"]+)"', page.text)
-        assert m, page.text
-        return m[1]
+        return form_token(client.get("/gates"))
+
+
+def form_token(page: httpx.Response) -> str:
+    """The ``csrf`` field of a page's form."""
+    m = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert m, page.text
+    return m[1]
 
 
 @contextmanager

@@ -7,6 +7,7 @@ import pytest
 from daemon.web.auth import (
     MAX_SESSIONS,
     LoginThrottle,
+    LoginTokens,
     Sessions,
     Users,
     csrf_ok,
@@ -93,3 +94,26 @@ def test_throttle_locks_out_then_forgets() -> None:
     t.failed("10.0.0.2")
     t.succeeded("10.0.0.2")
     assert t.retry_after("10.0.0.2") == 0
+
+
+def test_login_tokens_signed_matched_and_fresh() -> None:
+    now = [5000.0]
+    tokens = LoginTokens(ttl_s=600, clock=lambda: now[0], key=b"k" * 32)
+    t = tokens.issue()
+    assert tokens.problem(t, t) is None and tokens.issue() != t
+    assert tokens.problem(None, t) == "no login form cookie"
+    assert tokens.problem(t, None) == tokens.problem(t, "") == "no login form token"
+    assert tokens.problem(tokens.issue(), t) == "login form token does not match its cookie"
+    other = LoginTokens(600, lambda: now[0], key=b"o" * 32).issue()  # another daemon's
+    assert tokens.problem(other, other) == "login form token not signed by this daemon"
+    nonce, issued, mac = t.split(".")
+    moved = f"{nonce}.{int(issued) + 500}.{mac}"  # a forger extending its life
+    assert tokens.problem(moved, moved) == "login form token not signed by this daemon"
+    for junk in ("é" * 10, "a.b", "...", "x" * 200):
+        assert tokens.problem(junk, junk) is not None, junk
+    now[0] += 299
+    assert tokens.reusable(t)  # more than half its life left: GET /login keeps it
+    now[0] += 2
+    assert not tokens.reusable(t) and tokens.problem(t, t) is None
+    now[0] += 300
+    assert tokens.problem(t, t) == "login form token expired"

@@ -42,10 +42,11 @@ def test_wrong_password_is_401_logged_and_locked_out(tmp_path: Path,
                                                      caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING, "daemon.web")
     with web_site(tmp_path, login_failures=3, login_lockout_s=60) as site, site.client() as c:
+        token = site.login_form(c)
         for _ in range(3):
-            r = c.post("/login", data={"name": USER, "password": "wrong"})
+            r = c.post("/login", data={"name": USER, "password": "wrong", "csrf": token})
             assert r.status_code == 401 and "wrong name or password" in r.text
-        r = c.post("/login", data={"name": USER, "password": PASSWORD})
+        r = c.post("/login", data={"name": USER, "password": PASSWORD, "csrf": token})
         assert r.status_code == 429  # even the right password waits out the lock-out
         assert "gatecam_session" not in c.cookies
         assert c.get("/").status_code == 303
@@ -178,7 +179,8 @@ def test_server_refuses_nothing_it_cannot_parse(tmp_path: Path) -> None:
     """Junk requests get a 4xx; the server keeps serving."""
     with web_site(tmp_path) as site, site.client() as c:
         site.login(c)
-        assert c.post("/api/login", content=b"\xff\xfe{").status_code == 400
+        assert c.post("/api/login", content=b"\xff\xfe{",
+                      headers={"Content-Type": "application/json"}).status_code == 400
         assert c.get("/", params={"since": "yesterday"}).status_code == 400
         assert c.get("/", params={"limit": "1e9"}).status_code == 400
         assert c.request("DELETE", "/").status_code == 405
