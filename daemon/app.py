@@ -45,7 +45,8 @@ from daemon.ops.watch import start_watch
 from daemon.store.db import Store
 from daemon.store.recorder import Recorder
 from daemon.store.retention import Retention
-from daemon.webhook.sender import WebhookSender, WebhookTarget, resolve_targets
+from daemon.webhook.sender import WebhookSender
+from daemon.webhook.target import WebhookTarget, resolve_targets
 
 log = logging.getLogger(__name__)
 
