@@ -177,7 +177,7 @@ def _webhook_metrics(v: PipelineView) -> Iterator[Metric]:
         "gatecam_webhook_attempts", "Webhook requests by result: delivered (2xx), rejected "
         "(a final 4xx), failed (retried: no answer, 408, 429, 5xx)", labels=["target", "result"])
     failing = GaugeMetricFamily("gatecam_webhook_failing",
-                                "Failed attempts in a row on the oldest pending event",
+                                "Failed attempts in a row (0: delivering)",
                                 labels=["target"])
     reachable = GaugeMetricFamily(
         "gatecam_webhook_reachable", "1 when the target answered (or accepted a connection) "

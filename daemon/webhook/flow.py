@@ -90,6 +90,11 @@ class Flow(Generic[Row]):
         self.busy.add(row.id)
         return row
 
+    def begin(self, row: Row) -> Row:
+        """A row from elsewhere (the fallback, not the outbox), now in flight."""
+        self.busy.add(row.id)
+        return row
+
     def finish(self, row: Row, outcome: Verdict, now: float) -> float | None:
         """An attempt ended: the pause it starts (seconds) when it is to be retried, else
         None (delivered or rejected: the row is done)."""

@@ -17,15 +17,24 @@ the outbox). Each target has its own threads, client and backoff: a dead target 
 back neither MQTT nor the other targets. A start-up probe (:func:`target.probe`, on its
 own thread) reports an unreachable target without delaying anything.
 Delivery marks and attempt counts go through the recorder (the single writer).
+
+While the store cannot commit, the recorder's fallback hands each passage to
+:meth:`WebhookSender.send_direct` as well as to MQTT: the event waits in memory (at most
+``DIRECT_MAX`` per target, the oldest dropped) and goes out before any outbox row, under
+the same backoff; it is not in the outbox, so a restart loses it, but the passage itself
+stays in the recorder's queue and its outbox row, once committed, sends the event again
+with the same ``event_id`` (receivers deduplicate, as MQTT subscribers do).
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -33,6 +42,7 @@ from pathlib import Path
 import httpx
 
 from daemon import contract
+from daemon.domain import Passage
 from daemon.ocr.deadline import CallDeadline, install
 from daemon.store.db import Store
 from daemon.store.recorder import Recorder
@@ -40,7 +50,10 @@ from daemon.store.records import PendingMessage
 from daemon.webhook import request
 from daemon.webhook.flow import Flow
 from daemon.webhook.request import Verdict
-from daemon.webhook.target import WebhookTarget, probe
+from daemon.webhook.target import WebhookTarget, probe, resolve_targets
+
+__all__ = ["WebhookSender", "WebhookStats", "WebhookTarget", "resolve_targets"]
+"""The sender, and the target values app.py builds it from (defined in target.py)."""
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +63,8 @@ PROBE_S = 3.0
 """The start-up probe's connect timeout (at most the target's ``timeout_s``)."""
 _NO_CONNECTION = (httpx.ConnectError, httpx.ConnectTimeout)
 """Failures that say the target cannot be reached at all (not: it answered badly)."""
+DIRECT_MAX = 256
+"""Events held in memory per target while the store cannot commit (the oldest dropped)."""
 
 
 @dataclass
@@ -61,6 +76,9 @@ class WebhookStats:
     failures: int = 0
     last_error: str | None = None
     statuses: dict[str, int] = field(default_factory=dict)
+    direct: int = 0
+    """Events delivered straight from the fallback (the store failing), outside the outbox."""
+    direct_dropped: int = 0
     reachable: bool | None = None
     """False after the probe or an attempt could not connect; True once anything answered."""
     unreachable_error: str | None = None
@@ -89,6 +107,9 @@ class WebhookSender:
                                                 target.retry_max_s)
         self._dirty = True
         """New rows may be in the outbox (a commit, a retry, a poll): read it next time."""
+        self._direct: deque[PendingMessage] = deque()
+        """Fallback events (negative ids: never outbox rows), sent before outbox rows."""
+        self._direct_ids = itertools.count(-1, -1)
         self._deadline = CallDeadline()  # per thread: each worker's request has its own
         n = target.concurrency
         if transport is None:  # each request as a whole within timeout_s, not each read
@@ -113,6 +134,7 @@ class WebhookSender:
             return {"delivered": s.delivered, "rejected": s.rejected, "failures": s.failures,
                     "failing": self._flow.streak, "last_error": s.last_error,
                     "in_flight": len(self._flow.busy), "concurrency": self.target.concurrency,
+                    "direct": s.direct, "direct_dropped": s.direct_dropped,
                     "reachable": s.reachable, "unreachable_error": s.unreachable_error}
 
     def start(self) -> None:
@@ -130,10 +152,28 @@ class WebhookSender:
         return any(t.is_alive() for t in self._threads)
 
     def wake(self) -> None:
-        """A passage was committed: look at the outbox now."""
+        """A passage was committed: look at the outbox now (one idle worker is woken, and
+        none during a backoff or while all are busy: the next to be free looks)."""
         with self._cond:
             self._dirty = True
-            self._cond.notify_all()
+            if self._flow.wait_s(self._clock()) == 0:
+                self._cond.notify()
+
+    def send_direct(self, passage: Passage, messages: Sequence[contract.Message]) -> None:
+        """The store is failing: send ``passage``'s event without waiting for its outbox row
+        (the recorder's fallback; never blocks)."""
+        now = datetime.now(UTC)
+        with self._cond:
+            if len(self._direct) >= DIRECT_MAX:
+                dropped = self._direct.popleft()
+                self.stats.direct_dropped += 1
+                log.warning("webhook %s: more than %d events waiting outside the outbox; %s "
+                            "left to its outbox row", self.target.name, DIRECT_MAX,
+                            dropped.event_id)
+            topic, payload = messages[0][0], messages[0][1]
+            self._direct.append(PendingMessage(next(self._direct_ids), passage.event_id, topic,
+                                               payload, False, now, 0, passage.captured_at))
+            self._cond.notify()
 
     def close(self, timeout: float) -> None:
         """Wait for the threads (``stop`` must be set); an attempt in flight ends by timeout_s."""
@@ -162,15 +202,24 @@ class WebhookSender:
             if wait > 0:
                 self._cond.wait(min(wait, self._poll_s))
                 return None
-            row = self._flow.take()
+            row = self._take_direct() or self._flow.take()
             if row is None and self._dirty:
                 self._dirty = False
                 asked = self._flow.needs_rows()
                 self._flow.offer(self._read(asked), asked)
                 row = self._flow.take()
-            if row is None and not self._cond.wait(self._poll_s):
-                self._dirty = True  # nothing said in poll_s: look anyway
+            if row is None:
+                if not self._cond.wait(self._poll_s):
+                    self._dirty = True  # nothing said in poll_s: look anyway
+            elif (self._flow.ready or self._direct) and not self._flow.wait_s(self._clock()):
+                self._cond.notify()  # more to send and room for it: one more worker
             return row
+
+    def _take_direct(self) -> PendingMessage | None:
+        """A fallback event, now in flight (the lock is held)."""
+        if not self._direct:
+            return None
+        return self._flow.begin(self._direct.popleft())
 
     def _read(self, limit: int) -> list[PendingMessage]:
         try:
@@ -187,11 +236,16 @@ class WebhookSender:
             was_failing = self._flow.streak
             pause = self._flow.finish(row, outcome, self._clock())
             self._count(status, error, connected, outcome)
-            if pause is not None:
+            if pause is not None and row.id < 0:
+                self._direct.appendleft(row)  # a fallback event: first in line again
+            elif pause is not None:
                 self._dirty = True  # the failed row is read again, first in line
+            elif row.id < 0:
+                self.stats.direct += 1
             streak = self._flow.streak
-            self._cond.notify_all()
-        self._recorder.bump_attempts([row.id])
+            self._cond.notify()  # a free slot (or the backoff's end) for one waiting worker
+        if row.id > 0:
+            self._recorder.bump_attempts([row.id])
         if pause is not None:
             if streak == 1 or streak % 10 == 0:
                 log.warning("webhook %s: %s for event %s (attempt %d in a row); retrying in "
@@ -204,7 +258,8 @@ class WebhookSender:
         if outcome is Verdict.REJECTED:
             log.error("webhook %s: HTTP %s for event %s: the receiver refuses it; not retried",
                       self.target.name, status, row.event_id)
-        self._recorder.mark_delivered(row.id)
+        if row.id > 0:
+            self._recorder.mark_delivered(row.id)
 
     def _count(self, status: int | None, error: str | None, connected: bool,
                outcome: Verdict) -> None:
