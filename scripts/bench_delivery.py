@@ -280,22 +280,26 @@ def webhook_compare(port: int, tmp: Path, window: int, n: int, rate: float, *,
     latencies of each kind pooled: what a webhook adds to commit-to-delivered, and whether
     a dead target moves MQTT."""
     lats: dict[str, list[float]] = {"none": [], "healthy": [], "dead": []}
+    cpu = dict.fromkeys(lats, 0.0)
     hook_lat: list[float] = []
     for r in range(repeat):
-        lats["none"] += run_rig(port, tmp / f"cmp-none-{r}.db", window, n, rate)[1]
-        rx = HookReceiver(delay_s)
-        lats["healthy"] += run_rig(port, tmp / f"cmp-healthy-{r}.db", window, n, rate,
-                                   hook=rx, hook_lat=hook_lat, concurrency=concurrency)[1]
-        rx.close()
-        dead_url = f"http://127.0.0.1:{free_port()}/hook"  # nothing listens: refused
-        lats["dead"] += run_rig(port, tmp / f"cmp-dead-{r}.db", window, n, rate,
-                                hook=dead_url, concurrency=concurrency)[1]
+        for name in lats:
+            rx = HookReceiver(delay_s) if name == "healthy" else None
+            hook = rx or (f"http://127.0.0.1:{free_port()}/hook" if name == "dead" else None)
+            t = time.process_time()  # this process only: the receiver is another one
+            lats[name] += run_rig(port, tmp / f"cmp-{name}-{r}.db", window, n, rate,
+                                  hook=hook, hook_lat=hook_lat, concurrency=concurrency)[1]
+            cpu[name] += time.process_time() - t
+            if rx is not None:
+                rx.close()
     out: dict[str, float] = {}
     for name, lat in lats.items():
         out[f"mqtt_p50_ms_{name}"] = round(pct(lat, 0.5), 2)
         out[f"mqtt_p95_ms_{name}"] = round(pct(lat, 0.95), 2)
+        out[f"cpu_ms_per_passage_{name}"] = round(cpu[name] * 1000 / (n * repeat), 3)
         print(f"webhook {name}: MQTT commit -> PUBACK p50 {pct(lat, 0.5):.2f} ms, "
-              f"p95 {pct(lat, 0.95):.2f} ms")
+              f"p95 {pct(lat, 0.95):.2f} ms; daemon side CPU "
+              f"{out[f'cpu_ms_per_passage_{name}']:.3f} ms per passage")
     out["webhook_delivered"] = len(hook_lat)
     out["webhook_p50_ms"] = round(pct(hook_lat, 0.5), 2)
     out["webhook_p95_ms"] = round(pct(hook_lat, 0.95), 2)
