@@ -244,3 +244,37 @@ def test_unreachable_at_start_is_reported_then_cleared(tmp_path: Path) -> None:
         assert sender_status()["unreachable_error"] is None
         assert wait(lambda: _pending(store, target) == 0, 10)
         rx.stop()
+
+
+@pytest.mark.timeout(60)
+def test_the_start_up_probe_of_a_silent_target_never_delays_start(tmp_path: Path) -> None:
+    """A host that never completes the handshake (a listener with a full backlog: SYNs
+    dropped): start() returns at once, the probe times out on its own thread."""
+    hole = socket.create_server(("127.0.0.1", 0), backlog=0)
+    port = hole.getsockname()[1]
+    fillers = []
+    for _ in range(4):  # fill the accept queue: later connects hang
+        c = socket.socket()
+        c.setblocking(False)
+        c.connect_ex(("127.0.0.1", port))
+        fillers.append(c)
+    time.sleep(0.2)
+    target = WebhookTarget("hole", f"http://127.0.0.1:{port}/h", timeout_s=1.5)
+    store = Store(f"sqlite:///{tmp_path}/p.db")
+    stop = threading.Event()
+    recorder = Recorder(store, None, TOPICS, lambda _p: None)
+    sender = WebhookSender(target, store, recorder, stop)
+    try:
+        began = time.monotonic()
+        sender.start()
+        assert time.monotonic() - began < 0.5
+        assert sender.status()["reachable"] is None  # still probing
+        assert wait(lambda: sender.status()["reachable"] is False, 10)
+        assert "timed out" in str(sender.status()["unreachable_error"])
+    finally:
+        stop.set()
+        sender.close(5)
+        store.close()
+        for c in fillers:
+            c.close()
+        hole.close()
