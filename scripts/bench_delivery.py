@@ -276,14 +276,16 @@ def compare_sync(port: int, tmp: Path, window: int, n: int, rate: float) -> dict
 def webhook_compare(port: int, tmp: Path, window: int, n: int, rate: float, *,
                     concurrency: int, delay_s: float, repeat: int) -> dict[str, float]:
     """The paced phase without a webhook (the baseline), with a healthy target, with a dead
-    one, ``repeat`` times interleaved (a busy machine's bursts hit all three alike), the
+    one, ``repeat`` times interleaved and rotated (a busy machine's bursts, and whatever
+    the phase before leaves behind, hit all three alike), the
     latencies of each kind pooled: what a webhook adds to commit-to-delivered, and whether
     a dead target moves MQTT."""
     lats: dict[str, list[float]] = {"none": [], "healthy": [], "dead": []}
     cpu = dict.fromkeys(lats, 0.0)
     hook_lat: list[float] = []
+    names = list(lats)
     for r in range(repeat):
-        for name in lats:
+        for name in names[r % 3:] + names[:r % 3]:  # each round in another order
             rx = HookReceiver(delay_s) if name == "healthy" else None
             hook = rx or (f"http://127.0.0.1:{free_port()}/hook" if name == "dead" else None)
             t = time.process_time()  # this process only: the receiver is another one
