@@ -181,11 +181,10 @@ class App:
         """One sender thread per webhook target, each draining its own outbox rows."""
         if self._store is None or self._recorder is None:
             raise RuntimeError("open the store and start the recorder before webhooks")
-        self._senders = [
-            WebhookSender(t, self._store, self._recorder, self.stop_event,
-                          snapshots_dir=self.cfg.store.snapshots,
-                          late_after_s=self.cfg.mqtt.late_after_s).started()
-            for t in self._hooks]
+        self._senders = [WebhookSender(t, self._store, self._recorder, self.stop_event,
+                                       snapshots_dir=self.cfg.store.snapshots,
+                                       late_after_s=self.cfg.mqtt.late_after_s).started()
+                         for t in self._hooks]
 
     def _start_retention(self) -> None:
         if self._store is None or self._recorder is None:
@@ -284,10 +283,12 @@ class App:
             self._snapshots.offer(passage, snapshot)
         self._recorder.submit_passage(passage, reads, snapshot)
 
-    def _fallback(self, _passage: Passage, messages: list[contract.Message]) -> None:
-        """The store is failing: the gate event goes out anyway (recorder.py)."""
+    def _fallback(self, passage: Passage, messages: list[contract.Message]) -> None:
+        """The store is failing: the event goes out anyway, to MQTT and each webhook target."""
         if self._publisher is not None:
             self._publisher.publish_direct(messages)
+        for sender in self._senders:
+            sender.send_direct(passage, messages)
 
     def _storage_status(self, status: dict[str, Any]) -> None:
         """Storage health, retained on ``<prefix>/<site>/storage/status`` (JSON)."""

@@ -19,6 +19,12 @@ receiver's answer), or a port nobody listens on (MQTT's figures must not move).
 The last line is one JSON object with passages_per_s, commit_to_puback_p95_ms and
 replay_per_s (plus the rest). Usage: .venv/bin/python scripts/bench_delivery.py [-n 1000]
 
+``--webhook-compare`` runs only the paced phase, three times: without a webhook, with a
+healthy target (``--concurrency`` requests in flight, a receiver taking ``--hook-delay-ms``
+per request) and with a dead one; it prints webhook_added_p95_ms (the target's
+commit-to-delivered p95 minus MQTT's commit-to-PUBACK p95 without a webhook) and
+mqtt_p95_dead_to_none (MQTT's p95 with the dead target over its p95 without).
+
 ``--compare-sync`` runs the commit-only, sustained and paced phases with SQLite
 ``synchronous=NORMAL`` and then ``FULL`` (the Store's default: passages survive a power
 cut) and prints both and their ratio; ``--dir`` puts the databases on the disk to measure.
@@ -35,7 +41,6 @@ import threading
 import time
 import uuid
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,8 +56,10 @@ from daemon.domain import Passage  # noqa: E402
 from daemon.mqtt.publisher import Publisher  # noqa: E402
 from daemon.store.db import Store  # noqa: E402
 from daemon.store.recorder import Recorder  # noqa: E402
-from daemon.webhook.sender import WebhookSender, WebhookTarget  # noqa: E402
+from daemon.webhook.sender import WebhookSender  # noqa: E402
+from daemon.webhook.target import WebhookTarget  # noqa: E402
 from scripts.rig.broker import Mosquitto, free_port  # noqa: E402
+from scripts.rig.hookserver import HookReceiver  # noqa: E402
 
 SITE = "bench"
 
@@ -110,44 +117,18 @@ def baseline(port: int, n: int, window: int) -> dict[str, float]:
     return {"msgs_per_s": n / elapsed, "puback_p95_ms": pct(lat, 0.95)}
 
 
-class HookReceiver:
-    """A local webhook receiver: answers 204 and notes when each event_id arrived."""
-
-    def __init__(self) -> None:
-        self.seen: dict[str, float] = {}
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                data = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                outer.seen.setdefault(json.loads(data)["event_id"], time.monotonic())
-                self.send_response(204)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 class Rig:
     """Store + Recorder + Publisher with commit and PUBACK timestamps (+ a webhook target)."""
 
-    def __init__(self, port: int, db: Path, window: int, hook_url: str | None = None,
-                 synchronous: str | None = None) -> None:
+    def __init__(self, port: int, db: Path, window: int, hook_url: str | None = None, *,
+                 synchronous: str | None = None, concurrency: int = 4) -> None:
         self.store = (Store(f"sqlite:///{db}") if synchronous is None
                       else Store(f"sqlite:///{db}", synchronous=synchronous))
         self.committed_at: dict[str, float] = {}
         self.acked_at: dict[int, float] = {}
         self.pub: Publisher | None = None
-        target = WebhookTarget("bench", hook_url, timeout_s=2.0) if hook_url else None
+        target = (WebhookTarget("bench", hook_url, timeout_s=2.0, concurrency=concurrency)
+                  if hook_url else None)
         self.rec = Recorder(self.store, None, Topics("gatecam", "lot-a"), self._committed,
                             webhook_targets=[target.outbox_target] if target else [])
         self._stop = threading.Event()
@@ -195,14 +176,14 @@ class Rig:
 def run_rig(
     port: int, db: Path, window: int, n: int, rate: float | None, *,
     hook: HookReceiver | str | None = None, hook_lat: list[float] | None = None,
-    synchronous: str | None = None,
+    synchronous: str | None = None, concurrency: int = 4,
 ) -> tuple[float, list[float]]:
     """Submit n passages (flat out, or paced at ``rate``/s); (seconds to all PUBACKs, latencies).
 
     With ``hook`` (a receiver or a dead URL) a webhook target gets every passage too; for a
     receiver, commit-to-arrival latencies are appended to ``hook_lat``."""
     url = hook.url if isinstance(hook, HookReceiver) else hook
-    rig = Rig(port, db, window, url, synchronous)
+    rig = Rig(port, db, window, url, synchronous=synchronous, concurrency=concurrency)
     if not rig.pub or not rig.pub.wait_connected(10):
         raise SystemExit("publisher did not connect")
     t0 = time.perf_counter()
@@ -292,6 +273,47 @@ def compare_sync(port: int, tmp: Path, window: int, n: int, rate: float) -> dict
     return out
 
 
+def webhook_compare(port: int, tmp: Path, window: int, n: int, rate: float, *,
+                    concurrency: int, delay_s: float, repeat: int) -> dict[str, float]:
+    """The paced phase without a webhook (the baseline), with a healthy target, with a dead
+    one, ``repeat`` times interleaved and rotated (a busy machine's bursts, and whatever
+    the phase before leaves behind, hit all three alike), the
+    latencies of each kind pooled: what a webhook adds to commit-to-delivered, and whether
+    a dead target moves MQTT."""
+    lats: dict[str, list[float]] = {"none": [], "healthy": [], "dead": []}
+    cpu = dict.fromkeys(lats, 0.0)
+    hook_lat: list[float] = []
+    names = list(lats)
+    for r in range(repeat):
+        for name in names[r % 3:] + names[:r % 3]:  # each round in another order
+            rx = HookReceiver(delay_s) if name == "healthy" else None
+            hook = rx or (f"http://127.0.0.1:{free_port()}/hook" if name == "dead" else None)
+            t = time.process_time()  # this process only: the receiver is another one
+            lats[name] += run_rig(port, tmp / f"cmp-{name}-{r}.db", window, n, rate,
+                                  hook=hook, hook_lat=hook_lat, concurrency=concurrency)[1]
+            cpu[name] += time.process_time() - t
+            if rx is not None:
+                rx.close()
+    out: dict[str, float] = {}
+    for name, lat in lats.items():
+        out[f"mqtt_p50_ms_{name}"] = round(pct(lat, 0.5), 2)
+        out[f"mqtt_p95_ms_{name}"] = round(pct(lat, 0.95), 2)
+        out[f"cpu_ms_per_passage_{name}"] = round(cpu[name] * 1000 / (n * repeat), 3)
+        print(f"webhook {name}: MQTT commit -> PUBACK p50 {pct(lat, 0.5):.2f} ms, "
+              f"p95 {pct(lat, 0.95):.2f} ms; daemon side CPU "
+              f"{out[f'cpu_ms_per_passage_{name}']:.3f} ms per passage")
+    out["webhook_delivered"] = len(hook_lat)
+    out["webhook_p50_ms"] = round(pct(hook_lat, 0.5), 2)
+    out["webhook_p95_ms"] = round(pct(hook_lat, 0.95), 2)
+    out["webhook_added_p95_ms"] = round(out["webhook_p95_ms"] - out["mqtt_p95_ms_none"], 2)
+    out["mqtt_p95_dead_to_none"] = round(out["mqtt_p95_ms_dead"] / out["mqtt_p95_ms_none"], 2)
+    print(f"healthy target ({len(hook_lat)} of {n * repeat} events): commit -> delivered p50 "
+          f"{out['webhook_p50_ms']:.2f} ms, p95 {out['webhook_p95_ms']:.2f} ms "
+          f"({out['webhook_added_p95_ms']:+.2f} ms over MQTT's p95 without a webhook)")
+    print(f"dead target: MQTT p95 {out['mqtt_p95_dead_to_none']:.2f}x the p95 without one")
+    return out
+
+
 def main() -> int:
     """Run the phases and print the figures, JSON last."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -305,6 +327,15 @@ def main() -> int:
                     help="folder for the databases (a real disk: fsync is what is measured)")
     ap.add_argument("--webhook", choices=("none", "healthy", "dead"), default="none",
                     help="a webhook target in the paced phase: a local receiver or a dead port")
+    ap.add_argument("--concurrency", type=int, default=4,
+                    help="the webhook target's requests in flight (webhooks[].concurrency)")
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="--webhook-compare: rounds of the three phases, interleaved")
+    ap.add_argument("--hook-delay-ms", type=float, default=0.0,
+                    help="the healthy receiver takes this long per request")
+    ap.add_argument("--webhook-compare", action="store_true",
+                    help="only the paced phase, three times: no webhook, a healthy target, "
+                         "a dead one (issue 15's targets, measured against the first)")
     args = ap.parse_args()
     n, w = args.n, args.window
     tmp = Path(tempfile.mkdtemp(prefix="gatecam-bench-", dir=args.dir))
@@ -312,6 +343,15 @@ def main() -> int:
         with Mosquitto() as broker:
             sync = compare_sync(broker.port, tmp, w, n, args.rate)
         print(json.dumps({**sync, "paced_rate": args.rate, "n": n, "max_inflight": w}))
+        return 0
+    if args.webhook_compare:
+        with Mosquitto() as broker:
+            cmp = webhook_compare(broker.port, tmp, w, n, args.rate,
+                                  concurrency=args.concurrency,
+                                  delay_s=args.hook_delay_ms / 1000, repeat=args.repeat)
+        print(json.dumps({**cmp, "paced_rate": args.rate, "n": n, "max_inflight": w,
+                          "concurrency": args.concurrency, "hook_delay_ms": args.hook_delay_ms,
+                          "repeat": args.repeat}))
         return 0
     with Mosquitto() as broker:
         base = baseline(broker.port, n, w)
@@ -327,12 +367,12 @@ def main() -> int:
 
         hook: HookReceiver | str | None = None
         if args.webhook == "healthy":
-            hook = HookReceiver()
+            hook = HookReceiver(args.hook_delay_ms / 1000)
         elif args.webhook == "dead":
             hook = f"http://127.0.0.1:{free_port()}/hook"  # nothing listens: refused
         hook_lat: list[float] = []
         _, lat = run_rig(broker.port, tmp / "paced.db", w, n, args.rate, hook=hook,
-                         hook_lat=hook_lat)
+                         hook_lat=hook_lat, concurrency=args.concurrency)
         if isinstance(hook, HookReceiver):
             hook.close()
             print(f"  webhook ({len(hook_lat)} events): commit -> delivered p50 "

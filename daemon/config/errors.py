@@ -19,7 +19,8 @@ from pydantic import ValidationError
 
 from daemon.config.secrets import redact_text, redact_url, url_password
 
-_SECRET_KEYS = {"secret_id", "secret_key", "secretid", "secretkey", "password"}
+_SECRET_KEYS = {"secret_id", "secret_key", "secretid", "secretkey", "password",
+                "secret", "hmac_secret", "hmac_key", "token", "api_key"}
 
 
 def yaml_problem(exc: yaml.YAMLError, source: str) -> str:

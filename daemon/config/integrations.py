@@ -1,10 +1,12 @@
 """Configuration of what gatecam hands to other systems beyond its MQTT events.
 
 ``mqtt.snapshot`` (a retained JPEG of the last passage's plate area per camera, for
-Home Assistant's ``image`` entity and Frigate-style subscribers) and
+Home Assistant's ``image`` entity and Frigate-style subscribers),
 ``store.snapshot_base_url`` (the HTTP address the snapshots folder is served under,
-which puts an ``image_url`` in each event). Kept apart from models.py, which holds
-the core keys; the same rules apply (unknown keys refused, bounds, descriptions).
+which puts an ``image_url`` in each event) and ``webhooks`` (HTTP targets of every
+event: an http(s) URL, the HMAC key only by credential file name). Kept apart from
+models.py, which holds the core keys; the same rules apply (unknown keys refused,
+bounds, descriptions).
 """
 
 from __future__ import annotations
@@ -41,6 +43,31 @@ BaseUrl = Annotated[str, AfterValidator(check_base_url)]
 """``store.snapshot_base_url``: checked by :func:`check_base_url`."""
 
 
+def check_target_url(url: str) -> str:
+    """A webhook URL: http(s) with a host, no user:password (logs and ``gatecam status``
+    would show it: a receiver checks the HMAC signature instead), no fragment."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http:// or https:// URL with a host")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("must not hold credentials: set secret_credential (an HMAC key "
+                         "read from a credential file) and check the signature instead")
+    if parts.fragment:
+        raise ValueError("must not have a #fragment (it is never sent)")
+    try:
+        parts.port  # noqa: B018 (urlsplit checks the port only when asked)
+    except ValueError as exc:
+        raise ValueError(f"bad port: {exc}") from None
+    return url
+
+
+TargetUrl = Annotated[str, AfterValidator(check_target_url)]
+"""``webhooks[].url``: checked by :func:`check_target_url`."""
+
+INLINE_SECRET_KEYS = ("secret", "hmac_secret", "hmac_key", "token", "api_key")
+"""Keys a secret might be pasted under in a webhook entry: refused with the way to do it."""
+
+
 def image_url(base_url: str | None, snapshot: str | None) -> str | None:
     """``<base_url>/<snapshot path>`` (the path relative to the snapshots folder), or None."""
     if base_url is None or snapshot is None:
@@ -55,7 +82,7 @@ class WebhookConfig(BaseModel):
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,47}$",
                       description="names the target in logs, metrics and the outbox")
-    url: BaseUrl = Field(description="http(s) URL the events are POSTed to")
+    url: TargetUrl = Field(description="http(s) URL the events are POSTed to")
     secret_credential: str | None = Field(
         None, pattern=r"^[A-Za-z0-9_.-]{1,64}$",
         description="HMAC key file $CREDENTIALS_DIRECTORY/webhook_<NAME> (never in this file)")
@@ -63,13 +90,17 @@ class WebhookConfig(BaseModel):
     timeout_s: float = Field(5.0, gt=0, le=60, description="no answer within this: retried")
     retry_min_s: float = Field(1.0, gt=0, le=3600, description="first backoff after a failure")
     retry_max_s: float = Field(300.0, gt=0, le=86400, description="longest backoff")
+    concurrency: int = Field(
+        4, ge=1, le=32, description="requests in flight at once (1: events arrive in commit "
+        "order; more: faster, but a receiver may get them out of order)")
 
     @model_validator(mode="before")
     @classmethod
     def _no_inline_secret(cls, data: object) -> object:
-        if isinstance(data, dict) and "secret" in data:
-            raise ValueError("secret: keep the key out of the YAML; put it in the credential "
-                             "file webhook_<NAME> and set secret_credential: NAME")
+        found = [k for k in INLINE_SECRET_KEYS if isinstance(data, dict) and k in data]
+        if found:
+            raise ValueError(f"{found[0]}: keep the key out of the YAML; put it in the "
+                             "credential file webhook_<NAME> and set secret_credential: NAME")
         return data
 
 

@@ -170,19 +170,26 @@ def _storage_metrics(v: PipelineView) -> Iterator[Metric]:
 
 
 def _webhook_metrics(v: PipelineView) -> Iterator[Metric]:
-    """Per webhook target: attempts by result, and whether it is failing now."""
+    """Per webhook target: attempts by result, whether it is failing now, reachable."""
     if not v.webhooks:
         return
     attempts = CounterMetricFamily(
         "gatecam_webhook_attempts", "Webhook requests by result: delivered (2xx), rejected "
         "(a final 4xx), failed (retried: no answer, 408, 429, 5xx)", labels=["target", "result"])
     failing = GaugeMetricFamily("gatecam_webhook_failing",
-                                "Failed attempts in a row on the oldest pending event",
+                                "Failed attempts in a row (0: delivering)",
                                 labels=["target"])
+    reachable = GaugeMetricFamily(
+        "gatecam_webhook_reachable", "1 when the target answered (or accepted a connection) "
+        "last, 0 when it could not be connected to (no sample before the start-up probe)",
+        labels=["target"])
     for name, st in v.webhooks.items():
         attempts.add_metric([name, "delivered"], float(st["delivered"]))
         attempts.add_metric([name, "rejected"], float(st["rejected"]))
         attempts.add_metric([name, "failed"], float(st["failures"]))
         failing.add_metric([name], float(st["failing"]))
+        if st.get("reachable") is not None:
+            reachable.add_metric([name], float(bool(st["reachable"])))
     yield attempts
     yield failing
+    yield reachable

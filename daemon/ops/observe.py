@@ -119,8 +119,12 @@ class PipelineView:
         if isinstance(circ, dict) and circ.get("state") not in (None, "closed"):
             out.append(f"OCR circuit {circ.get('state')} ({circ.get('code')}), "
                        f"retry in {circ.get('retry_in_s')} s")
-        out += [f"webhook {name} failing ({st['failing']} attempts in a row): "
-                f"{st['last_error']}" for name, st in self.webhooks.items() if st["failing"]]
+        for name, st in self.webhooks.items():
+            if st["failing"]:
+                out.append(f"webhook {name} failing ({st['failing']} attempts in a row): "
+                           f"{st['last_error']}")
+            elif st.get("reachable") is False:  # the start-up probe: nothing pending yet
+                out.append(f"webhook {name} unreachable: {st.get('unreachable_error')}")
         return out
 
 

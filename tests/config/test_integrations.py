@@ -59,3 +59,42 @@ def test_base_url_needs_a_snapshots_folder() -> None:
     no_folder = BASE.replace("  snapshots: /tmp/snaps\n", "")
     with pytest.raises(ConfigError, match=r"snapshot_base_url needs store\.snapshots"):
         parse_config(no_folder + "  snapshot_base_url: http://pi.lan/snaps\n")
+
+
+def test_webhooks_parse_with_a_default_concurrency() -> None:
+    cfg = parse_config(BASE + "webhooks:\n  - {name: erp, url: 'https://erp.lan:8443/h?site=a',"
+                       " secret_credential: erp}\n  - {name: crm, url: 'http://crm.lan/h', "
+                       "concurrency: 1}\n")
+    assert [(h.name, h.concurrency) for h in cfg.webhooks] == [("erp", 4), ("crm", 1)]
+    assert cfg.webhooks[0].url == "https://erp.lan:8443/h?site=a"
+
+
+@pytest.mark.parametrize(
+    ("hook", "message"),
+    [
+        ("{name: erp, url: 'ftp://erp.lan/h'}", "webhooks -> 0 -> url: Value error, must be an "
+         "http:// or https:// URL"),
+        ("{name: erp, url: 'erp.lan/h'}", "must be an http:// or https:// URL with a host"),
+        ("{name: erp, url: 'http://u:hunter2@erp.lan/h'}", "must not hold credentials: set "
+         "secret_credential"),
+        ("{name: erp, url: 'http://erp.lan/h#x'}", "must not have a #fragment"),
+        ("{name: erp, url: 'http://erp.lan:99999/h'}", "bad port"),
+        ("{name: erp, url: 'http://erp.lan/h', secret: hunter2}", "secret: keep the key out "
+         "of the YAML; put it in the credential file webhook_<NAME>"),
+        ("{name: erp, url: 'http://erp.lan/h', hmac_key: hunter2}", "hmac_key: keep the key "
+         "out of the YAML"),
+        ("{name: erp, url: 'http://erp.lan/h', token: hunter2}", "token: keep the key"),
+        ("{name: erp, url: 'http://erp.lan/h', concurrency: 0}", "webhooks -> 0 -> "
+         "concurrency"),
+        ("{name: erp, url: 'http://erp.lan/h', concurrency: 33}", "less than or equal to 32"),
+    ],
+)
+def test_bad_webhook_entries_are_config_errors_never_echoing_a_secret(
+    hook: str, message: str,
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(BASE + f"webhooks:\n  - {hook}\n", source="g.yaml")
+    text = "\n".join(info.value.lines)
+    assert message in text, text
+    assert text.startswith("g.yaml:11: webhooks -> 0"), text  # the line of the entry
+    assert "hunter2" not in text

@@ -24,6 +24,8 @@ class Got:
     body: bytes
     headers: dict[str, str]
     answered: int
+    concurrent: int = 1
+    """Requests being handled when this one arrived, itself included."""
 
 
 class Receiver:
@@ -35,6 +37,7 @@ class Receiver:
         self.url = f"http://127.0.0.1:{self.port}/hook"
         self.script = script or (lambda _n: (200, 0.0, 2))
         self.got: list[Got] = []
+        self.in_flight = 0
         self.cond = threading.Condition()
         self._server: ThreadingHTTPServer | None = None
 
@@ -47,11 +50,14 @@ class Receiver:
                 data = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 with outer.cond:
                     n = len(outer.got) + 1
-                status, delay, size = outer.script(n)
-                with outer.cond:
-                    outer.got.append(Got(json.loads(data), data, dict(self.headers), status))
+                    outer.in_flight += 1
+                    status, delay, size = outer.script(n)
+                    outer.got.append(Got(json.loads(data), data, dict(self.headers), status,
+                                         outer.in_flight))
                     outer.cond.notify_all()
                 time.sleep(delay)
+                with outer.cond:
+                    outer.in_flight -= 1
                 try:
                     self.send_response(status)
                     self.send_header("Content-Length", str(size))

@@ -56,10 +56,14 @@ def test_app_posts_every_committed_passage_with_its_image(
         base = f"http://127.0.0.1:{app.metrics_server.port}"
         doc = httpx.get(f"{base}/healthz", timeout=3).json()
         assert doc["alive"] and doc["webhooks"]["dead"]["failing"] >= 1
+        assert doc["webhooks"]["dead"]["reachable"] is False  # degraded, not a crash
+        assert doc["webhooks"]["erp"]["reachable"] is True
         assert any(w.startswith("webhook dead failing") for w in doc["warnings"]), doc
         text = httpx.get(f"{base}/metrics", timeout=3).text
         assert 'gatecam_webhook_attempts_total{result="delivered",target="erp"} 1.0' in text
         assert re.search(r'^gatecam_webhook_failing\{target="dead"\} [1-9]', text, re.M), text
+        assert 'gatecam_webhook_reachable{target="dead"} 0.0' in text
+        assert 'gatecam_webhook_reachable{target="erp"} 1.0' in text
     finally:
         app.stop()
         rx.stop()

@@ -1,15 +1,10 @@
 """Webhook delivery from the outbox against a local HTTP receiver that fails, hangs, refuses,
-restarts; and a SIGKILLed writer that loses nothing. Real SQLite, real HTTP on loopback."""
+restarts, answers slowly to several requests at once. Real SQLite, real HTTP on loopback
+(a SIGKILLed daemon: test_crash.py)."""
 
 from __future__ import annotations
 
-import json
-import os
-import signal
 import socket
-import sqlite3
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -25,8 +20,9 @@ from daemon.domain import Passage
 from daemon.errors import CredentialsError
 from daemon.store.db import Store
 from daemon.store.recorder import Recorder
-from daemon.webhook.sender import WebhookSender, WebhookTarget, resolve_targets
-from tests.support.daemon import ROOT, TOPICS
+from daemon.webhook.sender import WebhookSender
+from daemon.webhook.target import WebhookTarget, resolve_targets
+from tests.support.daemon import TOPICS
 from tests.support.receiver import Answer, Receiver
 
 
@@ -38,7 +34,8 @@ def passage(n: int, at: datetime | None = None) -> Passage:
 
 
 @contextmanager
-def rig(tmp_path: Path, target: WebhookTarget) -> Iterator[tuple[Store, Recorder, Receiver]]:
+def rig(tmp_path: Path,
+        target: WebhookTarget) -> Iterator[tuple[Store, Recorder, WebhookSender]]:
     store = Store(f"sqlite:///{tmp_path}/w.db")
     stop = threading.Event()
     holder: list[WebhookSender] = []
@@ -49,7 +46,7 @@ def rig(tmp_path: Path, target: WebhookTarget) -> Iterator[tuple[Store, Recorder
     recorder.start()
     sender.start()
     try:
-        yield store, recorder, Receiver()
+        yield store, recorder, sender
     finally:
         stop.set()
         sender.close(5)
@@ -183,77 +180,101 @@ def wait(predicate: object, timeout: float = 10.0) -> bool:
     return bool(predicate())  # type: ignore[operator]
 
 
-CRASH_SCRIPT = r"""
-import sys, threading, uuid
-from datetime import UTC, datetime
-from daemon.domain import Passage
-from daemon.store.db import Store
-from daemon.store.recorder import Recorder
-from daemon.webhook.sender import WebhookSender, WebhookTarget
-from daemon.contract import Topics
-url, db = sys.argv[1], sys.argv[2]
-store = Store(f"sqlite:///{db}")
-target = WebhookTarget("erp", url, timeout_s=1.0, retry_min_s=0.05, retry_max_s=0.2)
-rec = Recorder(store, None, Topics("gatecam", "lot-a"), lambda _p: None,
-               webhook_targets=[target.outbox_target])
-rec.start()
-WebhookSender(target, store, rec, threading.Event(), poll_s=0.05).start()
-for n in range(100000):
-    t = datetime.now(UTC)
-    rec.submit_passage(Passage(event_id=str(uuid.uuid4()), site="lot-a", camera="entry-1",
-                               direction="entry", captured_at=t, decided_at=t,
-                               plate=f"京A{n % 100000:05d}"), [])
-    if n % 10 == 0:
-        print(rec.passages_committed, flush=True)
-"""
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_concurrency_bounds_requests_in_flight(tmp_path: Path, concurrency: int) -> None:
+    """A slow receiver gets up to ``concurrency`` requests at once, never more; each event
+    once (healthy: no repeats); with 1, in commit order."""
+    rx = Receiver(lambda _n: (200, 0.4, 2))
+    target = WebhookTarget("slow", rx.url, timeout_s=5.0, concurrency=concurrency)
+    with rig(tmp_path, target) as (store, recorder, _):
+        rx.start()
+        sent = [passage(n) for n in range(10)]
+        for p in sent:
+            recorder.submit_passage(p, [])
+        got = rx.wait_for(lambda g: len(g) >= 10, 30)
+        assert wait(lambda: _pending(store, target) == 0, 10)
+        ids = [g.event["event_id"] for g in got]
+        assert sorted(ids) == sorted(p.event_id for p in sent)  # each once
+        most = max(g.concurrent for g in got)
+        assert most <= concurrency
+        if concurrency == 1:
+            assert ids == [p.event_id for p in sent]
+        else:
+            assert most >= 2, [g.concurrent for g in got]
+        rx.stop()
 
 
-@pytest.mark.timeout(90)
-def test_writer_sigkill_loses_no_webhook_event(tmp_path: Path) -> None:
-    """Passages committed flat out, delivered to a slow receiver; SIGKILL; a restarted
-    sender delivers every committed passage (same event_id, same body), nothing else."""
-    rx = Receiver(lambda _n: (200, 0.02, 2)).start()
-    db = tmp_path / "crash.db"
-    proc = subprocess.Popen([sys.executable, "-c", CRASH_SCRIPT, rx.url, str(db)], cwd=ROOT,
-                            stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)})
-    try:
-        assert proc.stdout is not None
-        deadline = time.monotonic() + 30
-        while int(proc.stdout.readline() or -1) < 150:
-            assert time.monotonic() < deadline and proc.poll() is None
-        rx.wait_for(lambda g: len(g) >= 5, 10)  # some went out before the kill
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(5)
-    finally:
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(5)
-    conn = sqlite3.connect(db)
-    committed = {r[0] for r in conn.execute("SELECT event_id FROM passages")}
-    pending = conn.execute("SELECT count(*) FROM outbox WHERE target = 'webhook:erp' "
-                           "AND delivered_at IS NULL").fetchone()[0]
-    conn.close()
-    assert len(committed) >= 100 and pending > 0, (len(committed), pending)
-    target = WebhookTarget("erp", rx.url, retry_min_s=0.05, retry_max_s=0.2)
-    store = Store(f"sqlite:///{db}")
+@pytest.mark.timeout(60)
+def test_a_failing_target_is_retried_one_request_at_a_time(tmp_path: Path) -> None:
+    """Four workers, the receiver answers 503 eight times: after the first burst only one
+    request is in flight until one succeeds; then all arrive."""
+    rx = Receiver(lambda n: (503, 0.1, 2) if n <= 8 else (200, 0.1, 2))
+    target = WebhookTarget("flaky", rx.url, retry_min_s=0.05, retry_max_s=0.1, concurrency=4)
+    with rig(tmp_path, target) as (store, recorder, _):
+        rx.start()
+        sent = [passage(n) for n in range(6)]
+        for p in sent:
+            recorder.submit_passage(p, [])
+        assert recorder.flush(5)
+        assert wait(lambda: _pending(store, target) == 0, 30)
+        got = list(rx.got)
+        assert [g.concurrent for g in got[4:8]] == [1, 1, 1, 1]  # probes, one at a time
+        assert {p.event_id for p in sent} <= rx.delivered_ids()
+        assert got[4].event["event_id"] == sent[0].event_id  # the oldest is retried first
+        rx.stop()
+
+
+@pytest.mark.timeout(60)
+def test_unreachable_at_start_is_reported_then_cleared(tmp_path: Path) -> None:
+    """Nothing pending, the receiver down: the start-up probe says unreachable (start does
+    not wait for it); once it is up, the next event goes out and the status clears."""
+    rx = Receiver()
+    target = WebhookTarget("later", rx.url, retry_min_s=0.05, retry_max_s=0.1)
+    with rig(tmp_path, target) as (store, recorder, sender):
+        sender_status = sender.status
+        assert wait(lambda: sender_status()["reachable"] is False, 10)
+        assert f"127.0.0.1:{rx.port}" in str(sender_status()["unreachable_error"])
+        assert sender_status()["failing"] == 0  # nothing was pending: not failing
+        rx.start()
+        p = passage(1)
+        recorder.submit_passage(p, [])
+        rx.wait_for(lambda g: p.event_id in {x.event["event_id"] for x in g}, 10)
+        assert wait(lambda: sender_status()["reachable"] is True, 5)
+        assert sender_status()["unreachable_error"] is None
+        assert wait(lambda: _pending(store, target) == 0, 10)
+        rx.stop()
+
+
+@pytest.mark.timeout(60)
+def test_the_start_up_probe_of_a_silent_target_never_delays_start(tmp_path: Path) -> None:
+    """A host that never completes the handshake (a listener with a full backlog: SYNs
+    dropped): start() returns at once, the probe times out on its own thread."""
+    hole = socket.create_server(("127.0.0.1", 0), backlog=0)
+    port = hole.getsockname()[1]
+    fillers = []
+    for _ in range(4):  # fill the accept queue: later connects hang
+        c = socket.socket()
+        c.setblocking(False)
+        c.connect_ex(("127.0.0.1", port))
+        fillers.append(c)
+    time.sleep(0.2)
+    target = WebhookTarget("hole", f"http://127.0.0.1:{port}/h", timeout_s=1.5)
+    store = Store(f"sqlite:///{tmp_path}/p.db")
     stop = threading.Event()
-    rec = Recorder(store, None, TOPICS, lambda _p: None,
-                   webhook_targets=[target.outbox_target])
-    sender = WebhookSender(target, store, rec, stop, poll_s=0.05)
-    rec.start()
-    sender.start()
+    recorder = Recorder(store, None, TOPICS, lambda _p: None)
+    sender = WebhookSender(target, store, recorder, stop)
     try:
-        assert wait(lambda: not store.pending_outbox(1, target.outbox_target), 60)
-        got = rx.wait_for(lambda g: {x.event["event_id"] for x in g} >= committed, 10)
-        assert {g.event["event_id"] for g in got} == committed  # all of them, nothing else
-        bodies: dict[str, set[bytes]] = {}
-        for g in got:  # a repeat is the same event (maybe marked late)
-            bodies.setdefault(g.event["event_id"], set()).add(
-                json.dumps({**g.event, "late": None}).encode())
-        assert all(len(b) == 1 for b in bodies.values())
+        began = time.monotonic()
+        sender.start()
+        assert time.monotonic() - began < 0.5
+        assert sender.status()["reachable"] is None  # still probing
+        assert wait(lambda: sender.status()["reachable"] is False, 10)
+        assert "timed out" in str(sender.status()["unreachable_error"])
     finally:
         stop.set()
         sender.close(5)
-        rec.stop(5)
         store.close()
-        rx.stop()
+        for c in fillers:
+            c.close()
+        hole.close()
