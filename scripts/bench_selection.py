@@ -11,8 +11,8 @@ read when it is >= 120 px wide, wholly inside the uploaded crop): no model, and 
 what the selection does with an ideal reader.
 
 ``--heldout N`` also runs N randomised clips (``scripts/clipgen/heldout.py``, seeds 1..N,
-named ``heldout_<seed>``) with gatecam's policy only: a check off the set the selection
-was tuned on.
+or S..S+N-1 with ``--heldout-from S``, named ``heldout_<seed>``) with gatecam's policy
+only: a check off the set the selection was tuned on.
 
 Prints a table per policy (one row per scenario and a total) and ends with one JSON line:
 ``calls_per_vehicle``, ``recall``, ``false_passages``, ``duplicates``,
@@ -328,12 +328,14 @@ def main(argv: list[str] | None = None) -> int:
         metavar="N",
         help="also run N randomised held-out clips (seeds 1..N) in every mode",
     )
+    ap.add_argument("--heldout-from", type=int, default=1, metavar="S",
+                    help="first held-out seed (seeds S..S+N-1; another draw, same ranges)")
     ap.add_argument("--clips", type=Path, default=Path(tempfile.gettempdir()) / "gatecam-bench")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     w, h = (int(v) for v in args.size.lower().split("x"))
     names = [n for n in args.scenarios.split(",") if n]
-    seeds = list(range(1, args.heldout + 1))
+    seeds = list(range(args.heldout_from, args.heldout_from + args.heldout))
     held = [f"{HELDOUT}{s}" for s in seeds]
     paths = ensure_clips(sorted(set(names)) + held, (w, h), args.clips)
     modes = [m for m in args.modes.split(",") if m]

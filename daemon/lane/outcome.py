@@ -1,6 +1,14 @@
 """One open passage's state, the new-vehicle rule over it, and the Passage value it becomes
 (split out of passage.py).
 
+A plateless passage from what the local reader did *not* see (:func:`went_by_bare`): a
+vehicle-sized moving box (:data:`VEHICLE_W` of the ROI's width) came down the lane to the
+barrier (its bottom edge from :data:`TRAVEL` above its lowest point to :data:`NEAR`; on an
+exit camera, away from it) and the reader read :data:`BARE_FRAMES` of its frames without
+finding a plate box. A walker is too narrow; a car leaving after its read (the new-vehicle
+rule may split its departure off) moves away from the barrier, not towards it; a camera
+shake or an IR switch moves the whole picture at once, not down the lane.
+
 Pure: :class:`OpenPassage` is what the tracker keeps per vehicle; :func:`make_passage`
 builds the event from it and the reading that decided it (cloud or local), with the
 local reader's confidence and, for a local reading, the cloud's plate category if a
@@ -38,6 +46,19 @@ that one left the view, so it first shows up half-way down the lane and would ge
 within ``NEW_VEHICLE_RISE`` of the lowest point before the time ran out. A glitch (the box
 jumping up for a frame or two) still falls back to the lowest point at once."""
 
+VEHICLE_W = 0.3
+"""A moving box at least this share of the ROI's width can be a vehicle (a walker, a
+cyclist are narrower)."""
+
+NEAR = 0.8
+"""A plateless vehicle reached the barrier: its box's bottom edge this far down the ROI."""
+
+TRAVEL = 0.3
+"""... having been first seen at least this share of the ROI's height further up."""
+
+BARE_FRAMES = 3
+"""Local reads of the vehicle, none with a plate box, before a plateless passage counts."""
+
 # A passage that spent its calls without a valid read also ends when vehicle motion starts
 # afresh (it was off in the frame before) at the far end with the box's bottom short of
 # ``PassageConfig.in_view_bottom``: a vehicle just coming into view. The rise rule above
@@ -66,6 +87,36 @@ class OpenPassage:
     """Lowest point (share of the ROI height) the vehicle's box reached."""
     rise_since: float | None = None
     """Since when the moving box has been far above ``max_bottom`` (a new vehicle?)."""
+    vehicle_seqs: set[int] = field(default_factory=set)
+    """Frames given to the local reader while a vehicle-sized box moved."""
+    bare_reads: int = 0
+    """Local reads of those frames that found no plate box."""
+    span: tuple[float, float, float] | None = None
+    """Bottom edge (share of the ROI height) of the vehicle-sized box: first, least, most."""
+    vehicle_frame: Frame | None = None
+    """The frame where that box came nearest (a plateless passage's snapshot)."""
+
+
+def note_vehicle(op: OpenPassage, frame: Frame, bbox: Rect, roi: Rect) -> bool:
+    """Record a moving box's extent for :func:`went_by_bare`; True if it is vehicle-sized."""
+    if bbox.width < VEHICLE_W * roi.width:
+        return False
+    bottom = (bbox.y + bbox.height - roi.y) / max(1, roi.height)
+    first, low, high = op.span if op.span is not None else (bottom, bottom, -1.0)
+    if bottom > high:
+        op.vehicle_frame = frame
+    op.span = (first, min(low, bottom), max(high, bottom))
+    return True
+
+
+def went_by_bare(op: OpenPassage, exit_lane: bool) -> bool:
+    """A vehicle went through the lane with no plate the local reader could see (above)."""
+    if op.span is None or op.bare_reads < BARE_FRAMES:
+        return False
+    first, low, high = op.span
+    if exit_lane:  # driving away from the camera: from the barrier up the lane
+        return first >= NEAR and first - low >= TRAVEL
+    return high >= NEAR and high - first >= TRAVEL
 
 
 def make_passage(  # noqa: PLR0917 - the tracker's one call site
@@ -117,7 +168,7 @@ def new_vehicle(
     arriving = started and top <= NEW_VEHICLE_TOP and bottom < in_view_bottom
     if arriving and spent(op):
         return True
-    if op.policy.engaged and entering:
+    if (op.policy.engaged or went_by_bare(op, exit_lane=False)) and entering:
         op.rise_since = now if op.rise_since is None else op.rise_since
         return now - op.rise_since >= NEW_VEHICLE_S
     op.rise_since = None

@@ -23,8 +23,10 @@ the frame ``pts`` (seconds) passed in; wall times only go into the event.
 
 With a local reader (``gate`` settings, daemon/lane/plategate.py) the frames go to it
 first (:class:`ReadLocal`) and its readings decide the cloud calls; a passage it saw no
-plate in closes silently whatever the motion did; a passage with plate evidence and no
-cloud plate closes with the best local reading (``provider`` local), else plateless.
+plate in closes silently whatever the motion did, unless a vehicle-sized box came down the
+lane and the reader found no plate box in its frames (``outcome.went_by_bare``: one
+plateless passage); a passage with plate evidence and no cloud plate closes with the best
+local reading (``provider`` local), else plateless.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from uuid import uuid4
 from daemon import plates
 from daemon.config.models import CameraConfig, PassageConfig
 from daemon.domain import Frame, MotionResult, Passage, PlateRead, Rect
-from daemon.lane.outcome import OpenPassage, make_passage, new_vehicle
+from daemon.lane.outcome import OpenPassage, make_passage, new_vehicle, note_vehicle, went_by_bare
 from daemon.lane.plategate import GateSettings, GateStep, PlateGate
 from daemon.lane.selection import SendPolicy, roi_bounds, score_frame
 
@@ -154,8 +156,11 @@ class PassageTracker:
             )
             op.prev_bbox = motion.bbox
             if isinstance(op.policy, PlateGate):
+                vehicle = motion.moving and note_vehicle(op, frame, motion.bbox, roi)
                 local = op.policy.offer(frame, score.total, now)
                 if local is not None:
+                    if vehicle:
+                        op.vehicle_seqs.add(local.seq)
                     actions.append(ReadLocal(local, op.id))
             else:
                 chosen = op.policy.offer(frame, score.total, motion.bbox, now)
@@ -198,6 +203,8 @@ class PassageTracker:
                 return []
             if read.ok or read.box_found:  # the reads table keeps what the reader saw
                 op.reads.append(read)
+            elif read.error_code is None and read.frame_seq in op.vehicle_seqs:
+                op.bare_reads += 1  # the vehicle read, no plate box: plateless evidence
             step = gate.on_local(read, now_pts, lambda p: self._is_duplicate(p, now_pts))
             return self._gate_step(op, gate, step, now_pts, decided_at)
         op.reads.append(read)
@@ -245,6 +252,7 @@ class PassageTracker:
         """A trusted (cloud) or final (local) reading decided the passage: emit it at once."""
         op.plate = plate
         op.sent.clear()  # decided: no later event needs these frames, free them now
+        op.vehicle_frame = None
         if self._is_duplicate(plate, now_pts):
             self.deduplicated += 1
             log.debug(
@@ -315,15 +323,21 @@ class PassageTracker:
             return self._close_with(op, read, plate, frame, now_pts=now_pts,
                                     decided_at=decided_at)
         gate = op.policy if isinstance(op.policy, PlateGate) else None
-        if not op.policy.engaged or (gate is not None and not gate.has_evidence):
+        bare = gate is not None and not gate.has_evidence \
+            and went_by_bare(op, self.camera.direction == "exit")
+        if bare:
+            log.debug("%s: passage %s: a vehicle with no plate box in %d reads", self.camera.id,
+                      op.id, op.bare_reads)
+        elif not op.policy.engaged or (gate is not None and not gate.has_evidence):
             # No call, or (local reader) too little plate evidence: motion alone, a walker,
             # a car's rear, a shadow. Never published.
             self.dropped += 1
             log.debug("%s: passage %s closed without plate evidence", self.camera.id, op.id)
             return []
-        log.debug("%s: passage %s closed without a plate after %d call(s)", self.camera.id,
-                 op.id, op.policy.attempts)
-        last_frame = op.sent[max(op.sent)] if op.sent else None
+        else:
+            log.debug("%s: passage %s closed without a plate after %d call(s)",
+                      self.camera.id, op.id, op.policy.attempts)
+        last_frame = op.sent[max(op.sent)] if op.sent else op.vehicle_frame
         return [self._emit(op, None, None, last_frame, decided_at)]
 
     def _closing_reading(self, op: OpenPassage) -> tuple[PlateRead, str, Frame | None] | None:

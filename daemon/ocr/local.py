@@ -60,6 +60,8 @@ _PLATE_ASPECT = (2.0, 5.5)
 _REC_H = 48
 _REC_MAX_W = 320
 _MIN_CHARS = 5  # a read with fewer characters is no plate reading
+_EDGE_PX = 1
+"""A box this close to the crop's edge is cut by it (``LocalPlate.clipped``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +82,9 @@ class LocalPlate:
     """Evidence that a plate-shaped box is there (colour or text detector), read or not."""
     source: str
     """Which localiser found the box: ``hsv`` or ``det``."""
+    clipped: bool = False
+    """The box touches the crop's edge: part of the plate may be outside the picture, so
+    its text is dropped (a cut plate reads wrong: ``2`` as ``Z``); still evidence."""
 
 
 def model_dir() -> Path:
@@ -277,14 +282,20 @@ class LocalPlateReader:
         plate = fix_confusables(normalize(text))
         plate = "".join(ch for ch in plate if ch.isalnum())
         good = len(plate) >= _MIN_CHARS and conf >= 0.5
+        found = good or (source == "hsv" and len(plate) >= 3)
+        clipped = x <= _EDGE_PX or y <= _EDGE_PX or x + w >= full_w - _EDGE_PX \
+            or y + h >= full_h - _EDGE_PX
+        if clipped:
+            plate, conf = "", 0.0
         return LocalPlate(
             text=plate,
             valid=is_valid(plate),
             confidence=max(0, min(100, round(conf * 100))) if plate else 0,
             box=(x0, y0, x1 - x0, y1 - y0),
             color=color or plate_color(crop, *box),
-            box_found=good or (source == "hsv" and len(plate) >= 3),
+            box_found=found,
             source=source,
+            clipped=clipped,
         )
 
     def _rec_text(self, strip: BGR) -> tuple[str, float]:
