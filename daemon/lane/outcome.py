@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from daemon import plates
 from daemon.config.models import CameraConfig
 from daemon.domain import Frame, Passage, PlateRead, Rect
 from daemon.lane.plategate import PlateGate
@@ -59,6 +60,16 @@ TRAVEL = 0.3
 BARE_FRAMES = 3
 """Local reads of the vehicle, none with a plate box, before a plateless passage counts."""
 
+WATCH_S = 0.5
+"""Once a passage is decided, the local reader still looks at one frame per this much stream
+time while the lane is busy: a car following so closely that the motion of both never
+parts (the first leaving as the next one comes down the lane) shows itself by its plate
+(:func:`next_vehicle`)."""
+
+OTHER_CHARS = 3
+"""A plate differing from the decided one in this many characters is another vehicle's (a
+misread of the same plate differs in one or two)."""
+
 # A passage that spent its calls without a valid read also ends when vehicle motion starts
 # afresh (it was off in the frame before) at the far end with the box's bottom short of
 # ``PassageConfig.in_view_bottom``: a vehicle just coming into view. The rise rule above
@@ -95,6 +106,38 @@ class OpenPassage:
     """Bottom edge (share of the ROI height) of the vehicle-sized box: first, least, most."""
     vehicle_frame: Frame | None = None
     """The frame where that box came nearest (a plateless passage's snapshot)."""
+    watch_pts: float = -1e9
+    """When the decided passage last gave a frame to the reader (:data:`WATCH_S`)."""
+    watched: dict[int, Frame] = field(default_factory=dict)
+    """Those frames, until their reading comes back."""
+    others: dict[str, list[Rect]] = field(default_factory=dict)
+    """Another vehicle's plate read in them: where its box was each time."""
+
+
+def watch(op: OpenPassage, frame: Frame, now: float) -> bool:
+    """True when the decided passage's ``frame`` should go to the reader (:data:`WATCH_S`)."""
+    if now - op.watch_pts < WATCH_S:
+        return False
+    op.watch_pts = now
+    op.watched[frame.seq] = frame
+    return True
+
+
+def next_vehicle(op: OpenPassage, read: PlateRead, agree: int) -> Frame | None:
+    """The frame of a watched reading that shows the next vehicle: a valid plate other than
+    the decided one (:data:`OTHER_CHARS`), read ``agree`` times, its box moving (a parked
+    car's plate in the picture stays put)."""
+    frame = op.watched.pop(read.frame_seq, None)
+    plate = plates.clean(read.plate) if read.ok and read.rect is not None else None
+    if frame is None or plate is None or read.rect is None or op.plate is None:
+        return None
+    differ = sum(a != b for a, b in zip(plate, op.plate, strict=False))
+    if differ + abs(len(plate) - len(op.plate)) < OTHER_CHARS:
+        return None
+    seen = op.others.setdefault(plate, [])
+    seen.append(read.rect)
+    moved = abs(seen[-1].x - seen[0].x) + abs(seen[-1].y - seen[0].y)
+    return frame if len(seen) >= agree and moved >= max(2, read.rect.height // 2) else None
 
 
 def note_vehicle(op: OpenPassage, frame: Frame, bbox: Rect, roi: Rect) -> bool:
@@ -174,3 +217,24 @@ def new_vehicle(
     op.rise_since = None
     op.max_bottom = max(op.max_bottom, bottom)
     return False
+
+
+def closing_reading(
+    op: OpenPassage, plate_of: Callable[[PlateRead], str | None]
+) -> tuple[PlateRead, str, Frame | None] | None:
+    """The plate a passage closing undecided carries: the cloud's valid reads (``plate_of``)
+    voted (below the trust threshold), else the local reader's most frequent valid reading."""
+    valid = [
+        (r, p) for r in op.reads
+        if r.provider != "local" and (p := plate_of(r)) is not None
+    ]
+    if valid:
+        voted, _ = plates.vote((p, r.confidence) for r, p in valid)
+        winner = voted or valid[0][1]
+        best = max((r for r, p in valid if p == winner), key=lambda r: r.confidence)
+        return best, winner, op.sent.get(best.frame_seq)
+    gate = op.policy
+    if isinstance(gate, PlateGate) and gate.local_readings():
+        plate, read = gate.local_readings()[0]
+        return read, plate, gate.frame_of(plate)
+    return None

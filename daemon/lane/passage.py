@@ -40,7 +40,16 @@ from uuid import uuid4
 from daemon import plates
 from daemon.config.models import CameraConfig, PassageConfig
 from daemon.domain import Frame, MotionResult, Passage, PlateRead, Rect
-from daemon.lane.outcome import OpenPassage, make_passage, new_vehicle, note_vehicle, went_by_bare
+from daemon.lane.outcome import (
+    OpenPassage,
+    closing_reading,
+    make_passage,
+    new_vehicle,
+    next_vehicle,
+    note_vehicle,
+    watch,
+    went_by_bare,
+)
 from daemon.lane.plategate import GateSettings, GateStep, PlateGate
 from daemon.lane.selection import SendPolicy, roi_bounds, score_frame
 
@@ -147,9 +156,21 @@ class PassageTracker:
             return actions
         if motion.occupied:
             op.last_motion_pts = now  # a stopped car absorbed by the background is still there
+        actions.extend(self._look(op, frame, motion, roi))
+        quiet = now - op.last_motion_pts
+        waiting = self.in_flight and quiet < self.cfg.clear_after_s + INFLIGHT_GRACE_S
+        if (quiet >= self.cfg.clear_after_s and not waiting) or (
+            now - op.started_pts >= self.cfg.max_open_s
+        ):
+            actions.extend(self._close(now, decided_at or frame.wall))
+        return actions
+
+    def _look(self, op: OpenPassage, frame: Frame, motion: MotionResult, roi: Rect) -> list[Action]:
+        """What to read in ``frame``: a candidate while the passage is undecided (only frames
+        showing the vehicle), once decided a frame now and then to the local reader."""
+        now = frame.pts
         present = motion.moving or motion.occupied
         if op.plate is None and not op.policy.done and present and motion.bbox is not None:
-            # Only frames showing the moving vehicle are candidates (and trigger a send).
             score = score_frame(
                 frame.analysis_image, motion.bbox, roi, op.prev_bbox,
                 limited_range=frame.limited_range,
@@ -158,22 +179,19 @@ class PassageTracker:
             if isinstance(op.policy, PlateGate):
                 vehicle = motion.moving and note_vehicle(op, frame, motion.bbox, roi)
                 local = op.policy.offer(frame, score.total, now)
-                if local is not None:
-                    if vehicle:
-                        op.vehicle_seqs.add(local.seq)
-                    actions.append(ReadLocal(local, op.id))
-            else:
-                chosen = op.policy.offer(frame, score.total, motion.bbox, now)
-                if chosen is not None:
-                    op.sent[chosen[0].seq] = chosen[0]
-                    actions.append(SendCandidate(chosen[0], op.id, op.policy.attempts, chosen[1]))
-        quiet = now - op.last_motion_pts
-        waiting = self.in_flight and quiet < self.cfg.clear_after_s + INFLIGHT_GRACE_S
-        if (quiet >= self.cfg.clear_after_s and not waiting) or (
-            now - op.started_pts >= self.cfg.max_open_s
-        ):
-            actions.extend(self._close(now, decided_at or frame.wall))
-        return actions
+                if local is None:
+                    return []
+                if vehicle:
+                    op.vehicle_seqs.add(local.seq)
+                return [ReadLocal(local, op.id)]
+            chosen = op.policy.offer(frame, score.total, motion.bbox, now)
+            if chosen is None:
+                return []
+            op.sent[chosen[0].seq] = chosen[0]
+            return [SendCandidate(chosen[0], op.id, op.policy.attempts, chosen[1])]
+        if op.plate is not None and self.gate is not None and present and watch(op, frame, now):
+            return [ReadLocal(frame, op.id)]  # decided: is the next car behind it?
+        return []
 
     def _start(self, frame: Frame, roi: Rect) -> OpenPassage:
         """A new passage from this frame on, with the send policy of the configured reader."""
@@ -199,14 +217,7 @@ class PassageTracker:
             return []
         gate = op.policy if isinstance(op.policy, PlateGate) else None
         if read.provider == "local":
-            if gate is None or op.plate is not None:
-                return []
-            if read.ok or read.box_found:  # the reads table keeps what the reader saw
-                op.reads.append(read)
-            elif read.error_code is None and read.frame_seq in op.vehicle_seqs:
-                op.bare_reads += 1  # the vehicle read, no plate box: plateless evidence
-            step = gate.on_local(read, now_pts, lambda p: self._is_duplicate(p, now_pts))
-            return self._gate_step(op, gate, step, now_pts, decided_at)
+            return self._on_local(op, read, now_pts, decided_at)
         op.reads.append(read)
         plate = self._plate_of(read)
         trusted = plate is not None and read.confidence >= self.cfg.min_confidence
@@ -227,6 +238,32 @@ class PassageTracker:
         return self._decide(
             op, read, plate, op.sent.get(read.frame_seq), now_pts=now_pts, decided_at=decided_at
         )
+
+    def _on_local(self, op: OpenPassage, read: PlateRead, now_pts: float,
+                  decided_at: datetime | None) -> list[Action]:
+        gate = op.policy
+        if not isinstance(gate, PlateGate):
+            return []
+        if op.plate is not None:
+            return self._watched(op, read, now_pts, decided_at)
+        if read.ok or read.box_found:  # the reads table keeps what the reader saw
+            op.reads.append(read)
+        elif read.error_code is None and read.frame_seq in op.vehicle_seqs:
+            op.bare_reads += 1  # the vehicle read, no plate box: plateless evidence
+        step = gate.on_local(read, now_pts, lambda p: self._is_duplicate(p, now_pts))
+        return self._gate_step(op, gate, step, now_pts, decided_at)
+
+    def _watched(self, op: OpenPassage, read: PlateRead, now_pts: float,
+                 decided_at: datetime | None) -> list[Action]:
+        """A reading of a decided passage's frame: the next vehicle's plate ends it and opens
+        the newcomer's passage (``outcome.next_vehicle``)."""
+        frame = next_vehicle(op, read, self.gate.agree_frames if self.gate else 2)
+        if frame is None:
+            return []
+        log.debug("%s: %s behind passage %s", self.camera.id, read.plate, op.id)
+        actions = self._close(now_pts, decided_at or frame.wall)
+        self._open = self._start(frame, self._roi_for(frame))
+        return actions
 
     def _gate_step(
         self, op: OpenPassage, gate: PlateGate, step: GateStep, now_pts: float,
@@ -255,12 +292,8 @@ class PassageTracker:
         op.vehicle_frame = None
         if self._is_duplicate(plate, now_pts):
             self.deduplicated += 1
-            log.debug(
-                "%s: %s again within %.0f s, no new event",
-                self.camera.id,
-                plate,
-                self.cfg.dedup_window_s,
-            )
+            log.debug("%s: %s again within %.0f s, no new event", self.camera.id, plate,
+                      self.cfg.dedup_window_s)
             return []
         self._last_seen[plate] = now_pts
         when = decided_at or (frame.wall if frame else op.started_wall)
@@ -317,7 +350,7 @@ class PassageTracker:
             # The vehicle was there until now: the dedup window runs from its departure.
             self._last_seen[op.plate] = max(now_pts, self._last_seen.get(op.plate, now_pts))
             return []
-        reading = self._closing_reading(op)
+        reading = closing_reading(op, self._plate_of)
         if reading is not None:
             read, plate, frame = reading
             return self._close_with(op, read, plate, frame, now_pts=now_pts,
@@ -339,24 +372,6 @@ class PassageTracker:
                       self.camera.id, op.id, op.policy.attempts)
         last_frame = op.sent[max(op.sent)] if op.sent else op.vehicle_frame
         return [self._emit(op, None, None, last_frame, decided_at)]
-
-    def _closing_reading(self, op: OpenPassage) -> tuple[PlateRead, str, Frame | None] | None:
-        """The plate a passage closing undecided carries: the cloud's valid reads voted (below
-        the trust threshold), else the local reader's most frequent valid reading."""
-        valid = [
-            (r, p) for r in op.reads
-            if r.provider != "local" and (p := self._plate_of(r)) is not None
-        ]
-        if valid:
-            voted, _ = plates.vote((p, r.confidence) for r, p in valid)
-            winner = voted or valid[0][1]
-            best = max((r for r, p in valid if p == winner), key=lambda r: r.confidence)
-            return best, winner, op.sent.get(best.frame_seq)
-        gate = op.policy
-        if isinstance(gate, PlateGate) and gate.local_readings():
-            plate, read = gate.local_readings()[0]
-            return read, plate, gate.frame_of(plate)
-        return None
 
     def _close_with(
         self, op: OpenPassage, read: PlateRead, plate: str, frame: Frame | None, *,

@@ -62,10 +62,10 @@ Box = Callable[[float], Rect]
 def drive(mode: str, local: Local, cloud: Cloud, moving: list[tuple[float, float]],
           seconds: float = 12.0, *, box: Box = lambda _pts: Rect(200, 150, 240, 200),
           occupied: tuple[tuple[float, float], ...] = (), failing: bool = False,
-          **gate: int) -> Run:
+          plate_y: Callable[[float], int] = lambda _pts: 250, **gate: int) -> Run:
     """Frames at FPS; motion (``box``, by default low in the lane) during each ``moving``
     span; the lane occupied (a stopped car, no motion) during each ``occupied`` span;
-    ``failing``: every local read is a ``LocalError``."""
+    ``failing``: every local read is a ``LocalError``; ``plate_y``: pts -> the plate box's y."""
     tracker = PassageTracker(CAMERA, PassageConfig(), "lot-a",
                              gate=GateSettings(mode=mode, **gate))
     run = Run()
@@ -81,7 +81,7 @@ def drive(mode: str, local: Local, cloud: Cloud, moving: list[tuple[float, float
                     camera_id=CAMERA.id, passage_id=action.passage_id,
                     frame_seq=action.frame.seq, ok=bool(seen and seen[0]),
                     plate=seen[0] if seen else None, confidence=seen[1] if seen else 0,
-                    rect=Rect(300, 250, seen[2], 40) if seen else None, called=False,
+                    rect=Rect(300, plate_y(pts), seen[2], 40) if seen else None, called=False,
                     provider="local", box_found=seen is not None,
                     error_code="LocalError" if failing else None,
                 )
@@ -268,3 +268,31 @@ def test_a_plated_car_right_behind_a_plateless_one_gets_its_own_passage() -> Non
         return coming(1.0)(pts) if pts < 4.0 else coming(4.0)(pts)  # type: ignore[operator]
     run = drive("local_first", plate_from(5.0), cloud_says(PLATE), [(1.0, 7.0)], box=box)
     assert [p.plate for p in run.passages] == [None, PLATE]
+
+
+# ---- a car following so closely that the lane's motion never parts: told by its plate
+
+
+def two_cars(pts: float) -> tuple[str | None, int, int]:
+    """京A12345 until 6 s, then another plate: the next car's, or a parked car's."""
+    return (PLATE, 96, 140) if pts < 6.0 else ("粤B67890", 96, 140)
+
+
+def test_the_next_car_read_behind_a_decided_one_gets_its_own_passage() -> None:
+    run = drive("local_first", two_cars, cloud_says(None), [(1.0, 11.0)],
+                plate_y=lambda pts: 100 + round(20 * pts))  # its plate comes down the lane
+    assert [p.plate for p in run.passages] == [PLATE, "粤B67890"]
+    assert run.decided_pts[1] < 7.5
+
+
+def test_a_plate_that_stays_put_behind_a_decided_car_is_no_new_passage() -> None:
+    """A parked car's plate in the picture (or a poster): read, but it never moves."""
+    run = drive("local_first", two_cars, cloud_says(None), [(1.0, 11.0)])
+    assert [p.plate for p in run.passages] == [PLATE]
+
+
+def test_a_misread_of_the_decided_plate_is_the_same_car() -> None:
+    flip = lambda pts: (PLATE if pts < 6.0 else "京A12845", 96, 140)  # noqa: E731
+    run = drive("local_first", flip, cloud_says(None), [(1.0, 11.0)],
+                plate_y=lambda pts: 100 + round(20 * pts))
+    assert [p.plate for p in run.passages] == [PLATE]
