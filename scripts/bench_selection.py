@@ -210,6 +210,14 @@ def _submit(self: OcrPool, candidate: Candidate, reply: Callable[[PlateRead], No
     _ORIG_SUBMIT(self, candidate, reply)
 
 
+def _direction(truth: dict[str, Any]) -> str:
+    """``exit`` for a clip of an exit lane (every car drives away from the camera), as the
+    installer would configure that camera; else ``entry``."""
+    moving = [v for v in truth["vehicles"] if not v["parked"]]
+    away = moving and all(v.get("direction") == "out" for v in moving)
+    return "exit" if away else "entry"
+
+
 def run_one(  # noqa: PLR0917 - the bench's one call site
     clip: Path, truth: dict[str, Any], policy: str, emulator: EmulatorServer, state: RunState,
     mode: str = "cloud",
@@ -230,7 +238,8 @@ def run_one(  # noqa: PLR0917 - the bench's one call site
         cfg = Config.model_validate(
             {
                 "site": "bench",
-                "cameras": [{"id": "lane", "url": str(clip), "roi": ROI}],
+                "cameras": [{"id": "lane", "url": str(clip), "roi": ROI,
+                             "direction": _direction(truth)}],
                 "ocr": {"endpoint": emulator.url, "rate_limit": 100, "workers": 1,
                         "mode": mode},
                 "store": {"url": f"sqlite:///{tmp}/bench.db"},

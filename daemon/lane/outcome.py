@@ -200,12 +200,16 @@ def make_passage(  # noqa: PLR0917 - the tracker's one call site
 
 def new_vehicle(
     op: OpenPassage, bbox: Rect, roi: Rect, *, started: bool, now: float, in_view_bottom: float,
-    spent: Callable[[OpenPassage], bool],
+    spent: Callable[[OpenPassage], bool], exit_lane: bool = False,
 ) -> bool:
     """True when the moving box is a new vehicle behind ``op``'s (the rules above); keeps
-    ``op``'s lowest point and rise timer up to date."""
+    ``op``'s lowest point and rise timer up to date. On an exit camera (``exit_lane``) the
+    vehicles drive away up the lane, which is what these rules take for a newcomer: there
+    only the lane clearing and the next plate (:func:`next_vehicle`) end a passage."""
     bottom = (bbox.y + bbox.height - roi.y) / max(1, roi.height)
     top = (bbox.y - roi.y) / max(1, roi.height)
+    if exit_lane:
+        return False
     rise = NEW_VEHICLE_RISE if op.rise_since is None else NEW_VEHICLE_HOLD
     entering = top <= NEW_VEHICLE_TOP and bottom < op.max_bottom - rise
     arriving = started and top <= NEW_VEHICLE_TOP and bottom < in_view_bottom

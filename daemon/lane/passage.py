@@ -143,7 +143,8 @@ class PassageTracker:
         if (
             op is not None and motion.moving and motion.bbox is not None
             and new_vehicle(op, motion.bbox, roi, started=started, now=now,
-                            in_view_bottom=self.cfg.in_view_bottom, spent=self._spent)
+                            in_view_bottom=self.cfg.in_view_bottom, spent=self._spent,
+                            exit_lane=self.camera.direction == "exit")
         ):
             log.debug("%s: a new vehicle behind passage %s", self.camera.id, op.id)
             actions.extend(self._close(now, decided_at or frame.wall))

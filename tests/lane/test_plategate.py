@@ -62,11 +62,12 @@ Box = Callable[[float], Rect]
 def drive(mode: str, local: Local, cloud: Cloud, moving: list[tuple[float, float]],
           seconds: float = 12.0, *, box: Box = lambda _pts: Rect(200, 150, 240, 200),
           occupied: tuple[tuple[float, float], ...] = (), failing: bool = False,
-          plate_y: Callable[[float], int] = lambda _pts: 250, **gate: int) -> Run:
+          plate_y: Callable[[float], int] = lambda _pts: 250, camera: CameraConfig = CAMERA,
+          **gate: int) -> Run:
     """Frames at FPS; motion (``box``, by default low in the lane) during each ``moving``
     span; the lane occupied (a stopped car, no motion) during each ``occupied`` span;
     ``failing``: every local read is a ``LocalError``; ``plate_y``: pts -> the plate box's y."""
-    tracker = PassageTracker(CAMERA, PassageConfig(), "lot-a",
+    tracker = PassageTracker(camera, PassageConfig(), "lot-a",
                              gate=GateSettings(mode=mode, **gate))
     run = Run()
 
@@ -295,4 +296,19 @@ def test_a_misread_of_the_decided_plate_is_the_same_car() -> None:
     flip = lambda pts: (PLATE if pts < 6.0 else "京A12845", 96, 140)  # noqa: E731
     run = drive("local_first", flip, cloud_says(None), [(1.0, 11.0)],
                 plate_y=lambda pts: 100 + round(20 * pts))
+    assert [p.plate for p in run.passages] == [PLATE]
+
+
+def test_a_car_driving_away_from_an_exit_camera_is_one_passage() -> None:
+    """Its plate shows (unreadable at first) as it drives up the lane, away from the camera:
+    on an entry camera that movement is what a car entering behind another looks like."""
+    exit_cam = CameraConfig(id="exit-1", url="rtsp://cam/stream", direction="exit")
+
+    def away(pts: float) -> Rect:  # from the barrier to the far end in 3 s
+        bottom = round(355 - min(1.0, max(0.0, (pts - 1.0) / 3.0)) * 300)
+        return Rect(170, 0, 300, bottom)
+
+    def plate(pts: float) -> tuple[str | None, int, int] | None:
+        return ("冀Y2491", 60, 120) if pts < 3.0 else (PLATE, 96, 120)  # invalid, then read
+    run = drive("local", plate, cloud_says(None), [(1.0, 4.5)], box=away, camera=exit_cam)
     assert [p.plate for p in run.passages] == [PLATE]
