@@ -6,7 +6,8 @@ gatecam's send policy and with the two baselines of issue 4, measured in the sam
 ``every_motion_frame`` (a frame per 0.1 s of stream time while something moves, i.e. at the
 10/s account limit, until a trusted read) and ``first_motion_frame`` (one call, the first
 frame with motion). The emulator reads the uploaded JPEGs with RapidOCR (pixels, as the
-issue asks); ``--reader oracle`` answers from the clip's ground truth instead (a plate is
+issue asks; ``--reader locate``: a plate localiser, then the recogniser on its box, as a
+plate service reads); ``--reader oracle`` answers from the clip's ground truth instead (a plate is
 read when it is >= 120 px wide, wholly inside the uploaded crop): no model, and it shows
 what the selection does with an ideal reader.
 
@@ -51,7 +52,12 @@ from daemon.config.models import Config
 from daemon.config.secrets import Secrets
 from daemon.domain import Candidate, Frame, Passage, PlateRead, Rect
 from daemon.lane.selection import SendPolicy
-from daemon.ocr.emulator.readers import OracleReader, PlateFound, RapidOcrReader
+from daemon.ocr.emulator.readers import (
+    LocatingReader,
+    OracleReader,
+    PlateFound,
+    RapidOcrReader,
+)
 from daemon.ocr.emulator.server import DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY, EmulatorServer
 from daemon.ocr.pool import OcrPool
 
@@ -283,7 +289,9 @@ def bench(
     def oracle(image: bytes) -> PlateFound | None:
         return current["s"].oracle(image)
 
-    rapid = RapidOcrReader() if reader == "rapidocr" else None
+    readers: dict[str, Callable[[], Callable[[bytes], list[PlateFound]]]] = {
+        "rapidocr": RapidOcrReader, "locate": LocatingReader}
+    rapid = readers[reader]() if reader in readers else None
 
     def read(image: bytes) -> list[PlateFound]:
         if rapid is None:
@@ -325,9 +333,10 @@ def main(argv: list[str] | None = None) -> int:
                          "issue-11 lane behaviours: rear views, late plates, no plate)")
     ap.add_argument(
         "--reader",
-        choices=["rapidocr", "oracle"],
+        choices=["rapidocr", "locate", "oracle"],
         default="rapidocr",
-        help="what reads the uploaded JPEGs in the emulator (default: RapidOCR, pixels)",
+        help="what reads the uploaded JPEGs in the emulator (default: RapidOCR, pixels; "
+        "locate: find the plate, then read it, as a plate service does)",
     )
     ap.add_argument("--modes", default=",".join(MODES), help="ocr.mode values to run")
     ap.add_argument(
@@ -350,7 +359,8 @@ def main(argv: list[str] | None = None) -> int:
     modes = [m for m in args.modes.split(",") if m]
     res = bench(names, modes, paths, args.reader)
     held_res = bench(held, modes, paths, args.reader) if held else {}
-    label = {"rapidocr": "RapidOCR on the uploaded JPEG", "oracle": "oracle from ground truth"}
+    label = {"rapidocr": "RapidOCR on the uploaded JPEG", "oracle": "oracle from ground truth",
+             "locate": "plate localiser + PP-OCRv4 rec on the uploaded JPEG"}
     out: dict[str, Any] = {"reader": args.reader}
     for m in modes:
         print_table(f"ocr.mode={m} (cloud reader: {label[args.reader]})", res[m])
