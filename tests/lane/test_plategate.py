@@ -299,16 +299,27 @@ def test_a_misread_of_the_decided_plate_is_the_same_car() -> None:
     assert [p.plate for p in run.passages] == [PLATE]
 
 
+EXIT_CAM = CameraConfig(id="exit-1", url="rtsp://cam/stream", direction="exit")
+
+
+def away(pts: float) -> Rect:
+    """A car driving from the barrier to the far end of the lane in 3 s from 1 s."""
+    bottom = round(355 - min(1.0, max(0.0, (pts - 1.0) / 3.0)) * 300)
+    return Rect(170, 0, 300, bottom)
+
+
 def test_a_car_driving_away_from_an_exit_camera_is_one_passage() -> None:
     """Its plate shows (unreadable at first) as it drives up the lane, away from the camera:
     on an entry camera that movement is what a car entering behind another looks like."""
-    exit_cam = CameraConfig(id="exit-1", url="rtsp://cam/stream", direction="exit")
-
-    def away(pts: float) -> Rect:  # from the barrier to the far end in 3 s
-        bottom = round(355 - min(1.0, max(0.0, (pts - 1.0) / 3.0)) * 300)
-        return Rect(170, 0, 300, bottom)
-
     def plate(pts: float) -> tuple[str | None, int, int] | None:
         return ("冀Y2491", 60, 120) if pts < 3.0 else (PLATE, 96, 120)  # invalid, then read
-    run = drive("local", plate, cloud_says(None), [(1.0, 4.5)], box=away, camera=exit_cam)
+    run = drive("local", plate, cloud_says(None), [(1.0, 4.5)], box=away, camera=EXIT_CAM)
     assert [p.plate for p in run.passages] == [PLATE]
+
+
+def test_a_car_without_plates_driving_away_from_an_exit_camera_is_one_plateless_passage() -> None:
+    run = drive("local", lambda _pts: None, cloud_says(None), [(1.0, 4.5)], box=away,
+                camera=EXIT_CAM)
+    assert [p.plate for p in run.passages] == [None]
+    entry = drive("local", lambda _pts: None, cloud_says(None), [(1.0, 4.5)], box=away)
+    assert entry.passages == []  # on an entry camera: a car leaving, not a plateless one
