@@ -18,7 +18,7 @@ call gave one (a plate on a screen stays ``非实体车牌`` whoever read its te
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from daemon import plates
@@ -112,6 +112,25 @@ class OpenPassage:
     """Those frames, until their reading comes back."""
     others: dict[str, list[Rect]] = field(default_factory=dict)
     """Another vehicle's plate read in them: where its box was each time."""
+    boxes: dict[int, Rect] = field(default_factory=dict)
+    """The vehicle's box in each frame offered to the reader, until its reading comes back."""
+
+
+def own_plate(op: OpenPassage, read: PlateRead) -> PlateRead:
+    """``read`` as evidence about this passage's vehicle: a plate whose centre lies outside
+    the vehicle's box in that frame (grown by a tenth) is another car's (a parked one at the
+    edge of the lane) and counts as no plate box at all."""
+    box = op.boxes.pop(read.frame_seq, None)
+    for seq in [s for s in op.boxes if s < read.frame_seq]:
+        del op.boxes[seq]  # frames the reader skipped (newest wins)
+    r = read.rect
+    if r is None or box is None:
+        return read
+    cx, cy = r.x + r.width / 2, r.y + r.height / 2
+    mx, my = box.width / 10, box.height / 10
+    if box.x - mx <= cx <= box.x + box.width + mx and box.y - my <= cy <= box.y + box.height + my:
+        return read
+    return replace(read, ok=False, plate=None, rect=None, box_found=False)
 
 
 def watch(op: OpenPassage, frame: Frame, now: float) -> bool:

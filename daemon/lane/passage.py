@@ -40,16 +40,8 @@ from uuid import uuid4
 from daemon import plates
 from daemon.config.models import CameraConfig, PassageConfig
 from daemon.domain import Frame, MotionResult, Passage, PlateRead, Rect
-from daemon.lane.outcome import (
-    OpenPassage,
-    closing_reading,
-    make_passage,
-    new_vehicle,
-    next_vehicle,
-    note_vehicle,
-    watch,
-    went_by_bare,
-)
+from daemon.lane import outcome
+from daemon.lane.outcome import OpenPassage, make_passage, new_vehicle
 from daemon.lane.plategate import GateSettings, GateStep, PlateGate
 from daemon.lane.selection import SendPolicy, roi_bounds, score_frame
 
@@ -178,7 +170,8 @@ class PassageTracker:
             )
             op.prev_bbox = motion.bbox
             if isinstance(op.policy, PlateGate):
-                vehicle = motion.moving and note_vehicle(op, frame, motion.bbox, roi)
+                vehicle = motion.moving and outcome.note_vehicle(op, frame, motion.bbox, roi)
+                op.boxes[frame.seq] = motion.bbox
                 local = op.policy.offer(frame, score.total, now)
                 if local is None:
                     return []
@@ -190,7 +183,8 @@ class PassageTracker:
                 return []
             op.sent[chosen[0].seq] = chosen[0]
             return [SendCandidate(chosen[0], op.id, op.policy.attempts, chosen[1])]
-        if op.plate is not None and self.gate is not None and present and watch(op, frame, now):
+        decided = op.plate is not None and self.gate is not None and present
+        if decided and outcome.watch(op, frame, now):
             return [ReadLocal(frame, op.id)]  # decided: is the next car behind it?
         return []
 
@@ -247,6 +241,7 @@ class PassageTracker:
             return []
         if op.plate is not None:
             return self._watched(op, read, now_pts, decided_at)
+        read = outcome.own_plate(op, read)
         if read.ok or read.box_found:  # the reads table keeps what the reader saw
             op.reads.append(read)
         elif read.error_code is None and read.frame_seq in op.vehicle_seqs:
@@ -258,7 +253,7 @@ class PassageTracker:
                  decided_at: datetime | None) -> list[Action]:
         """A reading of a decided passage's frame: the next vehicle's plate ends it and opens
         the newcomer's passage (``outcome.next_vehicle``)."""
-        frame = next_vehicle(op, read, self.gate.agree_frames if self.gate else 2)
+        frame = outcome.next_vehicle(op, read, self.gate.agree_frames if self.gate else 2)
         if frame is None:
             return []
         log.debug("%s: %s behind passage %s", self.camera.id, read.plate, op.id)
@@ -351,14 +346,14 @@ class PassageTracker:
             # The vehicle was there until now: the dedup window runs from its departure.
             self._last_seen[op.plate] = max(now_pts, self._last_seen.get(op.plate, now_pts))
             return []
-        reading = closing_reading(op, self._plate_of)
+        reading = outcome.closing_reading(op, self._plate_of)
         if reading is not None:
             read, plate, frame = reading
             return self._close_with(op, read, plate, frame, now_pts=now_pts,
                                     decided_at=decided_at)
         gate = op.policy if isinstance(op.policy, PlateGate) else None
         bare = gate is not None and not gate.has_evidence \
-            and went_by_bare(op, self.camera.direction == "exit")
+            and outcome.went_by_bare(op, self.camera.direction == "exit")
         if bare:
             log.debug("%s: passage %s: a vehicle with no plate box in %d reads", self.camera.id,
                       op.id, op.bare_reads)

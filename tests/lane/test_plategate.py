@@ -313,7 +313,8 @@ def test_a_car_driving_away_from_an_exit_camera_is_one_passage() -> None:
     on an entry camera that movement is what a car entering behind another looks like."""
     def plate(pts: float) -> tuple[str | None, int, int] | None:
         return ("冀Y2491", 60, 120) if pts < 3.0 else (PLATE, 96, 120)  # invalid, then read
-    run = drive("local", plate, cloud_says(None), [(1.0, 4.5)], box=away, camera=EXIT_CAM)
+    run = drive("local", plate, cloud_says(None), [(1.0, 4.5)], box=away, camera=EXIT_CAM,
+                plate_y=lambda pts: max(0, away(pts).height - 50))  # the plate on its rear
     assert [p.plate for p in run.passages] == [PLATE]
 
 
@@ -323,3 +324,23 @@ def test_a_car_without_plates_driving_away_from_an_exit_camera_is_one_plateless_
     assert [p.plate for p in run.passages] == [None]
     entry = drive("local", lambda _pts: None, cloud_says(None), [(1.0, 4.5)], box=away)
     assert entry.passages == []  # on an entry camera: a car leaving, not a plateless one
+
+
+
+def test_a_plate_outside_the_moving_vehicles_box_is_not_its_plate() -> None:
+    """A parked car's plate at the edge of the picture, far from the moving box, counts as
+    no plate box; one inside the box is the vehicle's."""
+    from daemon.lane.outcome import OpenPassage, own_plate
+    from daemon.lane.plategate import PlateGate
+
+    op = OpenPassage("p1", 0.0, T0, 0.0, PlateGate(GateSettings(), PassageConfig()))
+    op.boxes = {7: Rect(170, 100, 300, 200), 8: Rect(170, 100, 300, 200)}
+
+    def read(seq: int, x: int, y: int) -> PlateRead:
+        return PlateRead(camera_id=CAMERA.id, passage_id="p1", frame_seq=seq, ok=True,
+                         plate="桂M88941", confidence=94, rect=Rect(x, y, 82, 25),
+                         called=False, provider="local", box_found=True)
+    parked = own_plate(op, read(7, 2, 300))
+    assert not parked.ok and parked.plate is None and not parked.box_found
+    assert own_plate(op, read(8, 280, 250)).plate == "桂M88941"
+    assert op.boxes == {}
