@@ -6,13 +6,14 @@ gatecam's send policy and with the two baselines of issue 4, measured in the sam
 ``every_motion_frame`` (a frame per 0.1 s of stream time while something moves, i.e. at the
 10/s account limit, until a trusted read) and ``first_motion_frame`` (one call, the first
 frame with motion). The emulator reads the uploaded JPEGs with RapidOCR (pixels, as the
-issue asks); ``--reader oracle`` answers from the clip's ground truth instead (a plate is
+issue asks; ``--reader locate``: a plate localiser, then the recogniser on its box, as a
+plate service reads); ``--reader oracle`` answers from the clip's ground truth instead (a plate is
 read when it is >= 120 px wide, wholly inside the uploaded crop): no model, and it shows
 what the selection does with an ideal reader.
 
 ``--heldout N`` also runs N randomised clips (``scripts/clipgen/heldout.py``, seeds 1..N,
-named ``heldout_<seed>``) with gatecam's policy only: a check off the set the selection
-was tuned on.
+or S..S+N-1 with ``--heldout-from S``, named ``heldout_<seed>``) with gatecam's policy
+only: a check off the set the selection was tuned on.
 
 Prints a table per policy (one row per scenario and a total) and ends with one JSON line:
 ``calls_per_vehicle``, ``recall``, ``false_passages``, ``duplicates``,
@@ -51,7 +52,12 @@ from daemon.config.models import Config
 from daemon.config.secrets import Secrets
 from daemon.domain import Candidate, Frame, Passage, PlateRead, Rect
 from daemon.lane.selection import SendPolicy
-from daemon.ocr.emulator.readers import OracleReader, PlateFound, RapidOcrReader
+from daemon.ocr.emulator.readers import (
+    LocatingReader,
+    OracleReader,
+    PlateFound,
+    RapidOcrReader,
+)
 from daemon.ocr.emulator.server import DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY, EmulatorServer
 from daemon.ocr.pool import OcrPool
 
@@ -210,6 +216,14 @@ def _submit(self: OcrPool, candidate: Candidate, reply: Callable[[PlateRead], No
     _ORIG_SUBMIT(self, candidate, reply)
 
 
+def _direction(truth: dict[str, Any]) -> str:
+    """``exit`` for a clip of an exit lane (every car drives away from the camera), as the
+    installer would configure that camera; else ``entry``."""
+    moving = [v for v in truth["vehicles"] if not v["parked"]]
+    away = moving and all(v.get("direction") == "out" for v in moving)
+    return "exit" if away else "entry"
+
+
 def run_one(  # noqa: PLR0917 - the bench's one call site
     clip: Path, truth: dict[str, Any], policy: str, emulator: EmulatorServer, state: RunState,
     mode: str = "cloud",
@@ -230,7 +244,8 @@ def run_one(  # noqa: PLR0917 - the bench's one call site
         cfg = Config.model_validate(
             {
                 "site": "bench",
-                "cameras": [{"id": "lane", "url": str(clip), "roi": ROI}],
+                "cameras": [{"id": "lane", "url": str(clip), "roi": ROI,
+                             "direction": _direction(truth)}],
                 "ocr": {"endpoint": emulator.url, "rate_limit": 100, "workers": 1,
                         "mode": mode},
                 "store": {"url": f"sqlite:///{tmp}/bench.db"},
@@ -274,7 +289,9 @@ def bench(
     def oracle(image: bytes) -> PlateFound | None:
         return current["s"].oracle(image)
 
-    rapid = RapidOcrReader() if reader == "rapidocr" else None
+    readers: dict[str, Callable[[], Callable[[bytes], list[PlateFound]]]] = {
+        "rapidocr": RapidOcrReader, "locate": LocatingReader}
+    rapid = readers[reader]() if reader in readers else None
 
     def read(image: bytes) -> list[PlateFound]:
         if rapid is None:
@@ -316,9 +333,10 @@ def main(argv: list[str] | None = None) -> int:
                          "issue-11 lane behaviours: rear views, late plates, no plate)")
     ap.add_argument(
         "--reader",
-        choices=["rapidocr", "oracle"],
+        choices=["rapidocr", "locate", "oracle"],
         default="rapidocr",
-        help="what reads the uploaded JPEGs in the emulator (default: RapidOCR, pixels)",
+        help="what reads the uploaded JPEGs in the emulator (default: RapidOCR, pixels; "
+        "locate: find the plate, then read it, as a plate service does)",
     )
     ap.add_argument("--modes", default=",".join(MODES), help="ocr.mode values to run")
     ap.add_argument(
@@ -328,18 +346,21 @@ def main(argv: list[str] | None = None) -> int:
         metavar="N",
         help="also run N randomised held-out clips (seeds 1..N) in every mode",
     )
+    ap.add_argument("--heldout-from", type=int, default=1, metavar="S",
+                    help="first held-out seed (seeds S..S+N-1; another draw, same ranges)")
     ap.add_argument("--clips", type=Path, default=Path(tempfile.gettempdir()) / "gatecam-bench")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     w, h = (int(v) for v in args.size.lower().split("x"))
     names = [n for n in args.scenarios.split(",") if n]
-    seeds = list(range(1, args.heldout + 1))
+    seeds = list(range(args.heldout_from, args.heldout_from + args.heldout))
     held = [f"{HELDOUT}{s}" for s in seeds]
     paths = ensure_clips(sorted(set(names)) + held, (w, h), args.clips)
     modes = [m for m in args.modes.split(",") if m]
     res = bench(names, modes, paths, args.reader)
     held_res = bench(held, modes, paths, args.reader) if held else {}
-    label = {"rapidocr": "RapidOCR on the uploaded JPEG", "oracle": "oracle from ground truth"}
+    label = {"rapidocr": "RapidOCR on the uploaded JPEG", "oracle": "oracle from ground truth",
+             "locate": "plate localiser + PP-OCRv4 rec on the uploaded JPEG"}
     out: dict[str, Any] = {"reader": args.reader}
     for m in modes:
         print_table(f"ocr.mode={m} (cloud reader: {label[args.reader]})", res[m])

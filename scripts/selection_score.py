@@ -47,8 +47,11 @@ def score_run(
             first = next((c for c in calls if c.answer == v["plate"]), None)
             if first is not None:
                 delays.append(1000 * (first.decided_pts - v["first_legible_frame"] / fps))
-    expected = {v["plate"] for v in moving}
-    false = sum(1 for p in plates if p not in expected)
+    expected = {v["plate"] for v in moving if v["plate"] is not None}
+    bare = sum(1 for v in moving if v["plate"] is None and v.get("expect_passage", True))
+    # plateless passages: one per plateless vehicle is right, any more is false
+    false = sum(1 for p in plates if p is not None and p not in expected)
+    false += max(0, plates.count(None) - bare)
     decide_ms = []
     for plate, at in decided or []:
         v = next((v for v in legible if v["plate"] == plate), None)
@@ -75,6 +78,8 @@ def score_run(
         "right_plates": sum(1 for p in plates if p and p in expected),
         "decide_ms": decide_ms,
         "local_ms": local_ms,
+        "plateless": bare,
+        "plateless_hits": min(bare, plates.count(None)),
     }
 
 
@@ -98,6 +103,8 @@ def totals(rows: dict[str, dict[str, Any]]) -> dict[str, Any]:
             / max(1, sum(r.get("read_plates", 0) for r in rows.values())), 4),
         "legible_to_decided_median_ms": round(statistics.median(decide)) if decide else None,
         "local_reader_ms_median": round(statistics.median(local), 1) if local else None,
+        "plateless_vehicles": sum(r.get("plateless", 0) for r in rows.values()),
+        "plateless_published": sum(r.get("plateless_hits", 0) for r in rows.values()),
     }
 
 
@@ -120,7 +127,8 @@ def print_table(title: str, rows: dict[str, dict[str, Any]]) -> None:
         f"{'TOTAL':<14}{t['vehicles']:>4}{'':>8}{t['calls']:>6}{t['calls_per_vehicle']:>10.2f}"
         f"{'':>5}{'':>9}{t['false_passages']:>6}{t['duplicates']:>4}"
         f"{t['send_delay_median_ms'] if t['send_delay_median_ms'] is not None else '-':>10}"
-        f"   recall {t['recall']:.3f}"
+        f"   recall {t['recall']:.3f}, plateless {t['plateless_published']}/"
+        f"{t['plateless_vehicles']}"
     )
 
 

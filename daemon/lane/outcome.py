@@ -1,6 +1,14 @@
 """One open passage's state, the new-vehicle rule over it, and the Passage value it becomes
 (split out of passage.py).
 
+A plateless passage from what the local reader did *not* see (:func:`went_by_bare`): a
+vehicle-sized moving box (:data:`VEHICLE_W` of the ROI's width) came down the lane to the
+barrier (its bottom edge from :data:`TRAVEL` above its lowest point to :data:`NEAR`; on an
+exit camera, away from it) and the reader read :data:`BARE_FRAMES` of its frames without
+finding a plate box. A walker is too narrow; a car leaving after its read (the new-vehicle
+rule may split its departure off) moves away from the barrier, not towards it; a camera
+shake or an IR switch moves the whole picture at once, not down the lane.
+
 Pure: :class:`OpenPassage` is what the tracker keeps per vehicle; :func:`make_passage`
 builds the event from it and the reading that decided it (cloud or local), with the
 local reader's confidence and, for a local reading, the cloud's plate category if a
@@ -10,9 +18,10 @@ call gave one (a plate on a screen stays ``非实体车牌`` whoever read its te
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
+from daemon import plates
 from daemon.config.models import CameraConfig
 from daemon.domain import Frame, Passage, PlateRead, Rect
 from daemon.lane.plategate import PlateGate
@@ -37,6 +46,29 @@ lowest point (a hysteresis, as the motion's own): the newcomer drives down the l
 that one left the view, so it first shows up half-way down the lane and would get back
 within ``NEW_VEHICLE_RISE`` of the lowest point before the time ran out. A glitch (the box
 jumping up for a frame or two) still falls back to the lowest point at once."""
+
+VEHICLE_W = 0.3
+"""A moving box at least this share of the ROI's width can be a vehicle (a walker, a
+cyclist are narrower)."""
+
+NEAR = 0.8
+"""A plateless vehicle reached the barrier: its box's bottom edge this far down the ROI."""
+
+TRAVEL = 0.3
+"""... having been first seen at least this share of the ROI's height further up."""
+
+BARE_FRAMES = 3
+"""Local reads of the vehicle, none with a plate box, before a plateless passage counts."""
+
+WATCH_S = 0.5
+"""Once a passage is decided, the local reader still looks at one frame per this much stream
+time while the lane is busy: a car following so closely that the motion of both never
+parts (the first leaving as the next one comes down the lane) shows itself by its plate
+(:func:`next_vehicle`)."""
+
+OTHER_CHARS = 3
+"""A plate differing from the decided one in this many characters is another vehicle's (a
+misread of the same plate differs in one or two)."""
 
 # A passage that spent its calls without a valid read also ends when vehicle motion starts
 # afresh (it was off in the frame before) at the far end with the box's bottom short of
@@ -66,6 +98,87 @@ class OpenPassage:
     """Lowest point (share of the ROI height) the vehicle's box reached."""
     rise_since: float | None = None
     """Since when the moving box has been far above ``max_bottom`` (a new vehicle?)."""
+    vehicle_seqs: set[int] = field(default_factory=set)
+    """Frames given to the local reader while a vehicle-sized box moved."""
+    bare_reads: int = 0
+    """Local reads of those frames that found no plate box."""
+    span: tuple[float, float, float] | None = None
+    """Bottom edge (share of the ROI height) of the vehicle-sized box: first, least, most."""
+    vehicle_frame: Frame | None = None
+    """The frame where that box came nearest (a plateless passage's snapshot)."""
+    watch_pts: float = -1e9
+    """When the decided passage last gave a frame to the reader (:data:`WATCH_S`)."""
+    watched: dict[int, Frame] = field(default_factory=dict)
+    """Those frames, until their reading comes back."""
+    others: dict[str, list[Rect]] = field(default_factory=dict)
+    """Another vehicle's plate read in them: where its box was each time."""
+    boxes: dict[int, Rect] = field(default_factory=dict)
+    """The vehicle's box in each frame offered to the reader, until its reading comes back."""
+
+
+def own_plate(op: OpenPassage, read: PlateRead) -> PlateRead:
+    """``read`` as evidence about this passage's vehicle: a plate whose centre lies outside
+    the vehicle's box in that frame (grown by a tenth) is another car's (a parked one at the
+    edge of the lane) and counts as no plate box at all."""
+    box = op.boxes.pop(read.frame_seq, None)
+    for seq in [s for s in op.boxes if s < read.frame_seq]:
+        del op.boxes[seq]  # frames the reader skipped (newest wins)
+    r = read.rect
+    if r is None or box is None:
+        return read
+    cx, cy = r.x + r.width / 2, r.y + r.height / 2
+    mx, my = box.width / 10, box.height / 10
+    if box.x - mx <= cx <= box.x + box.width + mx and box.y - my <= cy <= box.y + box.height + my:
+        return read
+    return replace(read, ok=False, plate=None, rect=None, box_found=False)
+
+
+def watch(op: OpenPassage, frame: Frame, now: float) -> bool:
+    """True when the decided passage's ``frame`` should go to the reader (:data:`WATCH_S`)."""
+    if now - op.watch_pts < WATCH_S:
+        return False
+    op.watch_pts = now
+    op.watched[frame.seq] = frame
+    return True
+
+
+def next_vehicle(op: OpenPassage, read: PlateRead, agree: int) -> Frame | None:
+    """The frame of a watched reading that shows the next vehicle: a valid plate other than
+    the decided one (:data:`OTHER_CHARS`), read ``agree`` times, its box moving (a parked
+    car's plate in the picture stays put)."""
+    frame = op.watched.pop(read.frame_seq, None)
+    plate = plates.clean(read.plate) if read.ok and read.rect is not None else None
+    if frame is None or plate is None or read.rect is None or op.plate is None:
+        return None
+    differ = sum(a != b for a, b in zip(plate, op.plate, strict=False))
+    if differ + abs(len(plate) - len(op.plate)) < OTHER_CHARS:
+        return None
+    seen = op.others.setdefault(plate, [])
+    seen.append(read.rect)
+    moved = abs(seen[-1].x - seen[0].x) + abs(seen[-1].y - seen[0].y)
+    return frame if len(seen) >= agree and moved >= max(2, read.rect.height // 2) else None
+
+
+def note_vehicle(op: OpenPassage, frame: Frame, bbox: Rect, roi: Rect) -> bool:
+    """Record a moving box's extent for :func:`went_by_bare`; True if it is vehicle-sized."""
+    if bbox.width < VEHICLE_W * roi.width:
+        return False
+    bottom = (bbox.y + bbox.height - roi.y) / max(1, roi.height)
+    first, low, high = op.span if op.span is not None else (bottom, bottom, -1.0)
+    if bottom > high:
+        op.vehicle_frame = frame
+    op.span = (first, min(low, bottom), max(high, bottom))
+    return True
+
+
+def went_by_bare(op: OpenPassage, exit_lane: bool) -> bool:
+    """A vehicle went through the lane with no plate the local reader could see (above)."""
+    if op.span is None or op.bare_reads < BARE_FRAMES:
+        return False
+    first, low, high = op.span
+    if exit_lane:  # driving away from the camera: from the barrier up the lane
+        return first >= NEAR and first - low >= TRAVEL
+    return high >= NEAR and high - first >= TRAVEL
 
 
 def make_passage(  # noqa: PLR0917 - the tracker's one call site
@@ -106,20 +219,45 @@ def make_passage(  # noqa: PLR0917 - the tracker's one call site
 
 def new_vehicle(
     op: OpenPassage, bbox: Rect, roi: Rect, *, started: bool, now: float, in_view_bottom: float,
-    spent: Callable[[OpenPassage], bool],
+    spent: Callable[[OpenPassage], bool], exit_lane: bool = False,
 ) -> bool:
     """True when the moving box is a new vehicle behind ``op``'s (the rules above); keeps
-    ``op``'s lowest point and rise timer up to date."""
+    ``op``'s lowest point and rise timer up to date. On an exit camera (``exit_lane``) the
+    vehicles drive away up the lane, which is what these rules take for a newcomer: there
+    only the lane clearing and the next plate (:func:`next_vehicle`) end a passage."""
     bottom = (bbox.y + bbox.height - roi.y) / max(1, roi.height)
     top = (bbox.y - roi.y) / max(1, roi.height)
+    if exit_lane:
+        return False
     rise = NEW_VEHICLE_RISE if op.rise_since is None else NEW_VEHICLE_HOLD
     entering = top <= NEW_VEHICLE_TOP and bottom < op.max_bottom - rise
     arriving = started and top <= NEW_VEHICLE_TOP and bottom < in_view_bottom
     if arriving and spent(op):
         return True
-    if op.policy.engaged and entering:
+    if (op.policy.engaged or went_by_bare(op, exit_lane=False)) and entering:
         op.rise_since = now if op.rise_since is None else op.rise_since
         return now - op.rise_since >= NEW_VEHICLE_S
     op.rise_since = None
     op.max_bottom = max(op.max_bottom, bottom)
     return False
+
+
+def closing_reading(
+    op: OpenPassage, plate_of: Callable[[PlateRead], str | None]
+) -> tuple[PlateRead, str, Frame | None] | None:
+    """The plate a passage closing undecided carries: the cloud's valid reads (``plate_of``)
+    voted (below the trust threshold), else the local reader's most frequent valid reading."""
+    valid = [
+        (r, p) for r in op.reads
+        if r.provider != "local" and (p := plate_of(r)) is not None
+    ]
+    if valid:
+        voted, _ = plates.vote((p, r.confidence) for r, p in valid)
+        winner = voted or valid[0][1]
+        best = max((r for r, p in valid if p == winner), key=lambda r: r.confidence)
+        return best, winner, op.sent.get(best.frame_seq)
+    gate = op.policy
+    if isinstance(gate, PlateGate) and gate.local_readings():
+        plate, read = gate.local_readings()[0]
+        return read, plate, gate.frame_of(plate)
+    return None

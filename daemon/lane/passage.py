@@ -23,8 +23,10 @@ the frame ``pts`` (seconds) passed in; wall times only go into the event.
 
 With a local reader (``gate`` settings, daemon/lane/plategate.py) the frames go to it
 first (:class:`ReadLocal`) and its readings decide the cloud calls; a passage it saw no
-plate in closes silently whatever the motion did; a passage with plate evidence and no
-cloud plate closes with the best local reading (``provider`` local), else plateless.
+plate in closes silently whatever the motion did, unless a vehicle-sized box came down the
+lane and the reader found no plate box in its frames (``outcome.went_by_bare``: one
+plateless passage); a passage with plate evidence and no cloud plate closes with the best
+local reading (``provider`` local), else plateless.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from uuid import uuid4
 from daemon import plates
 from daemon.config.models import CameraConfig, PassageConfig
 from daemon.domain import Frame, MotionResult, Passage, PlateRead, Rect
+from daemon.lane import outcome
 from daemon.lane.outcome import OpenPassage, make_passage, new_vehicle
 from daemon.lane.plategate import GateSettings, GateStep, PlateGate
 from daemon.lane.selection import SendPolicy, roi_bounds, score_frame
@@ -132,7 +135,8 @@ class PassageTracker:
         if (
             op is not None and motion.moving and motion.bbox is not None
             and new_vehicle(op, motion.bbox, roi, started=started, now=now,
-                            in_view_bottom=self.cfg.in_view_bottom, spent=self._spent)
+                            in_view_bottom=self.cfg.in_view_bottom, spent=self._spent,
+                            exit_lane=self.camera.direction == "exit")
         ):
             log.debug("%s: a new vehicle behind passage %s", self.camera.id, op.id)
             actions.extend(self._close(now, decided_at or frame.wall))
@@ -145,23 +149,7 @@ class PassageTracker:
             return actions
         if motion.occupied:
             op.last_motion_pts = now  # a stopped car absorbed by the background is still there
-        present = motion.moving or motion.occupied
-        if op.plate is None and not op.policy.done and present and motion.bbox is not None:
-            # Only frames showing the moving vehicle are candidates (and trigger a send).
-            score = score_frame(
-                frame.analysis_image, motion.bbox, roi, op.prev_bbox,
-                limited_range=frame.limited_range,
-            )
-            op.prev_bbox = motion.bbox
-            if isinstance(op.policy, PlateGate):
-                local = op.policy.offer(frame, score.total, now)
-                if local is not None:
-                    actions.append(ReadLocal(local, op.id))
-            else:
-                chosen = op.policy.offer(frame, score.total, motion.bbox, now)
-                if chosen is not None:
-                    op.sent[chosen[0].seq] = chosen[0]
-                    actions.append(SendCandidate(chosen[0], op.id, op.policy.attempts, chosen[1]))
+        actions.extend(self._look(op, frame, motion, roi))
         quiet = now - op.last_motion_pts
         waiting = self.in_flight and quiet < self.cfg.clear_after_s + INFLIGHT_GRACE_S
         if (quiet >= self.cfg.clear_after_s and not waiting) or (
@@ -169,6 +157,36 @@ class PassageTracker:
         ):
             actions.extend(self._close(now, decided_at or frame.wall))
         return actions
+
+    def _look(self, op: OpenPassage, frame: Frame, motion: MotionResult, roi: Rect) -> list[Action]:
+        """What to read in ``frame``: a candidate while the passage is undecided (only frames
+        showing the vehicle), once decided a frame now and then to the local reader."""
+        now = frame.pts
+        present = motion.moving or motion.occupied
+        if op.plate is None and not op.policy.done and present and motion.bbox is not None:
+            score = score_frame(
+                frame.analysis_image, motion.bbox, roi, op.prev_bbox,
+                limited_range=frame.limited_range,
+            )
+            op.prev_bbox = motion.bbox
+            if isinstance(op.policy, PlateGate):
+                vehicle = motion.moving and outcome.note_vehicle(op, frame, motion.bbox, roi)
+                op.boxes[frame.seq] = motion.bbox
+                local = op.policy.offer(frame, score.total, now)
+                if local is None:
+                    return []
+                if vehicle:
+                    op.vehicle_seqs.add(local.seq)
+                return [ReadLocal(local, op.id)]
+            chosen = op.policy.offer(frame, score.total, motion.bbox, now)
+            if chosen is None:
+                return []
+            op.sent[chosen[0].seq] = chosen[0]
+            return [SendCandidate(chosen[0], op.id, op.policy.attempts, chosen[1])]
+        decided = op.plate is not None and self.gate is not None and present
+        if decided and outcome.watch(op, frame, now):
+            return [ReadLocal(frame, op.id)]  # decided: is the next car behind it?
+        return []
 
     def _start(self, frame: Frame, roi: Rect) -> OpenPassage:
         """A new passage from this frame on, with the send policy of the configured reader."""
@@ -194,12 +212,7 @@ class PassageTracker:
             return []
         gate = op.policy if isinstance(op.policy, PlateGate) else None
         if read.provider == "local":
-            if gate is None or op.plate is not None:
-                return []
-            if read.ok or read.box_found:  # the reads table keeps what the reader saw
-                op.reads.append(read)
-            step = gate.on_local(read, now_pts, lambda p: self._is_duplicate(p, now_pts))
-            return self._gate_step(op, gate, step, now_pts, decided_at)
+            return self._on_local(op, read, now_pts, decided_at)
         op.reads.append(read)
         plate = self._plate_of(read)
         trusted = plate is not None and read.confidence >= self.cfg.min_confidence
@@ -220,6 +233,33 @@ class PassageTracker:
         return self._decide(
             op, read, plate, op.sent.get(read.frame_seq), now_pts=now_pts, decided_at=decided_at
         )
+
+    def _on_local(self, op: OpenPassage, read: PlateRead, now_pts: float,
+                  decided_at: datetime | None) -> list[Action]:
+        gate = op.policy
+        if not isinstance(gate, PlateGate):
+            return []
+        if op.plate is not None:
+            return self._watched(op, read, now_pts, decided_at)
+        read = outcome.own_plate(op, read)
+        if read.ok or read.box_found:  # the reads table keeps what the reader saw
+            op.reads.append(read)
+        elif read.error_code is None and read.frame_seq in op.vehicle_seqs:
+            op.bare_reads += 1  # the vehicle read, no plate box: plateless evidence
+        step = gate.on_local(read, now_pts, lambda p: self._is_duplicate(p, now_pts))
+        return self._gate_step(op, gate, step, now_pts, decided_at)
+
+    def _watched(self, op: OpenPassage, read: PlateRead, now_pts: float,
+                 decided_at: datetime | None) -> list[Action]:
+        """A reading of a decided passage's frame: the next vehicle's plate ends it and opens
+        the newcomer's passage (``outcome.next_vehicle``)."""
+        frame = outcome.next_vehicle(op, read, self.gate.agree_frames if self.gate else 2)
+        if frame is None:
+            return []
+        log.debug("%s: %s behind passage %s", self.camera.id, read.plate, op.id)
+        actions = self._close(now_pts, decided_at or frame.wall)
+        self._open = self._start(frame, self._roi_for(frame))
+        return actions
 
     def _gate_step(
         self, op: OpenPassage, gate: PlateGate, step: GateStep, now_pts: float,
@@ -245,14 +285,11 @@ class PassageTracker:
         """A trusted (cloud) or final (local) reading decided the passage: emit it at once."""
         op.plate = plate
         op.sent.clear()  # decided: no later event needs these frames, free them now
+        op.vehicle_frame = None
         if self._is_duplicate(plate, now_pts):
             self.deduplicated += 1
-            log.debug(
-                "%s: %s again within %.0f s, no new event",
-                self.camera.id,
-                plate,
-                self.cfg.dedup_window_s,
-            )
+            log.debug("%s: %s again within %.0f s, no new event", self.camera.id, plate,
+                      self.cfg.dedup_window_s)
             return []
         self._last_seen[plate] = now_pts
         when = decided_at or (frame.wall if frame else op.started_wall)
@@ -309,40 +346,28 @@ class PassageTracker:
             # The vehicle was there until now: the dedup window runs from its departure.
             self._last_seen[op.plate] = max(now_pts, self._last_seen.get(op.plate, now_pts))
             return []
-        reading = self._closing_reading(op)
+        reading = outcome.closing_reading(op, self._plate_of)
         if reading is not None:
             read, plate, frame = reading
             return self._close_with(op, read, plate, frame, now_pts=now_pts,
                                     decided_at=decided_at)
         gate = op.policy if isinstance(op.policy, PlateGate) else None
-        if not op.policy.engaged or (gate is not None and not gate.has_evidence):
+        bare = gate is not None and not gate.has_evidence \
+            and outcome.went_by_bare(op, self.camera.direction == "exit")
+        if bare:
+            log.debug("%s: passage %s: a vehicle with no plate box in %d reads", self.camera.id,
+                      op.id, op.bare_reads)
+        elif not op.policy.engaged or (gate is not None and not gate.has_evidence):
             # No call, or (local reader) too little plate evidence: motion alone, a walker,
             # a car's rear, a shadow. Never published.
             self.dropped += 1
             log.debug("%s: passage %s closed without plate evidence", self.camera.id, op.id)
             return []
-        log.debug("%s: passage %s closed without a plate after %d call(s)", self.camera.id,
-                 op.id, op.policy.attempts)
-        last_frame = op.sent[max(op.sent)] if op.sent else None
+        else:
+            log.debug("%s: passage %s closed without a plate after %d call(s)",
+                      self.camera.id, op.id, op.policy.attempts)
+        last_frame = op.sent[max(op.sent)] if op.sent else op.vehicle_frame
         return [self._emit(op, None, None, last_frame, decided_at)]
-
-    def _closing_reading(self, op: OpenPassage) -> tuple[PlateRead, str, Frame | None] | None:
-        """The plate a passage closing undecided carries: the cloud's valid reads voted (below
-        the trust threshold), else the local reader's most frequent valid reading."""
-        valid = [
-            (r, p) for r in op.reads
-            if r.provider != "local" and (p := self._plate_of(r)) is not None
-        ]
-        if valid:
-            voted, _ = plates.vote((p, r.confidence) for r, p in valid)
-            winner = voted or valid[0][1]
-            best = max((r for r, p in valid if p == winner), key=lambda r: r.confidence)
-            return best, winner, op.sent.get(best.frame_seq)
-        gate = op.policy
-        if isinstance(gate, PlateGate) and gate.local_readings():
-            plate, read = gate.local_readings()[0]
-            return read, plate, gate.frame_of(plate)
-        return None
 
     def _close_with(
         self, op: OpenPassage, read: PlateRead, plate: str, frame: Frame | None, *,

@@ -52,10 +52,11 @@ def crop_of(image: Image, box: Rect | None) -> tuple[Image, int, int]:
 
 
 def to_read(cand: Candidate, found: list[LocalPlate], ms: float, dx: int, dy: int) -> PlateRead:
-    """The lane's PlateRead for the reader's best plate (box mapped to full-frame pixels)."""
+    """The lane's PlateRead for the reader's best plate (box mapped to full-frame pixels; a
+    box cut by the crop's edge gives ``box_found`` without a rect: no frame to send)."""
     best = found[0] if found else None
     rect = None
-    if best is not None:
+    if best is not None and not best.clipped:  # a cut plate: evidence, no frame to send
         x, y, w, h = best.box
         rect = Rect(x + dx, y + dy, w, h)
     return PlateRead(

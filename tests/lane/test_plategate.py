@@ -1,5 +1,7 @@
 """The local-reader-driven send policy (ocr.mode) through the passage tracker: fake local
-reads, fake cloud reads, the frame pts as the clock."""
+reads, fake cloud reads, the frame pts as the clock; a vehicle with no plate is one plateless
+passage from the reader's evidence while walkers, a read car leaving and back-to-back cars
+keep their behaviour."""
 
 from __future__ import annotations
 
@@ -53,10 +55,19 @@ class Run:
     decided_pts: list[float] = field(default_factory=list)
 
 
+Box = Callable[[float], Rect]
+"""pts -> the moving box (frame pixels, 640x360, the ROI is the whole frame)."""
+
+
 def drive(mode: str, local: Local, cloud: Cloud, moving: list[tuple[float, float]],
-          seconds: float = 12.0, **gate: int) -> Run:
-    """Frames at FPS; motion (box low in the lane) during each ``moving`` span."""
-    tracker = PassageTracker(CAMERA, PassageConfig(), "lot-a",
+          seconds: float = 12.0, *, box: Box = lambda _pts: Rect(200, 150, 240, 200),
+          occupied: tuple[tuple[float, float], ...] = (), failing: bool = False,
+          plate_y: Callable[[float], int] = lambda _pts: 250, camera: CameraConfig = CAMERA,
+          **gate: int) -> Run:
+    """Frames at FPS; motion (``box``, by default low in the lane) during each ``moving``
+    span; the lane occupied (a stopped car, no motion) during each ``occupied`` span;
+    ``failing``: every local read is a ``LocalError``; ``plate_y``: pts -> the plate box's y."""
+    tracker = PassageTracker(camera, PassageConfig(), "lot-a",
                              gate=GateSettings(mode=mode, **gate))
     run = Run()
 
@@ -71,8 +82,9 @@ def drive(mode: str, local: Local, cloud: Cloud, moving: list[tuple[float, float
                     camera_id=CAMERA.id, passage_id=action.passage_id,
                     frame_seq=action.frame.seq, ok=bool(seen and seen[0]),
                     plate=seen[0] if seen else None, confidence=seen[1] if seen else 0,
-                    rect=Rect(300, 250, seen[2], 40) if seen else None, called=False,
+                    rect=Rect(300, plate_y(pts), seen[2], 40) if seen else None, called=False,
                     provider="local", box_found=seen is not None,
+                    error_code="LocalError" if failing else None,
                 )
                 pending += tracker.on_read(read, pts)
             elif isinstance(action, SendCandidate):
@@ -85,7 +97,9 @@ def drive(mode: str, local: Local, cloud: Cloud, moving: list[tuple[float, float
     for seq in range(int(seconds * FPS)):
         pts = seq / FPS
         on = any(a <= pts < b for a, b in moving)
-        motion = MotionResult(on, 0.2 if on else 0.0, Rect(200, 150, 240, 200) if on else None)
+        held = any(a <= pts < b for a, b in occupied)
+        motion = MotionResult(on, 0.2 if on else 0.0, box(pts) if on or held else None,
+                              occupied=on or held)
         frame = Frame(CAMERA.id, seq, pts, T0 + timedelta(seconds=pts), IMAGE)
         apply(tracker.on_frame(frame, motion), pts)
     apply(tracker.flush(seconds), seconds)
@@ -183,3 +197,150 @@ def test_back_to_back_cars_in_local_first_are_two_passages() -> None:
     two = lambda pts: ("京A12345", 96, 140) if pts < 5 else ("粤B67890", 96, 140)  # noqa: E731
     run = drive("local_first", two, cloud_says(None), [(1.0, 4.5), (6.5, 9.0)])
     assert [p.plate for p in run.passages] == ["京A12345", "粤B67890"]
+
+
+# ---- a vehicle with no plate: one plateless passage from the reader's evidence
+def coming(start: float, seconds: float = 2.0, width: int = 300) -> object:
+    """A box ``width`` px wide driving down the 360 px lane from the far end to the barrier
+    in ``seconds`` from ``start``, then standing there."""
+    def box(pts: float) -> Rect:
+        k = min(1.0, max(0.0, (pts - start) / seconds))
+        bottom = round(40 + k * 315)
+        return Rect(170, max(0, bottom - 200), width, min(200, bottom))
+    return box
+
+
+def leaving(start: float, seconds: float = 2.0) -> object:
+    """A car-sized box pulling away from the barrier up the lane (its rear to the camera)."""
+    def box(pts: float) -> Rect:
+        k = min(1.0, max(0.0, (pts - start) / seconds))
+        bottom = round(355 - k * 300)
+        return Rect(170, max(0, bottom - 200), 300, min(200, bottom))
+    return box
+
+
+@pytest.mark.parametrize("mode", ["cloud", "local_first", "local"])
+def test_a_car_without_plates_is_one_plateless_passage_without_a_call(mode: str) -> None:
+    run = drive(mode, lambda _pts: None, cloud_says(PLATE), [(1.0, 4.0)], box=coming(1.0))
+    [p] = run.passages
+    assert p.plate is None and p.provider == "local" and p.ocr_calls == 0
+    assert run.calls == []
+
+
+def test_a_reader_failing_on_every_frame_is_no_evidence_of_a_plateless_car() -> None:
+    run = drive("local", lambda _pts: None, cloud_says(PLATE), [(1.0, 4.0)], box=coming(1.0),
+                failing=True)
+    assert run.passages == [] and run.local_reads > 10
+
+
+def test_a_walker_coming_down_the_lane_is_no_passage() -> None:
+    run = drive("cloud", lambda _pts: None, cloud_says(PLATE), [(1.0, 6.0)],
+                box=coming(1.0, 4.0, width=80))
+    assert run.passages == [] and run.local_reads > 10
+
+
+def test_a_car_sized_box_that_never_comes_down_the_lane_is_no_passage() -> None:
+    """Shake, an IR switch, a shadow sweeping the whole picture: big, but it does not travel."""
+    run = drive("cloud", lambda _pts: None, cloud_says(PLATE), [(1.0, 4.0)],
+                box=lambda _pts: Rect(0, 0, 640, 360))
+    assert run.passages == []
+
+
+def test_a_read_car_pulling_away_opens_no_plateless_passage() -> None:
+    """Read at the barrier, the lane goes quiet, then its rear (no plate) drives off."""
+    def box(pts: float) -> Rect:
+        return coming(1.0)(pts) if pts < 5.0 else leaving(6.0)(pts)  # type: ignore[operator]
+    run = drive("cloud", plate_from(2.5, until=4.0), cloud_says(PLATE), [(1.0, 4.0), (6.0, 8.0)],
+                box=box)
+    assert [p.plate for p in run.passages] == [PLATE]
+
+
+def test_a_plateless_car_waiting_minutes_at_the_barrier_is_one_passage() -> None:
+    run = drive("local_first", lambda _pts: None, cloud_says(PLATE), [(1.0, 3.5), (183.0, 185.0)],
+                seconds=190.0, box=coming(1.0), occupied=((3.5, 183.0),))
+    [p] = run.passages
+    assert p.plate is None and run.calls == []
+
+
+def test_a_plated_car_right_behind_a_plateless_one_gets_its_own_passage() -> None:
+    """Back to back: the plateless car reached the barrier, the next one enters at the far
+    end before the lane cleared; its plate must not be the first car's."""
+    def box(pts: float) -> Rect:
+        return coming(1.0)(pts) if pts < 4.0 else coming(4.0)(pts)  # type: ignore[operator]
+    run = drive("local_first", plate_from(5.0), cloud_says(PLATE), [(1.0, 7.0)], box=box)
+    assert [p.plate for p in run.passages] == [None, PLATE]
+
+
+# ---- a car following so closely that the lane's motion never parts: told by its plate
+
+
+def two_cars(pts: float) -> tuple[str | None, int, int]:
+    """京A12345 until 6 s, then another plate: the next car's, or a parked car's."""
+    return (PLATE, 96, 140) if pts < 6.0 else ("粤B67890", 96, 140)
+
+
+def test_the_next_car_read_behind_a_decided_one_gets_its_own_passage() -> None:
+    run = drive("local_first", two_cars, cloud_says(None), [(1.0, 11.0)],
+                plate_y=lambda pts: 100 + round(20 * pts))  # its plate comes down the lane
+    assert [p.plate for p in run.passages] == [PLATE, "粤B67890"]
+    assert run.decided_pts[1] < 7.5
+
+
+def test_a_plate_that_stays_put_behind_a_decided_car_is_no_new_passage() -> None:
+    """A parked car's plate in the picture (or a poster): read, but it never moves."""
+    run = drive("local_first", two_cars, cloud_says(None), [(1.0, 11.0)])
+    assert [p.plate for p in run.passages] == [PLATE]
+
+
+def test_a_misread_of_the_decided_plate_is_the_same_car() -> None:
+    flip = lambda pts: (PLATE if pts < 6.0 else "京A12845", 96, 140)  # noqa: E731
+    run = drive("local_first", flip, cloud_says(None), [(1.0, 11.0)],
+                plate_y=lambda pts: 100 + round(20 * pts))
+    assert [p.plate for p in run.passages] == [PLATE]
+
+
+EXIT_CAM = CameraConfig(id="exit-1", url="rtsp://cam/stream", direction="exit")
+
+
+def away(pts: float) -> Rect:
+    """A car driving from the barrier to the far end of the lane in 3 s from 1 s."""
+    bottom = round(355 - min(1.0, max(0.0, (pts - 1.0) / 3.0)) * 300)
+    return Rect(170, 0, 300, bottom)
+
+
+def test_a_car_driving_away_from_an_exit_camera_is_one_passage() -> None:
+    """Its plate shows (unreadable at first) as it drives up the lane, away from the camera:
+    on an entry camera that movement is what a car entering behind another looks like."""
+    def plate(pts: float) -> tuple[str | None, int, int] | None:
+        return ("冀Y2491", 60, 120) if pts < 3.0 else (PLATE, 96, 120)  # invalid, then read
+    run = drive("local", plate, cloud_says(None), [(1.0, 4.5)], box=away, camera=EXIT_CAM,
+                plate_y=lambda pts: max(0, away(pts).height - 50))  # the plate on its rear
+    assert [p.plate for p in run.passages] == [PLATE]
+
+
+def test_a_car_without_plates_driving_away_from_an_exit_camera_is_one_plateless_passage() -> None:
+    run = drive("local", lambda _pts: None, cloud_says(None), [(1.0, 4.5)], box=away,
+                camera=EXIT_CAM)
+    assert [p.plate for p in run.passages] == [None]
+    entry = drive("local", lambda _pts: None, cloud_says(None), [(1.0, 4.5)], box=away)
+    assert entry.passages == []  # on an entry camera: a car leaving, not a plateless one
+
+
+
+def test_a_plate_outside_the_moving_vehicles_box_is_not_its_plate() -> None:
+    """A parked car's plate at the edge of the picture, far from the moving box, counts as
+    no plate box; one inside the box is the vehicle's."""
+    from daemon.lane.outcome import OpenPassage, own_plate
+    from daemon.lane.plategate import PlateGate
+
+    op = OpenPassage("p1", 0.0, T0, 0.0, PlateGate(GateSettings(), PassageConfig()))
+    op.boxes = {7: Rect(170, 100, 300, 200), 8: Rect(170, 100, 300, 200)}
+
+    def read(seq: int, x: int, y: int) -> PlateRead:
+        return PlateRead(camera_id=CAMERA.id, passage_id="p1", frame_seq=seq, ok=True,
+                         plate="桂M88941", confidence=94, rect=Rect(x, y, 82, 25),
+                         called=False, provider="local", box_found=True)
+    parked = own_plate(op, read(7, 2, 300))
+    assert not parked.ok and parked.plate is None and not parked.box_found
+    assert own_plate(op, read(8, 280, 250)).plate == "桂M88941"
+    assert op.boxes == {}

@@ -21,6 +21,7 @@ from tencentcloud.common.profile.http_profile import HttpProfile
 from tencentcloud.ocr.v20181119 import models, ocr_client
 
 from daemon.domain import Rect
+from daemon.ocr.emulator.readers import LocatingReader
 from daemon.ocr.emulator.server import EmulatorServer, estimate_color, normalise_plate
 from daemon.ocr.errors import Action, OcrError
 from daemon.ocr.ratelimit import RateLimiter
@@ -109,6 +110,15 @@ def test_client_reads_a_rendered_plate(rapid_emulator: EmulatorServer) -> None:
     assert res.confidence >= 80
     assert 480 <= res.rect.x <= 540 and 390 <= res.rect.y <= 440
     assert res.request_id
+
+
+@pytest.mark.parametrize("text", ["京A·F0236", "豫C·21127"])
+def test_locating_reader_finds_the_plate_then_reads_it(text: str) -> None:
+    reader = LocatingReader()
+    [found] = reader(render_plate(text))[:1]
+    assert found.number == normalise_plate(text) and found.confidence >= 80
+    assert found.color == "蓝" and 480 <= found.rect.x <= 540 and 380 <= found.rect.y <= 440
+    assert reader(tiny_jpeg()) == [] and reader(b"not an image") == []
 
 
 def test_client_no_plate(rapid_emulator: EmulatorServer) -> None:

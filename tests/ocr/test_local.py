@@ -47,6 +47,21 @@ def test_reads_a_rendered_plate_with_box_colour_and_confidence(
     assert abs(x - 500) < 30 and abs((y + 180) - 400) < 30 and 300 < w < 380 and h < 130
 
 
+@pytest.mark.parametrize("cut", [15, 40])
+def test_a_plate_cut_by_the_crop_edge_is_evidence_but_no_reading(
+    reader: LocalPlateReader, cut: int
+) -> None:
+    """The plate's top rows outside the crop (a car entering the ROI): a cut province
+    character reads as another (晋 -> 鲁), so no text, and no box for a cloud call."""
+    img = _image(render_plate("晋A·F0236", fill=(20, 60, 180)))
+    crop = img[400 + cut : 720, 0:1280]  # the plate spans y 400-490 of the frame
+    found = reader.read(crop)
+    assert any(p.clipped and p.box_found and p.text == "" for p in found)
+    assert not any(p.valid for p in found)
+    whole = reader.read(img[390:720, 0:1280])[0]  # 10 px of margin: read as usual
+    assert not whole.clipped and whole.text == "晋AF0236"
+
+
 @pytest.mark.parametrize("scene", ["grey", "noise", "stripes"])
 def test_plateless_crops_give_no_valid_plate(reader: LocalPlateReader, scene: str) -> None:
     rng = np.random.default_rng(3)

@@ -12,7 +12,7 @@ import pytest
 
 from daemon.domain import Candidate, Frame, Image, PlateRead, Rect
 from daemon.ocr.local import LocalPlate
-from daemon.ocr.localpool import DROPPED, LOCAL_ERROR, LocalReadPool
+from daemon.ocr.localpool import DROPPED, LOCAL_ERROR, LocalReadPool, to_read
 
 T0 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 
@@ -63,6 +63,12 @@ def test_reads_the_roi_crop_and_maps_the_box_to_the_frame() -> None:
     assert read.provider == "local" and not read.called and read.ok and read.box_found
     assert read.plate == "京A12345" and read.rect == Rect(110, 70, 140, 40)
     assert pool.stats()["reads"] == 1
+
+
+def test_a_plate_cut_by_the_crop_edge_is_evidence_without_a_box_to_send() -> None:
+    cut = LocalPlate("", False, 0, (10, 0, 140, 30), "蓝", True, "hsv", clipped=True)
+    read = to_read(cand(1), [cut], 12.0, 100, 50)
+    assert read.box_found and not read.ok and read.plate is None and read.rect is None
 
 
 def test_newest_candidate_per_camera_wins_the_older_is_dropped() -> None:

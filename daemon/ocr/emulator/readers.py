@@ -1,11 +1,15 @@
-"""Plate readers for the Tencent emulator: RapidOCR (real local OCR) and a ground-truth oracle.
+"""Plate readers for the Tencent emulator: RapidOCR, a plate localiser + recogniser, an oracle.
 
 A reader is any ``Callable[[bytes], list[PlateFound]]`` taking the decoded request
 image bytes (JPEG/PNG) and returning the plates found, best first; an empty list
 becomes ``FailedOperation.OcrFailed``. :class:`RapidOcrReader` reads pixels with
-the PP-OCRv4 models shipped in the ``rapidocr-onnxruntime`` wheel;
-:class:`OracleReader` answers from a ground-truth mapping or callable in
-microseconds, for benchmarks and tests of everything but the OCR itself.
+the PP-OCRv4 models shipped in the ``rapidocr-onnxruntime`` wheel (general text
+detection on the whole picture, then recognition of every line);
+:class:`LocatingReader` reads them as a plate service does: find the plate, then
+read that box (the daemon's local reader with the text detector as a fallback, run on
+the uploaded picture: pixels only, no ground truth); :class:`OracleReader` answers from
+a ground-truth mapping or callable in microseconds, for benchmarks and tests of
+everything but the OCR itself.
 """
 
 from __future__ import annotations
@@ -80,6 +84,31 @@ class RapidOcrReader:
             conf = max(0, min(100, round(float(score) * 100)))
             found.append(PlateFound(number, conf, rect, estimate_color(arr, rect)))
         return sorted(found, key=lambda p: -p.confidence)
+
+
+class LocatingReader:
+    """Finds the plate in the uploaded picture, then reads it (``daemon.ocr.local``, the
+    ``hsv+det`` localiser); the models load on the first image, reads run under a lock."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._reader: Any = None
+
+    def __call__(self, image: bytes) -> list[PlateFound]:
+        """The valid plates found, best first."""
+        arr = cv2.imdecode(np.frombuffer(image, np.uint8), cv2.IMREAD_COLOR)
+        if arr is None:
+            return []
+        with self._lock:
+            if self._reader is None:
+                from daemon.ocr.local import LocalPlateReader  # noqa: PLC0415 - heavy
+
+                self._reader = LocalPlateReader("hsv+det")
+            found = self._reader.read(arr)
+        return [
+            PlateFound(p.text, p.confidence, Rect(*p.box), p.color)
+            for p in found if p.valid
+        ]
 
 
 Truth = Mapping[str, "PlateFound | str"] | Callable[[bytes], "PlateFound | str | None"]
