@@ -18,6 +18,7 @@ from typing import Any
 
 from daemon import __version__, contract
 from daemon.access import AccessControl
+from daemon.capture.source import with_decode_threads
 from daemon.capture.thread import CameraStatus, CaptureThread, LatestFrameSlot
 from daemon.config.models import CameraConfig, Config, with_camera_passwords
 from daemon.config.secrets import Secrets
@@ -204,9 +205,9 @@ class App:
         self._client, self._circuit, self._pool = cloud.client, cloud.circuit, cloud.pool
 
     def _start_cameras(self) -> None:
-        for cam_cfg in self.cfg.cameras:
-            if cam_cfg.enabled:
-                self._cameras.append(self._start_camera(cam_cfg))
+        enabled = [c for c in self.cfg.cameras if c.enabled]
+        for cam_cfg in enabled:  # decoder threads sized for the cameras sharing the cores
+            self._cameras.append(self._start_camera(with_decode_threads(cam_cfg, len(enabled))))
 
     def _start_health(self) -> None:
         """sd_notify + watchdog (health.py); /metrics and /healthz unless replaying."""

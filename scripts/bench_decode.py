@@ -13,13 +13,22 @@ the lane empty in between). Per camera count N and GOP, four runs, interleaved a
 - ``idle``: N empty lanes with ``idle_decode: off`` and with ``keyframes``; the ratio
   of the process CPU is ``cpu_ratio_vs_full_decode.idle`` (per camera: every camera is alike);
 - ``busy``: N traffic lanes, same two settings: ``cpu_ratio_vs_full_decode.busy``;
-- and, for N = 4, ``mixed``: three empty lanes and one traffic lane with ``keyframes`` (the
-  issue's real-time target).
+- and, for N >= 2, ``mixed``: N-1 empty lanes and one traffic lane with ``keyframes`` (for
+  N = 4 the issue's real-time target); ``--mixed-only`` runs just these.
 
-``frames_behind_max``: the largest delay of any camera's packets behind their schedule
-(frames); ``wake_delay_ms``: first motion of a car (found once by the motion detector on a
-full decode of the clip) to the first full-rate frame delivered after the wake-up;
-``rss_mb``: the process's peak RSS (VmHWM). The last line is one JSON object.
+``frames_behind``: each packet's delay behind its schedule (the clip paced like a camera),
+the worst of every 0.2 s window per camera, in frames: ``_max`` over all windows and cameras,
+``_p99``, ``_max_steady`` outside and ``_max_after_wake`` within 2 GOPs after the camera woke
+(the rewound GOPs are decoded at once: the price of a wake-up), and, for ``mixed``,
+``_max_idle_cameras`` (does the busy camera starve the others?).
+``runqueue_wait_per_cpu_s``: seconds the daemon's threads were runnable but waited for a core,
+per CPU second they ran (``/proc/self/task/*/schedstat``): near 0 on a machine of its own; on
+a shared one, the other jobs' share, which delays packets however light the daemon is
+(``--nice -10``, as root, measures as if the daemon came first). ``wake_delay_ms``: first
+motion of a car (found once by the motion detector on a full decode of the clip) to the
+first full-rate frame delivered after the wake-up; ``rss_mb``: the process's peak RSS
+(VmHWM); for ``mixed`` also CPU seconds per thread role, ``smaps_rollup`` and the thread
+count. The last line is one JSON object.
 """
 
 from __future__ import annotations
@@ -43,6 +52,7 @@ ROI = [(0.0, 0.25), (1.0, 0.25), (1.0, 1.0), (0.0, 1.0)]
 FPS = 25
 TRAFFIC_ENTER_S = (3.0, 13.0, 23.0)
 CLIP_S = 30.0
+LAG_WINDOW_S = 0.2  # lag is sampled as the worst of each window this long
 
 
 # ---------------------------------------------------------------- clips
@@ -114,6 +124,8 @@ def motion_onsets(clip: Path) -> list[float]:
 
 def child(spec: dict[str, Any]) -> dict[str, Any]:
     """Run the daemon on ``spec["clips"]`` (one per camera) and measure it."""
+    from rig.procstat import cpu_by_role, runqueue_wait_s, smaps_rollup_mb, status_kb, thread_times
+
     from daemon.app import App
     from daemon.config.models import Config
     from daemon.config.secrets import Secrets
@@ -135,20 +147,34 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
         try:
             time.sleep(spec["warmup"])
             cams = app.stages().cameras
+            dropped0 = [c.slot.dropped for c in cams]
             for c in cams:
                 c.capture.max_lag_s = 0.0
-            dropped0 = [c.slot.dropped for c in cams]
-            t0, c0 = time.monotonic(), os.times()
-            time.sleep(spec["seconds"])
-            c1, wall = os.times(), time.monotonic() - t0
+            t0, c0, th0 = time.monotonic(), os.times(), thread_times()
+            windows: list[list[float]] = [[] for _ in cams]
+            ends: list[float] = []
+            while time.monotonic() - t0 < spec["seconds"]:
+                time.sleep(LAG_WINDOW_S)
+                ends.append(time.monotonic())
+                for w, c in zip(windows, cams, strict=True):  # the worst lag of each window
+                    w.append(c.capture.max_lag_s)
+                    c.capture.max_lag_s = 0.0
+            c1, wall, th1 = os.times(), time.monotonic() - t0, thread_times()
+            cpu_s = c1.user + c1.system - c0.user - c0.system
             out = {
-                "cpu_pct": 100 * (c1.user + c1.system - c0.user - c0.system) / wall,
-                "rss_mb": _status_kb("VmHWM") / 1024,
-                "lag_s": [c.capture.max_lag_s for c in cams],
+                "cpu_pct": 100 * cpu_s / wall,
+                "rss_mb": status_kb("VmHWM") / 1024,
+                "lag_windows": windows,
+                "window_ends": ends,
                 "lane_dropped": [c.slot.dropped - d for c, d in zip(cams, dropped0, strict=True)],
                 "wakes": [[(w.key_t, w.at_t, woke, first) for w, woke, first in c.capture.wake_log
                            if woke >= t0 and w.reason in ("change", "lane")] for c in cams],
-                "threads": _status_kb("Threads"),
+                "woke_at": [[woke for _, woke, _ in c.capture.wake_log if woke >= t0]
+                            for c in cams],
+                "threads": status_kb("Threads"),
+                "thread_cpu_s": cpu_by_role(th0, th1),
+                "runqueue_wait_per_cpu_s": runqueue_wait_s(th0, th1) / max(cpu_s, 1e-3),
+                "smaps_rollup_mb": smaps_rollup_mb(),
             }
         finally:
             app.stop()
@@ -156,16 +182,11 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _status_kb(key: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1])
-    return 0
-
-
-def run_child(spec: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
-    """One measurement in a fresh process (its own RSS and CPU)."""
-    proc = subprocess.run([sys.executable, __file__, "--child", json.dumps(spec)],
+def run_child(spec: dict[str, Any], env: dict[str, str], nice: int = 0) -> dict[str, Any]:
+    """One measurement in a fresh process (its own RSS and CPU), ``nice`` added to its
+    priority (negative: root only; a shared machine's other jobs then wait first)."""
+    prefix = ["nice", "-n", str(nice)] if nice else []
+    proc = subprocess.run([*prefix, sys.executable, __file__, "--child", json.dumps(spec)],
                           capture_output=True, text=True, env=env, cwd=ROOT,
                           timeout=spec["warmup"] + spec["seconds"] + 120, check=False)
     if proc.returncode != 0:
@@ -193,6 +214,30 @@ def wake_delays_ms(wakes: list[list[Any]], onsets: list[float]) -> list[float]:
     return out
 
 
+def lag_stats(runs: list[dict[str, Any]], cams: list[int] | None, catchup_s: float,
+              ) -> dict[str, float]:
+    """``frames_behind`` over the lag windows of ``cams`` (all: None) in ``runs`` (frames):
+    the largest, the 99th percentile, and the largest outside / inside the ``catchup_s``
+    after a wake-up of the camera (its rewound GOPs are decoded at once: the price of waking,
+    measured by ``wake_delay_ms``), and the run-queue wait per CPU second (the machine)."""
+    steady, woken, every = [0.0], [0.0], []
+    for r in runs:
+        for i, windows in enumerate(r["lag_windows"]):
+            if cams is not None and i not in cams:
+                continue
+            for lag, end in zip(windows, r["window_ends"], strict=True):
+                after = any(0 <= end - w <= catchup_s + LAG_WINDOW_S for w in r["woke_at"][i])
+                (woken if after else steady).append(lag * FPS)
+                every.append(lag * FPS)
+    every.sort()
+    return {"frames_behind_max": round(every[-1], 1),
+            "frames_behind_p99": round(every[int(0.99 * (len(every) - 1))], 1),
+            "frames_behind_max_steady": round(max(steady), 1),
+            "frames_behind_max_after_wake": round(max(woken), 1),
+            "runqueue_wait_per_cpu_s": round(statistics.median(
+                r["runqueue_wait_per_cpu_s"] for r in runs), 2)}
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command line entry point (see the module docstring)."""
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
@@ -204,6 +249,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--size", default="1920x1080")
     ap.add_argument("--option", action="append", default=[], metavar="KEY=JSON",
                     help="extra camera setting for every run, e.g. decode_threads=1")
+    ap.add_argument("--nice", type=int, default=0,
+                    help="niceness added to each run (negative needs root): on a shared "
+                    "machine, measure as if the daemon had the cores it needs first")
+    ap.add_argument("--mixed-only", action="store_true",
+                    help="only the runs of N-1 idle cameras and one busy (N >= 2)")
     ap.add_argument("--clips", type=Path, default=Path(tempfile.gettempdir()) / "gatecam-decode")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -224,63 +274,75 @@ def main(argv: list[str] | None = None) -> int:
     plan = []
     for n in counts:
         for g in gops:
-            for kind in ("empty", "traffic"):
+            for kind in () if args.mixed_only else ("empty", "traffic"):
                 for mode in ("off", "keyframes"):
                     plan.append((n, g, kind, mode, [str(clips[(kind, g)])] * n))
-            if n == 4:
-                mixed = [str(clips[("empty", g)])] * 3 + [str(clips[("traffic", g)])]
+            if n >= 2:
+                mixed = [str(clips[("empty", g)])] * (n - 1) + [str(clips[("traffic", g)])]
                 plan.append((n, g, "mixed", "keyframes", mixed))
     for rep in range(args.repeat):
         for n, g, kind, mode, cam_clips in plan:  # interleaved: every setting once per round
             spec = {"clips": cam_clips,
                     "options": {"idle_decode": mode, "idle_max_gop_s": g, **extra},
                     "seconds": args.seconds, "warmup": args.warmup}
-            r = run_child(spec, env)
+            r = run_child(spec, env, args.nice)
             runs.setdefault((n, g, kind, mode), []).append(r)
-            load = os.getloadavg()[0]
+            lag = lag_stats([r], None, 2.0 * g)
             print(f"  round {rep + 1} N={n} gop {g} s {kind:<7} {mode:<9} cpu {r['cpu_pct']:5.1f}% "
-                  f"rss {r['rss_mb']:.0f} MB lag {max(r['lag_s']) * FPS:.1f} frames "
-                  f"(load {load:.2f})", flush=True)
-    print(json.dumps(summarise(runs, counts, gops, onsets)))
+                  f"rss {r['rss_mb']:.0f} MB behind {lag['frames_behind_max']:.1f} frames "
+                  f"(steady {lag['frames_behind_max_steady']:.1f}), run-queue wait "
+                  f"{r['runqueue_wait_per_cpu_s']:.2f} s per CPU s (load "
+                  f"{os.getloadavg()[0]:.2f})", flush=True)
+    print(json.dumps(summarise(runs, counts, gops, onsets, {"nice": args.nice, **extra})))
     return 0
 
 
 def summarise(runs: dict[tuple[int, int, str, str], list[dict[str, Any]]], counts: list[int],
-              gops: list[int], onsets: dict[int, list[float]]) -> dict[str, Any]:
+              gops: list[int], onsets: dict[int, list[float]], setting: dict[str, Any],
+              ) -> dict[str, Any]:
     """Medians per camera count and GOP; ratios within each round, then their median."""
 
-    def ratio(n: int, g: int, kind: str) -> float:
+    def ratio(n: int, g: int, kind: str) -> float | None:
+        if (n, g, kind, "off") not in runs:
+            return None
         pairs = zip(runs[(n, g, kind, "keyframes")], runs[(n, g, kind, "off")], strict=True)
         return round(float(statistics.median(a["cpu_pct"] / b["cpu_pct"] for a, b in pairs)), 3)
 
-    out: dict[str, Any] = {"load_avg_1m": round(os.getloadavg()[0], 2)}
+    out: dict[str, Any] = {"load_avg_1m": round(os.getloadavg()[0], 2), "setting": setting}
     for n in counts:
         for g in gops:
-            every = [r for (rn, rg, _, _), rs in runs.items() if rn == n and rg == g for r in rs]
-            keyf = [r for (rn, rg, _, m), rs in runs.items()
-                    if rn == n and rg == g and m == "keyframes" for r in rs]
-            delays = [d for r in keyf for d in wake_delays_ms(r["wakes"], onsets[g])]
-            row: dict[str, Any] = {
-                "cpu_ratio_vs_full_decode": {"idle": ratio(n, g, "empty"),
-                                             "busy": ratio(n, g, "traffic")},
-                "cpu_pct_full_per_camera": round(statistics.median(
-                    r["cpu_pct"] for r in runs[(n, g, "empty", "off")]) / n, 1),
-                "rss_mb": round(max(r["rss_mb"] for r in every), 1),
-                "frames_behind_max": round(max(max(r["lag_s"]) for r in keyf) * FPS, 1),
-                "frames_behind_max_full_decode": round(max(
-                    max(r["lag_s"]) for (rn, rg, _, m), rs in runs.items()
-                    if rn == n and rg == g and m == "off" for r in rs) * FPS, 1),
-                "wake_delay_ms": {"median": round(statistics.median(delays)) if delays else None,
-                                  "max": round(max(delays)) if delays else None,
-                                  "wakes": len(delays)},
-                "lane_dropped_max": max(max(r["lane_dropped"]) for r in every),
-            }
-            if (n, g, "mixed", "keyframes") in runs:
-                mixed = runs[(n, g, "mixed", "keyframes")]
-                row["mixed_3_idle_1_busy"] = {
+            row: dict[str, Any] = {}
+            keyf = [r for (rn, rg, k, m), rs in runs.items()
+                    if rn == n and rg == g and m == "keyframes" and k != "mixed" for r in rs]
+            full = [r for (rn, rg, _, m), rs in runs.items()
+                    if rn == n and rg == g and m == "off" for r in rs]
+            if keyf and full:
+                delays = [d for r in keyf for d in wake_delays_ms(r["wakes"], onsets[g])]
+                row = {
+                    "cpu_ratio_vs_full_decode": {"idle": ratio(n, g, "empty"),
+                                                 "busy": ratio(n, g, "traffic")},
+                    "cpu_pct_full_per_camera": round(statistics.median(
+                        r["cpu_pct"] for r in runs[(n, g, "empty", "off")]) / n, 1),
+                    "rss_mb": round(max(r["rss_mb"] for r in keyf + full), 1),
+                    **lag_stats(keyf, None, 2.0 * g),
+                    "frames_behind_max_full_decode": lag_stats(full, None, 2.0 * g)[
+                        "frames_behind_max"],
+                    "wake_delay_ms": {"median": round(statistics.median(delays)) if delays
+                                      else None, "max": round(max(delays)) if delays else None,
+                                      "wakes": len(delays)},
+                    "lane_dropped_max": max(max(r["lane_dropped"]) for r in keyf + full),
+                }
+            mixed = runs.get((n, g, "mixed", "keyframes"))
+            if mixed:
+                row[f"mixed_{n - 1}_idle_1_busy"] = {
                     "cpu_pct": round(statistics.median(r["cpu_pct"] for r in mixed), 1),
-                    "frames_behind_max": round(max(max(r["lag_s"]) for r in mixed) * FPS, 1),
                     "rss_mb": round(max(r["rss_mb"] for r in mixed), 1),
+                    **lag_stats(mixed, None, 2.0 * g),
+                    "frames_behind_max_idle_cameras": lag_stats(
+                        mixed, list(range(n - 1)), 2.0 * g)["frames_behind_max"],
+                    "thread_cpu_s": mixed[-1]["thread_cpu_s"],
+                    "smaps_rollup_mb": mixed[-1]["smaps_rollup_mb"],
+                    "threads": mixed[-1]["threads"],
                 }
             out[f"cameras_{n}_gop_{g}s"] = row
     return out

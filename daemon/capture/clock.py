@@ -40,13 +40,15 @@ class Pacer:
     """Plays a file at its own rate: how long to wait before the packet of stream time ``t``.
 
     Pure (``now`` is passed in). Each opened stream gets a new Pacer. A source more than
-    ``max_lag_s`` behind its schedule restarts it (no burst to catch up); ``max_lag_s_seen``
-    keeps the largest lag met, so a bench can tell whether decoding kept real time.
+    ``max_lag_s`` behind its schedule restarts it (no burst to catch up); ``lag_s`` is the
+    last packet's lag behind the schedule and ``max_lag_s_seen`` the largest met, so a bench
+    can tell whether decoding kept real time.
     """
 
     def __init__(self, max_lag_s: float) -> None:
         self.max_lag_s = max_lag_s
         self.max_lag_s_seen = 0.0
+        self.lag_s = 0.0
         self._t0: float | None = None  # monotonic time of stream time _first
         self._first = 0.0
 
@@ -55,7 +57,7 @@ class Pacer:
         if self._t0 is None:
             self._t0, self._first = now, t
             return 0.0
-        lag = now - (self._t0 + t - self._first)
+        lag = self.lag_s = now - (self._t0 + t - self._first)
         self.max_lag_s_seen = max(self.max_lag_s_seen, lag)
         if lag > self.max_lag_s:
             self._t0, self._first = now, t

@@ -65,7 +65,7 @@ def decoded_frames(
         else:
             if pacer is not None and t is not None:
                 target = time.monotonic() + pacer.delay(t, time.monotonic())
-                hooks.on_lag(pacer.max_lag_s_seen)
+                hooks.on_lag(max(0.0, pacer.lag_s))
                 hooks.wait_until(target)
             if meter is not None and t is not None:
                 lag = meter.lag(t, time.monotonic())

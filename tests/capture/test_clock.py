@@ -47,5 +47,7 @@ def test_pacer_waits_for_stream_time_and_restarts_when_far_behind() -> None:
     assert pacer.delay(10.04, 50.0) == pytest.approx(0.04)
     assert pacer.delay(10.2, 50.3) == 0.0 and pacer.max_lag_s_seen == pytest.approx(0.1)
     assert pacer.delay(10.4, 51.0) == 0.0  # 0.6 s behind: schedule restarts
+    assert pacer.lag_s == pytest.approx(0.6)
     assert pacer.delay(10.44, 51.0) == pytest.approx(0.04)
+    assert pacer.lag_s == pytest.approx(-0.04)  # this packet's lag, not the largest
     assert pacer.max_lag_s_seen == pytest.approx(0.6)
