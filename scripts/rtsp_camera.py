@@ -56,7 +56,7 @@ class AccessUnit:
 def load_clip(clip: Path) -> tuple[Gst.Caps, list[AccessUnit], int]:
     """Demux the clip once (no decoding): caps, access units, and the loop period in ns."""
     pipeline = Gst.parse_launch(
-        "filesrc name=src ! qtdemux ! h264parse "
+        "filesrc name=src ! qtdemux ! h264parse config-interval=-1 "
         "! video/x-h264,stream-format=byte-stream,alignment=au ! appsink name=sink sync=false"
     )
     pipeline.get_by_name("src").set_property("location", str(clip))
