@@ -114,23 +114,26 @@ class ClipStore:
 
 
 def _transcode(src: Path, out: Path, size: tuple[int, int]) -> None:
-    """Re-encode ``src`` at ``size``: a key frame wherever the source has one (x264 as
-    clipgen uses it: veryfast, no B-frames, one slice)."""
-    import av  # noqa: PLC0415 - only the clip cache needs PyAV here
+    """Re-encode ``src`` at ``size`` with IDR frames where the source has them (its fixed
+    GOP, as clipgen makes it; x264 veryfast, no B-frames, one slice)."""
+    import av  # only the clip cache needs PyAV here
 
+    with av.open(str(src)) as probe:
+        vin = probe.streams.video[0]
+        keys = [i for i, p in enumerate(probe.demux(vin)) if p.size and p.is_keyframe][:2]
+    gop = keys[1] - keys[0] if len(keys) == 2 else 50
     with av.open(str(src)) as inp, av.open(str(out), "w", options={"movflags": "+faststart"}) as o:
         vin = inp.streams.video[0]
-        rate = vin.average_rate or 25
-        stream = o.add_stream("libx264", rate=rate)
+        stream = o.add_stream("libx264", rate=vin.average_rate or 25)
         stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
         stream.codec_context.max_b_frames = 0
-        stream.options = {"preset": "veryfast", "crf": "23", "threads": "2", "forced-idr": "1",
-                          "x264-params": "scenecut=0:slices=1:keyint=infinite"}
+        stream.codec_context.gop_size = gop
+        stream.codec_context.thread_type = "FRAME"  # one slice per picture (clipgen.encode)
+        stream.options = {"preset": "veryfast", "crf": "23", "threads": "2",
+                          "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0:slices=1"}
         for frame in inp.decode(vin):
             small = frame.reformat(width=size[0], height=size[1], format="yuv420p")
             small.pts, small.time_base = frame.pts, frame.time_base
-            small.pict_type = av.video.frame.PictureType.I if frame.key_frame else \
-                av.video.frame.PictureType.NONE
             o.mux(stream.encode(small))
         o.mux(stream.encode(None))
 
