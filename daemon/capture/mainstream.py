@@ -117,8 +117,18 @@ class MainStreamReader(threading.Thread):
         self.decoded = 0
         self.wake_log: deque[tuple[float, float]] = deque(maxlen=64)
         """Per wake-up: monotonic time of the rewind and of the first frame decoded after it."""
+        self.decode_log: deque[tuple[float, float]] = deque(maxlen=512)
+        """Per decoded frame: its monotonic time (arrival) and when it was decoded."""
         self._woke_at: float | None = None
         self._clock = ArrivalClock()
+
+    def caught_up_after(self, since: float) -> float:
+        """Seconds from ``since`` until a frame of that instant or later was decoded (the
+        bench's catch-up time; nan if none was)."""
+        for at, done in self.decode_log:
+            if at >= since and done >= since:
+                return done - since
+        return float("nan")
 
     @property
     def decoding(self) -> bool:
@@ -226,6 +236,7 @@ class MainStreamReader(threading.Thread):
                 self.size = (int(frame.width), int(frame.height))
             self.ring.put(at, frame)
             self.decoded += 1
+            self.decode_log.append((at, time.monotonic()))
             if self._woke_at is not None:
                 self.wake_log.append((self._woke_at, time.monotonic()))
                 self._woke_at = None

@@ -48,6 +48,7 @@ class RtspCamera:
         loop: bool = True,
         mount: str = "/cam",
         start_timeout_s: float = 15.0,
+        *,
         epoch: float | None = None,
     ) -> None:
         """``epoch``: serve as if the looped clip started at this Unix time (scripts/

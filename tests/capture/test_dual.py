@@ -207,8 +207,10 @@ def test_daemon_reads_three_cars_from_the_main_stream(
     statuses = [json.loads(m.payload) for m in sub.matching("gatecam/lot-a/entry-1/status")]
     sub.close()
     assert sorted({e["plate"] for e in events}) == expected, daemon.log()[-3000:]
-    # plate boxes in main-stream pixels: a 360p picture has no plate 200 px wide
-    assert all(e["rect"]["width"] > 200 for e in events if e["rect"]), events
+    # plate boxes in main-stream pixels: these plates lie right of x=640, the detect
+    # stream's whole width
+    assert all(e["rect"]["x"] > 640 for e in events if e["rect"]), [
+        (e["plate"], e["rect"], e["ocr"]) for e in events]
     assert any(s.get("streams") == ["detect", "main"] and s.get("decoding") == "idle"
                for s in statuses), statuses
     assert any(s.get("decoding") == "full" for s in statuses), statuses
