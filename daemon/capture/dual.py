@@ -5,7 +5,7 @@
 mode from which streams work:
 
 - ``dual`` (both up): a :class:`LaneCapture` decodes the detect stream in full and feeds the
-  lane; the :class:`~daemon.capture.mainstream.MainStreamReader` keeps the main stream's
+  lane (an empty lane ``detect_idle_fps`` frames a second, a busy one every frame); the :class:`~daemon.capture.mainstream.MainStreamReader` keeps the main stream's
   packets undecoded while the lane is empty and decodes it while the lane is busy. Each
   detect Frame carries a ``reader``: the main frame nearest in time (the streams' own
   timestamps mapped to the monotonic clock by their arrival, ``pairing.ArrivalClock``),
@@ -67,6 +67,8 @@ class LaneCapture(CaptureThread):
         self._may_deliver = may_deliver
         self._reader = reader
         self._arrival = ArrivalClock()
+        self._idle_step_s = 0.95 / camera.detect_idle_fps  # a frame early is in time
+        self._last_offered = 0.0
         self.size: tuple[int, int] | None = None
         """The picture's (width, height), once a frame came."""
 
@@ -78,6 +80,12 @@ class LaneCapture(CaptureThread):
         self.size = (frame.width, frame.height)
         if not self._may_deliver():
             return True
+        if self._reader is not None and not self.slot.lane_busy:
+            # An empty lane looks at detect_idle_fps frames a second (all are decoded: the
+            # P-frames need them); its first busy word brings every frame again.
+            if now - self._last_offered < self._idle_step_s:
+                return True
+            self._last_offered = now
         seq, pts = self._timeline.stamp(self, frame.seq, frame.pts, now)
         reader = None
         if self._reader is not None:

@@ -81,6 +81,12 @@ class CameraConfig(Model):
                     "(/etc/gatecam/credentials/cameras/<name>), put into the URL at start",
     )
 
+    detect_idle_fps: float = Field(
+        10.0, gt=0, le=100,
+        description="with a detect_url: frames a second the lane examines while it is empty "
+                    "(every frame while busy); the main stream is not decoded meanwhile",
+    )
+
     @model_validator(mode="after")
     def _detect_stream(self) -> CameraConfig:
         if self.detect_url is None:
