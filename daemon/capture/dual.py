@@ -5,8 +5,9 @@
 mode from which streams work:
 
 - ``dual`` (both up): a :class:`LaneCapture` decodes the detect stream in full and feeds the
-  lane (an empty lane ``detect_idle_fps`` frames a second, a busy one every frame); the :class:`~daemon.capture.mainstream.MainStreamReader` keeps the main stream's
-  packets undecoded while the lane is empty and decodes it while the lane is busy. Each
+  lane (an empty lane ``detect_idle_fps`` frames a second, a busy one every frame); the
+  :class:`~daemon.capture.mainstream.MainStreamReader` keeps the main stream's packets
+  undecoded while the lane is empty and decodes them while the lane is busy. Each
   detect Frame carries a ``reader``: the main frame nearest in time (the streams' own
   timestamps mapped to the monotonic clock by their arrival, ``pairing.ArrivalClock``),
   which the lane hands to the local reader and the OCR instead (``Frame.for_reading``).

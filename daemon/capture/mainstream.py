@@ -169,7 +169,7 @@ class MainStreamReader(threading.Thread):
                 try:
                     got = self._read(container)
                     error = "stream ended"
-                except (av.FFmpegError, OSError) as exc:
+                except Exception as exc:  # any failure reopens the stream, never kills the thread
                     got = got or self.state == "streaming"
                     error = self._scrub(f"read failed: {type(exc).__name__}: {exc}")
                 finally:
