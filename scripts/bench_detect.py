@@ -153,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="a clipgen scenario; empty: 12 s of an empty lane (the idle case)")
     ap.add_argument("--size", default="1920x1080")
     ap.add_argument("--detect-size", default="640x360")
+    ap.add_argument("--detect-idle-fps", type=float, default=10.0,
+                    help="frames a second an empty lane examines (the camera setting)")
     ap.add_argument("--lane", choices=("motion", "none"), default="motion",
                     help="the stand-in lane runs the motion detector (as the daemon) or nothing")
     args = ap.parse_args(argv)
@@ -169,7 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     with RtspCamera(main_clip, epoch=epoch) as main_cam, RtspCamera(sub_clip, epoch=epoch) as sub:
         # idle_max_gop_s 2: the clips' GOP is 2 s, and key frames only must be allowed
         one = CameraConfig(id="bench", url=main_cam.url, idle_max_gop_s=2.0)
-        dual = CameraConfig(id="bench", url=main_cam.url, detect_url=sub.url)
+        dual = CameraConfig(id="bench", url=main_cam.url, detect_url=sub.url,
+                            detect_idle_fps=args.detect_idle_fps)
         motion = args.lane == "motion"
         full = _cpu_share(one.model_copy(update={"idle_decode": "off"}), True, args.seconds,
                           motion)
@@ -179,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     base = full["cpu_s_per_s"] or 1e-9
     result = {
         "main": args.size, "detect": args.detect_size, "seconds": args.seconds,
-        "lane": args.lane,
+        "lane": args.lane, "detect_idle_fps": args.detect_idle_fps,
         "full": full, "keyframes": keys, "detect_idle": idle,
         "cpu_ratio_vs_full_decode": {"keyframes": round(keys["cpu_s_per_s"] / base, 3),
                                      "detect_idle": round(idle["cpu_s_per_s"] / base, 3)},
