@@ -61,6 +61,8 @@ class Frame:
     :attr:`image`: the detector and the scoring work on :attr:`analysis_image`, so only
     frames that are sent to OCR or snapshotted pay for the colour conversion. Both
     pictures are read-only arrays; the conversion runs once, whichever thread asks first.
+    A camera with a detect stream hands the lane the substream's frames, each with a
+    ``reader`` for the main stream's picture of its instant (:meth:`for_reading`).
     """
 
     __slots__ = ("_grey", "_image", "_lock", "_make_image", "_read", "_reader", "camera_id",
