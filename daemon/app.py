@@ -18,8 +18,8 @@ from typing import Any
 
 from daemon import __version__, contract
 from daemon.access import AccessControl
+from daemon.capture.dual import CameraStatus, Capture, LatestFrameSlot, make_capture
 from daemon.capture.source import with_decode_threads
-from daemon.capture.thread import CameraStatus, CaptureThread, LatestFrameSlot
 from daemon.config.models import CameraConfig, Config, with_camera_passwords
 from daemon.config.secrets import Secrets
 from daemon.domain import Candidate, Frame, Passage, PlateRead
@@ -60,7 +60,7 @@ STOP_BUDGET_S = 20.0
 class _Camera:
     cfg: CameraConfig
     slot: LatestFrameSlot
-    capture: CaptureThread
+    capture: Capture
     lane: LaneWorker
 
 
@@ -242,13 +242,11 @@ class App:
             self.stop_event, sync_reads=self.fast, read_local=self._read_local,
             gate=GateSettings.from_config(self.cfg.ocr),
         )
-        capture = CaptureThread(
-            cam_cfg, slot, self.stop_event, self._status, pace=not (self.replay and self.fast)
-        )
-        cam = _Camera(cam_cfg, slot, capture, lane)
+        capture = make_capture(  # two threads with a detect stream (capture/dual.py)
+            cam_cfg, slot, self.stop_event, self._status, pace=not (self.replay and self.fast))
         lane.start()
         capture.start()
-        return cam
+        return _Camera(cam_cfg, slot, capture, lane)
 
     # -- callbacks from stage threads --
     def _submit(self, candidate: Candidate, reply: Callable[[PlateRead], None]) -> None:
@@ -311,7 +309,8 @@ class App:
     def _status(self, status: CameraStatus) -> None:
         if status.state in ("reconnecting", "offline"):
             log.warning("camera %s %s: %s", status.camera_id, status.state, status.error or "")
-        payload = contract.capture_status_payload(status.state, status.fps, status.last_frame_at)
+        payload = contract.capture_status_payload(status.state, status.fps, status.last_frame_at,
+                                                  **status.detail())
         if self._publisher is not None and payload is not None:
             self._publisher.publish_camera_status(status.camera_id, payload)
 

@@ -272,20 +272,28 @@ def correction_messages(
 
 
 def capture_status_payload(
-    state: str, fps: float, last_frame_at: datetime | None
+    state: str, fps: float, last_frame_at: datetime | None, **detail: Any
 ) -> str | None:
     """The retained status for a capture thread's state, None when there is none to send.
 
     The contract's states are streaming, reconnecting and offline: "starting" is not worth
-    a retained message, and a clip that ended is offline.
+    a retained message, and a clip that ended is offline. ``detail``: see
+    :func:`camera_status_payload`.
     """
     if state == "starting":
         return None
-    return camera_status_payload({"ended": "offline"}.get(state, state), fps, last_frame_at)
+    return camera_status_payload({"ended": "offline"}.get(state, state), fps, last_frame_at,
+                                 **detail)
 
 
-def camera_status_payload(state: str, fps: float, last_frame_at: datetime | None) -> str:
-    """Retained camera status JSON: ``{"state", "fps", "last_frame_at"}``."""
+def camera_status_payload(
+    state: str, fps: float, last_frame_at: datetime | None, **detail: Any
+) -> str:
+    """Retained camera status JSON: ``{"state", "fps", "last_frame_at"}`` and the capture's
+    ``detail`` when given: ``streams`` in use (``["detect", "main"]``, ``["main"]``,
+    ``["detect"]``), ``reading`` (the stream plates are read from), ``decoding`` (``idle``:
+    the main stream is not decoded at full rate; ``full``) and ``error`` (why a stream is
+    not in use, password-redacted)."""
     if state not in CAMERA_STATES:
         raise ValueError(f"camera state {state!r} is not one of {sorted(CAMERA_STATES)}")
     return encode(
@@ -293,6 +301,7 @@ def camera_status_payload(state: str, fps: float, last_frame_at: datetime | None
             "state": state,
             "fps": round(float(fps), 1),
             "last_frame_at": utc_iso(last_frame_at) if last_frame_at is not None else None,
+            **detail,
         }
     )
 

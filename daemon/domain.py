@@ -61,10 +61,12 @@ class Frame:
     :attr:`image`: the detector and the scoring work on :attr:`analysis_image`, so only
     frames that are sent to OCR or snapshotted pay for the colour conversion. Both
     pictures are read-only arrays; the conversion runs once, whichever thread asks first.
+    A camera with a detect stream hands the lane the substream's frames, each with a
+    ``reader`` for the main stream's picture of its instant (:meth:`for_reading`).
     """
 
-    __slots__ = ("_grey", "_image", "_lock", "_make_image", "camera_id", "limited_range", "pts",
-                 "seq", "wall")
+    __slots__ = ("_grey", "_image", "_lock", "_make_image", "_read", "_reader", "camera_id",
+                 "limited_range", "pts", "seq", "wall")
 
     camera_id: str
     seq: int
@@ -81,6 +83,8 @@ class Frame:
     _image: Image | None
     _grey: Image | None
     _make_image: Callable[[], Image] | None
+    _reader: Callable[[], Frame | None] | None
+    _read: Frame | None
     _lock: threading.Lock
 
     def __init__(
@@ -94,7 +98,10 @@ class Frame:
         grey: Image | None = None,
         make_image: Callable[[], Image] | None = None,
         limited_range: bool = False,
+        reader: Callable[[], Frame | None] | None = None,
     ) -> None:
+        """``reader`` (capture with a detect stream): the main stream's picture of this
+        instant, asked for by :meth:`for_reading`."""
         if image is None and (grey is None or make_image is None):
             raise ValueError("a Frame needs a BGR image, or a grey plane and make_image")
         init = object.__setattr__
@@ -106,6 +113,8 @@ class Frame:
         init(self, "_image", None if image is None else _read_only(image))
         init(self, "_grey", None if grey is None else _read_only(grey))
         init(self, "_make_image", None if image is not None else make_image)
+        init(self, "_reader", reader)
+        init(self, "_read", None)
         init(self, "_lock", threading.Lock())
 
     def __setattr__(self, name: str, value: object) -> None:
@@ -148,6 +157,31 @@ class Frame:
         if make is None:  # made and cached meanwhile by another thread
             return self.image
         return _read_only(make())
+
+    def retimed(
+        self, seq: int, pts: float, reader: Callable[[], Frame | None] | None = None
+    ) -> Frame:
+        """The same picture with another ``seq`` and ``pts`` (and ``reader``): capture puts
+        the frames of two streams on one timeline for the lane."""
+        if self._image is not None:
+            return Frame(self.camera_id, seq, pts, self.wall, self._image, reader=reader)
+        return Frame(self.camera_id, seq, pts, self.wall, grey=self._grey,
+                     make_image=self._make_image or (lambda: self.image),
+                     limited_range=self.limited_range, reader=reader)
+
+    def for_reading(self) -> Frame:
+        """The frame to read a plate from: with a detect stream, the main stream's frame
+        nearest this instant (same ``seq``, ``pts`` and ``wall``, main resolution), asked
+        for once and kept; this frame itself without one, or when the main stream has
+        none to give (it is down: the plate is read at the detect stream's resolution)."""
+        reader = self._reader
+        if reader is None:
+            return self._read or self
+        with self._lock:
+            if self._reader is not None:
+                object.__setattr__(self, "_read", self._reader())
+                object.__setattr__(self, "_reader", None)
+        return self._read or self
 
     @property
     def has_image(self) -> bool:

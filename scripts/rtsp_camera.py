@@ -13,7 +13,9 @@ stops it cleanly (exit status 0), dropping any connected client.
 The media is shared, like a real camera: a client joining later sees the same live
 stream from the next keyframe. With ``--loop`` the clip repeats with timestamps that
 keep increasing; without it the stream ends after one pass. When the last client
-leaves, the next one starts the clip from the beginning.
+leaves, the next one starts the clip from the beginning; with ``--epoch T`` it starts
+where a loop begun at Unix time T would be (``--loop`` implied), so two servers of the same
+clip at two sizes act as an IP camera's main and detect streams, also across a restart.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import argparse
 import logging
 import signal
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,7 +56,7 @@ class AccessUnit:
 def load_clip(clip: Path) -> tuple[Gst.Caps, list[AccessUnit], int]:
     """Demux the clip once (no decoding): caps, access units, and the loop period in ns."""
     pipeline = Gst.parse_launch(
-        "filesrc name=src ! qtdemux ! h264parse "
+        "filesrc name=src ! qtdemux ! h264parse config-interval=-1 "
         "! video/x-h264,stream-format=byte-stream,alignment=au ! appsink name=sink sync=false"
     )
     pipeline.get_by_name("src").set_property("location", str(clip))
@@ -85,10 +88,11 @@ class ClipFactory(GstRtspServer.RTSPMediaFactory):  # type: ignore[misc]
     therefore keep increasing across loops. The sinks' clock sync paces it to real time.
     """
 
-    def __init__(self, clip: Path, loop: bool) -> None:
+    def __init__(self, clip: Path, loop: bool, epoch: float | None = None) -> None:
         super().__init__()
         self.caps, self.units, self.period = load_clip(clip)
         self.loop = loop
+        self.epoch = epoch
         self.set_shared(True)
         self.set_launch(
             "( appsrc name=src format=time ! h264parse "
@@ -100,7 +104,21 @@ class ClipFactory(GstRtspServer.RTSPMediaFactory):  # type: ignore[misc]
         src = media.get_element().get_by_name_recurse_up("src")
         src.set_property("caps", self.caps)
         state = {"i": 0, "base": -self.units[0].pts}
+        if self.epoch is not None:
+            state = self._anchored()
         src.connect("need-data", self._need_data, state)
+
+    def _anchored(self) -> dict[str, int]:
+        """Where a stream anchored to ``epoch`` starts: the clip plays as if started at the
+        epoch and looped since, so two servers of one clip (a camera's main and detect
+        streams) show the same picture at the same time, whenever a client joins. The
+        first picture is the next key frame, held back until its time comes."""
+        first = self.units[0].pts
+        position = round((time.time() - (self.epoch or 0.0)) * _NS) % self.period
+        for i, unit in enumerate(self.units):
+            if unit.key and unit.pts - first >= position:
+                return {"i": i, "base": -first - position}
+        return {"i": 0, "base": -first - position + self.period}
 
     def _need_data(self, src: Gst.Element, _length: int, state: dict[str, int]) -> None:
         """Push the next picture; wrap around (or end the stream) at the end of the clip."""
@@ -121,13 +139,13 @@ class ClipFactory(GstRtspServer.RTSPMediaFactory):  # type: ignore[misc]
         src.emit("push-buffer", buf)
 
 
-def serve(clip: Path, port: int, mount: str, loop: bool) -> int:
+def serve(clip: Path, port: int, mount: str, loop: bool, epoch: float | None = None) -> int:
     """Run the server until SIGTERM/SIGINT; return the exit status."""
     Gst.init(None)
     server = GstRtspServer.RTSPServer()
     server.set_address("127.0.0.1")
     server.set_service(str(port))
-    server.get_mount_points().add_factory(mount, ClipFactory(clip, loop))
+    server.get_mount_points().add_factory(mount, ClipFactory(clip, loop, epoch))
     main_loop = GLib.MainLoop()
     source_id = server.attach(None)
     if source_id == 0:
@@ -156,6 +174,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--port", type=int, default=8554, help="TCP port on 127.0.0.1; 0 picks one")
     ap.add_argument("--mount", default="/cam", help="path of the stream, e.g. /cam")
     ap.add_argument("--loop", action="store_true", help="repeat the clip forever")
+    ap.add_argument("--epoch", type=float, default=None,
+                    help="play as if the (looped) clip started at this Unix time: servers "
+                         "of one clip at two sizes then act as one camera's two streams")
     ap.add_argument("--verbose", action="store_true")
     args = ap.parse_args(argv)
     logging.basicConfig(
@@ -167,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no such clip: {args.clip}", file=sys.stderr)
         return 2
     mount = args.mount if args.mount.startswith("/") else "/" + args.mount
-    return serve(args.clip.resolve(), args.port, mount, args.loop)
+    return serve(args.clip.resolve(), args.port, mount, args.loop, args.epoch)
 
 
 if __name__ == "__main__":

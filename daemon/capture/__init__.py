@@ -8,5 +8,8 @@ Modules: ``thread`` (the capture thread, reconnect with backoff), ``feed`` (one 
 packets into the decoder), ``idle`` (key frames only while the lane is empty or capture is
 behind real time), ``source`` (FFmpeg options, file targets, password scrubbing), ``slot``
 (Frame building, the latest-frame slot and the lane's busy/idle word back to capture),
-``clock`` (PTS to seconds on a continuing timeline, file pacing, live lag).
+``clock`` (PTS to seconds on a continuing timeline, file pacing, live lag); with a
+``detect_url``: ``dual`` (the supervisor, degrading to the stream that works),
+``mainstream`` (the main stream decoded only while the lane is busy), ``pairing`` (what to
+decode of it, one clock and one timeline for both streams, the ROI rule).
 """

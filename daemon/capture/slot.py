@@ -175,8 +175,23 @@ class CameraStatus:
     last_frame_at: datetime | None
     error: str | None = None
     """The last error, password-redacted; None while healthy."""
-    decoding: Literal["full", "keyframes"] = "full"
-    """``keyframes`` while the lane is idle and only key frames are decoded."""
+    decoding: Literal["full", "keyframes", "idle"] = "full"
+    """``keyframes`` while the lane is idle and only key frames are decoded (one stream);
+    ``idle`` while a detect stream watches and the main stream is not decoded."""
+    streams: tuple[str, ...] = ("main",)
+    """The streams in use: ``main``, or with a ``detect_url`` ``detect`` and/or ``main``."""
+    reading: str = "main"
+    """The stream plates are read from (``detect`` while the main stream is down)."""
+
+    @property
+    def idle(self) -> bool:
+        """True while the main stream is not decoded at full rate."""
+        return self.decoding != "full"
+
+    def detail(self) -> dict[str, Any]:
+        """What the status topic carries beside state, fps and last_frame_at."""
+        return {"streams": list(self.streams), "reading": self.reading,
+                "decoding": "idle" if self.idle else "full", "error": self.error}
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form for the status topic."""
@@ -185,5 +200,7 @@ class CameraStatus:
             "fps": round(self.fps, 1),
             "last_frame_at": utc_iso(self.last_frame_at) if self.last_frame_at else None,
             "error": self.error,
-            "decoding": self.decoding,
+            "decoding": "idle" if self.idle else "full",
+            "streams": list(self.streams),
+            "reading": self.reading,
         }

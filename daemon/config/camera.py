@@ -41,6 +41,11 @@ class CameraConfig(Model):
 
     id: str = Field(pattern=ID_PATTERN, description="camera id, used in topics and the database")
     url: str = Field(min_length=1, description="rtsp:// URL or a path to a video file")
+    detect_url: str | None = Field(
+        None, min_length=1,
+        description="optional low-resolution substream of the same camera (640x360, 704x576) "
+                    "for motion; url (the main stream) is then decoded only to read plates",
+    )
     direction: Literal["entry", "exit"] = "entry"
     roi: list[tuple[Fraction, Fraction]] = Field(
         default_factory=lambda: [(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0)],
@@ -76,6 +81,24 @@ class CameraConfig(Model):
         description="the URL's password from $CREDENTIALS_DIRECTORY/camera_<name> "
                     "(/etc/gatecam/credentials/cameras/<name>), put into the URL at start",
     )
+
+    detect_idle_fps: float = Field(
+        10.0, gt=0, le=100,
+        description="with a detect_url: frames a second the lane examines while it is empty "
+                    "(every frame while busy); the main stream is not decoded meanwhile",
+    )
+
+    @model_validator(mode="after")
+    def _detect_stream(self) -> CameraConfig:
+        if self.detect_url is None:
+            return self
+        if self.detect_url == self.url:
+            raise ValueError("detect_url is the main url: name the camera's substream or omit it")
+        if self.is_file != ("://" not in self.detect_url or self.detect_url.startswith("file://")):
+            raise ValueError("url and detect_url must both be network streams or both files")
+        if url_password(self.detect_url) and self.password_credential:
+            raise ValueError("detect_url has a password and password_credential is set: keep one")
+        return self
 
     @model_validator(mode="after")
     def _one_password(self) -> CameraConfig:
@@ -129,6 +152,15 @@ class CameraConfig(Model):
     def safe_url(self) -> str:
         """The URL with any password replaced, fit for logs."""
         return redact_url(self.url)
+
+    def stream(self, which: Literal["main", "detect"]) -> CameraConfig:
+        """This camera reading one of its streams alone: ``main`` (``url``) or ``detect``
+        (``detect_url`` as its url, one decoder thread and no idle decoding: a substream is
+        cheap to decode in full, and a frame-threaded decoder would add a frame of delay)."""
+        if which == "main" or self.detect_url is None:
+            return self.model_copy(update={"detect_url": None})
+        return self.model_copy(update={"url": self.detect_url, "detect_url": None,
+                                       "decode_threads": 1, "idle_decode": "off"})
 
 
 class PassageConfig(Model):

@@ -319,12 +319,19 @@ def with_camera_passwords(cfg: Config, environ: Mapping[str, str] | None = None)
             raise ConfigError(f"cameras -> {cam.id} -> password_credential: no file camera_"
                               f"{name} (or cameras/{name}) in $CREDENTIALS_DIRECTORY")
         remember(password)
-        scheme, rest = cam.url.split("://", 1)
-        user, host = rest.split("@", 1) if "@" in rest.split("/", 1)[0] else ("", rest)
-        url = f"{scheme}://{user}:{quote(password, safe='')}@{host}"
-        remember_url(url)
-        cams.append(cam.model_copy(update={"url": url}))
+        urls = {"url": _with_password(cam.url, password)}
+        if cam.detect_url is not None:  # the substream of the same camera: same account
+            urls["detect_url"] = _with_password(cam.detect_url, password)
+        cams.append(cam.model_copy(update=urls))
     return cfg.model_copy(update={"cameras": cams})
+
+
+def _with_password(url: str, password: str) -> str:
+    scheme, rest = url.split("://", 1)
+    user, host = rest.split("@", 1) if "@" in rest.split("/", 1)[0] else ("", rest)
+    out = f"{scheme}://{user}:{quote(password, safe='')}@{host}"
+    remember_url(out)
+    return out
 
 
 def load_config(path: str | Path) -> Config:
@@ -355,7 +362,8 @@ def parse_config(text: str, source: str = "<config>") -> Config:
     except ValidationError as exc:
         raise ConfigError(describe_errors(exc, root, source, passwords)) from exc
     # URL passwords join the log redaction set (one with spaces has no other way to be found).
-    for url in (*(c.url for c in cfg.cameras), cfg.store.url, cfg.ocr.rate_limit_url):
+    for url in (*(u for c in cfg.cameras for u in (c.url, c.detect_url)), cfg.store.url,
+                cfg.ocr.rate_limit_url):
         remember_url(url)
     return cfg
 

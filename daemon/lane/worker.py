@@ -107,6 +107,8 @@ class LaneWorker(threading.Thread):
         self._outstanding = 0
         self._detector: MotionDetector | None = None
         self._roi_box: Rect | None = None
+        self._read_size = (0, 0)  # the main stream's picture size, with a detect stream
+        self._read_roi: Rect | None = None
         self._last_pts = 0.0
         self._last_wall: datetime | None = None
         self._log = log.getChild(camera.id)
@@ -190,23 +192,34 @@ class LaneWorker(threading.Thread):
                     pending.extend(self._wait_reads())
             elif isinstance(action, EmitPassage):
                 self.passages += 1
+                snap = action.snapshot
                 try:
-                    self.emit(action.passage, action.reads, action.snapshot)
+                    self.emit(action.passage, action.reads, snap and snap.for_reading())
                 except Exception:
                     self.errors += 1
                     self._log.exception("emit of passage %s failed", action.passage.event_id)
 
     def _send(self, action: SendCandidate | ReadLocal) -> None:
+        """Hand the frame's reading picture to the local reader or the OCR pool: with a
+        detect stream the main stream's frame of the same instant, its lane box mapped by
+        the ROI's fractions (daemon/capture/dual.py)."""
         local = isinstance(action, ReadLocal)
         submit = self.read_local if local and self.read_local is not None else self.submit
+        frame = action.frame.for_reading()  # a detect stream's frame: the main stream's picture
+        roi_box = self._roi_box
+        if frame is not action.frame:
+            if (frame.width, frame.height) != self._read_size:
+                self._read_size = (frame.width, frame.height)
+                self._read_roi = roi_bounds(self.camera.roi, *self._read_size, margin=ROI_MARGIN)
+            roi_box = self._read_roi
         candidate = Candidate(
             camera_id=self.camera.id,
             passage_id=action.passage_id,
-            frame=action.frame,
+            frame=frame,
             score=0.0 if isinstance(action, ReadLocal) else action.score,
             attempt=0 if isinstance(action, ReadLocal) else action.attempt,
             deadline=self.monotonic() + self.passage_cfg.candidate_max_age_s,
-            roi_box=self._roi_box,
+            roi_box=roi_box,
         )
         self._outstanding += 1
         try:

@@ -179,7 +179,8 @@ def healthz(view: PipelineView, verdict: Verdict) -> dict[str, Any]:
                 "state": c.state, "fps": round(c.fps, 1), "frames": c.frames,
                 "passages": c.passages, "dropped": c.dropped,
                 "frame_age_s": None if c.frame_age_s is None else round(c.frame_age_s, 2),
-                "error": c.error,
+                "error": c.error, "streams": list(c.streams), "reading": c.reading,
+                "decoding": c.decoding,
             }
             for c in view.cameras
         },

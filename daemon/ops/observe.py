@@ -16,8 +16,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from daemon.capture.dual import Capture
 from daemon.capture.slot import LatestFrameSlot
-from daemon.capture.thread import CaptureThread
 from daemon.config.models import CameraConfig
 from daemon.lane.worker import LaneWorker
 from daemon.mqtt.publisher import Publisher
@@ -41,7 +41,7 @@ class CameraStages:
 
     cfg: CameraConfig
     slot: LatestFrameSlot
-    capture: CaptureThread
+    capture: Capture
     lane: LaneWorker
 
 
@@ -77,6 +77,11 @@ class CameraView:
     dropped: int
     frame_age_s: float | None
     error: str | None
+    streams: tuple[str, ...] = ("main",)
+    """The camera's streams in use (``detect``, ``main``)."""
+    reading: str = "main"
+    decoding: str = "full"
+    """``idle`` while the main stream is not decoded at full rate, else ``full``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +194,9 @@ def view(app: Stages) -> PipelineView:
             dropped=cam.slot.dropped,
             frame_age_s=None if last is None else max(0.0, now - last),
             error=status.error,
+            streams=status.streams,
+            reading=status.reading,
+            decoding="idle" if status.idle else "full",
         ))
     pool = app.pool
     recorder = app.recorder

@@ -69,7 +69,7 @@ def _host(url: str | None) -> str | None:
 def peers(cfg: Config) -> list[tuple[str, str]]:
     """``(what, host)`` for every LAN peer the configuration names."""
     out = [(f"camera {c.id}", h) for c in cfg.cameras if c.enabled and not c.is_file
-           for h in [_host(c.url)] if h]
+           for h in dict.fromkeys((_host(c.url), _host(c.detect_url or c.url))) if h]
     if cfg.mqtt.enabled:
         out.append(("MQTT broker", cfg.mqtt.host))
     for what, url in (("OCR endpoint", cfg.ocr.endpoint),

@@ -26,6 +26,7 @@ def health_doc(stages: Stages, now: datetime, local_midnight: datetime) -> dict[
             "last_frame_at": utc_iso(last) if last else None,
             "frame_age_s": None if c.frame_age_s is None else round(c.frame_age_s, 1),
             "passages": c.passages, "error": c.error,
+            "streams": list(c.streams), "reading": c.reading, "decoding": c.decoding,
         })
     calls, vehicles = (ocr_calls_since(stages.store, local_midnight)
                        if stages.store is not None else (0, 0))

@@ -48,7 +48,12 @@ class RtspCamera:
         loop: bool = True,
         mount: str = "/cam",
         start_timeout_s: float = 15.0,
+        *,
+        epoch: float | None = None,
     ) -> None:
+        """``epoch``: serve as if the looped clip started at this Unix time (scripts/
+        rtsp_camera.py ``--epoch``): two cameras of one clip act as one camera's streams."""
+        self.epoch = epoch
         self.clip = Path(clip)
         self.port = port
         self.loop = loop
@@ -82,6 +87,8 @@ class RtspCamera:
         cmd += ["--port", str(self.port if self.port is not None else 0)]
         if self.loop:
             cmd.append("--loop")
+        if self.epoch is not None:
+            cmd += ["--epoch", repr(self.epoch)]
         # stderr goes to a file, not a pipe nobody drains (a full pipe would stall the camera)
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 - closed by stop()
         proc = subprocess.Popen(

@@ -97,6 +97,46 @@ class ClipStore:
         truth: dict[str, Any] = json.loads(truth_path.read_text("utf-8"))
         return path, truth
 
+    def scaled(self, clip: Path, size: tuple[int, int]) -> Path:
+        """``clip`` scaled to ``size`` with the same key frames (an IP camera's substream:
+        the same picture, decoded and encoded again at low resolution), cached beside it."""
+        out = clip.with_name(f"{clip.stem}-sub{size[0]}x{size[1]}.mp4")
+        with open(self.directory / ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not out.is_file():
+                tmp = out.with_name(f".tmp-{os.getpid()}-{out.name}")
+                try:
+                    _transcode(clip, tmp, size)
+                    os.replace(tmp, out)
+                finally:
+                    tmp.unlink(missing_ok=True)
+        return out
+
+
+def _transcode(src: Path, out: Path, size: tuple[int, int]) -> None:
+    """Re-encode ``src`` at ``size`` with IDR frames where the source has them (its fixed
+    GOP, as clipgen makes it; x264 veryfast, no B-frames, one slice)."""
+    import av  # only the clip cache needs PyAV here
+
+    with av.open(str(src)) as probe:
+        vin = probe.streams.video[0]
+        keys = [i for i, p in enumerate(probe.demux(vin)) if p.size and p.is_keyframe][:2]
+    gop = keys[1] - keys[0] if len(keys) == 2 else 50
+    with av.open(str(src)) as inp, av.open(str(out), "w", options={"movflags": "+faststart"}) as o:
+        vin = inp.streams.video[0]
+        stream = o.add_stream("libx264", rate=vin.average_rate or 25)
+        stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
+        stream.codec_context.max_b_frames = 0
+        stream.codec_context.gop_size = gop
+        stream.codec_context.thread_type = "FRAME"  # one slice per picture (clipgen.encode)
+        stream.options = {"preset": "veryfast", "crf": "23", "threads": "2",
+                          "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0:slices=1"}
+        for frame in inp.decode(vin):
+            small = frame.reformat(width=size[0], height=size[1], format="yuv420p")
+            small.pts, small.time_base = frame.pts, frame.time_base
+            o.mux(stream.encode(small))
+        o.mux(stream.encode(None))
+
 
 def default_cache_dir() -> Path:
     """``$GATECAM_CLIP_CACHE`` or a per-user folder in the temp directory."""

@@ -245,8 +245,11 @@ def test_camera_status_as_dict() -> None:
     status = CameraStatus("c", "streaming", 24.96, at)
     assert status.as_dict() == {"state": "streaming", "fps": 25.0,
                                 "last_frame_at": "2026-01-01T08:00:00.123Z", "error": None,
-                                "decoding": "full"}
+                                "decoding": "full", "streams": ["main"], "reading": "main"}
     idle = CameraStatus("c", "streaming", 1.0, at, decoding="keyframes")
-    assert idle.as_dict()["decoding"] == "keyframes"
+    assert idle.as_dict()["decoding"] == "idle"
+    dual = CameraStatus("c", "streaming", 1.0, at, decoding="idle", streams=("detect",),
+                        reading="detect")
+    assert dual.as_dict()["streams"] == ["detect"] and dual.as_dict()["reading"] == "detect"
 
 
