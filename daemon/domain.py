@@ -264,6 +264,9 @@ class PlateRead:
     """``tencent`` (a cloud call) or ``local`` (the local reader, daemon/ocr/local.py)."""
     box_found: bool = False
     """Local readings: a plate-shaped box was seen, read or not (evidence of a plate)."""
+    image_size: tuple[int, int] | None = None
+    """Local readings: (width, height) of the picture ``rect`` is in: with a detect stream
+    the main stream's, not the picture the lane's motion boxes are in."""
 
 
 @dataclass(frozen=True, slots=True)

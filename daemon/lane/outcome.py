@@ -102,6 +102,9 @@ class OpenPassage:
     """Frames given to the local reader while a vehicle-sized box moved."""
     bare_reads: int = 0
     """Local reads of those frames that found no plate box."""
+    departing: bool = False
+    """The reader saw the plate of a vehicle decided just before in these frames: the motion
+    is that car leaving (its box mistaken for a newcomer), never a plateless passage."""
     span: tuple[float, float, float] | None = None
     """Bottom edge (share of the ROI height) of the vehicle-sized box: first, least, most."""
     vehicle_frame: Frame | None = None
@@ -114,6 +117,9 @@ class OpenPassage:
     """Another vehicle's plate read in them: where its box was each time."""
     boxes: dict[int, Rect] = field(default_factory=dict)
     """The vehicle's box in each frame offered to the reader, until its reading comes back."""
+    box_frame: tuple[int, int] | None = None
+    """(width, height) of the frames those boxes are in (a detect stream's, smaller than
+    the picture the reader reads: ``PlateRead.image_size``)."""
 
 
 def own_plate(op: OpenPassage, read: PlateRead) -> PlateRead:
@@ -126,7 +132,10 @@ def own_plate(op: OpenPassage, read: PlateRead) -> PlateRead:
     r = read.rect
     if r is None or box is None:
         return read
-    cx, cy = r.x + r.width / 2, r.y + r.height / 2
+    sx, sy = 1.0, 1.0  # the plate box into the motion box's pixels
+    if read.image_size is not None and op.box_frame is not None:
+        sx, sy = op.box_frame[0] / read.image_size[0], op.box_frame[1] / read.image_size[1]
+    cx, cy = (r.x + r.width / 2) * sx, (r.y + r.height / 2) * sy
     mx, my = box.width / 10, box.height / 10
     if box.x - mx <= cx <= box.x + box.width + mx and box.y - my <= cy <= box.y + box.height + my:
         return read
@@ -173,7 +182,7 @@ def note_vehicle(op: OpenPassage, frame: Frame, bbox: Rect, roi: Rect) -> bool:
 
 def went_by_bare(op: OpenPassage, exit_lane: bool) -> bool:
     """A vehicle went through the lane with no plate the local reader could see (above)."""
-    if op.span is None or op.bare_reads < BARE_FRAMES:
+    if op.span is None or op.bare_reads < BARE_FRAMES or op.departing:
         return False
     first, low, high = op.span
     if exit_lane:  # driving away from the camera: from the barrier up the lane

@@ -172,6 +172,7 @@ class PassageTracker:
             if isinstance(op.policy, PlateGate):
                 vehicle = motion.moving and outcome.note_vehicle(op, frame, motion.bbox, roi)
                 op.boxes[frame.seq] = motion.bbox
+                op.box_frame = (frame.width, frame.height)
                 local = op.policy.offer(frame, score.total, now)
                 if local is None:
                     return []
@@ -241,6 +242,8 @@ class PassageTracker:
             return []
         if op.plate is not None:
             return self._watched(op, read, now_pts, decided_at)
+        seen = plates.clean(read.plate) if read.ok else None
+        op.departing = op.departing or (seen is not None and self._is_duplicate(seen, now_pts))
         read = outcome.own_plate(op, read)
         if read.ok or read.box_found:  # the reads table keeps what the reader saw
             op.reads.append(read)

@@ -67,6 +67,7 @@ def to_read(cand: Candidate, found: list[LocalPlate], ms: float, dx: int, dy: in
         confidence=best.confidence if best else 0,
         rect=rect, latency_ms=ms, called=False, provider="local",
         box_found=best is not None and best.box_found,
+        image_size=(cand.frame.width, cand.frame.height),
     )
 
 

@@ -344,3 +344,36 @@ def test_a_plate_outside_the_moving_vehicles_box_is_not_its_plate() -> None:
     assert not parked.ok and parked.plate is None and not parked.box_found
     assert own_plate(op, read(8, 280, 250)).plate == "桂M88941"
     assert op.boxes == {}
+
+
+def test_a_read_car_whose_departure_looks_like_a_newcomer_is_no_plateless_passage() -> None:
+    """A close camera: the read car drives on under it and the motion mask holds only its
+    roof coming down from the top of the picture, which the new-vehicle rule takes for the
+    next car; the reader sees the read plate once more below that box, then nothing."""
+    def box(pts: float) -> Rect:
+        return coming(1.0)(pts) if pts < 5.0 else coming(5.0)(pts)  # type: ignore[operator]
+
+    def plate(pts: float) -> tuple[str | None, int, int] | None:
+        return (PLATE, 96, 140) if 2.5 <= pts < 4.0 or 5.6 <= pts < 5.7 else None
+    run = drive("local", plate, cloud_says(None), [(1.0, 7.0)], box=box,
+                plate_y=lambda pts: 330 if pts >= 5.0 else 250)
+    assert [p.plate for p in run.passages] == [PLATE]
+    assert run.local_reads > 10  # the newcomer's frames were read, and found bare
+
+
+def test_a_plate_read_on_the_main_stream_is_placed_in_the_detect_streams_box() -> None:
+    """With a detect stream the motion box is in its pixels (640x360 here) and the plate box
+    in the main stream's (1920x1080): compared at one scale, not pixel for pixel."""
+    from daemon.lane.outcome import OpenPassage, own_plate
+    from daemon.lane.plategate import PlateGate
+
+    op = OpenPassage("p1", 0.0, T0, 0.0, PlateGate(GateSettings(), PassageConfig()))
+    op.boxes, op.box_frame = {7: Rect(170, 100, 300, 200), 8: Rect(0, 0, 200, 100)}, (640, 360)
+
+    def read(seq: int) -> PlateRead:
+        return PlateRead(camera_id=CAMERA.id, passage_id="p1", frame_seq=seq, ok=True,
+                         plate="桂M88941", confidence=94, rect=Rect(940, 590, 120, 40),
+                         called=False, provider="local", box_found=True,
+                         image_size=(1920, 1080))
+    assert own_plate(op, read(7)).plate == "桂M88941"  # (333, 203) in the detect picture
+    assert own_plate(op, read(8)).plate is None  # outside (0, 0, 200, 100) there
