@@ -11,6 +11,11 @@ last), ``2026-12-01T08:00[:SS]`` in local time, or with an offset (``+08:00``, `
 bounds are inclusive, to the second. Cameras are camera ids separated by spaces, commas or
 semicolons. The export writes all eight fields (times in local time with their offset)
 under a ``#`` header line, so an exported file imports back to the same entries.
+
+A spreadsheet runs a cell that starts with ``= + - @`` (or a tab, a carriage return) as a
+formula: an exported note or owner starting so gets a leading ``'`` (shown as text there),
+which the import takes off again (:func:`guard`, :func:`unguard`); a ``'`` before any other
+character is the text's own.
 """
 
 from __future__ import annotations
@@ -53,6 +58,21 @@ def _text(name: str, value: str | None, max_len: int) -> str | None:
     if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in value):
         raise EntryError(f"{name}: control characters are not allowed")
     return value or None
+
+
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+
+
+def guard(text: str) -> str:
+    """``text`` safe in a spreadsheet cell: a leading formula character (or a ``'`` that
+    :func:`unguard` would take off) gets a ``'`` in front."""
+    starts = text[:1] in _FORMULA or (text[:1] == "'" and text[1:2] in (*_FORMULA, "'"))
+    return "'" + text if starts else text
+
+
+def unguard(text: str) -> str:
+    """A cell as :func:`guard` wrote it, back to its text."""
+    return text[1:] if text[:1] == "'" and text[1:2] in (*_FORMULA, "'") else text
 
 
 def _local(naive: datetime, tz: tzinfo | None) -> datetime:
@@ -179,6 +199,7 @@ def _line_entry(line: str, force: bool, tz: tzinfo | None,
     if len(cells) > len(FIELDS):
         return (f"{len(cells)} fields, expected at most {len(FIELDS)}: {FORMAT} "
                 "(quote a field that has commas)")
+    cells[2:4] = [unguard(c) for c in cells[2:4]]  # note, owner
     try:
         return parse_entry(Fields(*cells), force=force, tz=tz, cameras=cameras)
     except EntryError as exc:
@@ -239,8 +260,9 @@ def show_when(when: datetime | None, tz: tzinfo | None) -> str:
 
 def row(e: AccessEntry, tz: tzinfo | None) -> list[str]:
     """The eight fields of one entry."""
-    return [e.plate, e.kind, e.note or "", e.owner or "", show_when(e.valid_from, tz),
-            show_when(e.valid_until, tz), " ".join(e.cameras), e.direction]
+    return [e.plate, e.kind, guard(e.note or ""), guard(e.owner or ""),
+            show_when(e.valid_from, tz), show_when(e.valid_until, tz), " ".join(e.cameras),
+            e.direction]
 
 
 def to_csv(entries: Iterable[AccessEntry], tz: tzinfo | None) -> str:

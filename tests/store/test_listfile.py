@@ -90,3 +90,19 @@ def test_search_looks_at_plate_owner_note_and_cameras() -> None:
     assert search([a, b], "stolen") == [b]
     assert search([a, b], "entry-1") == [a]
     assert search([a, b], "nobody") == []
+
+
+def test_export_keeps_spreadsheets_from_running_notes_as_formulas() -> None:
+    notes = ["=HYPERLINK(\"http://x\")", "+1", "-2+3", "@SUM(A1)", "'=already", "''", "'q", "'",
+             "plain"]
+    entries = [AccessEntry(f"京A1234{i}", "allow", note, owner=note) for i, note in
+               enumerate(notes)]
+    text = to_csv(entries, UTC)
+    cells = [row.split(",", 3)[2] for row in text.splitlines()[1:]]
+    # a cell a spreadsheet would evaluate starts with ' (csv quotes the ones with quotes)
+    assert all(not c.lstrip('"').startswith(("=", "+", "-", "@")) for c in cells), cells
+    assert cells[-1] == "plain" and cells[-2] == "'" and cells[-3] == "'q"
+    got = parse_file(text, tz=UTC)
+    assert (got.errors, got.entries) == ([], entries), text
+    hand = parse_file("京A00001,allow,'q note,'=owner\n", tz=UTC)  # typed by hand
+    assert (hand.entries[0].note, hand.entries[0].owner) == ("'q note", "=owner")
