@@ -267,6 +267,8 @@ class PlateRead:
     image_size: tuple[int, int] | None = None
     """Local readings: (width, height) of the picture ``rect`` is in: with a detect stream
     the main stream's, not the picture the lane's motion boxes are in."""
+    chars: tuple[int, ...] = ()
+    """Local readings: 0-100 per character of ``plate`` (``LocalPlate.chars``)."""
 
 
 @dataclass(frozen=True, slots=True)

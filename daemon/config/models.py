@@ -61,6 +61,10 @@ class LocalReaderConfig(Model):
     final_confidence: int = Field(
         98, ge=0, le=100, description="local_first/local: one valid reading this sure is final"
     )
+    char_min_confidence: int = Field(
+        85, ge=0, le=100, description="a local reading counts towards a final one only when "
+        "every character of it is this sure (a misread character is a weak one)"
+    )
     evidence_frames: int = Field(
         2, ge=1, le=20, description="frames with a plate box before a plateless passage counts"
     )

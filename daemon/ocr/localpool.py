@@ -68,6 +68,7 @@ def to_read(cand: Candidate, found: list[LocalPlate], ms: float, dx: int, dy: in
         rect=rect, latency_ms=ms, called=False, provider="local",
         box_found=best is not None and best.box_found,
         image_size=(cand.frame.width, cand.frame.height),
+        chars=best.chars if best else (),
     )
 
 

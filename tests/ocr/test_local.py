@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from daemon.errors import EX_CONFIG, ReaderError, exit_code
-from daemon.ocr.local import DET_MODEL, REC_MODEL, LocalPlateReader, model_dir
+from daemon.ocr.local import DET_MODEL, REC_MODEL, LocalPlateReader, model_dir, plate_chars
 from tests.support.ocr import render_plate
 
 
@@ -43,6 +43,9 @@ def test_reads_a_rendered_plate_with_box_colour_and_confidence(
     assert best.valid and best.box_found
     assert best.color == color
     assert best.confidence >= 80
+    assert len(best.chars) == len(best.text)  # one probability per plate character
+    assert best.confidence == round(sum(best.chars) / len(best.chars)) or abs(
+        best.confidence - sum(best.chars) / len(best.chars)) <= 1
     x, y, w, h = best.box  # the rendered plate spans x 500-830, y 400-490 of the frame
     assert abs(x - 500) < 30 and abs((y + 180) - 400) < 30 and 300 < w < 380 and h < 130
 
@@ -91,3 +94,13 @@ def test_broken_model_is_a_config_error(tmp_path: Path) -> None:
     shutil.copy(model_dir() / DET_MODEL, tmp_path / DET_MODEL)
     with pytest.raises(ReaderError, match="cannot load"):
         LocalPlateReader(models=tmp_path)
+
+
+def test_each_plate_character_keeps_its_own_probability() -> None:
+    """Separators the recogniser reads (the plate's dot, a space) are dropped with their
+    probabilities: the weak province stays lined up with its character."""
+    read = [("青", 0.41), ("Z", 0.99), ("·", 0.93), ("H", 1.0), (" ", 0.5), ("Ｊ", 0.98),
+            ("7", 0.97), ("8", 0.99), ("8", 0.96)]
+    text, probs = plate_chars(read)
+    assert text == "青ZHJ788"
+    assert probs == [0.41, 0.99, 1.0, 0.98, 0.97, 0.99, 0.96]
