@@ -48,9 +48,11 @@ Reading = tuple[int, str, PlateRead]
 """(clip seed, the vehicle's true plate, the reader's best plate as a PlateRead)."""
 
 
-def read_clip(reader: LocalPlateReader, mp4: Path, step: int) -> list[Reading]:
+def read_clip(
+    reader: LocalPlateReader, mp4: Path, step: int
+) -> tuple[list[Reading], list[tuple[int, str]]]:
     """The reader's best valid plate in every ``step``-th frame where a vehicle's plate is
-    in view, up to its last legible frame."""
+    in view, up to its last legible frame; and every (seed, plate) legible in the clip."""
     truth = json.loads(mp4.with_suffix(".json").read_text())
     want: dict[int, str] = {}
     for v in truth["vehicles"]:
@@ -73,17 +75,24 @@ def read_clip(reader: LocalPlateReader, mp4: Path, step: int) -> list[Reading]:
                              ok=True, plate=plate, confidence=best.confidence, called=False,
                              provider="local", box_found=True, chars=best.chars)
             out.append((truth["seed"], want[i], read))
-    return out
+    return out, [(truth["seed"], p) for p in sorted(set(want.values()))]
 
 
-def decide(readings: list[Reading], settings: GateSettings) -> dict[str, Any]:
-    """Each vehicle's outcome under ``settings`` (the gate in ``local`` mode)."""
-    by_vehicle: dict[tuple[int, str], list[PlateRead]] = {}
+def decide(
+    readings: list[Reading], vehicles: list[tuple[int, str]], settings: GateSettings
+) -> dict[str, Any]:
+    """Each vehicle's outcome under ``settings`` (the gate in ``local`` mode); a vehicle
+    with no valid reading at all is ``unread``."""
+    by_vehicle: dict[tuple[int, str], list[PlateRead]] = {v: [] for v in vehicles}
     for seed, true, read in readings:
         by_vehicle.setdefault((seed, true), []).append(read)
     counts: Counter[str] = Counter()
     wrong: list[str] = []
     for (seed, true), reads in sorted(by_vehicle.items()):
+        if not reads:
+            counts["unread"] += 1
+            wrong.append(f"{seed}:{true}->-(unread)")
+            continue
         gate = PlateGate(settings, PassageConfig())
         final = next((s.final for r in reads if (s := gate.on_local(r, r.frame_seq / 25))
                       .final is not None), None)
@@ -121,15 +130,20 @@ def main(argv: list[str] | None = None) -> int:
     names = [f"{HELDOUT}{s}" for s in range(args.heldout_from, args.heldout_from + args.heldout)]
     paths = ensure_clips(names, (w, h), args.clips)
     reader = LocalPlateReader(LocalReaderConfig().localiser)
-    readings = [r for n in names for r in read_clip(reader, paths[n], args.step)]
+    readings: list[Reading] = []
+    vehicles: list[tuple[int, str]] = []
+    for n in names:
+        got, seen = read_clip(reader, paths[n], args.step)
+        readings += got
+        vehicles += seen
     configured = GateSettings(mode="local", char_min_confidence=LocalReaderConfig()
                               .char_min_confidence)
     out: dict[str, Any] = {
         "seeds": [args.heldout_from, args.heldout_from + args.heldout - 1], "step": args.step,
         "frames": frame_counts(readings, configured.char_min_confidence),
-        "sure_characters": decide(readings, configured),
-        "baseline_any_reading": decide(readings, GateSettings(mode="local",
-                                                              char_min_confidence=0)),
+        "sure_characters": decide(readings, vehicles, configured),
+        "baseline_any_reading": decide(readings, vehicles, GateSettings(
+            mode="local", char_min_confidence=0)),
     }
     print(f"valid readings {out['frames']['valid']}, sure {out['frames']['sure']}: wrong "
           f"{out['frames']['wrong_sure']} of the sure, {out['frames']['wrong_unsure']} of the rest")
@@ -137,7 +151,8 @@ def main(argv: list[str] | None = None) -> int:
         r = out[key]
         print(f"{key:22s} vehicles {r['vehicles']}: final right {r.get('final_right', 0)}, "
               f"final wrong {r.get('final_wrong', 0)}, undecided right "
-              f"{r.get('undecided_right', 0)} / wrong {r.get('undecided_wrong', 0)}; "
+              f"{r.get('undecided_right', 0)} / wrong {r.get('undecided_wrong', 0)}, unread "
+              f"{r.get('unread', 0)}; "
               f"accuracy {r['accuracy']}; {' '.join(r['wrong'])}")
     print(json.dumps(out, ensure_ascii=False))
     return 0

@@ -13,7 +13,9 @@ the README, "Local plate reader"):
      scaled to a ``det_side`` px long side only when ``hsv`` yields no valid reading.
 2. **Recognise** each candidate box with the PP-OCRv4 recognition model on a 48-px-high
    strip cut from the full-resolution crop; CTC greedy decoding with the dictionary
-   embedded in the model's metadata.
+   embedded in the model's metadata, one probability kept per character; a first
+   character that is no province is replaced by the likeliest province when that makes a
+   valid plate (:meth:`LocalPlateReader._first_province`).
 
 Models: ``ch_PP-OCRv4_rec_infer.onnx`` and ``ch_PP-OCRv4_det_infer.onnx`` from the
 **rapidocr-onnxruntime 1.4.4** wheel (``rapidocr_onnxruntime/models/``), or from
@@ -44,7 +46,7 @@ import onnxruntime as ort
 
 from daemon.errors import ReaderError
 from daemon.ocr.color import plate_color
-from daemon.plates import fix_confusables, is_valid, normalize
+from daemon.plates import PROVINCES, fix_confusables, is_valid, normalize
 
 Localiser = Literal["hsv", "hsv+det"]
 BGR = npt.NDArray[np.uint8]
@@ -157,6 +159,7 @@ class LocalPlateReader:
         if "character" not in meta:
             raise ReaderError(f"local reader: {REC_MODEL} carries no character dictionary")
         self._chars: list[str] = ["", *meta["character"].splitlines(), " "]
+        self._provinces = [i for i, ch in enumerate(self._chars) if ch in PROVINCES]
         self._det: ort.InferenceSession | None = None
         if localiser != "hsv":
             self._det = _session(_model_path(folder, DET_MODEL))
@@ -291,7 +294,7 @@ class LocalPlateReader:
         x0, y0 = max(0, x - px), max(0, y - py)
         x1, y1 = min(full_w, x + w + px), min(full_h, y + h + py)
         strip = crop[y0:y1, x0:x1]
-        text, probs = plate_chars(self._rec_text(strip)) if strip.size else ("", [])
+        text, probs = self._first_province(*self._rec_text(strip)) if strip.size else ("", [])
         plate = fix_confusables(text)  # swaps characters in place: ``probs`` still line up
         conf = float(np.mean(probs)) if probs else 0.0
         good = len(plate) >= _MIN_CHARS and conf >= 0.5
@@ -312,8 +315,27 @@ class LocalPlateReader:
             chars=tuple(max(0, min(100, round(p * 100))) for p in probs) if plate else (),
         )
 
-    def _rec_text(self, strip: BGR) -> list[tuple[str, float]]:
-        """CTC greedy decoding of ``strip``: each character read with its probability."""
+    @staticmethod
+    def _first_province(
+        read: list[tuple[str, float]], province: tuple[str, float] | None
+    ) -> tuple[str, list[float]]:
+        """The plate's text and per-character probabilities; a first character that is no
+        province (a small or smeared 粤 read as ``4``, 琼 as 球) is replaced by the likeliest
+        province when that makes the reading a valid plate: the grammar says the glyph is
+        one, the model says which. Its probability stays the province's own (often low: a
+        reading that is not sure, ``ocr.local.char_min_confidence``)."""
+        text, probs = plate_chars(read)
+        if province is None or is_valid(fix_confusables(text)):
+            return text, probs
+        alt_text, alt_probs = plate_chars([province, *read[1:]])
+        if len(alt_text) == len(text) and is_valid(fix_confusables(alt_text)):
+            return alt_text, alt_probs
+        return text, probs
+
+    def _rec_text(self, strip: BGR) -> tuple[list[tuple[str, float]], tuple[str, float] | None]:
+        """CTC greedy decoding of ``strip``: each character read with its probability; and
+        when the first one is no province, the likeliest province over its time steps
+        (with its probability) as the alternative for it (:meth:`_recognise`)."""
         h, w = strip.shape[:2]
         rw = min(_REC_MAX_W, max(16, math.ceil(_REC_H * w / h)))
         img = cv2.resize(strip, (rw, _REC_H), interpolation=cv2.INTER_LINEAR)
@@ -323,12 +345,20 @@ class LocalPlateReader:
         idx = out.argmax(axis=1)
         prob = out.max(axis=1)
         read: list[tuple[str, float]] = []
+        span = [0, 0]  # the time steps of the first character's run
         prev = -1
-        for i, p in zip(idx.tolist(), prob.tolist(), strict=True):
+        for t, (i, p) in enumerate(zip(idx.tolist(), prob.tolist(), strict=True)):
             if i not in (prev, 0) and i < len(self._chars):
                 read.append((self._chars[i], float(p)))
+                span = [t, t] if len(read) == 1 else span
+            elif len(read) == 1 and i == prev:
+                span[1] = t
             prev = i
-        return read
+        if not read or read[0][0] in PROVINCES or not self._provinces:
+            return read, None
+        steps = out[max(0, span[0] - 1): span[1] + 2][:, self._provinces]
+        best = np.unravel_index(int(steps.argmax()), steps.shape)[1]
+        return read, (self._chars[self._provinces[best]], float(steps.max()))
 
 
 def plate_chars(read: list[tuple[str, float]]) -> tuple[str, list[float]]:

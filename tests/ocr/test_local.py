@@ -104,3 +104,21 @@ def test_each_plate_character_keeps_its_own_probability() -> None:
     text, probs = plate_chars(read)
     assert text == "青ZHJ788"
     assert probs == [0.41, 0.99, 1.0, 0.98, 0.97, 0.99, 0.96]
+
+
+def test_a_first_character_that_is_no_province_takes_the_likeliest_province() -> None:
+    """A smeared 粤 read as 4: the grammar says a province stands there, the model's own
+    probabilities say which, and its low probability makes the reading unsure."""
+    tail = [("W", 0.99), ("9", 0.98), ("3", 0.99), ("1", 0.97), ("V", 0.99), ("9", 0.96)]
+    text, probs = LocalPlateReader._first_province([("4", 0.93), *tail], ("粤", 0.05))
+    assert text == "粤W931V9"
+    assert probs[0] == 0.05 and probs[1:] == [p for _, p in tail]
+
+
+def test_the_province_alternative_is_not_used_when_it_does_not_make_a_plate() -> None:
+    valid = [("京", 0.97), ("A", 0.99), ("F", 0.98), ("0", 0.99), ("2", 0.97), ("3", 0.99),
+             ("6", 0.96)]
+    assert LocalPlateReader._first_province(valid, None)[0] == "京AF0236"
+    # the province was not read at all: replacing the authority letter makes no plate
+    missing = valid[1:]
+    assert LocalPlateReader._first_province(missing, ("川", 0.02))[0] == "AF0236"
