@@ -7,10 +7,12 @@ appearance to its last legible frame is read by ``LocalPlateReader`` on the lane
 (the lower 3/4 of the frame, as the bench's ROI) and fed to a ``PlateGate`` in ``local``
 mode, as the lane does (no motion, no tracker: the reader and the decision rule alone). A
 valid reading of another vehicle's plate in the same clip (a parked car) is left out, as
-the lane's vehicle-box rule does. Each vehicle ends *final right*, *final wrong* or
-*undecided*; an undecided one is scored by the reading it closes with (``local`` mode,
-offline). Run twice in one go: with ``char_min_confidence`` as configured and at 0
-(every valid reading counts, the rule before it: the baseline).
+the lane's vehicle-box rule does. A vehicle whose plate is legible only above the crop
+(the ROI) is not counted, nor are its legible frames there. Each vehicle ends *final
+right*, *final wrong*, *undecided* or *unread* (no valid reading); an undecided one is
+scored by the reading it closes with (``local`` mode, offline). Run twice in one go: with
+``char_min_confidence`` as configured and at 0 (every valid reading counts, the rule
+before it: the baseline).
 
 Prints per-frame counts (valid readings, wrong ones among sure and unsure readings) and a
 row per rule; the last line is one JSON object.
@@ -55,10 +57,14 @@ def read_clip(
     in view, up to its last legible frame; and every (seed, plate) legible in the clip."""
     truth = json.loads(mp4.with_suffix(".json").read_text())
     want: dict[int, str] = {}
+    top = ROI_TOP * truth["height"]
     for v in truth["vehicles"]:
         if v.get("plate") and v.get("first_legible_frame") is not None:
+            outside = {f for f, _x, y, _w, _h in v["plate_rects"] if y < top}  # above the crop
             first = v.get("first_plate_frame") or v["first_legible_frame"]
-            want.update({f: v["plate"] for f in range(first, v["last_legible_frame"] + 1, step)})
+            frames = range(first, v["last_legible_frame"] + 1, step)
+            if len(outside) < len(v["plate_rects"]):  # legible inside the crop at some time
+                want.update({f: v["plate"] for f in frames if f not in outside})
     others = {v["plate"] for v in truth["vehicles"] if v.get("plate")}
     out: list[Reading] = []
     with av.open(str(mp4)) as container:
