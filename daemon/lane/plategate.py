@@ -11,8 +11,9 @@ Pure logic, no I/O; the clock is the frame ``pts`` passed in.
   never publishes (a walker, a car's rear, a shadow close silently).
 - **Cloud calls** (modes ``cloud`` and ``local_first``) only for a frame in which the
   reader found a plate box at least ``min_plate_width_px`` wide; the frame sent is the one
-  where it saw the best plate (valid reading, then confidence, then width).
-  ``cloud``: at once on a valid local reading, else ``settle_s`` after the first box.
+  where it saw the best plate (valid reading, then sure, then confidence, then width).
+  ``cloud``: at once on a sure valid local reading (a frame the cloud should read as
+  surely), else ``settle_s`` after the first box (the best frame seen by then).
   ``local_first``: only when no local reading became final ``settle_s`` after the first box.
   A further call (after a cloud read that was not trusted) needs a newer boxed frame,
   :data:`RESEND_GAP_S` after the last call with a valid local reading, else ``settle_s``.
@@ -109,7 +110,7 @@ class PlateGate:
         """Local reads that saw a plate box."""
         self._reading: dict[int, Frame] = {}
         self._pending: tuple[Frame, float] | None = None
-        self._boxed: tuple[Frame, PlateRead, tuple[bool, int, int]] | None = None
+        self._boxed: tuple[Frame, PlateRead, tuple[bool, bool, int, int]] | None = None
         self._first_box_pts: float | None = None
         self._last_sent_pts: float | None = None
         self._valid: Counter[str] = Counter()
@@ -232,7 +233,8 @@ class PlateGate:
             return
         if self._last_sent_pts is not None and frame.pts <= self._last_sent_pts:
             return
-        rank = (valid, read.confidence, rect.width)
+        sure = valid and weakest(read) >= self.settings.char_min_confidence
+        rank = (valid, sure, read.confidence, rect.width)
         cur = self._boxed
         stale = cur is not None and frame.pts - cur[0].pts > self.cfg.candidate_max_age_s
         if cur is None or stale or rank >= cur[2]:
@@ -256,10 +258,10 @@ class PlateGate:
             or self.attempts >= self.cfg.max_calls or self._first_box_pts is None
         ):
             return None
-        valid = boxed[2][0]
+        valid, sure = boxed[2][0], boxed[2][1]
         if self.attempts == 0:
             waited = now_pts - self._first_box_pts >= self.cfg.settle_s
-            due = waited or (valid and self.settings.mode == "cloud")
+            due = waited or (sure and self.settings.mode == "cloud")
         else:
             last = self._last_sent_pts
             since = now_pts - (last if last is not None else now_pts)

@@ -87,3 +87,31 @@ def test_weakest_and_honest_confidence() -> None:
     cloud = PlateRead(camera_id="c", passage_id="p", frame_seq=1, ok=True, plate="青ZHJ788",
                       confidence=91)
     assert weakest(cloud) == 91 and honest_confidence(cloud, 95) == 91  # the cloud's own
+
+
+def read_frames(gate: PlateGate, reads: list[tuple[float, PlateRead]]) -> list:
+    """Offer each read's frame to the gate at its pts, then give it the reading."""
+    steps = []
+    for pts, read in reads:
+        frame = Frame("entry-1", read.frame_seq, pts, T0 + timedelta(seconds=pts), IMAGE)
+        assert gate.offer(frame, 1.0, pts) is frame
+        steps.append(gate.on_local(read, pts))
+    return steps
+
+
+def test_cloud_mode_calls_at_once_only_on_a_sure_reading() -> None:
+    gate = PlateGate(GateSettings(mode="cloud"), PassageConfig())
+    steps = read_frames(gate, [(1.0, local(1, "鲁ZHJ788", WEAK_PROVINCE, 97)),
+                               (1.1, local(2, "青ZHJ788", SURE, 95))])
+    assert steps[0].cloud is None  # unsure: wait for a better frame
+    assert steps[1].cloud is not None and steps[1].cloud.seq == 2
+
+
+def test_cloud_mode_sends_the_best_frame_after_settling_when_no_reading_is_sure() -> None:
+    cfg = PassageConfig()
+    gate = PlateGate(GateSettings(mode="cloud"), cfg)
+    weak = [(1.0 + 0.1 * i, local(i + 1, "鲁ZHJ788", WEAK_PROVINCE, 90 + i)) for i in range(4)]
+    steps = read_frames(gate, [*weak, (1.0 + cfg.settle_s, local(9, "鲁ZHJ788",
+                                                                  WEAK_PROVINCE, 88))])
+    assert all(s.cloud is None for s in steps[:-1])
+    assert steps[-1].cloud is not None and steps[-1].cloud.seq == 4  # the most confident
