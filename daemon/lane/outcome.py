@@ -49,7 +49,9 @@ from one moving frame to the next. A newcomer shows up at once (the car ahead le
 or stood still while the newcomer entered); a vehicle driving away up the lane (turning
 round after its read, reversing) raises its box's bottom edge a little each frame, and
 would otherwise be taken for a newcomer, and again, as it shrinks towards the far end.
-A jump that falls back as far (a glitch of the motion mask) is forgotten."""
+The jump is forgotten once the bottom edge is back near its lowest point (a glitch of the
+motion mask); not when it only falls part of the way back (the newcomer's box merging with
+the leaving car's for a frame or two)."""
 
 NEW_VEHICLE_HOLD = NEW_VEHICLE_RISE / 2
 """Once risen, the box stays the new vehicle's while its bottom edge is this far above the
@@ -352,7 +354,7 @@ def _note_jump(op: OpenPassage, bottom: float) -> None:
     op.last_bottom = bottom
     if step >= NEW_VEHICLE_JUMP:
         op.jumped = True
-    elif step <= -NEW_VEHICLE_JUMP or bottom >= op.max_bottom - NEW_VEHICLE_HOLD:
+    elif bottom >= op.max_bottom - NEW_VEHICLE_HOLD:
         op.jumped = False
 
 

@@ -219,3 +219,31 @@ def test_the_next_car_coming_into_an_exit_cameras_view_gets_its_own_passage() ->
     run = drive(local, cloud, box, 16.0, camera=exit_cam,
                 still=lambda pts: 3.0 <= pts < 6.0 or 8.5 <= pts < 9.0)
     assert [p.plate for p in run.passages] == [PLATE, "沪N16Q20"]
+
+
+def test_a_follower_whose_box_merges_back_for_a_moment_is_still_a_new_vehicle() -> None:
+    """Back to back (the scenario set's back_to_back): the box jumps up the lane as the car
+    ahead leaves, merges with its last motion for a frame and falls part of the way back,
+    then stays up the lane; that is the follower, whose plate only the cloud reads."""
+    coming = down_the_lane(1.0)
+
+    def box(pts: float) -> Rect | None:
+        if pts < 5.0:
+            return coming(pts)
+        if pts < 6.0:  # the car ahead drives on under the camera
+            return Rect(170, 100, 300, 260)
+        if pts < 6.2:  # it left: the follower alone, far up the lane
+            return Rect(170, 0, 300, 90)
+        return Rect(170, 0, 300, 250)  # merged with the last of the leaving car's motion
+
+    def local(pts: float) -> Seen:
+        if 2.5 <= pts < 4.0:
+            return the_plate_under(coming, PLATE)(pts)
+        return (None, Rect(270, 210, 100, 30)) if pts >= 6.2 else None
+
+    def cloud(send: SendCandidate) -> tuple[str, Rect]:
+        if send.frame.pts < 5.0:
+            return the_plate_under(coming, PLATE)(send.frame.pts)  # type: ignore[return-value]
+        return "鲁Q3M7H9", Rect(270, 210, 100, 30)
+    run = drive(local, cloud, box, 9.0)
+    assert [p.plate for p in run.passages] == [PLATE, "鲁Q3M7H9"]
