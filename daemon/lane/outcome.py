@@ -3,11 +3,15 @@
 
 A plateless passage from what the local reader did *not* see (:func:`went_by_bare`): a
 vehicle-sized moving box (:data:`VEHICLE_W` of the ROI's width) came down the lane to the
-barrier (its bottom edge from :data:`TRAVEL` above its lowest point to :data:`NEAR`; on an
-exit camera, away from it) and the reader read :data:`BARE_FRAMES` of its frames without
-finding a plate box. A walker is too narrow; a car leaving after its read (the new-vehicle
-rule may split its departure off) moves away from the barrier, not towards it; a camera
-shake or an IR switch moves the whole picture at once, not down the lane.
+barrier (its bottom edge to :data:`NEAR`, first seen :data:`TRAVEL` further up, then maybe
+narrower: :data:`FAR_W`; on an exit camera, away from it) and the reader read
+:data:`BARE_FRAMES` of its frames without finding a plate box. A walker is too narrow; a
+car leaving after its read (the new-vehicle rule may split its departure off) moves away
+from the barrier, not towards it; a camera shake or an IR switch moves the whole picture at
+once, not down the lane.
+
+The cloud's answer read outside the vehicle's box is another vehicle's
+(:func:`wrong_vehicle`): the calls that follow send the vehicle's box (:func:`crop_of`).
 
 Pure: :class:`OpenPassage` is what the tracker keeps per vehicle; :func:`make_passage`
 builds the event from it and the reading that decided it (cloud or local), with the
@@ -39,6 +43,16 @@ NEW_VEHICLE_TOP = 0.05
 """... and the box must reach the far (top) edge of the ROI: vehicles come into a gate
 camera's view from the far end of the lane, a car pulling away does not."""
 
+NEW_VEHICLE_JUMP = NEW_VEHICLE_RISE
+"""... and the bottom edge must have got there by a jump: up this share of the ROI height
+from one moving frame to the next. A newcomer shows up at once (the car ahead left the view,
+or stood still while the newcomer entered); a vehicle driving away up the lane (turning
+round after its read, reversing) raises its box's bottom edge a little each frame, and
+would otherwise be taken for a newcomer, and again, as it shrinks towards the far end.
+The jump is forgotten once the bottom edge is back near its lowest point (a glitch of the
+motion mask); not when it only falls part of the way back (the newcomer's box merging with
+the leaving car's for a frame or two)."""
+
 NEW_VEHICLE_HOLD = NEW_VEHICLE_RISE / 2
 """Once risen, the box stays the new vehicle's while its bottom edge is this far above the
 lowest point (a hysteresis, as the motion's own): the newcomer drives down the lane during
@@ -51,11 +65,20 @@ VEHICLE_W = 0.3
 """A moving box at least this share of the ROI's width can be a vehicle (a walker, a
 cyclist are narrower)."""
 
+FAR_W = VEHICLE_W / 2
+"""A moving box this wide opening the passage is where the vehicle was first seen: far up
+the lane a small car (a high camera looking down a long lane) is narrower than
+:data:`VEHICLE_W` and only widens to it near the barrier."""
+
 NEAR = 0.8
 """A plateless vehicle reached the barrier: its box's bottom edge this far down the ROI."""
 
 TRAVEL = 0.3
 """... having been first seen at least this share of the ROI's height further up."""
+
+PLATE_BOXES = 32
+"""How many frames' vehicle boxes :attr:`OpenPassage.plate_boxes` keeps (a call goes for
+one of the newest frames with a plate box)."""
 
 BARE_FRAMES = 3
 """Local reads of the vehicle, none with a plate box, before a plateless passage counts."""
@@ -98,6 +121,10 @@ class OpenPassage:
     """Lowest point (share of the ROI height) the vehicle's box reached."""
     rise_since: float | None = None
     """Since when the moving box has been far above ``max_bottom`` (a new vehicle?)."""
+    last_bottom: float | None = None
+    """The moving box's bottom edge in the previous moving frame."""
+    jumped: bool = False
+    """The bottom edge jumped up the lane since it was last near ``max_bottom``."""
     vehicle_seqs: set[int] = field(default_factory=set)
     """Frames given to the local reader while a vehicle-sized box moved."""
     bare_reads: int = 0
@@ -120,26 +147,66 @@ class OpenPassage:
     box_frame: tuple[int, int] | None = None
     """(width, height) of the frames those boxes are in (a detect stream's, smaller than
     the picture the reader reads: ``PlateRead.image_size``)."""
+    read_size: tuple[int, int] | None = None
+    """(width, height) of the picture the reader last read (the plate boxes' pixels)."""
+    plate_boxes: dict[int, Rect] = field(default_factory=dict)
+    """The vehicle's box in the newest frames the reader found a plate box in."""
+    foreign: set[str] = field(default_factory=set)
+    """Plates the cloud read outside the vehicle's box: another vehicle's."""
+    crop: bool = False
+    """Calls send the vehicle's box, not the lane (after a reading of another vehicle)."""
 
 
 def own_plate(op: OpenPassage, read: PlateRead) -> PlateRead:
     """``read`` as evidence about this passage's vehicle: a plate whose centre lies outside
     the vehicle's box in that frame (grown by a tenth) is another car's (a parked one at the
-    edge of the lane) and counts as no plate box at all."""
+    edge of the lane) and counts as no plate box at all. The box of a frame with a plate box
+    is kept (:attr:`OpenPassage.plate_boxes`) for the cloud's answer on it."""
     box = op.boxes.pop(read.frame_seq, None)
     for seq in [s for s in op.boxes if s < read.frame_seq]:
         del op.boxes[seq]  # frames the reader skipped (newest wins)
-    r = read.rect
-    if r is None or box is None:
-        return read
-    sx, sy = 1.0, 1.0  # the plate box into the motion box's pixels
-    if read.image_size is not None and op.box_frame is not None:
-        sx, sy = op.box_frame[0] / read.image_size[0], op.box_frame[1] / read.image_size[1]
-    cx, cy = (r.x + r.width / 2) * sx, (r.y + r.height / 2) * sy
-    mx, my = box.width / 10, box.height / 10
-    if box.x - mx <= cx <= box.x + box.width + mx and box.y - my <= cy <= box.y + box.height + my:
+    op.read_size = read.image_size or op.read_size
+    if read.box_found and box is not None:
+        op.plate_boxes[read.frame_seq] = box
+        for seq in sorted(op.plate_boxes)[:-PLATE_BOXES]:
+            del op.plate_boxes[seq]
+    if read.rect is None or box is None or _in_box(op, box, read.rect):
         return read
     return replace(read, ok=False, plate=None, rect=None, box_found=False)
+
+
+def _in_box(op: OpenPassage, box: Rect, rect: Rect) -> bool:
+    """The centre of ``rect`` (the reading picture's pixels) lies in ``box`` (the lane frame's)
+    grown by a tenth of its size."""
+    sx, sy = 1.0, 1.0  # the plate box into the motion box's pixels
+    if op.read_size is not None and op.box_frame is not None:
+        sx, sy = op.box_frame[0] / op.read_size[0], op.box_frame[1] / op.read_size[1]
+    cx, cy = (rect.x + rect.width / 2) * sx, (rect.y + rect.height / 2) * sy
+    mx, my = box.width / 10, box.height / 10
+    return (box.x - mx <= cx <= box.x + box.width + mx
+            and box.y - my <= cy <= box.y + box.height + my)
+
+
+def wrong_vehicle(op: OpenPassage, read: PlateRead, fixture: bool = False) -> bool:
+    """The cloud read a plate outside the vehicle's box in the frame it was sent, or at a
+    ``fixture``'s place (daemon/lane/fixtures.py): a parked car's, the car ahead's (the call's
+    crop is the whole lane and the service answers with one plate, its clearest). Its text is
+    not this vehicle's (:attr:`OpenPassage.foreign`) and from then on the calls send the
+    vehicle's box only (:func:`crop_of`)."""
+    box = op.plate_boxes.get(read.frame_seq)
+    plate = plates.clean(read.plate) if read.ok else None
+    if plate is None or read.rect is None:
+        return False
+    if not fixture and (box is None or _in_box(op, box, read.rect)):
+        return False
+    op.foreign.add(plate)
+    op.crop = True
+    return True
+
+
+def crop_of(op: OpenPassage, seq: int) -> Rect | None:
+    """The vehicle's box in frame ``seq`` if the calls of ``op`` are cropped to it."""
+    return op.plate_boxes.get(seq) if op.crop else None
 
 
 def watch(op: OpenPassage, frame: Frame, now: float) -> bool:
@@ -170,9 +237,11 @@ def next_vehicle(op: OpenPassage, read: PlateRead, agree: int) -> Frame | None:
 
 def note_vehicle(op: OpenPassage, frame: Frame, bbox: Rect, roi: Rect) -> bool:
     """Record a moving box's extent for :func:`went_by_bare`; True if it is vehicle-sized."""
-    if bbox.width < VEHICLE_W * roi.width:
-        return False
     bottom = (bbox.y + bbox.height - roi.y) / max(1, roi.height)
+    if bbox.width < VEHICLE_W * roi.width:
+        if op.span is None and bbox.width >= FAR_W * roi.width:
+            op.span = (bottom, bottom, -1.0)  # first seen far up the lane (:data:`FAR_W`)
+        return False
     first, low, high = op.span if op.span is not None else (bottom, bottom, -1.0)
     if bottom > high:
         op.vehicle_frame = frame
@@ -233,13 +302,16 @@ def new_vehicle(
     """True when the moving box is a new vehicle behind ``op``'s (the rules above); keeps
     ``op``'s lowest point and rise timer up to date. On an exit camera (``exit_lane``) the
     vehicles drive away up the lane, which is what these rules take for a newcomer: there
-    only the lane clearing and the next plate (:func:`next_vehicle`) end a passage."""
+    the lane clearing, the next plate (:func:`next_vehicle`) and :func:`_exit_arriving` end
+    a passage."""
     bottom = (bbox.y + bbox.height - roi.y) / max(1, roi.height)
     top = (bbox.y - roi.y) / max(1, roi.height)
     if exit_lane:
-        return False
+        return started and _exit_arriving(top, bottom, in_view_bottom) and (
+            op.plate is not None or spent(op))
+    _note_jump(op, bottom)
     rise = NEW_VEHICLE_RISE if op.rise_since is None else NEW_VEHICLE_HOLD
-    entering = top <= NEW_VEHICLE_TOP and bottom < op.max_bottom - rise
+    entering = op.jumped and top <= NEW_VEHICLE_TOP and bottom < op.max_bottom - rise
     arriving = started and top <= NEW_VEHICLE_TOP and bottom < in_view_bottom
     if arriving and spent(op):
         return True
@@ -251,6 +323,41 @@ def new_vehicle(
     return False
 
 
+def _exit_arriving(top: float, bottom: float, in_view_bottom: float) -> bool:
+    """An exit camera's vehicle coming into view: motion starting afresh (it was off in the
+    frame before) in a box at the near end of the lane (its bottom edge within
+    :data:`NEW_VEHICLE_TOP` of the ROI's bottom) no taller than ``in_view_bottom`` of the
+    ROI, the entry rule upside down. After a decided (or spent) passage this is the next
+    vehicle, even when the lane never went quiet in between (the car ahead still leaving at
+    the far end, a walker): the car just read drove off up the lane, and one stopping at the
+    barrier pulls away from where it stopped, its whole box in view."""
+    return bottom >= 1.0 - NEW_VEHICLE_TOP and bottom - top <= in_view_bottom
+
+
+def spent(op: OpenPassage, plate_of: Callable[[PlateRead], str | None]) -> bool:
+    """All calls made and answered, none with a valid plate (``plate_of``): nothing more to
+    do for it (with a local reader: plate boxes seen, none read, no cloud call out)."""
+    gate = op.policy
+    if isinstance(gate, PlateGate):
+        return (op.plate is None and gate.has_evidence and not gate.in_flight
+                and not gate.local_readings())
+    return (
+        op.plate is None
+        and op.policy.done
+        and not any(plate_of(r) is not None for r in op.reads)
+    )
+
+
+def _note_jump(op: OpenPassage, bottom: float) -> None:
+    """Keep :attr:`OpenPassage.jumped` (:data:`NEW_VEHICLE_JUMP`) up to date."""
+    step = 0.0 if op.last_bottom is None else op.last_bottom - bottom
+    op.last_bottom = bottom
+    if step >= NEW_VEHICLE_JUMP:
+        op.jumped = True
+    elif bottom >= op.max_bottom - NEW_VEHICLE_HOLD:
+        op.jumped = False
+
+
 def closing_reading(
     op: OpenPassage, plate_of: Callable[[PlateRead], str | None]
 ) -> tuple[PlateRead, str, Frame | None] | None:
@@ -258,7 +365,7 @@ def closing_reading(
     voted (below the trust threshold), else the local reader's most frequent valid reading."""
     valid = [
         (r, p) for r in op.reads
-        if r.provider != "local" and (p := plate_of(r)) is not None
+        if r.provider != "local" and (p := plate_of(r)) is not None and p not in op.foreign
     ]
     if valid:
         voted, _ = plates.vote((p, r.confidence) for r, p in valid)

@@ -41,6 +41,7 @@ from daemon import plates
 from daemon.config.models import CameraConfig, PassageConfig
 from daemon.domain import Frame, MotionResult, Passage, PlateRead, Rect
 from daemon.lane import outcome
+from daemon.lane.fixtures import Fixtures
 from daemon.lane.outcome import OpenPassage, make_passage, new_vehicle
 from daemon.lane.plategate import GateSettings, GateStep, PlateGate
 from daemon.lane.selection import SendPolicy, roi_bounds, score_frame
@@ -58,6 +59,8 @@ class SendCandidate:
     passage_id: str
     attempt: int
     score: float
+    crop: Rect | None = None
+    """Send only this box (the vehicle's, in ``frame``'s pixels) rather than the lane."""
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -102,6 +105,8 @@ class PassageTracker:
         self._roi: Rect | None = None
         self._roi_size: tuple[int, int] | None = None
         self._last_seen: dict[str, float] = {}
+        self.fixtures = Fixtures()
+        """Plates that stay put outside the vehicles' boxes (a parked car's)."""
         self._was_moving = False
         self.started = 0
         self.emitted = 0
@@ -135,7 +140,8 @@ class PassageTracker:
         if (
             op is not None and motion.moving and motion.bbox is not None
             and new_vehicle(op, motion.bbox, roi, started=started, now=now,
-                            in_view_bottom=self.cfg.in_view_bottom, spent=self._spent,
+                            in_view_bottom=self.cfg.in_view_bottom,
+                            spent=lambda o: outcome.spent(o, self._plate_of),
                             exit_lane=self.camera.direction == "exit")
         ):
             log.debug("%s: a new vehicle behind passage %s", self.camera.id, op.id)
@@ -218,6 +224,11 @@ class PassageTracker:
         plate = self._plate_of(read)
         trusted = plate is not None and read.confidence >= self.cfg.min_confidence
         if gate is not None:
+            fixture = read.rect is not None and self.fixtures.holds(read.rect, now_pts)
+            if outcome.wrong_vehicle(op, read, fixture):
+                log.debug("%s: %s read outside the vehicle's box, another vehicle's; calls "
+                          "cropped to the vehicle", self.camera.id, read.plate)
+                plate, trusted = None, False
             step = gate.on_cloud(read, trusted)
             if not trusted:
                 return self._gate_step(op, gate, step, now_pts, decided_at)
@@ -243,8 +254,9 @@ class PassageTracker:
         if op.plate is not None:
             return self._watched(op, read, now_pts, decided_at)
         seen = plates.clean(read.plate) if read.ok else None
-        op.departing = op.departing or (seen is not None and self._is_duplicate(seen, now_pts))
-        read = outcome.own_plate(op, read)
+        recent = seen is not None and self._is_duplicate(seen, now_pts)
+        op.departing = op.departing or recent
+        read = self.fixtures.screen(outcome.own_plate(op, read), read, now_pts, learn=not recent)
         if read.ok or read.box_found:  # the reads table keeps what the reader saw
             op.reads.append(read)
         elif read.error_code is None and read.frame_seq in op.vehicle_seqs:
@@ -278,7 +290,8 @@ class PassageTracker:
                 )
         if step.cloud is not None:
             op.sent[step.cloud.seq] = step.cloud
-            return [SendCandidate(step.cloud, op.id, gate.attempts, 0.0)]
+            crop = outcome.crop_of(op, step.cloud.seq)
+            return [SendCandidate(step.cloud, op.id, gate.attempts, 0.0, crop)]
         return []
 
     def _decide(
@@ -326,19 +339,6 @@ class PassageTracker:
         if not read.ok or (read.rect is not None and not self.camera.plate_fits(read.rect.width)):
             return None
         return plates.clean(read.plate)
-
-    def _spent(self, op: OpenPassage) -> bool:
-        """All calls made and answered, none with a valid plate: nothing more to do for it
-        (with a local reader: plate boxes seen, none read, no cloud call out)."""
-        gate = op.policy
-        if isinstance(gate, PlateGate):
-            return (op.plate is None and gate.has_evidence and not gate.in_flight
-                    and not gate.local_readings())
-        return (
-            op.plate is None
-            and op.policy.done
-            and not any(self._plate_of(r) is not None for r in op.reads)
-        )
 
     def _close(self, now_pts: float, decided_at: datetime) -> list[Action]:
         op = self._open

@@ -40,6 +40,10 @@ STOP_READ_WAIT_S = 5.0
 ROI_MARGIN = 0.05
 """Margin added around the ROI's bounding box for the candidate's crop hint."""
 
+CROP_MARGIN = 0.1
+"""Margin (share of its size, each side) around a vehicle's box sent as the call's crop
+(``SendCandidate.crop``: the cloud read another vehicle's plate in the lane's crop)."""
+
 Submit = Callable[[Candidate, Callable[[PlateRead], None]], None]
 Emit = Callable[[Passage, Sequence[PlateRead], Frame | None], None]
 
@@ -212,6 +216,8 @@ class LaneWorker(threading.Thread):
                 self._read_size = (frame.width, frame.height)
                 self._read_roi = roi_bounds(self.camera.roi, *self._read_size, margin=ROI_MARGIN)
             roi_box = self._read_roi
+        if isinstance(action, SendCandidate) and action.crop is not None:
+            roi_box = vehicle_crop(action.crop, action.frame, frame, roi_box)
         candidate = Candidate(
             camera_id=self.camera.id,
             passage_id=action.passage_id,
@@ -283,3 +289,20 @@ class LaneWorker(threading.Thread):
         else:
             self._apply(self._wait_reads())
         self._apply(self.tracker.flush(self._last_pts, self._decided_at()))
+
+
+def vehicle_crop(box: Rect, lane_frame: Frame, read_frame: Frame, roi_box: Rect | None) -> Rect:
+    """The vehicle's ``box`` (``lane_frame``'s pixels) in ``read_frame``'s pixels (a detect
+    stream's box on the main stream's picture), grown by :data:`CROP_MARGIN`, within
+    ``roi_box`` (the lane's crop) when there is one."""
+    sx = read_frame.width / max(1, lane_frame.width)
+    sy = read_frame.height / max(1, lane_frame.height)
+    mx, my = box.width * CROP_MARGIN, box.height * CROP_MARGIN
+    x0, y0 = (box.x - mx) * sx, (box.y - my) * sy
+    x1, y1 = (box.x + box.width + mx) * sx, (box.y + box.height + my) * sy
+    if roi_box is not None:
+        x0, y0 = max(x0, roi_box.x), max(y0, roi_box.y)
+        x1 = min(x1, roi_box.x + roi_box.width)
+        y1 = min(y1, roi_box.y + roi_box.height)
+    x0, y0 = max(0, round(x0)), max(0, round(y0))
+    return Rect(x0, y0, max(1, round(x1) - x0), max(1, round(y1) - y0))

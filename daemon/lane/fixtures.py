@@ -1,0 +1,87 @@
+"""Plates that stay put in one camera's picture and belong to no passing vehicle: a car
+parked at the edge of the lane, a plate on a wall.
+
+Pure logic, no I/O; the clock is the frame ``pts``. The passage tracker learns such a plate
+from what the local reader saw *outside* the moving vehicle's box (``outcome.own_plate``):
+
+the local reader read the same valid plate outside the vehicle's box, at the same place
+(within half its width and one height), in :data:`FIXED_READS` frames over at least
+:data:`FIXED_SPAN_S`: a vehicle's own plate is outside its motion box only for moments (the
+box lagging behind the car) and moves with it. A plate published moments ago is not learnt
+(the car just read, leaving or waiting ahead of the next one).
+
+Until :data:`FIXED_S` after it was last seen there, a plate box at that place, whatever its
+text, is no evidence about any later passage's vehicle, and a cloud read there is another
+vehicle's (``outcome.wrong_vehicle``): a car without plates driving past the parked one has
+the parked plate *inside* its motion box, and would otherwise be taken for the parked car (a
+cloud call, the parked plate published, the plateless car lost).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from daemon import plates
+from daemon.domain import PlateRead, Rect
+
+FIXED_READS = 3
+"""Readings of a plate at one place outside the vehicle's box that make it a fixture."""
+
+FIXED_SPAN_S = 0.5
+"""... over at least this much stream time."""
+
+FIXED_S = 120.0
+"""How long a fixture is remembered after it was last seen (a parked car drives off)."""
+
+
+@dataclass(slots=True)
+class _Spot:
+    rect: Rect
+    seen: int
+    first_pts: float
+    last_pts: float
+
+    def fixed(self) -> bool:
+        return self.seen >= FIXED_READS and self.last_pts - self.first_pts >= FIXED_SPAN_S
+
+
+def _same_place(a: Rect, b: Rect) -> bool:
+    dx = abs((a.x + a.width / 2) - (b.x + b.width / 2))
+    dy = abs((a.y + a.height / 2) - (b.y + b.height / 2))
+    return dx <= max(a.width, b.width) / 2 and dy <= max(a.height, b.height)
+
+
+class Fixtures:
+    """The fixed plates of one camera (module docstring)."""
+
+    def __init__(self) -> None:
+        self._spots: dict[str, _Spot] = {}
+
+    def saw_outside(self, plate: str, rect: Rect, now: float) -> None:
+        """The local reader read ``plate`` at ``rect``, outside the vehicle's box."""
+        spot = self._spots.get(plate)
+        if spot is None or not _same_place(spot.rect, rect):
+            spot = self._spots[plate] = _Spot(rect, 0, now, now)
+        spot.seen += 1
+        spot.last_pts = now
+
+    def holds(self, rect: Rect, now: float) -> bool:
+        """A fixture is at ``rect`` (and is seen there once more)."""
+        for plate, spot in list(self._spots.items()):
+            if now - spot.last_pts > FIXED_S:
+                del self._spots[plate]
+            elif spot.fixed() and _same_place(spot.rect, rect):
+                spot.last_pts = now
+                return True
+        return False
+
+    def screen(self, kept: PlateRead, read: PlateRead, now: float, *, learn: bool) -> PlateRead:
+        """``kept``: the local ``read`` as evidence about the vehicle (``outcome.own_plate``),
+        with a plate box at a fixture's place counted as no plate box. ``learn``: a valid
+        plate ``own_plate`` put outside the vehicle's box counts towards a fixture."""
+        plate = plates.clean(read.plate) if read.ok else None
+        if learn and plate is not None and kept is not read and read.rect is not None:
+            self.saw_outside(plate, read.rect, now)
+        if kept.rect is None or not self.holds(kept.rect, now):
+            return kept
+        return replace(kept, ok=False, plate=None, rect=None, box_found=False)
