@@ -36,7 +36,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -47,12 +46,12 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from rig.decodestats import FPS, LAG_WINDOW_S, lag_stats, summarise, wake_delays_ms
+
 ROOT = Path(__file__).resolve().parents[1]
 ROI = [(0.0, 0.25), (1.0, 0.25), (1.0, 1.0), (0.0, 1.0)]
-FPS = 25
 TRAFFIC_ENTER_S = (3.0, 13.0, 23.0)
 CLIP_S = 30.0
-LAG_WINDOW_S = 0.2  # lag is sampled as the worst of each window this long
 
 
 # ---------------------------------------------------------------- clips
@@ -133,10 +132,13 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
 
     emulator = EmulatorServer(rate_limit=1000.0, reader=lambda _img: []).start()
     with tempfile.TemporaryDirectory(prefix="gatecam-bench-") as tmp:
+        detect = spec.get("detect_urls") or [None] * len(spec["clips"])
         cfg = Config.model_validate({
             "site": "bench",
-            "cameras": [{"id": f"cam-{i + 1}", "url": clip, "loop": True, "roi": ROI,
-                         **spec["options"]} for i, clip in enumerate(spec["clips"])],
+            "cameras": [{"id": f"cam-{i + 1}", "url": clip, "roi": ROI, **spec["options"],
+                         **({"detect_url": sub} if sub else {}),
+                         **({} if clip.startswith("rtsp:") else {"loop": True})}
+                        for i, (clip, sub) in enumerate(zip(spec["clips"], detect, strict=True))],
             "ocr": {"endpoint": emulator.url, "rate_limit": 100},
             "store": {"url": f"sqlite:///{tmp}/bench.db"},
             "mqtt": {"enabled": False},
@@ -167,10 +169,7 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
                 "lag_windows": windows,
                 "window_ends": ends,
                 "lane_dropped": [c.slot.dropped - d for c, d in zip(cams, dropped0, strict=True)],
-                "wakes": [[(w.key_t, w.at_t, woke, first) for w, woke, first in c.capture.wake_log
-                           if woke >= t0 and w.reason in ("change", "lane")] for c in cams],
-                "woke_at": [[woke for _, woke, _ in c.capture.wake_log if woke >= t0]
-                            for c in cams],
+                **wake_records([c.capture for c in cams], t0),
                 "threads": status_kb("Threads"),
                 "thread_cpu_s": cpu_by_role(th0, th1),
                 "runqueue_wait_per_cpu_s": runqueue_wait_s(th0, th1) / max(cpu_s, 1e-3),
@@ -179,6 +178,29 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
         finally:
             app.stop()
             emulator.stop()
+    return out
+
+
+def wake_records(captures: list[Any], t0: float) -> dict[str, Any]:
+    """The wake-ups since ``t0`` per camera: ``woke_at`` (monotonic) and ``wakes``: a
+    single stream's (key frame's clip time, clip time woken at, woke, first full-rate frame);
+    with a detect stream (its main stream rewound and decoded): Unix times of the wake, the
+    first main frame decoded, and the first decoded of the wake's instant or later."""
+    to_wall = time.time() - time.monotonic()
+    out: dict[str, Any] = {"wakes": [], "woke_at": []}
+    for cap in captures:
+        reader = getattr(cap, "reader", None)
+        if reader is None:
+            log = [(w, woke, first) for w, woke, first in cap.wake_log if woke >= t0]
+            out["wakes"].append([(w.key_t, w.at_t, woke, first) for w, woke, first in log
+                                 if w.reason in ("change", "lane")])
+            out["woke_at"].append([woke for _, woke, _ in log])
+            continue
+        log2 = [(woke, first) for woke, first in reader.wake_log if woke >= t0]
+        out["wakes"].append([(woke + to_wall, first + to_wall,
+                              woke + reader.caught_up_after(woke) + to_wall)
+                             for woke, first in log2])
+        out["woke_at"].append([woke for woke, _ in log2])
     return out
 
 
@@ -198,48 +220,8 @@ def run_child(spec: dict[str, Any], env: dict[str, str], nice: int = 0) -> dict[
 # ---------------------------------------------------------------- parent
 
 
-def wake_delays_ms(wakes: list[list[Any]], onsets: list[float]) -> list[float]:
-    """Per wake-up: the first motion after the key frame it rewound to -> the first full-rate
-    frame delivered (ms; negative: capture woke before the lane could see the motion).
-
-    A paced packet of clip time ``x`` arrives at ``woke - (at_t - x)``."""
-    out: list[float] = []
-    for per_cam in wakes:
-        for key_t, at_t, woke, first in per_cam:
-            if at_t is None or key_t is None:
-                continue
-            onset = min((o for o in onsets if o > key_t), default=None)
-            if onset is not None and onset - key_t < 5.0:
-                out.append(1000 * (first - woke + at_t - onset))
-    return out
-
-
-def lag_stats(runs: list[dict[str, Any]], cams: list[int] | None, catchup_s: float,
-              ) -> dict[str, float]:
-    """``frames_behind`` over the lag windows of ``cams`` (all: None) in ``runs`` (frames):
-    the largest, the 99th percentile, and the largest outside / inside the ``catchup_s``
-    after a wake-up of the camera (its rewound GOPs are decoded at once: the price of waking,
-    measured by ``wake_delay_ms``), and the run-queue wait per CPU second (the machine)."""
-    steady, woken, every = [0.0], [0.0], []
-    for r in runs:
-        for i, windows in enumerate(r["lag_windows"]):
-            if cams is not None and i not in cams:
-                continue
-            for lag, end in zip(windows, r["window_ends"], strict=True):
-                after = any(0 <= end - w <= catchup_s + LAG_WINDOW_S for w in r["woke_at"][i])
-                (woken if after else steady).append(lag * FPS)
-                every.append(lag * FPS)
-    every.sort()
-    return {"frames_behind_max": round(every[-1], 1),
-            "frames_behind_p99": round(every[int(0.99 * (len(every) - 1))], 1),
-            "frames_behind_max_steady": round(max(steady), 1),
-            "frames_behind_max_after_wake": round(max(woken), 1),
-            "runqueue_wait_per_cpu_s": round(statistics.median(
-                r["runqueue_wait_per_cpu_s"] for r in runs), 2)}
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Command line entry point (see the module docstring)."""
+def parser() -> argparse.ArgumentParser:
+    """The command line shared with ``scripts/bench_dual.py``."""
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--cameras", default="1,2,4")
     ap.add_argument("--gops", default="1,2")
@@ -256,34 +238,46 @@ def main(argv: list[str] | None = None) -> int:
                     help="only the runs of N-1 idle cameras and one busy (N >= 2)")
     ap.add_argument("--clips", type=Path, default=Path(tempfile.gettempdir()) / "gatecam-decode")
     ap.add_argument("--child", help=argparse.SUPPRESS)
-    args = ap.parse_args(argv)
-    if args.child:
-        print(json.dumps(child(json.loads(args.child))))
-        return 0
+    return ap
+
+
+Source = tuple[str, str | None]
+"""What a camera reads: its url, and its detect_url (None: a single stream)."""
+Run = tuple[int, int, str, str, list[Source]]
+"""(cameras, GOP s, empty|traffic|mixed, off|<idle mode>, each camera's source)."""
+
+
+def plan_runs(counts: list[int], gops: list[int], sources: dict[tuple[str, int, str], Source],
+              idle_mode: str, mixed_only: bool) -> list[Run]:
+    """Per camera count and GOP: empty and traffic lanes decoded in full (``off``) and in
+    ``idle_mode`` (``sources[(kind, gop, mode)]``), and N-1 empty + 1 traffic (N >= 2)."""
+    plan: list[Run] = []
+    for n in counts:
+        for g in gops:
+            for kind in () if mixed_only else ("empty", "traffic"):
+                for mode in ("off", idle_mode):
+                    plan.append((n, g, kind, mode, [sources[(kind, g, mode)]] * n))
+            if n >= 2:
+                mixed = [sources[("empty", g, idle_mode)]] * (n - 1)
+                plan.append((n, g, "mixed", idle_mode,
+                             [*mixed, sources[("traffic", g, idle_mode)]]))
+    return plan
+
+
+def run_rounds(plan: list[Run], args: argparse.Namespace, extra: dict[str, Any],
+               ) -> dict[tuple[int, int, str, str], list[dict[str, Any]]]:
+    """Every run of ``plan`` once per round (interleaved), ``args.repeat`` rounds, each in
+    a child process with the systemd unit's environment."""
     from bench_resources import unit_environment
 
     env = {**os.environ, **unit_environment(ROOT / "systemd/gatecam.service")}
-    w, h = (int(v) for v in args.size.lower().split("x"))
-    gops = [int(g) for g in args.gops.split(",")]
-    counts = [int(n) for n in args.cameras.split(",")]
-    extra = {k: json.loads(v) for k, v in (o.split("=", 1) for o in args.option)}
-    clips = ensure_clips((w, h), gops, args.clips)
-    onsets = {g: motion_onsets(clips[("traffic", g)]) for g in gops}
-    print(f"motion onsets (traffic clip): {onsets}", flush=True)
     runs: dict[tuple[int, int, str, str], list[dict[str, Any]]] = {}
-    plan = []
-    for n in counts:
-        for g in gops:
-            for kind in () if args.mixed_only else ("empty", "traffic"):
-                for mode in ("off", "keyframes"):
-                    plan.append((n, g, kind, mode, [str(clips[(kind, g)])] * n))
-            if n >= 2:
-                mixed = [str(clips[("empty", g)])] * (n - 1) + [str(clips[("traffic", g)])]
-                plan.append((n, g, "mixed", "keyframes", mixed))
     for rep in range(args.repeat):
-        for n, g, kind, mode, cam_clips in plan:  # interleaved: every setting once per round
-            spec = {"clips": cam_clips,
-                    "options": {"idle_decode": mode, "idle_max_gop_s": g, **extra},
+        for n, g, kind, mode, sources in plan:
+            idle = "off" if mode == "off" else "keyframes"  # the main stream's, if alone
+            spec = {"clips": [url for url, _ in sources],
+                    "detect_urls": [sub if mode == "detect" else None for _, sub in sources],
+                    "options": {"idle_decode": idle, "idle_max_gop_s": g, **extra},
                     "seconds": args.seconds, "warmup": args.warmup}
             r = run_child(spec, env, args.nice)
             runs.setdefault((n, g, kind, mode), []).append(r)
@@ -293,59 +287,29 @@ def main(argv: list[str] | None = None) -> int:
                   f"(steady {lag['frames_behind_max_steady']:.1f}), run-queue wait "
                   f"{r['runqueue_wait_per_cpu_s']:.2f} s per CPU s (load "
                   f"{os.getloadavg()[0]:.2f})", flush=True)
-    print(json.dumps(summarise(runs, counts, gops, onsets, {"nice": args.nice, **extra})))
+    return runs
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line entry point (see the module docstring)."""
+    args = parser().parse_args(argv)
+    if args.child:
+        print(json.dumps(child(json.loads(args.child))))
+        return 0
+    w, h = (int(v) for v in args.size.lower().split("x"))
+    gops = [int(g) for g in args.gops.split(",")]
+    counts = [int(n) for n in args.cameras.split(",")]
+    extra = {k: json.loads(v) for k, v in (o.split("=", 1) for o in args.option)}
+    clips = ensure_clips((w, h), gops, args.clips)
+    onsets = {g: motion_onsets(clips[("traffic", g)]) for g in gops}
+    print(f"motion onsets (traffic clip): {onsets}", flush=True)
+    sources: dict[tuple[str, int, str], Source] = {
+        (k, g, m): (str(p), None) for (k, g), p in clips.items() for m in ("off", "keyframes")}
+    plan = plan_runs(counts, gops, sources, "keyframes", args.mixed_only)
+    runs = run_rounds(plan, args, extra)
+    print(json.dumps(summarise(runs, counts, gops, lambda w, g: wake_delays_ms(w, onsets[g]),
+                               {"nice": args.nice, **extra})))
     return 0
-
-
-def summarise(runs: dict[tuple[int, int, str, str], list[dict[str, Any]]], counts: list[int],
-              gops: list[int], onsets: dict[int, list[float]], setting: dict[str, Any],
-              ) -> dict[str, Any]:
-    """Medians per camera count and GOP; ratios within each round, then their median."""
-
-    def ratio(n: int, g: int, kind: str) -> float | None:
-        if (n, g, kind, "off") not in runs:
-            return None
-        pairs = zip(runs[(n, g, kind, "keyframes")], runs[(n, g, kind, "off")], strict=True)
-        return round(float(statistics.median(a["cpu_pct"] / b["cpu_pct"] for a, b in pairs)), 3)
-
-    out: dict[str, Any] = {"load_avg_1m": round(os.getloadavg()[0], 2), "setting": setting}
-    for n in counts:
-        for g in gops:
-            row: dict[str, Any] = {}
-            keyf = [r for (rn, rg, k, m), rs in runs.items()
-                    if rn == n and rg == g and m == "keyframes" and k != "mixed" for r in rs]
-            full = [r for (rn, rg, _, m), rs in runs.items()
-                    if rn == n and rg == g and m == "off" for r in rs]
-            if keyf and full:
-                delays = [d for r in keyf for d in wake_delays_ms(r["wakes"], onsets[g])]
-                row = {
-                    "cpu_ratio_vs_full_decode": {"idle": ratio(n, g, "empty"),
-                                                 "busy": ratio(n, g, "traffic")},
-                    "cpu_pct_full_per_camera": round(statistics.median(
-                        r["cpu_pct"] for r in runs[(n, g, "empty", "off")]) / n, 1),
-                    "rss_mb": round(max(r["rss_mb"] for r in keyf + full), 1),
-                    **lag_stats(keyf, None, 2.0 * g),
-                    "frames_behind_max_full_decode": lag_stats(full, None, 2.0 * g)[
-                        "frames_behind_max"],
-                    "wake_delay_ms": {"median": round(statistics.median(delays)) if delays
-                                      else None, "max": round(max(delays)) if delays else None,
-                                      "wakes": len(delays)},
-                    "lane_dropped_max": max(max(r["lane_dropped"]) for r in keyf + full),
-                }
-            mixed = runs.get((n, g, "mixed", "keyframes"))
-            if mixed:
-                row[f"mixed_{n - 1}_idle_1_busy"] = {
-                    "cpu_pct": round(statistics.median(r["cpu_pct"] for r in mixed), 1),
-                    "rss_mb": round(max(r["rss_mb"] for r in mixed), 1),
-                    **lag_stats(mixed, None, 2.0 * g),
-                    "frames_behind_max_idle_cameras": lag_stats(
-                        mixed, list(range(n - 1)), 2.0 * g)["frames_behind_max"],
-                    "thread_cpu_s": mixed[-1]["thread_cpu_s"],
-                    "smaps_rollup_mb": mixed[-1]["smaps_rollup_mb"],
-                    "threads": mixed[-1]["threads"],
-                }
-            out[f"cameras_{n}_gop_{g}s"] = row
-    return out
 
 
 if __name__ == "__main__":

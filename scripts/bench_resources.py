@@ -13,7 +13,9 @@ The last line is one JSON object with ``rss_mb`` and ``cpu_ratio_vs_decode``.
 
 ``--idle --cameras 1,2,4 [--gops 1,2] [--repeat 2]`` runs instead the idle-decoding bench of
 issue 14 (``scripts/bench_decode.py``: per camera ``cpu_ratio_vs_full_decode`` idle and
-busy, ``rss_mb``, ``frames_behind_max``, ``wake_delay_ms``).
+busy, ``rss_mb``, ``frames_behind_max``, ``wake_delay_ms``); with ``--detect`` each camera
+also has a 640x360 detect stream, all served over RTSP (``scripts/bench_dual.py``), against
+full decoding of the same main stream in the same run.
 """
 
 from __future__ import annotations
@@ -155,13 +157,24 @@ def parse_args() -> argparse.Namespace:
     return ap.parse_args()
 
 
+def idle_bench(argv: list[str]) -> int:
+    """Issue 14's bench: ``scripts/bench_decode.py``, or with ``--detect`` (each camera with
+    a detect stream, over RTSP) ``scripts/bench_dual.py``."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    rest = [a for a in argv if a not in ("--idle", "--detect")]
+    if "--detect" in argv:
+        from bench_dual import main as dual_main
+
+        return dual_main(rest)
+    from bench_decode import main as idle_main
+
+    return idle_main(rest)
+
+
 def main() -> int:
     """Run the baseline, then the daemon, and print the figures."""
     if "--idle" in sys.argv[1:]:  # issue 14: idle against full decoding, N cameras
-        sys.path.insert(0, str(ROOT / "scripts"))
-        from bench_decode import main as idle_main
-
-        return idle_main([a for a in sys.argv[1:] if a != "--idle"])
+        return idle_bench(sys.argv[1:])
     args = parse_args()
     extra_env = {} if args.no_unit_env else unit_environment(ROOT / "systemd/gatecam.service")
     extra_env.update(item.split("=", 1) for item in args.env)

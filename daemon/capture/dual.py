@@ -131,6 +131,16 @@ class DualCapture(threading.Thread):
                                 threading.Event(), self._refresh)
 
     @property
+    def max_lag_s(self) -> float:
+        """Largest delay behind real time of the detect or the main stream's packets
+        (set it to reset both: benches sample it)."""
+        return max(self.detect.max_lag_s, self.reader.max_lag_s)
+
+    @max_lag_s.setter
+    def max_lag_s(self, value: float) -> None:
+        self.detect.max_lag_s = self.reader.max_lag_s = value
+
+    @property
     def last_frame_mono(self) -> float | None:
         """Monotonic time of the newest frame the lane was fed."""
         feeder = self.single if self.mode == "main" else self.detect

@@ -121,6 +121,8 @@ class MainStreamReader(threading.Thread):
         """Per decoded frame: its monotonic time (arrival) and when it was decoded."""
         self._woke_at: float | None = None
         self._clock = ArrivalClock()
+        self.max_lag_s = 0.0
+        """Largest delay of a packet behind real time (:class:`LagMeter`; benches reset it)."""
 
     def caught_up_after(self, since: float) -> float:
         """Seconds from ``since`` until a frame of that instant or later was decoded (the
@@ -208,6 +210,7 @@ class MainStreamReader(threading.Thread):
             t = ticks * tb
             self._clock.note(t, now)
             lag = meter.lag(t, now)
+            self.max_lag_s = max(self.max_lag_s, lag)
             late = lag > (CAUGHT_UP_S if late else LATE_S)
             if not got:
                 got = True
