@@ -294,8 +294,7 @@ class LocalPlateReader:
         x0, y0 = max(0, x - px), max(0, y - py)
         x1, y1 = min(full_w, x + w + px), min(full_h, y + h + py)
         strip = crop[y0:y1, x0:x1]
-        text, probs = self._first_province(*self._rec_text(strip)) if strip.size else ("", [])
-        plate = fix_confusables(text)  # swaps characters in place: ``probs`` still line up
+        plate, probs = self._first_province(*self._rec_text(strip)) if strip.size else ("", [])
         conf = float(np.mean(probs)) if probs else 0.0
         good = len(plate) >= _MIN_CHARS and conf >= 0.5
         found = good or (source == "hsv" and len(plate) >= 3)
@@ -319,18 +318,21 @@ class LocalPlateReader:
     def _first_province(
         read: list[tuple[str, float]], province: tuple[str, float] | None
     ) -> tuple[str, list[float]]:
-        """The plate's text and per-character probabilities; a first character that is no
+        """The plate's text (confusables fixed: swapped in place, so the probabilities still
+        line up) and per-character probabilities; a first character that is no
         province (a small or smeared 粤 read as ``4``, 琼 as 球) is replaced by the likeliest
         province when that makes the reading a valid plate: the grammar says the glyph is
         one, the model says which. Its probability stays the province's own (often low: a
         reading that is not sure, ``ocr.local.char_min_confidence``)."""
         text, probs = plate_chars(read)
-        if province is None or is_valid(fix_confusables(text)):
-            return text, probs
+        fixed = fix_confusables(text)
+        if province is None or is_valid(fixed):
+            return fixed, probs
         alt_text, alt_probs = plate_chars([province, *read[1:]])
-        if len(alt_text) == len(text) and is_valid(fix_confusables(alt_text)):
-            return alt_text, alt_probs
-        return text, probs
+        alt_fixed = fix_confusables(alt_text)
+        if len(alt_text) == len(text) and is_valid(alt_fixed):
+            return alt_fixed, alt_probs
+        return fixed, probs
 
     def _rec_text(self, strip: BGR) -> tuple[list[tuple[str, float]], tuple[str, float] | None]:
         """CTC greedy decoding of ``strip``: each character read with its probability; and
