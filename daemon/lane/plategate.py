@@ -16,7 +16,11 @@ Pure logic, no I/O; the clock is the frame ``pts`` passed in.
   surely), else ``settle_s`` after the first box (the best frame seen by then).
   ``local_first``: only when no local reading became final ``settle_s`` after the first box.
   A further call (after a cloud read that was not trusted) needs a newer boxed frame,
-  :data:`RESEND_GAP_S` after the last call with a valid local reading, else ``settle_s``.
+  :data:`RESEND_GAP_S` after the last call with a valid local reading, else ``settle_s``;
+  after the cloud found *no plate* in the frame sent, only a frame that is clearly better
+  (:func:`clearly_better`: the plate box :data:`RESEND_WIDER` times as wide, or read
+  surely where the one sent was not) is worth paying for: a frame like the last one gets
+  the same answer (held-out seed 14, a night IR plate: 3 calls per vehicle, all "no plate").
 - **Final local reading** (modes ``local_first`` and ``local``, and in ``cloud`` mode once
   the cloud is unreachable, refused or its circuit open): the same valid reading in
   ``agree_frames`` frames and in most of them, or one at ``final_confidence`` or above;
@@ -47,6 +51,9 @@ RECENT_S = 0.3
 RESEND_GAP_S = 0.2
 """A further cloud call with a valid local reading may go this long after the last one."""
 
+RESEND_WIDER = 1.25
+"""After a "no plate" answer, a further call needs the plate box this many times as wide."""
+
 NO_PLATE = "FailedOperation.OcrFailed"
 """The cloud's "no plate in this picture": it was reached, so this is not offline."""
 
@@ -74,6 +81,12 @@ def weakest(read: PlateRead) -> int:
     """The confidence of ``read``'s least sure character (its mean confidence when the
     reader gave none per character)."""
     return min(read.chars) if read.chars else read.confidence
+
+
+def clearly_better(sent: tuple[bool, int], sure: bool, width: int) -> bool:
+    """A frame read ``sure``ly with a ``width`` px plate box is worth another call after the
+    cloud found no plate in a frame ``sent`` = (read surely, plate box width)."""
+    return (sure and not sent[0]) or width >= RESEND_WIDER * sent[1]
 
 
 def honest_confidence(read: PlateRead, sure_at: int) -> int:
@@ -113,6 +126,10 @@ class PlateGate:
         self._boxed: tuple[Frame, PlateRead, tuple[bool, bool, int, int]] | None = None
         self._first_box_pts: float | None = None
         self._last_sent_pts: float | None = None
+        self._sent: tuple[bool, int] = (False, 0)
+        """(read surely, plate box width) of the frame last sent to the cloud."""
+        self._no_plate = False
+        """The cloud found no plate in the frame last sent."""
         self._valid: Counter[str] = Counter()
         self._sure: Counter[str] = Counter()
         self._best: dict[str, tuple[PlateRead, Frame | None]] = {}
@@ -210,6 +227,10 @@ class PlateGate:
             self._boxed = self._pending = None
             return GateStep()
         reached = read.called and read.error_code in (None, NO_PLATE)
+        self._no_plate = read.called and read.error_code == NO_PLATE
+        boxed = self._boxed
+        if self._no_plate and boxed is not None and not self._worth_resend(boxed[2]):
+            self._boxed = None  # remembered while the call was out; no better than it
         if not read.ok and not reached:
             self.offline = True
             best = self.local_readings()
@@ -236,10 +257,17 @@ class PlateGate:
         if self._last_sent_pts is not None and frame.pts <= self._last_sent_pts:
             return
         rank = (valid, valid and self._is_sure(read), read.confidence, rect.width)
+        if not self._worth_resend(rank):
+            return
         cur = self._boxed
         stale = cur is not None and frame.pts - cur[0].pts > self.cfg.candidate_max_age_s
         if cur is None or stale or rank >= cur[2]:
             self._boxed = (frame, read, rank)
+
+    def _worth_resend(self, rank: tuple[bool, bool, int, int]) -> bool:
+        """A boxed frame of this ``rank`` may be sent (only a clearly better one after the
+        cloud found no plate)."""
+        return not self._no_plate or clearly_better(self._sent, rank[1], rank[3])
 
     def _agreed(self, plate: str | None) -> PlateRead | None:
         """The final reading of ``plate``, if its sure readings make it final."""
@@ -273,4 +301,5 @@ class PlateGate:
         self.attempts += 1
         self.in_flight = True
         self._last_sent_pts = boxed[0].pts
+        self._sent = (boxed[2][1], boxed[2][3])
         return boxed[0]
