@@ -12,10 +12,11 @@ the README, "Local plate reader"):
    * ``hsv+det`` (default): ``hsv`` first; the PP-OCR text detector (DB) on the crop
      scaled to a ``det_side`` px long side only when ``hsv`` yields no valid reading.
 2. **Recognise** each candidate box with the PP-OCRv4 recognition model on a 48-px-high
-   strip cut from the full-resolution crop; CTC greedy decoding with the dictionary
-   embedded in the model's metadata, one probability kept per character; a first
-   character that is no province is replaced by the likeliest province when that makes a
-   valid plate (:meth:`LocalPlateReader._first_province`).
+   strip cut from the full-resolution crop and trimmed to its text rows
+   (:func:`text_rows`); CTC greedy decoding with the dictionary embedded in the model's
+   metadata, one probability kept per character; a first character that is no province
+   is replaced by, or preceded by, the likeliest province when that makes a valid plate
+   (:meth:`LocalPlateReader._first_province`).
 
 Models: ``ch_PP-OCRv4_rec_infer.onnx`` and ``ch_PP-OCRv4_det_infer.onnx`` from the
 **rapidocr-onnxruntime 1.4.4** wheel (``rapidocr_onnxruntime/models/``), or from
@@ -66,6 +67,9 @@ _PLATE_ASPECT = (2.0, 5.5)
 _REC_H = 48
 _REC_MAX_W = 320
 _MIN_CHARS = 5  # a read with fewer characters is no plate reading
+_TEXT_ASPECT = 6.0
+"""A plate's band of characters (plus :func:`text_rows`' margins) is at most this many times
+wider than high (a blue plate's ~3.5, a green one's ~4)."""
 _EDGE_PX = 1
 """A box this close to the crop's edge is cut by it (``LocalPlate.clipped``)."""
 
@@ -294,7 +298,8 @@ class LocalPlateReader:
         x0, y0 = max(0, x - px), max(0, y - py)
         x1, y1 = min(full_w, x + w + px), min(full_h, y + h + py)
         strip = crop[y0:y1, x0:x1]
-        plate, probs = self._first_province(*self._rec_text(strip)) if strip.size else ("", [])
+        plate, probs = self._first_province(*self._rec_text(text_rows(strip))) \
+            if strip.size else ("", [])
         conf = float(np.mean(probs)) if probs else 0.0
         good = len(plate) >= _MIN_CHARS and conf >= 0.5
         found = good or (source == "hsv" and len(plate) >= 3)
@@ -316,28 +321,44 @@ class LocalPlateReader:
 
     @staticmethod
     def _first_province(
-        read: list[tuple[str, float]], province: tuple[str, float] | None
+        read: list[tuple[str, float]],
+        replace: tuple[str, float] | None,
+        insert: tuple[str, float] | None = None,
     ) -> tuple[str, list[float]]:
         """The plate's text (confusables fixed: swapped in place, so the probabilities still
-        line up) and per-character probabilities; a first character that is no
-        province (a small or smeared 粤 read as ``4``, 琼 as 球) is replaced by the likeliest
-        province when that makes the reading a valid plate: the grammar says the glyph is
-        one, the model says which. Its probability stays the province's own (often low: a
-        reading that is not sure, ``ocr.local.char_min_confidence``)."""
+        line up) and per-character probabilities. A first character that is no province
+        takes a province when that makes the reading a valid plate: the grammar says one
+        stands there, the model says which. Two ways: ``replace`` the first character (a
+        small or smeared 粤 read as ``4``, 琼 as 球; the likeliest province over its time
+        steps) or ``insert`` one before it (the province decoded as blank: ``V1U821`` for
+        宁V1U821; the likeliest province over the time steps before the first character).
+        When both make a plate the likelier province wins. Its probability stays the
+        province's own (often low: a reading that is not sure,
+        ``ocr.local.char_min_confidence``)."""
         text, probs = plate_chars(read)
         fixed = fix_confusables(text)
-        if province is None or is_valid(fixed):
+        if is_valid(fixed):
             return fixed, probs
-        alt_text, alt_probs = plate_chars([province, *read[1:]])
-        alt_fixed = fix_confusables(alt_text)
-        if len(alt_text) == len(text) and is_valid(alt_fixed):
-            return alt_fixed, alt_probs
-        return fixed, probs
+        best: tuple[float, str, list[float]] | None = None
+        for alt, tail in ((replace, read[1:]), (insert, read)):
+            if alt is None:
+                continue
+            alt_text, alt_probs = plate_chars([alt, *tail])
+            alt_fixed = fix_confusables(alt_text)
+            grown = len(alt_text) - len(text)  # a replaced separator (``·``) adds one
+            if grown != (tail is read) or not is_valid(alt_fixed):
+                continue
+            if best is None or alt[1] > best[0]:
+                best = (alt[1], alt_fixed, alt_probs)
+        return (best[1], best[2]) if best else (fixed, probs)
 
-    def _rec_text(self, strip: BGR) -> tuple[list[tuple[str, float]], tuple[str, float] | None]:
+    def _rec_text(
+        self, strip: BGR
+    ) -> tuple[list[tuple[str, float]], tuple[str, float] | None, tuple[str, float] | None]:
         """CTC greedy decoding of ``strip``: each character read with its probability; and
-        when the first one is no province, the likeliest province over its time steps
-        (with its probability) as the alternative for it (:meth:`_recognise`)."""
+        when the first one is no province, the likeliest province over its time steps and
+        over the time steps before it, each with its probability: the alternatives
+        :meth:`_first_province` chooses from."""
         h, w = strip.shape[:2]
         rw = min(_REC_MAX_W, max(16, math.ceil(_REC_H * w / h)))
         img = cv2.resize(strip, (rw, _REC_H), interpolation=cv2.INTER_LINEAR)
@@ -357,10 +378,50 @@ class LocalPlateReader:
                 span[1] = t
             prev = i
         if not read or read[0][0] in PROVINCES or not self._provinces:
-            return read, None
-        steps = out[max(0, span[0] - 1): span[1] + 2][:, self._provinces]
+            return read, None, None
+        provinces = out[:, self._provinces]
+        return (read, self._likeliest(provinces[max(0, span[0] - 1): span[1] + 2]),
+                self._likeliest(provinces[: span[0]]))
+
+    def _likeliest(self, steps: npt.NDArray[Any]) -> tuple[str, float] | None:
+        """The province likeliest at any of ``steps`` (time steps x provinces), with its
+        probability; None for no steps."""
+        if not steps.size:
+            return None
         best = np.unravel_index(int(steps.argmax()), steps.shape)[1]
-        return read, (self._chars[self._provinces[best]], float(steps.max()))
+        return self._chars[self._provinces[best]], float(steps.max())
+
+
+def text_rows(strip: BGR) -> BGR:
+    """``strip`` cut down to its band of text rows: the longest run of rows whose mean
+    horizontal gradient is at least 35 % of the strongest row's, with 20 % of the band's
+    height added above and below. A colour or edge box often holds the plate's frame, its
+    recess or a bumper edge as well, and the recogniser's 48 px then spend a third of
+    their height on them: cut down, a large night plate's Q reads as Q, not 0, and a small
+    plate's characters are read surely more often (scripts/bench_reader.py, README). The
+    strip is returned whole when no band of 6 rows stands out, the band is most of it, or
+    the band is more than :data:`_TEXT_ASPECT` times wider than high (a box round a whole
+    car: cut to the plate's rows it reads the plate at a fifth of its width)."""
+    grey = cv2.cvtColor(strip, cv2.COLOR_BGR2GRAY)
+    rows = np.abs(cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3)).mean(axis=1)
+    if rows.size == 0 or rows.max() <= 0:
+        return strip
+    on = [*(rows >= 0.35 * rows.max()).tolist(), False]
+    run, top, start = 0, 0, -1
+    for i, flag in enumerate(on):
+        if flag and start < 0:
+            start = i
+        elif not flag and start >= 0:
+            if i - start > run:
+                run, top = i - start, start
+            start = -1
+    if run < 6:
+        return strip
+    pad = max(1, round(0.2 * run))
+    y0, y1 = max(0, top - pad), min(strip.shape[0], top + run + pad)
+    if y1 - y0 >= 0.85 * strip.shape[0] or (y1 - y0) * _TEXT_ASPECT < strip.shape[1]:
+        return strip  # most of it already, or a band too flat for a plate's characters
+    return strip[y0:y1]
 
 
 def plate_chars(read: list[tuple[str, float]]) -> tuple[str, list[float]]:
