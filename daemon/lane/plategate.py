@@ -27,9 +27,10 @@ Pure logic, no I/O; the clock is the frame ``pts`` passed in.
   passage's valid readings fused character by character (:func:`daemon.plates.fuse`) must
   give the same plate, each character with :data:`FUSED_SHARE` of the probability: one
   sure 苏 after ten frames guessing the province at 5-40 % is not final.
-  scripts/bench_reader.py, held-out 13-24: 0.3 % of the sure readings wrong, 11 % of the
-  others (1-12: 0 % and 26 %). A passage with no final reading calls the cloud
-  (``local_first``) or closes with its most frequent reading (``local``, offline) carrying
+  scripts/bench_reader.py, held-out 13-24: 0.14 % of the sure readings wrong, 17 % of the
+  others (1-12: 0 % and 39 %; 25-36: 0.37 % and 24 %). A passage with no final reading
+  calls the cloud (``local_first``) or closes with its most frequent reading (``local``,
+  offline) carrying
   no more confidence than its weakest character (:func:`honest_confidence`), so an allow on
   it needs that character at ``access.local_min_confidence``.
 """

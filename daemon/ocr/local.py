@@ -47,6 +47,7 @@ import onnxruntime as ort
 
 from daemon.errors import ReaderError
 from daemon.ocr.color import plate_color
+from daemon.ocr.strip import text_rows
 from daemon.plates import PROVINCES, fix_confusables, is_valid, normalize
 
 Localiser = Literal["hsv", "hsv+det"]
@@ -67,9 +68,6 @@ _PLATE_ASPECT = (2.0, 5.5)
 _REC_H = 48
 _REC_MAX_W = 320
 _MIN_CHARS = 5  # a read with fewer characters is no plate reading
-_TEXT_ASPECT = 6.0
-"""A plate's band of characters (plus :func:`text_rows`' margins) is at most this many times
-wider than high (a blue plate's ~3.5, a green one's ~4)."""
 _EDGE_PX = 1
 """A box this close to the crop's edge is cut by it (``LocalPlate.clipped``)."""
 
@@ -390,38 +388,6 @@ class LocalPlateReader:
             return None
         best = np.unravel_index(int(steps.argmax()), steps.shape)[1]
         return self._chars[self._provinces[best]], float(steps.max())
-
-
-def text_rows(strip: BGR) -> BGR:
-    """``strip`` cut down to its band of text rows: the longest run of rows whose mean
-    horizontal gradient is at least 35 % of the strongest row's, with 20 % of the band's
-    height added above and below. A colour or edge box often holds the plate's frame, its
-    recess or a bumper edge as well, and the recogniser's 48 px then spend a third of
-    their height on them: cut down, a large night plate's Q reads as Q, not 0, and a small
-    plate's characters are read surely more often (scripts/bench_reader.py, README). The
-    strip is returned whole when no band of 6 rows stands out, the band is most of it, or
-    the band is more than :data:`_TEXT_ASPECT` times wider than high (a box round a whole
-    car: cut to the plate's rows it reads the plate at a fifth of its width)."""
-    grey = cv2.cvtColor(strip, cv2.COLOR_BGR2GRAY)
-    rows = np.abs(cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3)).mean(axis=1)
-    if rows.size == 0 or rows.max() <= 0:
-        return strip
-    on = [*(rows >= 0.35 * rows.max()).tolist(), False]
-    run, top, start = 0, 0, -1
-    for i, flag in enumerate(on):
-        if flag and start < 0:
-            start = i
-        elif not flag and start >= 0:
-            if i - start > run:
-                run, top = i - start, start
-            start = -1
-    if run < 6:
-        return strip
-    pad = max(1, round(0.2 * run))
-    y0, y1 = max(0, top - pad), min(strip.shape[0], top + run + pad)
-    if y1 - y0 >= 0.85 * strip.shape[0] or (y1 - y0) * _TEXT_ASPECT < strip.shape[1]:
-        return strip  # most of it already, or a band too flat for a plate's characters
-    return strip[y0:y1]
 
 
 def plate_chars(read: list[tuple[str, float]]) -> tuple[str, list[float]]:

@@ -16,8 +16,8 @@ from daemon.ocr.local import (
     LocalPlateReader,
     model_dir,
     plate_chars,
-    text_rows,
 )
+from daemon.ocr.strip import text_rows
 from tests.support.ocr import render_plate
 
 
