@@ -1,4 +1,5 @@
-"""Plate text rules: normalisation, the GA 36 grammar, confusable fixes, similarity and voting.
+"""Plate text rules: normalisation, the GA 36 grammar, confusable fixes, similarity, voting
+and fusing readings character by character.
 
 Pure functions, no I/O. The grammar follows TENCENT_API.md ("Chinese mainland
 plates"): ordinary 7-character plates and their special endings (挂 学 警 领 试 超,
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 PROVINCES = frozenset("京津沪渝冀晋蒙辽吉黑苏浙皖闽赣鲁豫鄂湘粤桂琼川贵云藏陕甘青宁新")
 """The 31 province abbreviations allowed in the first position."""
@@ -196,3 +198,40 @@ def vote(reads: Iterable[tuple[str, float]]) -> tuple[str | None, float]:
     winner = max(pool, key=lambda c: (weight(c), sum(w for p, w in items if p == c)))
     support = sum(w for p, w in items if p == winner) / total
     return winner, support
+
+
+@dataclass(frozen=True, slots=True)
+class Fused:
+    """Several readings of one plate fused character by character (:func:`fuse`)."""
+
+    text: str
+    """The likeliest character at each position."""
+    support: tuple[float, ...]
+    """Per position, the summed probability (0-1 per reading) of its character."""
+    readings: int
+    """How many readings (all of ``text``'s length) were fused."""
+
+
+def fuse(readings: Iterable[tuple[str, Sequence[int]]]) -> Fused | None:
+    """Fuse (plate, per-character confidence 0-100) readings position by position: among
+    the readings of one length, each position takes the character with the largest summed
+    probability. Of the lengths read, the one giving a valid plate whose weakest position
+    is best supported wins (then the one read more often): a length read often only with
+    a guessed character (a cut-off province) loses to one read with all of them. None
+    when there are no readings."""
+    groups: dict[int, list[tuple[str, Sequence[int]]]] = {}
+    for text, chars in readings:
+        if text and len(chars) == len(text):
+            groups.setdefault(len(text), []).append((text, chars))
+    best: tuple[tuple[bool, float, int], Fused] | None = None
+    for length, group in groups.items():
+        votes: list[dict[str, float]] = [{} for _ in range(length)]
+        for text, chars in group:
+            for pos, (ch, conf) in enumerate(zip(text, chars, strict=True)):
+                votes[pos][ch] = votes[pos].get(ch, 0.0) + conf / 100
+        top = [max(v.items(), key=lambda cw: cw[1]) for v in votes]
+        fused = Fused("".join(ch for ch, _ in top), tuple(w for _, w in top), len(group))
+        key = (is_valid(fused.text), min(fused.support), len(group))
+        if best is None or key > best[0]:
+            best = (key, fused)
+    return best[1] if best else None

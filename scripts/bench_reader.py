@@ -10,9 +10,10 @@ valid reading of another vehicle's plate in the same clip (a parked car) is left
 the lane's vehicle-box rule does. A vehicle whose plate is legible only above the crop
 (the ROI) is not counted, nor are its legible frames there. Each vehicle ends *final
 right*, *final wrong*, *undecided* or *unread* (no valid reading); an undecided one is
-scored by the reading it closes with (``local`` mode, offline). Run twice in one go: with
-``char_min_confidence`` as configured and at 0 (every valid reading counts, the rule
-before it: the baseline).
+scored by the reading it closes with (``local`` mode, offline). Run three times in one go:
+as configured; without the fused-characters check (``fused_share`` 0, the rule before
+it); and with ``char_min_confidence`` 0 too (every valid reading counts, the rule before
+both: the baseline).
 
 Prints per-frame counts (valid readings, wrong ones among sure and unsure readings) and a
 row per rule; the last line is one JSON object.
@@ -27,6 +28,7 @@ import json
 import sys
 import tempfile
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -147,13 +149,14 @@ def main(argv: list[str] | None = None) -> int:
     out: dict[str, Any] = {
         "seeds": [args.heldout_from, args.heldout_from + args.heldout - 1], "step": args.step,
         "frames": frame_counts(readings, configured.char_min_confidence),
-        "sure_characters": decide(readings, vehicles, configured),
+        "configured": decide(readings, vehicles, configured),
+        "no_fused_check": decide(readings, vehicles, replace(configured, fused_share=0.0)),
         "baseline_any_reading": decide(readings, vehicles, GateSettings(
-            mode="local", char_min_confidence=0)),
+            mode="local", char_min_confidence=0, fused_share=0.0)),
     }
     print(f"valid readings {out['frames']['valid']}, sure {out['frames']['sure']}: wrong "
           f"{out['frames']['wrong_sure']} of the sure, {out['frames']['wrong_unsure']} of the rest")
-    for key in ("sure_characters", "baseline_any_reading"):
+    for key in ("configured", "no_fused_check", "baseline_any_reading"):
         r = out[key]
         print(f"{key:22s} vehicles {r['vehicles']}: final right {r.get('final_right', 0)}, "
               f"final wrong {r.get('final_wrong', 0)}, undecided right "

@@ -143,3 +143,23 @@ def test_vote_prefers_valid_plates() -> None:
 @pytest.mark.parametrize("invisible", ["\ufeff", "\u200b", "\u200d", "\u2060", "\u00ad", "\u200e"])
 def test_normalize_drops_unicode_format_characters(invisible: str) -> None:
     assert plates.normalize(f"{invisible}京A{invisible}12345{invisible}") == "京A12345"
+
+
+def test_fuse_takes_the_likeliest_character_per_position() -> None:
+    """A province read 鲁 at 50 % once and 青 at 60-90 % three times: 青, each position with
+    its summed probability."""
+    reads = [("鲁ZHJ788", (50, 99, 99, 99, 99, 99, 99)), ("青ZHJ788", (90, 99, 99, 99, 99, 99, 99)),
+             ("青ZHJ788", (60, 99, 99, 99, 99, 99, 99)), ("青ZHJ788", (70, 99, 99, 99, 99, 99, 99))]
+    fused = plates.fuse(reads)
+    assert fused is not None and fused.text == "青ZHJ788" and fused.readings == 4
+    assert fused.support[0] == pytest.approx(2.2) and fused.support[1] == pytest.approx(3.96)
+
+
+def test_fuse_prefers_the_length_whose_weakest_position_is_supported() -> None:
+    """A green plate read often with its province cut off and guessed at 0 % (川DB6505)
+    and once whole (赣JDB6505): the whole one wins."""
+    cut = [("川DB6505", (0, 100, 100, 100, 100, 100, 100))] * 5
+    whole = [("赣JDB6505", (99, 100, 100, 99, 100, 100, 100, 100))]
+    fused = plates.fuse([*cut, *whole])
+    assert fused is not None and fused.text == "赣JDB6505"
+    assert plates.fuse([]) is None

@@ -12,10 +12,11 @@ the README, "Local plate reader"):
    * ``hsv+det`` (default): ``hsv`` first; the PP-OCR text detector (DB) on the crop
      scaled to a ``det_side`` px long side only when ``hsv`` yields no valid reading.
 2. **Recognise** each candidate box with the PP-OCRv4 recognition model on a 48-px-high
-   strip cut from the full-resolution crop; CTC greedy decoding with the dictionary
-   embedded in the model's metadata, one probability kept per character; a first
-   character that is no province is replaced by the likeliest province when that makes a
-   valid plate (:meth:`LocalPlateReader._first_province`).
+   strip cut from the full-resolution crop and trimmed to its text rows
+   (:func:`text_rows`); CTC greedy decoding with the dictionary embedded in the model's
+   metadata, one probability kept per character; a first character that is no province
+   is replaced by, or preceded by, the likeliest province when that makes a valid plate
+   (:meth:`LocalPlateReader._first_province`).
 
 Models: ``ch_PP-OCRv4_rec_infer.onnx`` and ``ch_PP-OCRv4_det_infer.onnx`` from the
 **rapidocr-onnxruntime 1.4.4** wheel (``rapidocr_onnxruntime/models/``), or from
@@ -46,6 +47,7 @@ import onnxruntime as ort
 
 from daemon.errors import ReaderError
 from daemon.ocr.color import plate_color
+from daemon.ocr.strip import text_rows
 from daemon.plates import PROVINCES, fix_confusables, is_valid, normalize
 
 Localiser = Literal["hsv", "hsv+det"]
@@ -294,7 +296,8 @@ class LocalPlateReader:
         x0, y0 = max(0, x - px), max(0, y - py)
         x1, y1 = min(full_w, x + w + px), min(full_h, y + h + py)
         strip = crop[y0:y1, x0:x1]
-        plate, probs = self._first_province(*self._rec_text(strip)) if strip.size else ("", [])
+        plate, probs = self._first_province(*self._rec_text(text_rows(strip))) \
+            if strip.size else ("", [])
         conf = float(np.mean(probs)) if probs else 0.0
         good = len(plate) >= _MIN_CHARS and conf >= 0.5
         found = good or (source == "hsv" and len(plate) >= 3)
@@ -316,28 +319,44 @@ class LocalPlateReader:
 
     @staticmethod
     def _first_province(
-        read: list[tuple[str, float]], province: tuple[str, float] | None
+        read: list[tuple[str, float]],
+        replace: tuple[str, float] | None,
+        insert: tuple[str, float] | None = None,
     ) -> tuple[str, list[float]]:
         """The plate's text (confusables fixed: swapped in place, so the probabilities still
-        line up) and per-character probabilities; a first character that is no
-        province (a small or smeared 粤 read as ``4``, 琼 as 球) is replaced by the likeliest
-        province when that makes the reading a valid plate: the grammar says the glyph is
-        one, the model says which. Its probability stays the province's own (often low: a
-        reading that is not sure, ``ocr.local.char_min_confidence``)."""
+        line up) and per-character probabilities. A first character that is no province
+        takes a province when that makes the reading a valid plate: the grammar says one
+        stands there, the model says which. Two ways: ``replace`` the first character (a
+        small or smeared 粤 read as ``4``, 琼 as 球; the likeliest province over its time
+        steps) or ``insert`` one before it (the province decoded as blank: ``V1U821`` for
+        宁V1U821; the likeliest province over the time steps before the first character).
+        When both make a plate the likelier province wins. Its probability stays the
+        province's own (often low: a reading that is not sure,
+        ``ocr.local.char_min_confidence``)."""
         text, probs = plate_chars(read)
         fixed = fix_confusables(text)
-        if province is None or is_valid(fixed):
+        if is_valid(fixed):
             return fixed, probs
-        alt_text, alt_probs = plate_chars([province, *read[1:]])
-        alt_fixed = fix_confusables(alt_text)
-        if len(alt_text) == len(text) and is_valid(alt_fixed):
-            return alt_fixed, alt_probs
-        return fixed, probs
+        best: tuple[float, str, list[float]] | None = None
+        for alt, tail in ((replace, read[1:]), (insert, read)):
+            if alt is None:
+                continue
+            alt_text, alt_probs = plate_chars([alt, *tail])
+            alt_fixed = fix_confusables(alt_text)
+            grown = len(alt_text) - len(text)  # a replaced separator (``·``) adds one
+            if grown != (tail is read) or not is_valid(alt_fixed):
+                continue
+            if best is None or alt[1] > best[0]:
+                best = (alt[1], alt_fixed, alt_probs)
+        return (best[1], best[2]) if best else (fixed, probs)
 
-    def _rec_text(self, strip: BGR) -> tuple[list[tuple[str, float]], tuple[str, float] | None]:
+    def _rec_text(
+        self, strip: BGR
+    ) -> tuple[list[tuple[str, float]], tuple[str, float] | None, tuple[str, float] | None]:
         """CTC greedy decoding of ``strip``: each character read with its probability; and
-        when the first one is no province, the likeliest province over its time steps
-        (with its probability) as the alternative for it (:meth:`_recognise`)."""
+        when the first one is no province, the likeliest province over its time steps and
+        over the time steps before it, each with its probability: the alternatives
+        :meth:`_first_province` chooses from."""
         h, w = strip.shape[:2]
         rw = min(_REC_MAX_W, max(16, math.ceil(_REC_H * w / h)))
         img = cv2.resize(strip, (rw, _REC_H), interpolation=cv2.INTER_LINEAR)
@@ -357,10 +376,18 @@ class LocalPlateReader:
                 span[1] = t
             prev = i
         if not read or read[0][0] in PROVINCES or not self._provinces:
-            return read, None
-        steps = out[max(0, span[0] - 1): span[1] + 2][:, self._provinces]
+            return read, None, None
+        provinces = out[:, self._provinces]
+        return (read, self._likeliest(provinces[max(0, span[0] - 1): span[1] + 2]),
+                self._likeliest(provinces[: span[0]]))
+
+    def _likeliest(self, steps: npt.NDArray[Any]) -> tuple[str, float] | None:
+        """The province likeliest at any of ``steps`` (time steps x provinces), with its
+        probability; None for no steps."""
+        if not steps.size:
+            return None
         best = np.unravel_index(int(steps.argmax()), steps.shape)[1]
-        return read, (self._chars[self._provinces[best]], float(steps.max()))
+        return self._chars[self._provinces[best]], float(steps.max())
 
 
 def plate_chars(read: list[tuple[str, float]]) -> tuple[str, list[float]]:

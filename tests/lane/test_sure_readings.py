@@ -115,3 +115,29 @@ def test_cloud_mode_sends_the_best_frame_after_settling_when_no_reading_is_sure(
                                                                   WEAK_PROVINCE, 88))])
     assert all(s.cloud is None for s in steps[:-1])
     assert steps[-1].cloud is not None and steps[-1].cloud.seq == 4  # the most confident
+
+
+def test_a_sure_reading_is_not_final_while_the_fused_characters_disagree() -> None:
+    """A small night plate (seed 17): the province guessed at 5-40 % in many frames, then
+    read 苏 surely (and at 98 +) once: the characters fused over the passage do not back
+    it, so it is not final; offline the passage closes with the most frequent reading."""
+    guesses = [local(i, "琼DY9882", (5 + 3 * i, 99, 100, 99, 100, 100, 100), 93)
+               for i in range(1, 11)]
+    sure_su = local(11, "苏DY9882", (95, 100, 100, 100, 100, 100, 100), 99)
+    gate = PlateGate(GateSettings(mode="local"), PassageConfig())
+    steps = feed(gate, [*guesses, sure_su])
+    assert all(s.final is None for s in steps)
+    assert gate.local_readings()[0][0] == "琼DY9882"
+    # the same sure reading with nothing against it is final at once
+    gate = PlateGate(GateSettings(mode="local"), PassageConfig())
+    assert feed(gate, [sure_su])[0].final is not None
+
+
+def test_agreeing_sure_readings_stay_final_after_a_few_weak_ones() -> None:
+    """The fused check does not hold back the common case: a few weak frames while the
+    plate is small, then sure agreeing ones."""
+    gate = PlateGate(GateSettings(mode="local"), PassageConfig())
+    reads = [local(1, "鲁ZHJ788", WEAK_PROVINCE), local(2, "青ZHJ788", SURE),
+             local(3, "青ZHJ788", SURE)]
+    finals = [s.final for s in feed(gate, reads) if s.final is not None]
+    assert [f.plate for f in finals] == ["青ZHJ788"]

@@ -10,7 +10,14 @@ import numpy as np
 import pytest
 
 from daemon.errors import EX_CONFIG, ReaderError, exit_code
-from daemon.ocr.local import DET_MODEL, REC_MODEL, LocalPlateReader, model_dir, plate_chars
+from daemon.ocr.local import (
+    DET_MODEL,
+    REC_MODEL,
+    LocalPlateReader,
+    model_dir,
+    plate_chars,
+)
+from daemon.ocr.strip import text_rows
 from tests.support.ocr import render_plate
 
 
@@ -122,3 +129,30 @@ def test_the_province_alternative_is_not_used_when_it_does_not_make_a_plate() ->
     # the province was not read at all: replacing the authority letter makes no plate
     missing = valid[1:]
     assert LocalPlateReader._first_province(missing, ("川", 0.02))[0] == "AF0236"
+
+
+def test_a_province_decoded_as_blank_is_inserted_before_the_authority_letter() -> None:
+    """宁V1U821 read V1U821 (the province's time steps were blank): the likeliest province
+    before the first character makes the plate, with its own low probability."""
+    tail = [("V", 1.0), ("1", 1.0), ("U", 0.73), ("8", 1.0), ("2", 0.99), ("1", 1.0)]
+    text, probs = LocalPlateReader._first_province(tail, ("鄂", 0.01), ("宁", 0.02))
+    assert text == "宁V1U821" and probs[0] == 0.02
+    # a smeared 粤 read as 4 is replaced, not preceded, when that province is likelier
+    tail = [("W", 0.99), ("9", 0.98), ("3", 0.99), ("1", 0.97), ("V", 0.99), ("9", 0.96)]
+    assert LocalPlateReader._first_province([("4", 0.9), *tail], ("粤", 0.3), ("京", 0.01))[
+        0] == "粤W931V9"
+
+
+def test_text_rows_cut_a_strip_down_to_its_band_of_text() -> None:
+    """A plate box holding its recess above and below: only the rows with the characters'
+    vertical strokes (plus a fifth of their height each side) go to the recogniser."""
+    strip = np.full((60, 150, 3), 90, np.uint8)
+    strip[20:40, 10:140:8] = 250  # vertical strokes in rows 20-39
+    cut = text_rows(strip)
+    assert 18 <= cut.shape[0] < 40
+    assert (cut == 250).any()
+    flat = np.full((60, 200, 3), 90, np.uint8)
+    assert text_rows(flat) is flat  # nothing stands out: the strip as it was
+    car = np.full((60, 600, 3), 90, np.uint8)  # a box round a whole car, the plate inside
+    car[20:40, 250:350:8] = 250
+    assert text_rows(car) is car  # 28 rows by 600 px: too flat to be a plate's characters
