@@ -170,6 +170,7 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
                 "window_ends": ends,
                 "lane_dropped": [c.slot.dropped - d for c, d in zip(cams, dropped0, strict=True)],
                 **wake_records([c.capture for c in cams], t0),
+                "mode_switches": [getattr(c.capture, "switches", []) for c in cams],
                 "threads": status_kb("Threads"),
                 "thread_cpu_s": cpu_by_role(th0, th1),
                 "runqueue_wait_per_cpu_s": runqueue_wait_s(th0, th1) / max(cpu_s, 1e-3),
