@@ -170,6 +170,7 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
                 "window_ends": ends,
                 "lane_dropped": [c.slot.dropped - d for c, d in zip(cams, dropped0, strict=True)],
                 **wake_records([c.capture for c in cams], t0),
+                "mode_switches": [getattr(c.capture, "switches", []) for c in cams],
                 "threads": status_kb("Threads"),
                 "thread_cpu_s": cpu_by_role(th0, th1),
                 "runqueue_wait_per_cpu_s": runqueue_wait_s(th0, th1) / max(cpu_s, 1e-3),
@@ -185,7 +186,8 @@ def wake_records(captures: list[Any], t0: float) -> dict[str, Any]:
     """The wake-ups since ``t0`` per camera: ``woke_at`` (monotonic) and ``wakes``: a
     single stream's (key frame's clip time, clip time woken at, woke, first full-rate frame);
     with a detect stream (its main stream rewound and decoded): Unix times of the wake, the
-    first main frame decoded, and the first decoded of the wake's instant or later."""
+    first main frame decoded, the first decoded of the wake's instant or later, and the end
+    of that full-rate decoding (inf: still decoding)."""
     to_wall = time.time() - time.monotonic()
     out: dict[str, Any] = {"wakes": [], "woke_at": []}
     for cap in captures:
@@ -197,8 +199,11 @@ def wake_records(captures: list[Any], t0: float) -> dict[str, Any]:
             out["woke_at"].append([woke for _, woke, _ in log])
             continue
         log2 = [(woke, first) for woke, first in reader.wake_log if woke >= t0]
+        slept = [s for s in reader.sleep_log if s >= t0]
         out["wakes"].append([(woke + to_wall, first + to_wall,
-                              woke + reader.caught_up_after(woke) + to_wall)
+                              woke + reader.caught_up_after(woke) + to_wall,
+                              min((s for s in slept if s > woke), default=float("inf"))
+                              + to_wall)
                              for woke, first in log2])
         out["woke_at"].append([woke for woke, _ in log2])
     return out

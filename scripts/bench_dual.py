@@ -21,10 +21,10 @@ media is shared, as a camera's). Each run is the daemon in a child process (benc
 and busy (traffic); ``frames_behind``: the worst lag of either stream's packets behind
 their arrival schedule (``DualCapture.max_lag_s``); ``wake_delay_ms``: the first motion of a
 car (motion detector on a full decode of the main clip) to the first main-stream frame
-decoded after the lane woke (the first wake-up per car and camera), and
-``main_decoded_after_busy_ms`` from the lane's busy word to that frame (every wake-up: the
-main decoder's share of the delay, the rest is the lane seeing the motion at
-``detect_idle_fps``); ``rss_mb``: peak RSS.
+decoded after the main stream woke (the wake-up that covers the car, per camera: capture's
+change check may wake it before the lane sees motion, then the delay is small or negative),
+and ``main_decoded_after_busy_ms`` from that wake-up's rewind to that frame (every wake-up:
+the main decoder's share of the delay); ``rss_mb``: peak RSS.
 Targets (issue 14): idle <= 0.15x, wake <= 100 ms. The last line is one JSON object.
 """
 

@@ -5,9 +5,13 @@
 mode from which streams work:
 
 - ``dual`` (both up): a :class:`LaneCapture` decodes the detect stream in full and feeds the
-  lane (an empty lane ``detect_idle_fps`` frames a second, a busy one every frame); the
+  lane (an empty lane a frame as soon as the picture changed, else ``detect_idle_fps`` frames
+  a second; a busy one every frame: ``watch.DetectWatch``); the
   :class:`~daemon.capture.mainstream.MainStreamReader` keeps the main stream's packets
-  undecoded while the lane is empty and decodes them while the lane is busy. Each
+  undecoded while the lane is empty and decodes them while the lane is busy, and from the
+  detect stream's first change on (``EARLY_WAKE``: the main decoder is running by the time
+  the lane's motion detector confirms; a change the lane does not confirm costs a second of
+  main decoding). Each
   detect Frame carries a ``reader``: the main frame nearest in time (the streams' own
   timestamps mapped to the monotonic clock by their arrival, ``pairing.ArrivalClock``),
   which the lane hands to the local reader and the OCR instead (``Frame.for_reading``).
@@ -32,12 +36,13 @@ import threading
 import time
 from collections.abc import Callable
 from functools import partial
-from typing import Literal
+from typing import Any, Literal
 
 from daemon.capture.mainstream import MainStreamReader
 from daemon.capture.pairing import ArrivalClock, Timeline, roi_problem
-from daemon.capture.slot import CameraStatus, LatestFrameSlot
+from daemon.capture.slot import CameraStatus, LatestFrameSlot, luma
 from daemon.capture.thread import CaptureThread
+from daemon.capture.watch import DetectWatch
 from daemon.config.models import CameraConfig
 from daemon.domain import Frame
 
@@ -50,6 +55,8 @@ Mode = Literal["dual", "main", "detect"]
 TICK_S = 0.2
 """How often the supervisor looks at its streams."""
 _DOWN = ("reconnecting", "offline", "ended")
+EARLY_WAKE = True
+"""Decode the main stream from the detect stream's first change, not from the lane's word."""
 
 
 class LaneCapture(CaptureThread):
@@ -68,26 +75,27 @@ class LaneCapture(CaptureThread):
         self._may_deliver = may_deliver
         self._reader = reader
         self._arrival = ArrivalClock()
-        self._idle_step_s = 0.95 / camera.detect_idle_fps  # a frame early is in time
-        self._last_offered = 0.0
+        self.watch = DetectWatch(camera.roi, camera.detect_idle_fps)
+        """Which frames an empty lane is offered; ``wake_until`` wakes the main stream."""
         self.size: tuple[int, int] | None = None
         """The picture's (width, height), once a frame came."""
 
-    def _deliver(self, frame: Frame) -> bool:
+    def _wanted(self, frame: Any, pts: float) -> bool:
         now = time.monotonic()
         # A detect frame is decoded (one thread, 360p: about a millisecond) as its packet
-        # arrives, so its delivery time stands for its arrival, like the main packets'.
-        self._arrival.note(frame.pts, now)
-        self.size = (frame.width, frame.height)
+        # arrives, so its decode time stands for its arrival, like the main packets'.
+        self._arrival.note(pts, now)
+        self.size = (int(frame.width), int(frame.height))
         if not self._may_deliver():
+            return False
+        if self._reader is None:
             return True
-        if self._reader is not None and not self.slot.lane_busy:
-            # An empty lane looks at detect_idle_fps frames a second (all are decoded: the
-            # P-frames need them); its first busy word brings every frame again.
-            if now - self._last_offered < self._idle_step_s:
-                return True
-            self._last_offered = now
-        seq, pts = self._timeline.stamp(self, frame.seq, frame.pts, now)
+        # An empty lane is offered a frame when it changed, else detect_idle_fps a second
+        # (all are decoded: the P-frames need them); its busy word brings every frame.
+        return self.watch.offer(luma(frame), now, self.slot.lane_busy)
+
+    def _deliver(self, frame: Frame) -> bool:
+        seq, pts = self._timeline.stamp(self, frame.seq, frame.pts, time.monotonic())
         reader = None
         if self._reader is not None:
             reader = partial(self._reader.frame_near, self._arrival.at(frame.pts), seq, pts,
@@ -127,8 +135,14 @@ class DualCapture(threading.Thread):
         """(monotonic time, new mode) of every switch."""
 
     def _new_reader(self) -> MainStreamReader:
-        return MainStreamReader(self.camera.stream("main"), lambda: self.slot.lane_busy,
+        return MainStreamReader(self.camera.stream("main"), self._main_needed,
                                 threading.Event(), self._refresh)
+
+    def _main_needed(self) -> bool:
+        """Decode the main stream: the lane is busy, or the detect stream changed lately
+        (its first sign: the main decoder is running by the time the lane confirms)."""
+        return self.slot.lane_busy or (
+            EARLY_WAKE and time.monotonic() < self.detect.watch.wake_until)
 
     @property
     def max_lag_s(self) -> float:

@@ -30,9 +30,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import cv2
 import numpy as np
 import numpy.typing as npt
+
+from daemon.capture.watch import Thumb, Thumbnailer, box_of, cells_changed
 
 GOP_STRETCH = 1.5
 """While asleep, no key frame for this many ``max_gop_s`` wakes the gate."""
@@ -240,12 +241,10 @@ class SceneChange:
         self, roi: Sequence[tuple[float, float]], *, threshold: float = 25.0,
         min_cells: int = 4, width: int = 48,
     ) -> None:
-        xs, ys = [p[0] for p in roi], [p[1] for p in roi]
-        self._box = (min(xs), min(ys), max(xs), max(ys))
+        self._thumb = Thumbnailer(box_of(roi), width, sample=False)
         self.threshold = threshold
         self.min_cells = min_cells
-        self.width = width
-        self._ref: npt.NDArray[np.float32] | None = None
+        self._ref: Thumb | None = None
 
     def reset(self) -> None:
         """Forget the reference (awake: the next key frame asleep starts a new comparison)."""
@@ -253,14 +252,8 @@ class SceneChange:
 
     def changed(self, grey: npt.NDArray[np.uint8]) -> bool:
         """Compare this key frame's luma with the previous one's; it becomes the reference."""
-        h, w = grey.shape[:2]
-        x0, y0, x1, y1 = self._box
-        crop = grey[int(y0 * h):max(int(y1 * h), int(y0 * h) + 1),
-                    int(x0 * w):max(int(x1 * w), int(x0 * w) + 1)]
-        cw = min(self.width, crop.shape[1])
-        ch = max(1, round(crop.shape[0] * cw / crop.shape[1]))
-        thumb = cv2.resize(crop, (cw, ch), interpolation=cv2.INTER_AREA).astype(np.float32)
+        thumb = self._thumb(grey)
         ref, self._ref = self._ref, thumb
         if ref is None or ref.shape != thumb.shape:
             return False
-        return int(np.count_nonzero(np.abs(thumb - ref) > self.threshold)) >= self.min_cells
+        return cells_changed(thumb, ref, self.threshold) >= self.min_cells

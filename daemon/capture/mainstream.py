@@ -117,6 +117,8 @@ class MainStreamReader(threading.Thread):
         self.decoded = 0
         self.wake_log: deque[tuple[float, float]] = deque(maxlen=64)
         """Per wake-up: monotonic time of the rewind and of the first frame decoded after it."""
+        self.sleep_log: deque[float] = deque(maxlen=64)
+        """Monotonic times full-rate decoding stopped (the lane empty and still again)."""
         self.decode_log: deque[tuple[float, float]] = deque(maxlen=512)
         """Per decoded frame: its monotonic time (arrival) and when it was decoded."""
         self._woke_at: float | None = None
@@ -224,6 +226,7 @@ class MainStreamReader(threading.Thread):
             if was != self.gate.decoding:
                 if not self.gate.decoding:
                     self.ring.clear()
+                    self.sleep_log.append(now)
                 self._on_change()
             for pk in step.packets:
                 self._decode(pk, tb)

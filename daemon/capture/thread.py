@@ -283,6 +283,10 @@ class CaptureThread(threading.Thread):
             if synthetic and not self._warned_pts and self._seq > 0:
                 self._log.warning("missing or backward PTS; synthesising from %.2f fps", fps)
                 self._warned_pts = True
+            if not self._wanted(frame, pts):  # decoded, not handed over: a gap in seq
+                del frame  # its buffer back to the decoder's pool before the next decode
+                self._note_frame(self._wall_for(pts))
+                continue
             # seq counts the camera's frames, decoded or not: frames an idle lane skipped
             # leave a gap (a file's seq stays its frame index).
             seq = self._seq
@@ -362,6 +366,11 @@ class CaptureThread(threading.Thread):
             if delay <= 0:
                 return
             self._sleep(min(delay, 0.5))
+
+    def _wanted(self, frame: Any, pts: float) -> bool:
+        """Whether the decoded PyAV ``frame`` (stamped ``pts``) goes to the lane; a frame
+        not wanted is never wrapped nor converted (a detect stream's empty lane)."""
+        return True
 
     def _deliver(self, frame: Frame) -> bool:
         """Put the frame in the slot; False if ``stop`` was set while waiting for room.

@@ -83,9 +83,10 @@ class CameraConfig(Model):
     )
 
     detect_idle_fps: float = Field(
-        10.0, gt=0, le=100,
+        2.0, gt=0, le=100,
         description="with a detect_url: frames a second the lane examines while it is empty "
-                    "(every frame while busy); the main stream is not decoded meanwhile",
+                    "and the picture does not change (a changed frame goes at once, every "
+                    "frame while busy); the main stream is not decoded meanwhile",
     )
 
     @model_validator(mode="after")

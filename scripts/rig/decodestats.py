@@ -14,6 +14,7 @@ from typing import Any
 
 FPS = 25
 LAG_WINDOW_S = 0.2  # lag is sampled as the worst of each window this long
+EARLY_S = 3.0  # a wake this long before a motion onset may still be the one that covers it
 
 
 def wake_delays_ms(wakes: list[list[Any]], onsets: list[float]) -> list[float]:
@@ -34,18 +35,24 @@ def wake_delays_ms(wakes: list[list[Any]], onsets: list[float]) -> list[float]:
 
 def dual_wake_delays_ms(wakes: list[list[Any]], onsets: list[float], epoch: float,
                         period: float) -> list[float]:
-    """With a detect stream, per camera's first wake-up after a motion onset: the onset -> the
-    first main-stream frame decoded (ms). Wakes are Unix times (woke, first decoded, ...);
-    the servers play the clip as if looped since Unix time ``epoch``, so the clip was at
-    ``(woke - epoch) % period`` when the lane woke, and the onset came that much earlier."""
+    """With a detect stream, per camera's first wake-up that covers a motion onset: the onset
+    -> the first main-stream frame decoded (ms; negative: the main decoder woke on the first
+    change, before the lane's detector saw motion). Wakes are Unix times (woke, first decoded,
+    caught up, decoding stopped); the servers play the clip as if looped since Unix time
+    ``epoch``, so the clip was at ``(woke - epoch) % period`` when the main stream woke, and
+    the onset came that much earlier. A wake counts for an onset up to ``EARLY_S`` before it
+    if the main stream was still decoding at the onset."""
     out: list[float] = []
     for per_cam in wakes:
         seen: set[float] = set()
-        for woke, first, *_ in per_cam:
+        for woke, first, _, slept, *_ in per_cam:
             at = (woke - epoch) % period
-            before = [o for o in onsets + [o - period for o in onsets] if -0.5 <= at - o < 5.0]
-            if not before or (onset := max(before)) % period in seen:
-                continue  # no motion just before, or a second wake-up of the same car
+            before = [o for o in onsets + [o - period for o in onsets]
+                      if -EARLY_S <= at - o < 5.0 and (at - o >= -0.5 or slept > woke + o - at)]
+            past = [o for o in before if at - o >= -0.5]
+            onset = max(past) if past else min(before, default=None)
+            if onset is None or onset % period in seen:
+                continue  # no motion near, or a second wake-up of the same car
             seen.add(onset % period)
             out.append(1000 * (first - woke + at - onset))
     return out
