@@ -123,6 +123,7 @@ def motion_onsets(clip: Path) -> list[float]:
 
 def child(spec: dict[str, Any]) -> dict[str, Any]:
     """Run the daemon on ``spec["clips"]`` (one per camera) and measure it."""
+    from bench_resources import run_prestart
     from rig.procstat import cpu_by_role, runqueue_wait_s, smaps_rollup_mb, status_kb, thread_times
 
     from daemon.app import App
@@ -133,7 +134,7 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
     emulator = EmulatorServer(rate_limit=1000.0, reader=lambda _img: []).start()
     with tempfile.TemporaryDirectory(prefix="gatecam-bench-") as tmp:
         detect = spec.get("detect_urls") or [None] * len(spec["clips"])
-        cfg = Config.model_validate({
+        cfg = Config.model_validate(settings := {
             "site": "bench",
             "cameras": [{"id": f"cam-{i + 1}", "url": clip, "roi": ROI, **spec["options"],
                          **({"detect_url": sub} if sub else {}),
@@ -144,6 +145,8 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
             "mqtt": {"enabled": False},
             "health": {"metrics_enabled": False},
         })
+        (Path(tmp) / "gatecam.yaml").write_text(json.dumps(settings))  # JSON is YAML
+        run_prestart(sys.executable, Path(tmp) / "gatecam.yaml")  # Alembic stays out, as on a Pi
         app = App(cfg, Secrets(DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY, None))
         app.start()
         try:
