@@ -28,7 +28,8 @@ Threading: sessions use one intra/inter-op thread; ``read`` keeps no state betwe
 
 Memory (one 1080p camera's daemon, measured in-process after ``malloc_trim``): importing
 onnxruntime ~29 MB (mostly its shared library), its runtime and the rec session ~22 MB,
-the CPU arena after 300 strips ~12 MB; ``hsv+det`` adds the detector (~45 MB).
+the CPU arena after 300 strips ~12 MB, given back after each recognition run
+(:class:`_Session`); ``hsv+det`` adds the detector (~45 MB).
 """
 
 from __future__ import annotations
@@ -115,7 +116,32 @@ def _model_path(folder: Path, name: str) -> Path:
     return path
 
 
-def _session(path: Path) -> ort.InferenceSession:
+ARENA_SHRINKAGE = "memory.enable_memory_arena_shrinkage"
+"""RunOptions entry: after each run, the CPU arena gives back the chunks it no longer uses."""
+
+
+class _Session(ort.InferenceSession):  # type: ignore[misc]  # onnxruntime has no stubs
+    """An inference session whose runs shrink its CPU arena when they end: without it the
+    arena keeps what the widest strip ever needed. Recognition, 100-192 clip crops read
+    twice (``hsv``): 2 MB less resident after, no CPU cost to measure (3.95 against 3.92 ms
+    per crop, interleaved in one process). Not the detector's: 12 MB less resident between
+    reads but the same peak (a run needs its activations anyway), and 4 ms more CPU per
+    crop (31.8 -> 35.8 ms median, +13 %): on an empty lane it runs on every read."""
+
+    _shrink: ort.RunOptions | None = None
+
+    def run(self, output_names: Any, input_feed: Any, run_options: Any = None) -> Any:
+        """``InferenceSession.run`` with arena shrinkage unless ``run_options`` are given."""
+        if run_options is None:
+            if _Session._shrink is None:
+                opts = ort.RunOptions()
+                opts.add_run_config_entry(ARENA_SHRINKAGE, "cpu:0")
+                _Session._shrink = opts
+            run_options = _Session._shrink
+        return super().run(output_names, input_feed, run_options)
+
+
+def _session(path: Path, *, shrink_arena: bool = True) -> ort.InferenceSession:
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1
     opts.inter_op_num_threads = 1
@@ -127,7 +153,8 @@ def _session(path: Path) -> ort.InferenceSession:
     opts.enable_mem_pattern = False
     opts.log_severity_level = 3
     try:
-        return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        kind = _Session if shrink_arena else ort.InferenceSession
+        return kind(str(path), opts, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises several types
         raise ReaderError(f"local reader: cannot load {path.name}: {exc}") from exc
 
@@ -162,7 +189,7 @@ class LocalPlateReader:
         self._provinces = [i for i, ch in enumerate(self._chars) if ch in PROVINCES]
         self._det: ort.InferenceSession | None = None
         if localiser != "hsv":
-            self._det = _session(_model_path(folder, DET_MODEL))
+            self._det = _session(_model_path(folder, DET_MODEL), shrink_arena=False)
         # one warm-up read so the first vehicle does not pay for lazy initialisation
         self.read(np.zeros((64, 256, 3), np.uint8))
 
