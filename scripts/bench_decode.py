@@ -52,6 +52,8 @@ ROOT = Path(__file__).resolve().parents[1]
 ROI = [(0.0, 0.25), (1.0, 0.25), (1.0, 1.0), (0.0, 1.0)]
 TRAFFIC_ENTER_S = (3.0, 13.0, 23.0)
 CLIP_S = 30.0
+CHILD_PYTHON = [sys.executable]
+"""The interpreter of the measured child (bench_resources.py: a runtime-only venv's)."""
 
 
 # ---------------------------------------------------------------- clips
@@ -211,7 +213,7 @@ def run_child(spec: dict[str, Any], env: dict[str, str], nice: int = 0) -> dict[
     """One measurement in a fresh process (its own RSS and CPU), ``nice`` added to its
     priority (negative: root only; a shared machine's other jobs then wait first)."""
     prefix = ["nice", "-n", str(nice)] if nice else []
-    proc = subprocess.run([*prefix, sys.executable, __file__, "--child", json.dumps(spec)],
+    proc = subprocess.run([*prefix, CHILD_PYTHON[0], __file__, "--child", json.dumps(spec)],
                           capture_output=True, text=True, env=env, cwd=ROOT,
                           timeout=spec["warmup"] + spec["seconds"] + 120, check=False)
     if proc.returncode != 0:

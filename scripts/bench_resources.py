@@ -10,11 +10,13 @@ from /proc/<pid>/stat, memory from /proc/<pid>/status (VmRSS sampled, VmHWM at t
 The last line is one JSON object with ``rss_mb`` (the largest sample; issue 11's target is
 200 MB) and ``cpu_ratio_vs_decode``.
 
-The daemon runs as the unit runs it on a Pi: with its ``Environment=`` (glibc's arenas) and
-after its ``ExecStartPre=`` (``gatecam migrate``, so Alembic never loads into the daemon),
-and with its interpreter's shared libraries dropped from the page cache first, so they are
-mapped as read back from disk, as at boot (``--warm-cache`` leaves them: just after a pip
-install, the same imports showed 44 MB more file-backed RSS).
+The daemon runs as the unit runs it on a Pi (``scripts/rig/deployed.py``): with its
+``Environment=`` (glibc's arenas), after its ``ExecStartPre=`` (``gatecam migrate``, so
+Alembic never loads into the daemon), in a venv with the runtime dependencies only (made
+once in the temp folder; ``--test-venv``: this interpreter's, whose test extras the daemon's
+imports pull in), and with that interpreter's shared libraries dropped from the page cache
+first, so they are mapped as read back from disk, as at boot (``--warm-cache`` leaves them:
+just after a pip install, the same imports showed 44 MB more file-backed RSS).
 
     .venv/bin/python scripts/bench_resources.py [--seconds 40] [--size 1920x1080] [--fps 25]
 
@@ -22,8 +24,9 @@ install, the same imports showed 44 MB more file-backed RSS).
 issue 14 (``scripts/bench_decode.py``: per camera ``cpu_ratio_vs_full_decode`` idle and
 busy, ``rss_mb``, ``frames_behind_max``, ``wake_delay_ms``); with ``--detect`` each camera
 also has a 640x360 detect stream, all served over RTSP (``scripts/bench_dual.py``), against
-full decoding of the same main stream in the same run. Its children run this interpreter,
-after the same page-cache drop and ``gatecam migrate``.
+full decoding of the same main stream in the same run. The measured children run in the
+runtime-only venv too (unless ``--test-venv``), after the same page-cache drop, and each
+runs ``gatecam migrate`` first.
 """
 
 from __future__ import annotations
@@ -36,8 +39,20 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from rig.deployed import (  # the daemon as the unit runs it (re-exported)
+    evict_libraries,
+    run_prestart,
+    runtime_python,
+    unit_environment,
+    unit_prestart,
+)
+
+__all__ = ["evict_libraries", "run_prestart", "runtime_python", "unit_environment",
+           "unit_prestart"]
 
 ROOT = Path(__file__).resolve().parents[1]
 TICK = os.sysconf("SC_CLK_TCK")
@@ -102,74 +117,6 @@ def smaps_by_owner(pid: int, top: int = 12) -> list[tuple[str, float]]:
     return sorted(owners.items(), key=lambda kv: -kv[1])[:top]
 
 
-def unit_environment(unit: Path) -> dict[str, str]:
-    """The ``Environment=`` assignments of the unit file: measure the daemon as deployed."""
-    env: dict[str, str] = {}
-    for line in unit.read_text(encoding="utf-8").splitlines():
-        if line.startswith("Environment="):
-            for item in line.split("=", 1)[1].split():
-                key, _, value = item.partition("=")
-                env[key] = value.strip('"')
-    return env
-
-
-def unit_prestart(unit: Path) -> list[list[str]]:
-    """The gatecam subcommands of the unit's ``ExecStartPre=`` lines (``-`` prefix and the
-    program's path dropped), e.g. ``["migrate", "--config", "/etc/gatecam/gatecam.yaml"]``:
-    what runs before the daemon on a Pi (``gatecam migrate``, so the daemon never loads
-    Alembic, ~11 MB of RSS: daemon/store/migrate.py)."""
-    out: list[list[str]] = []
-    for line in unit.read_text(encoding="utf-8").splitlines():
-        if line.startswith("ExecStartPre="):
-            words = line.split("=", 1)[1].lstrip("-@:+!").split()
-            if words and Path(words[0]).name == "gatecam":
-                out.append(words[1:])
-    return out
-
-
-def with_config(args: list[str], config: Path) -> list[str]:
-    """``args`` with the value of ``--config`` replaced by ``config``."""
-    return [str(config) if i and args[i - 1] == "--config" else a for i, a in enumerate(args)]
-
-
-def run_prestart(python: str, config: Path, env: dict[str, str] | None = None) -> None:
-    """Run the unit's ``ExecStartPre=`` gatecam commands on ``config``, as systemd does
-    before the daemon starts."""
-    for words in unit_prestart(ROOT / "systemd/gatecam.service"):
-        subprocess.run([python, "-m", "daemon", *with_config(words, config)], cwd=ROOT,
-                       env=env, check=True, stdout=subprocess.DEVNULL)
-
-
-def evict_libraries(python: str) -> tuple[int, float]:
-    """Drop the shared libraries of ``python``'s environment (its site-packages, the
-    interpreter's own) from the page cache: (files, MiB). Why: RSS counts the library pages
-    a process maps, and this kernel maps a whole page-cache folio on a fault. Files pip has
-    just written sit in the cache as large folios, so the same imports showed 102 MB
-    file-backed against 58 MB once read back from disk (readahead), which is how a Pi
-    reads them at boot. Only clean pages no process maps are dropped; they are read again."""
-    found = subprocess.run([python, "-c", "import sys, sysconfig; print(sys.prefix); "
-                            "print(sys.base_prefix); print(sysconfig.get_config_var('LIBDIR'))"],
-                           capture_output=True, text=True, check=True).stdout.split()
-    roots = [Path(f) for f in dict.fromkeys(found) if Path(f).is_dir()]
-    return drop_from_page_cache(p for root in roots for p in root.rglob("*.so*"))
-
-
-def drop_from_page_cache(paths: Iterable[Path]) -> tuple[int, float]:
-    """``posix_fadvise(DONTNEED)`` on each regular file: (files, MiB)."""
-    files, size = 0, 0
-    for path in paths:
-        try:
-            fd = os.open(path, os.O_RDONLY)
-        except OSError:
-            continue
-        try:
-            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-            files, size = files + 1, size + os.fstat(fd).st_size
-        finally:
-            os.close(fd)
-    return files, size / 2**20
-
-
 def measure(proc: subprocess.Popen[bytes], seconds: float, warmup: float) -> dict[str, float]:
     """CPU over ``seconds`` after ``warmup``; RSS sampled every 0.5 s; peak (VmHWM)."""
     time.sleep(warmup)
@@ -215,10 +162,12 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--warm-cache", action="store_true",
                     help="leave the libraries in the page cache as they are (by default they "
                     "are dropped first, so they are mapped as a Pi maps them at boot)")
-    ap.add_argument("--daemon-python", default=sys.executable,
-                    help="interpreter for the daemon and the baseline: a venv with only the "
-                    "runtime dependencies measures what a Pi runs (the test venv also has "
-                    "opencv-python with Qt, pulled in by rapidocr)")
+    ap.add_argument("--daemon-python",
+                    help="interpreter for the daemon and the baseline (default: a venv with "
+                    "the runtime dependencies only, made once: rig/deployed.runtime_python)")
+    ap.add_argument("--test-venv", action="store_true",
+                    help="run the daemon in this interpreter's venv instead (its test extras "
+                    "load into the daemon: httpx's CLI imports rich, click, pygments)")
     ap.add_argument("--no-baseline", action="store_true", help="skip the decode-only run")
     ap.add_argument("--workers", type=int, help="ocr.workers for the daemon (default: config's)")
     ap.add_argument("--cameras", type=int, default=1,
@@ -229,13 +178,24 @@ def parse_args() -> argparse.Namespace:
     return ap.parse_args()
 
 
+def daemon_interpreter(given: str | None, *, test_venv: bool) -> str:
+    """The measured daemon's interpreter: ``--daemon-python``, else this one with
+    ``--test-venv``, else a venv with the runtime dependencies only, as on a Pi."""
+    if given:
+        return given
+    return sys.executable if test_venv else runtime_python()
+
+
 def idle_bench(argv: list[str]) -> int:
     """Issue 14's bench: ``scripts/bench_decode.py``, or with ``--detect`` (each camera with
     a detect stream, over RTSP) ``scripts/bench_dual.py``."""
-    sys.path.insert(0, str(ROOT / "scripts"))
-    rest = [a for a in argv if a not in ("--idle", "--detect", "--warm-cache")]
-    if "--warm-cache" not in argv:  # the children run this interpreter
-        files, mb = evict_libraries(sys.executable)
+    import bench_decode
+
+    python = daemon_interpreter(None, test_venv="--test-venv" in argv)
+    bench_decode.CHILD_PYTHON[0] = python  # the measured daemon's; this process runs the rig
+    rest = [a for a in argv if a not in ("--idle", "--detect", "--warm-cache", "--test-venv")]
+    if "--warm-cache" not in argv:
+        files, mb = evict_libraries(python)
         print(f"page cache: dropped {files} shared libraries ({mb:.0f} MB)", flush=True)
     if "--detect" in argv:
         from bench_dual import main as dual_main
@@ -280,6 +240,7 @@ def main() -> int:
     if "--idle" in sys.argv[1:]:  # issue 14: idle against full decoding, N cameras
         return idle_bench(sys.argv[1:])
     args = parse_args()
+    args.daemon_python = daemon_interpreter(args.daemon_python, test_venv=args.test_venv)
     unit = ROOT / "systemd/gatecam.service"
     extra_env = {} if args.no_unit_env else unit_environment(unit)
     prestart = [] if args.no_unit_env else unit_prestart(unit)

@@ -1,17 +1,19 @@
-"""scripts/bench_resources.py measures the daemon as a Pi runs it: the unit's environment and
-ExecStartPre= (the schema upgrade in its own process), libraries read back from disk."""
+"""scripts/bench_resources.py (scripts/rig/deployed.py) measures the daemon as a Pi runs it:
+the unit's environment and ExecStartPre= (the schema upgrade in its own process), libraries
+read back from disk, an interpreter with the runtime dependencies only."""
 
 from __future__ import annotations
 
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from scripts.bench_resources import (
-    RSS_TARGET_MB,
+from scripts.bench_resources import RSS_TARGET_MB
+from scripts.rig.deployed import (
     drop_from_page_cache,
     unit_environment,
     unit_prestart,
@@ -39,6 +41,18 @@ def test_prestart_parsing_keeps_only_gatecam_commands(tmp_path: Path) -> None:
 
 def test_the_bench_applies_the_units_malloc_environment() -> None:
     assert unit_environment(UNIT)["MALLOC_ARENA_MAX"] == "2"
+
+
+def test_the_daemon_runs_in_a_runtime_only_venv_unless_told(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The test venv's extras load into the daemon (httpx's CLI: rich, click, pygments)."""
+    import scripts.bench_resources as bench
+
+    monkeypatch.setattr(bench, "runtime_python", lambda: "/tmp/rt/bin/python")
+    assert bench.daemon_interpreter(None, test_venv=False) == "/tmp/rt/bin/python"
+    assert bench.daemon_interpreter(None, test_venv=True) == sys.executable
+    assert bench.daemon_interpreter("/x/python", test_venv=False) == "/x/python"
 
 
 def test_the_verdict_is_issue_11s_target() -> None:

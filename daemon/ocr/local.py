@@ -28,8 +28,7 @@ Threading: sessions use one intra/inter-op thread; ``read`` keeps no state betwe
 
 Memory (one 1080p camera's daemon, measured in-process after ``malloc_trim``): importing
 onnxruntime ~29 MB (mostly its shared library), its runtime and the rec session ~22 MB,
-the CPU arena after 300 strips ~12 MB, given back after each recognition run
-(:class:`_Session`); ``hsv+det`` adds the detector (~45 MB).
+the CPU arena after 300 strips ~12 MB (given back after each rec run); ``hsv+det`` +45 MB.
 """
 
 from __future__ import annotations
@@ -116,29 +115,18 @@ def _model_path(folder: Path, name: str) -> Path:
     return path
 
 
-ARENA_SHRINKAGE = "memory.enable_memory_arena_shrinkage"
-"""RunOptions entry: after each run, the CPU arena gives back the chunks it no longer uses."""
+ARENA_SHRINKAGE = "memory.enable_memory_arena_shrinkage"  # the arena gives back free chunks
+_SHRINK = ort.RunOptions()
+_SHRINK.add_run_config_entry(ARENA_SHRINKAGE, "cpu:0")
 
 
 class _Session(ort.InferenceSession):  # type: ignore[misc]  # onnxruntime has no stubs
-    """An inference session whose runs shrink its CPU arena when they end: without it the
-    arena keeps what the widest strip ever needed. Recognition, 100-192 clip crops read
-    twice (``hsv``): 2 MB less resident after, no CPU cost to measure (3.95 against 3.92 ms
-    per crop, interleaved in one process). Not the detector's: 12 MB less resident between
-    reads but the same peak (a run needs its activations anyway), and 4 ms more CPU per
-    crop (31.8 -> 35.8 ms median, +13 %): on an empty lane it runs on every read."""
-
-    _shrink: ort.RunOptions | None = None
+    """Runs shrink the CPU arena when they end (rec: 2 MB less, no CPU cost measured; not
+    the detector's: same peak, +13 % CPU per crop; README "Local plate reader")."""
 
     def run(self, output_names: Any, input_feed: Any, run_options: Any = None) -> Any:
         """``InferenceSession.run`` with arena shrinkage unless ``run_options`` are given."""
-        if run_options is None:
-            if _Session._shrink is None:
-                opts = ort.RunOptions()
-                opts.add_run_config_entry(ARENA_SHRINKAGE, "cpu:0")
-                _Session._shrink = opts
-            run_options = _Session._shrink
-        return super().run(output_names, input_feed, run_options)
+        return super().run(output_names, input_feed, run_options or _SHRINK)
 
 
 def _session(path: Path, *, shrink_arena: bool = True) -> ort.InferenceSession:
