@@ -52,6 +52,8 @@ ROOT = Path(__file__).resolve().parents[1]
 ROI = [(0.0, 0.25), (1.0, 0.25), (1.0, 1.0), (0.0, 1.0)]
 TRAFFIC_ENTER_S = (3.0, 13.0, 23.0)
 CLIP_S = 30.0
+CHILD_PYTHON = [sys.executable]
+"""The interpreter of the measured child (bench_resources.py: a runtime-only venv's)."""
 
 
 # ---------------------------------------------------------------- clips
@@ -123,6 +125,7 @@ def motion_onsets(clip: Path) -> list[float]:
 
 def child(spec: dict[str, Any]) -> dict[str, Any]:
     """Run the daemon on ``spec["clips"]`` (one per camera) and measure it."""
+    from bench_resources import run_prestart
     from rig.procstat import cpu_by_role, runqueue_wait_s, smaps_rollup_mb, status_kb, thread_times
 
     from daemon.app import App
@@ -133,7 +136,7 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
     emulator = EmulatorServer(rate_limit=1000.0, reader=lambda _img: []).start()
     with tempfile.TemporaryDirectory(prefix="gatecam-bench-") as tmp:
         detect = spec.get("detect_urls") or [None] * len(spec["clips"])
-        cfg = Config.model_validate({
+        cfg = Config.model_validate(settings := {
             "site": "bench",
             "cameras": [{"id": f"cam-{i + 1}", "url": clip, "roi": ROI, **spec["options"],
                          **({"detect_url": sub} if sub else {}),
@@ -144,6 +147,8 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
             "mqtt": {"enabled": False},
             "health": {"metrics_enabled": False},
         })
+        (Path(tmp) / "gatecam.yaml").write_text(json.dumps(settings))  # JSON is YAML
+        run_prestart(sys.executable, Path(tmp) / "gatecam.yaml")  # Alembic stays out, as on a Pi
         app = App(cfg, Secrets(DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY, None))
         app.start()
         try:
@@ -213,7 +218,7 @@ def run_child(spec: dict[str, Any], env: dict[str, str], nice: int = 0) -> dict[
     """One measurement in a fresh process (its own RSS and CPU), ``nice`` added to its
     priority (negative: root only; a shared machine's other jobs then wait first)."""
     prefix = ["nice", "-n", str(nice)] if nice else []
-    proc = subprocess.run([*prefix, sys.executable, __file__, "--child", json.dumps(spec)],
+    proc = subprocess.run([*prefix, CHILD_PYTHON[0], __file__, "--child", json.dumps(spec)],
                           capture_output=True, text=True, env=env, cwd=ROOT,
                           timeout=spec["warmup"] + spec["seconds"] + 120, check=False)
     if proc.returncode != 0:

@@ -29,7 +29,7 @@ Threading: sessions use one intra/inter-op thread; ``read`` keeps no state betwe
 
 Memory (one 1080p camera's daemon, measured in-process after ``malloc_trim``): importing
 onnxruntime ~29 MB (mostly its shared library), its runtime and the rec session ~22 MB,
-the CPU arena after 300 strips ~12 MB; ``hsv+det`` adds the detector (~45 MB).
+the CPU arena after 300 strips ~12 MB (given back after each rec run); ``hsv+det`` +45 MB.
 """
 
 from __future__ import annotations
@@ -117,7 +117,21 @@ def _model_path(folder: Path, name: str) -> Path:
     return path
 
 
-def _session(path: Path) -> ort.InferenceSession:
+ARENA_SHRINKAGE = "memory.enable_memory_arena_shrinkage"  # the arena gives back free chunks
+_SHRINK = ort.RunOptions()
+_SHRINK.add_run_config_entry(ARENA_SHRINKAGE, "cpu:0")
+
+
+class _Session(ort.InferenceSession):  # type: ignore[misc]  # onnxruntime has no stubs
+    """Runs shrink the CPU arena when they end (rec: 2 MB less, no CPU cost measured; not
+    the detector's: same peak, +13 % CPU per crop; README "Local plate reader")."""
+
+    def run(self, output_names: Any, input_feed: Any, run_options: Any = None) -> Any:
+        """``InferenceSession.run`` with arena shrinkage unless ``run_options`` are given."""
+        return super().run(output_names, input_feed, run_options or _SHRINK)
+
+
+def _session(path: Path, *, shrink_arena: bool = True) -> ort.InferenceSession:
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1
     opts.inter_op_num_threads = 1
@@ -129,7 +143,8 @@ def _session(path: Path) -> ort.InferenceSession:
     opts.enable_mem_pattern = False
     opts.log_severity_level = 3
     try:
-        return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        kind = _Session if shrink_arena else ort.InferenceSession
+        return kind(str(path), opts, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises several types
         raise ReaderError(f"local reader: cannot load {path.name}: {exc}") from exc
 
@@ -164,7 +179,7 @@ class LocalPlateReader:
         self._provinces = [i for i, ch in enumerate(self._chars) if ch in PROVINCES]
         self._det: ort.InferenceSession | None = None
         if localiser != "hsv":
-            self._det = _session(_model_path(folder, DET_MODEL))
+            self._det = _session(_model_path(folder, DET_MODEL), shrink_arena=False)
         # one warm-up read so the first vehicle does not pay for lazy initialisation
         self.read(np.zeros((64, 256, 3), np.uint8))
 

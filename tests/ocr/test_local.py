@@ -156,3 +156,27 @@ def test_text_rows_cut_a_strip_down_to_its_band_of_text() -> None:
     car = np.full((60, 600, 3), 90, np.uint8)  # a box round a whole car, the plate inside
     car[20:40, 250:350:8] = 250
     assert text_rows(car) is car  # 28 rows by 600 px: too flat to be a plate's characters
+
+def test_recognition_runs_give_the_arena_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Recognition runs shrink onnxruntime's CPU arena when they end, so its size does not
+    stay at what the widest strip ever needed; detector runs keep theirs (a shrunk one costs
+    13 % more reading time, and an empty lane runs the detector on every read)."""
+    import onnxruntime as ort
+
+    from daemon.ocr.local import ARENA_SHRINKAGE
+
+    seen: list[tuple[object, str | None]] = []
+    run = ort.InferenceSession.run
+
+    def spy(self: object, names: object, feed: object, run_options: object = None) -> object:
+        shrink = None if run_options is None else (
+            run_options.get_run_config_entry(ARENA_SHRINKAGE))  # type: ignore[attr-defined]
+        seen.append((self, shrink))
+        return run(self, names, feed, run_options)
+
+    monkeypatch.setattr(ort.InferenceSession, "run", spy)
+    reader = LocalPlateReader("hsv+det")
+    assert reader.read(_image(render_plate("京A·F0236", fill=(20, 60, 180))))
+    reader.read(np.full((300, 900, 3), 128, np.uint8))  # no colour box: the detector runs
+    assert {s for sess, s in seen if sess is reader._rec} == {"cpu:0"}
+    assert {s for sess, s in seen if sess is reader._det} == {None}
