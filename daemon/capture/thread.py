@@ -273,9 +273,7 @@ class CaptureThread(threading.Thread):
                 return
             if frame.pts is not None and raw_last is not None and frame.pts <= raw_last:
                 continue  # decoded again by a wake-up rewind: delivered already
-            if self.gate.asleep and frame.key_frame and self._scene.changed(
-                luma(frame)
-            ):
+            if self.gate.asleep and frame.key_frame and self._scene.changed(luma(frame)):
                 self.gate.scene_changed()  # not delivered: the rewind brings it, in order
                 continue
             raw_last = frame.pts
@@ -287,8 +285,7 @@ class CaptureThread(threading.Thread):
                 del frame  # its buffer back to the decoder's pool before the next decode
                 self._note_frame(self._wall_for(pts))
                 continue
-            # seq counts the camera's frames, decoded or not: frames an idle lane skipped
-            # leave a gap (a file's seq stays its frame index).
+            # seq counts frames, decoded or not: skipped ones leave a gap (files: the index)
             seq = self._seq
             if self._last_pts >= 0:
                 seq += max(0, round((pts - self._last_pts) * fps) - 1)
@@ -338,11 +335,9 @@ class CaptureThread(threading.Thread):
         self.max_lag_s = max(self.max_lag_s, lag)
 
     def _check_alive(self, opened: float) -> None:
-        """Raise if packets still come but no frame was decoded for too long (live only).
-
-        Before the first frame of a (re)opened stream the limit is the larger of the
-        open and read timeouts: with ``nobuffer`` the decoder waits for a key frame.
-        """
+        """Raise if packets still come but no frame was decoded for too long (live only);
+        before a (re)opened stream's first frame the limit is the larger of the open and
+        read timeouts (with ``nobuffer`` the decoder waits for a key frame)."""
         last = self._last_frame_mono
         if last is not None and last >= opened:
             since, limit = last, self.camera.read_timeout_s
@@ -361,22 +356,18 @@ class CaptureThread(threading.Thread):
         return self._last_pts + gap
 
     def _wait_until(self, target: float) -> None:
-        while not self._stop_event.is_set():
-            delay = target - time.monotonic()
-            if delay <= 0:
-                return
+        while not self._stop_event.is_set() and (delay := target - time.monotonic()) > 0:
             self._sleep(min(delay, 0.5))
 
     def _wanted(self, frame: Any, pts: float) -> bool:
-        """Whether the decoded PyAV ``frame`` (stamped ``pts``) goes to the lane; a frame
-        not wanted is never wrapped nor converted (a detect stream's empty lane)."""
+        """The decoded ``frame`` goes to the lane (else never wrapped: an empty lane)."""
         return True
 
     def _deliver(self, frame: Frame) -> bool:
         """Put the frame in the slot; False if ``stop`` was set while waiting for room.
 
-        Unpaced replay of an idle lane also waits for the lane's answer to the frame (is
-        it busy now?), as a live lane answers long before the next key frame."""
+        Unpaced replay of an idle lane also waits for the lane's answer (busy now?), as a
+        live lane answers long before the next key frame."""
         if not self.camera.is_file or self._pace:
             self.slot.put(frame, block=False)
             return True

@@ -34,7 +34,6 @@ the CPU arena after 300 strips ~12 MB (given back after each rec run); ``hsv+det
 
 from __future__ import annotations
 
-import importlib.util
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,16 +46,19 @@ import onnxruntime as ort
 
 from daemon.errors import ReaderError
 from daemon.ocr.color import plate_color
+from daemon.ocr.models import (
+    DET_MODEL,
+    REC_MODEL,
+    model_dir,
+    model_path,
+    open_session,
+)
 from daemon.ocr.strip import text_rows
 from daemon.plates import PROVINCES, fix_confusables, is_valid, normalize
 
 Localiser = Literal["hsv", "hsv+det"]
 BGR = npt.NDArray[np.uint8]
 
-MODEL_PACKAGE = "rapidocr_onnxruntime"
-"""The installed wheel whose ``models/`` folder carries the ONNX files (never imported)."""
-DET_MODEL = "ch_PP-OCRv4_det_infer.onnx"
-REC_MODEL = "ch_PP-OCRv4_rec_infer.onnx"
 
 # OpenCV hue is 0-180. Plate backgrounds (GA 36): blue, yellow, new-energy green.
 _HSV_RANGES: tuple[tuple[str, tuple[int, int, int], tuple[int, int, int]], ...] = (
@@ -99,56 +101,6 @@ class LocalPlate:
     the other characters are at 99): the mean hides it, the weakest shows it."""
 
 
-def model_dir() -> Path:
-    """The ``models/`` folder of the installed model wheel (found without importing it)."""
-    spec = importlib.util.find_spec(MODEL_PACKAGE)
-    if spec is None or spec.origin is None:
-        raise ReaderError(
-            f"local reader: package {MODEL_PACKAGE!r} is not installed "
-            "(pip install --no-deps rapidocr-onnxruntime==1.4.4) and ocr.local.model_dir is unset"
-        )
-    return Path(spec.origin).parent / "models"
-
-
-def _model_path(folder: Path, name: str) -> Path:
-    path = folder / name
-    if not path.is_file():
-        raise ReaderError(f"local reader: model {path} is missing")
-    return path
-
-
-ARENA_SHRINKAGE = "memory.enable_memory_arena_shrinkage"  # the arena gives back free chunks
-_SHRINK = ort.RunOptions()
-_SHRINK.add_run_config_entry(ARENA_SHRINKAGE, "cpu:0")
-
-
-class _Session(ort.InferenceSession):  # type: ignore[misc]  # onnxruntime has no stubs
-    """Runs shrink the CPU arena when they end (rec: 2 MB less, no CPU cost measured; not
-    the detector's: same peak, +13 % CPU per crop; README "Local plate reader")."""
-
-    def run(self, output_names: Any, input_feed: Any, run_options: Any = None) -> Any:
-        """``InferenceSession.run`` with arena shrinkage unless ``run_options`` are given."""
-        return super().run(output_names, input_feed, run_options or _SHRINK)
-
-
-def _session(path: Path, *, shrink_arena: bool = True) -> ort.InferenceSession:
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
-    opts.inter_op_num_threads = 1
-    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    # A memory pattern is planned and kept per input shape, and every plate strip has its
-    # own width: 300 strips of 40-320 px left the arena 16 MB larger with it, 12 MB without,
-    # at the same speed. The arena itself stays: without it every tensor is a fresh mmap
-    # (ops/tuning.py caps glibc's mmap threshold) and a read took 5x longer.
-    opts.enable_mem_pattern = False
-    opts.log_severity_level = 3
-    try:
-        kind = _Session if shrink_arena else ort.InferenceSession
-        return kind(str(path), opts, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # onnxruntime raises several types
-        raise ReaderError(f"local reader: cannot load {path.name}: {exc}") from exc
-
-
 class LocalPlateReader:
     """Reads mainland Chinese plates in a lane ROI crop, locally (see the module docstring)."""
 
@@ -171,7 +123,7 @@ class LocalPlateReader:
         self.det_side = det_side
         self.min_plate_px = min_plate_px
         folder = models if models is not None else model_dir()
-        self._rec = _session(_model_path(folder, REC_MODEL))
+        self._rec = open_session(model_path(folder, REC_MODEL))
         meta = self._rec.get_modelmeta().custom_metadata_map
         if "character" not in meta:
             raise ReaderError(f"local reader: {REC_MODEL} carries no character dictionary")
@@ -179,7 +131,7 @@ class LocalPlateReader:
         self._provinces = [i for i, ch in enumerate(self._chars) if ch in PROVINCES]
         self._det: ort.InferenceSession | None = None
         if localiser != "hsv":
-            self._det = _session(_model_path(folder, DET_MODEL), shrink_arena=False)
+            self._det = open_session(model_path(folder, DET_MODEL), shrink_arena=False)
         # one warm-up read so the first vehicle does not pay for lazy initialisation
         self.read(np.zeros((64, 256, 3), np.uint8))
 

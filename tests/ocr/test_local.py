@@ -163,7 +163,7 @@ def test_recognition_runs_give_the_arena_back(monkeypatch: pytest.MonkeyPatch) -
     13 % more reading time, and an empty lane runs the detector on every read)."""
     import onnxruntime as ort
 
-    from daemon.ocr.local import ARENA_SHRINKAGE
+    from daemon.ocr.models import ARENA_SHRINKAGE
 
     seen: list[tuple[object, str | None]] = []
     run = ort.InferenceSession.run
