@@ -125,7 +125,7 @@ def motion_onsets(clip: Path) -> list[float]:
 
 def child(spec: dict[str, Any]) -> dict[str, Any]:
     """Run the daemon on ``spec["clips"]`` (one per camera) and measure it."""
-    from bench_resources import run_prestart
+    from rig.deployed import run_prestart
     from rig.procstat import cpu_by_role, runqueue_wait_s, smaps_rollup_mb, status_kb, thread_times
 
     from daemon.app import App
@@ -278,7 +278,7 @@ def run_rounds(plan: list[Run], args: argparse.Namespace, extra: dict[str, Any],
                ) -> dict[tuple[int, int, str, str], list[dict[str, Any]]]:
     """Every run of ``plan`` once per round (interleaved), ``args.repeat`` rounds, each in
     a child process with the systemd unit's environment."""
-    from bench_resources import unit_environment
+    from rig.deployed import unit_environment
 
     env = {**os.environ, **unit_environment(ROOT / "systemd/gatecam.service")}
     runs: dict[tuple[int, int, str, str], list[dict[str, Any]]] = {}

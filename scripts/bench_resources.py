@@ -43,16 +43,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from rig.deployed import (  # the daemon as the unit runs it (re-exported)
+from rig.deployed import (  # the daemon as the unit runs it
     evict_libraries,
     run_prestart,
     runtime_python,
     unit_environment,
     unit_prestart,
 )
-
-__all__ = ["evict_libraries", "run_prestart", "runtime_python", "unit_environment",
-           "unit_prestart"]
 
 ROOT = Path(__file__).resolve().parents[1]
 TICK = os.sysconf("SC_CLK_TCK")

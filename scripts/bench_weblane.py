@@ -47,7 +47,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from bench_resources import mem_mb, unit_environment  # noqa: E402
+from bench_resources import mem_mb  # noqa: E402
+from rig.deployed import unit_environment  # noqa: E402
 
 from daemon.web.auth import hash_password  # noqa: E402
 from daemon.web.routes import POLL_S  # noqa: E402

@@ -9,9 +9,9 @@ mode from which streams work:
   a second; a busy one every frame: ``watch.DetectWatch``); the
   :class:`~daemon.capture.mainstream.MainStreamReader` keeps the main stream's packets
   undecoded while the lane is empty and decodes them while the lane is busy, and from the
-  detect stream's first change on (``EARLY_WAKE``: the main decoder is running by the time
-  the lane's motion detector confirms; a change the lane does not confirm costs a second of
-  main decoding). Each
+  detect stream's first change on (``DualCapture._main_needed``: the main decoder is
+  running by the time the lane's motion detector confirms; a change the lane does not
+  confirm costs a second of main decoding). Each
   detect Frame carries a ``reader``: the main frame nearest in time (the streams' own
   timestamps mapped to the monotonic clock by their arrival, ``pairing.ArrivalClock``),
   which the lane hands to the local reader and the OCR instead (``Frame.for_reading``).
@@ -55,8 +55,6 @@ Mode = Literal["dual", "main", "detect"]
 TICK_S = 0.2
 """How often the supervisor looks at its streams."""
 _DOWN = ("reconnecting", "offline", "ended")
-EARLY_WAKE = True
-"""Decode the main stream from the detect stream's first change, not from the lane's word."""
 
 
 class LaneCapture(CaptureThread):
@@ -141,8 +139,7 @@ class DualCapture(threading.Thread):
     def _main_needed(self) -> bool:
         """Decode the main stream: the lane is busy, or the detect stream changed lately
         (its first sign: the main decoder is running by the time the lane confirms)."""
-        return self.slot.lane_busy or (
-            EARLY_WAKE and time.monotonic() < self.detect.watch.wake_until)
+        return self.slot.lane_busy or time.monotonic() < self.detect.watch.wake_until
 
     @property
     def max_lag_s(self) -> float:

@@ -305,13 +305,14 @@ class LocalPlateReader:
         if is_valid(fixed):
             return fixed, probs
         best: tuple[float, str, list[float]] | None = None
-        for alt, tail in ((replace, read[1:]), (insert, read)):
+        for alt, tail, grows in ((replace, read[1:], 0), (insert, read, 1)):
             if alt is None:
                 continue
             alt_text, alt_probs = plate_chars([alt, *tail])
             alt_fixed = fix_confusables(alt_text)
-            grown = len(alt_text) - len(text)  # a replaced separator (``·``) adds one
-            if grown != (tail is read) or not is_valid(alt_fixed):
+            # a replacement keeps the length, an insertion adds one (replacing a ``·`` that
+            # normalisation drops adds one too: no replacement then)
+            if len(alt_text) - len(text) != grows or not is_valid(alt_fixed):
                 continue
             if best is None or alt[1] > best[0]:
                 best = (alt[1], alt_fixed, alt_probs)
