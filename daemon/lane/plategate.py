@@ -20,7 +20,8 @@ Pure logic, no I/O; the clock is the frame ``pts`` passed in.
   after the cloud found *no plate* in the frame sent, only a frame that is clearly better
   (:func:`clearly_better`: the plate box :data:`RESEND_WIDER` times as wide, or read
   surely where the one sent was not) is worth paying for: a frame like the last one gets
-  the same answer (held-out seed 14, a night IR plate: 3 calls per vehicle, all "no plate").
+  the same answer (held-out seed 14, a night IR plate: 3 calls per vehicle, all "no plate"),
+  and after :data:`NO_PLATE_ANSWERS` of them none is.
   In ``local_first`` a "no plate" answer ends the calls: the cloud was asked to confirm a
   reading the reader could not settle and could not see the plate either, so the reader's
   most frequent reading closes the passage at :func:`honest_confidence` (seed 14 again: the
@@ -65,6 +66,10 @@ RESEND_WIDER = 1.25
 
 NO_PLATE = "FailedOperation.OcrFailed"
 """The cloud's "no plate in this picture": it was reached, so this is not offline."""
+
+NO_PLATE_ANSWERS = 2
+"""``cloud`` mode: after this many "no plate" answers (the second for a clearly better
+frame) the passage calls no more; the cloud cannot read this plate (night IR, dirt)."""
 
 FUSED_SHARE = 0.3
 """A final local reading must also be the passage's readings fused character by character
@@ -146,6 +151,8 @@ class PlateGate:
         """(read surely, plate box width) of the frame last sent to the cloud."""
         self._no_plate = False
         """The cloud found no plate in the frame last sent."""
+        self._no_plates = 0
+        """"No plate" answers the passage got."""
         self._valid: Counter[str] = Counter()
         self._sure: Counter[str] = Counter()
         self._best: dict[str, tuple[PlateRead, Frame | None]] = {}
@@ -249,6 +256,7 @@ class PlateGate:
             return GateStep()
         reached = read.called and read.error_code in (None, NO_PLATE)
         self._no_plate = read.called and read.error_code == NO_PLATE
+        self._no_plates += self._no_plate
         boxed = self._boxed
         if self._no_plate and boxed is not None and not self._worth_resend(boxed[2]):
             self._boxed = None  # remembered while the call was out; no better than it
@@ -287,10 +295,12 @@ class PlateGate:
 
     def _worth_resend(self, rank: tuple[bool, bool, int, int]) -> bool:
         """A boxed frame of this ``rank`` may be sent (after the cloud found no plate: in
-        ``cloud`` mode only a clearly better one, in ``local_first`` none)."""
+        ``cloud`` mode only a clearly better one, and not after :data:`NO_PLATE_ANSWERS`; in
+        ``local_first`` none)."""
         if not self._no_plate:
             return True
-        return self.settings.mode == "cloud" and clearly_better(self._sent, rank[1], rank[3])
+        most = NO_PLATE_ANSWERS if self.settings.mode == "cloud" else 1
+        return self._no_plates < most and clearly_better(self._sent, rank[1], rank[3])
 
     def _agreed(self, plate: str | None) -> PlateRead | None:
         """The final reading of ``plate``, if its sure readings make it final."""

@@ -16,7 +16,7 @@ import pytest
 from daemon.config.models import CameraConfig, PassageConfig
 from daemon.domain import Frame, MotionResult, Passage, PlateRead, Rect
 from daemon.lane.passage import EmitPassage, PassageTracker, ReadLocal, SendCandidate
-from daemon.lane.plategate import RESEND_WIDER, GateSettings, clearly_better
+from daemon.lane.plategate import NO_PLATE_ANSWERS, RESEND_WIDER, GateSettings, clearly_better
 
 T0 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 FPS = 10
@@ -406,9 +406,11 @@ def _growing(pts: float) -> tuple[str | None, int, int] | None:
     return (PLATE, 80, _width(pts)) if pts >= 2.0 else None
 
 
-def test_a_plate_coming_closer_is_worth_another_call() -> None:
+def test_a_plate_coming_closer_is_worth_another_call_but_not_a_third_no_plate() -> None:
     run = drive("cloud", _growing, NO_PLATE, [(1.0, 6.0)])
-    assert len(run.calls) >= 2
+    assert len(run.calls) == NO_PLATE_ANSWERS == 2
+    [p] = run.passages
+    assert p.plate == PLATE and p.provider == "local"
     widths = [_width(t) for t in run.calls]
     assert all(b >= RESEND_WIDER * a * 0.95 for a, b in pairwise(widths))
 
