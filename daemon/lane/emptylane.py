@@ -8,7 +8,7 @@ the picture of the *empty* lane, which follows the scene only while the lane is 
 between ``start_fraction`` and ``stop_fraction``), so a car absorbed by the background
 still holds its passage open until it leaves. After a re-learn (a global change) the
 empty picture is unknown, then provisional (see ``PROVISIONAL_HOLD_S``) until the lane
-was idle a while; so is the first picture, taken at start whatever stands in the lane.
+was idle a while.
 """
 
 from __future__ import annotations
@@ -57,9 +57,7 @@ class EmptyLane:
         self._bounds = Bounds(margin)
         self._idle_since: float | None = None
         self._still_occupied_since: float | None = None
-        self._provisional = True
-        """The first picture is the first frame's, and a car may stand in it (the daemon
-        started while the lane was busy): provisional as after a re-learn."""
+        self._provisional = False
         self._occupied = False
         self._unchanged = np.empty(margin.shape, np.uint8)
         self._occ = np.empty(margin.shape, np.uint8)

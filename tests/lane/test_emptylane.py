@@ -103,30 +103,9 @@ def test_provisional_picture_holds_a_standing_car_only_briefly() -> None:
 def test_trusted_picture_holds_a_parked_car_until_occupied_max() -> None:
     lane = _lane()
     lane.set_picture(EMPTY)
-    t = _feed(lane, EMPTY, 0.0, TRUST_AFTER_S + 0.2)
-    assert not lane.provisional
     car = _with(500)
-    t = _feed(lane, car, t, 1.0, moving=True)
+    t = _feed(lane, car, 0.0, 1.0, moving=True)
     t = _feed(lane, car, t, OCCUPIED_MAX_S - 1.0, background=car)
     assert lane.occupied
     t = _feed(lane, car, t, 1.5, background=car)
     assert not lane.occupied
-
-
-def test_a_car_in_the_first_picture_does_not_hold_the_lane_after_it_left() -> None:
-    """The daemon starts while a car stands in the lane: the first picture (the empty lane's,
-    as the motion detector gives it) has the car in it. When the car has gone, the lane
-    differs from that picture where it stood; without motion that is let go after
-    PROVISIONAL_HOLD_S, not OCCUPIED_MAX_S (capture would decode at full rate for 2 min)."""
-    lane = _lane()
-    car = _with(500)
-    lane.set_picture(car)
-    assert lane.provisional
-    t = _feed(lane, car, 0.0, 2.0, background=car)  # it stands, then drives off
-    t = _feed(lane, EMPTY, t, 1.0, moving=True)
-    t = _feed(lane, EMPTY, t, 0.5)  # gone, no motion: the hole where it stood is "occupied"
-    assert lane.occupied
-    t = _feed(lane, EMPTY, t, PROVISIONAL_HOLD_S)
-    assert not lane.occupied  # re-learnt from the background: the empty lane
-    t = _feed(lane, EMPTY, t, TRUST_AFTER_S + IDLE_LEARN_S)
-    assert not lane.provisional and not lane.occupied

@@ -10,7 +10,6 @@ import numpy as np
 
 from daemon.config.models import MotionConfig
 from daemon.domain import Image, Rect
-from daemon.lane.emptylane import IDLE_LEARN_S, TRUST_AFTER_S
 from daemon.lane.motion import ABSORB_S, MotionDetector
 
 W, H = 640, 360
@@ -148,22 +147,20 @@ def test_change_outside_the_roi_is_ignored() -> None:
 
 
 def test_waiting_vehicle_stays_present() -> None:
-    """A car standing still is absorbed by the background but keeps the lane occupied (once
-    the empty-lane picture is trusted: the first one is provisional, a car may stand in it)."""
+    """A car standing still is absorbed by the background but keeps the lane occupied."""
     det = MotionDetector((W, H), FULL, MotionConfig())
     bg = background()
     rng = np.random.default_rng(0)
-    start = TRUST_AFTER_S + IDLE_LEARN_S + 0.5
-    for i in range(round(start * 10)):
+    for i in range(3):
         det.update(jitter(bg, rng), i / 10)
     parked = with_box(bg, 200, 150, 220, 140)
-    results = [det.update(jitter(parked, rng), start + i / 10) for i in range(250)]  # 25 s
+    results = [det.update(jitter(parked, rng), 0.3 + i / 10) for i in range(250)]  # 25 s
     assert results[0].moving
     assert all(r.moving or r.occupied for r in results)
     assert not results[-1].moving, "absorbed into the background after a few seconds"
     assert results[-1].occupied and results[-1].bbox is not None
     # when it leaves, the lane is clear within a few seconds (the ghost is absorbed too)
-    after = [det.update(jitter(bg, rng), start + 25 + i / 10) for i in range(60)]
+    after = [det.update(jitter(bg, rng), 25.3 + i / 10) for i in range(60)]
     assert not after[-1].moving and not after[-1].occupied
     assert not any(r.occupied for r in after[1:])
 
