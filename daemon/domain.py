@@ -45,6 +45,13 @@ class Rect:
         """The event's ``rect`` object."""
         return {"x": self.x, "y": self.y, "width": self.width, "height": self.height}
 
+    def within(self, width: int, height: int) -> tuple[int, int, int, int]:
+        """(x0, y0, x1, y1) of the box cut to a ``width`` x ``height`` picture."""
+        x0, y0 = min(width, max(0, self.x)), min(height, max(0, self.y))
+        x1 = min(width, max(x0, self.x + self.width))
+        y1 = min(height, max(y0, self.y + self.height))
+        return x0, y0, x1, y1
+
 
 def _read_only(array: Image) -> Image:
     """A read-only view of ``array`` (the caller's own array keeps its flags)."""
@@ -65,8 +72,8 @@ class Frame:
     ``reader`` for the main stream's picture of its instant (:meth:`for_reading`).
     """
 
-    __slots__ = ("_grey", "_image", "_lock", "_make_image", "_read", "_reader", "camera_id",
-                 "limited_range", "pts", "seq", "wall")
+    __slots__ = ("_grey", "_image", "_lock", "_make_image", "_make_part", "_read", "_reader",
+                 "camera_id", "limited_range", "pts", "seq", "wall")
 
     camera_id: str
     seq: int
@@ -83,6 +90,7 @@ class Frame:
     _image: Image | None
     _grey: Image | None
     _make_image: Callable[[], Image] | None
+    _make_part: Callable[[int, int, int, int], Image] | None
     _reader: Callable[[], Frame | None] | None
     _read: Frame | None
     _lock: threading.Lock
@@ -99,9 +107,11 @@ class Frame:
         make_image: Callable[[], Image] | None = None,
         limited_range: bool = False,
         reader: Callable[[], Frame | None] | None = None,
+        make_part: Callable[[int, int, int, int], Image] | None = None,
     ) -> None:
         """``reader`` (capture with a detect stream): the main stream's picture of this
-        instant, asked for by :meth:`for_reading`."""
+        instant, asked for by :meth:`for_reading`. ``make_part(x0, y0, x1, y1)``: the BGR
+        picture of that part alone (:meth:`bgr` with a box), where capture can make it."""
         if image is None and (grey is None or make_image is None):
             raise ValueError("a Frame needs a BGR image, or a grey plane and make_image")
         init = object.__setattr__
@@ -113,6 +123,7 @@ class Frame:
         init(self, "_image", None if image is None else _read_only(image))
         init(self, "_grey", None if grey is None else _read_only(grey))
         init(self, "_make_image", None if image is not None else make_image)
+        init(self, "_make_part", None if image is not None else make_part)
         init(self, "_reader", reader)
         init(self, "_read", None)
         init(self, "_lock", threading.Lock())
@@ -143,20 +154,29 @@ class Frame:
                     image = _read_only(make())
                     object.__setattr__(self, "_image", image)
                     object.__setattr__(self, "_make_image", None)
+                    object.__setattr__(self, "_make_part", None)
         return image
 
-    def bgr(self) -> Image:
+    def bgr(self, box: Rect | None = None) -> Image:
         """The BGR picture for one use, not kept: the cached :attr:`image` if something made
         it, else a fresh conversion owned by the caller. The OCR worker and the snapshot
         writer use this: a frame held until its passage is decided then pins only its
-        decoded buffer (1.5 bytes a pixel), not a 3-byte-a-pixel BGR copy as well."""
+        decoded buffer (1.5 bytes a pixel), not a 3-byte-a-pixel BGR copy as well.
+
+        With ``box``, only that part (cut to the picture, :meth:`Rect.within`): converted
+        alone where capture can (the local reader's lane crop, not a 6 MB 1080p picture)."""
         image = self._image
-        if image is not None:
+        if image is None:
+            part = self._make_part
+            if box is not None and part is not None:
+                return _read_only(part(*box.within(self.width, self.height)))
+            make = self._make_image
+            # make is None: made and cached meanwhile by another thread
+            image = self.image if make is None else _read_only(make())
+        if box is None:
             return image
-        make = self._make_image
-        if make is None:  # made and cached meanwhile by another thread
-            return self.image
-        return _read_only(make())
+        x0, y0, x1, y1 = box.within(self.width, self.height)
+        return image[y0:y1, x0:x1]
 
     def retimed(
         self, seq: int, pts: float, reader: Callable[[], Frame | None] | None = None
@@ -167,7 +187,8 @@ class Frame:
             return Frame(self.camera_id, seq, pts, self.wall, self._image, reader=reader)
         return Frame(self.camera_id, seq, pts, self.wall, grey=self._grey,
                      make_image=self._make_image or (lambda: self.image),
-                     limited_range=self.limited_range, reader=reader)
+                     limited_range=self.limited_range, reader=reader,
+                     make_part=self._make_part)
 
     def for_reading(self) -> Frame:
         """The frame to read a plate from: with a detect stream, the main stream's frame

@@ -15,7 +15,9 @@ from datetime import datetime
 from functools import partial
 from typing import Any, Literal
 
+import av
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from daemon.domain import Frame, Image, utc_iso
 
@@ -33,6 +35,50 @@ _AVCOL_RANGE_JPEG = 2  # FFmpeg's AVColorRange for full-range (0-255) video
 def _bgr(frame: Any) -> Image:
     """The BGR picture of a decoded frame (what the OCR and the snapshots get)."""
     return np.asarray(frame.to_ndarray(format="bgr24"), dtype=np.uint8)
+
+
+_PART_FORMATS = frozenset({"yuv420p", "yuvj420p"})
+"""Formats whose part :func:`bgr_part` converts alone (H.264's usual 4:2:0)."""
+
+
+_formatters = threading.local()
+"""Each thread's swscale converter for :func:`bgr_part`: it keeps its context while the part's
+size stays the same (a fresh frame's own converter costs more than the conversion)."""
+
+
+def _rows(plane: Any) -> Image:
+    """A picture plane as rows of ``line_size`` bytes (viewed, no copy)."""
+    stride = int(plane.line_size)
+    rows = np.frombuffer(plane, np.uint8, count=stride * int(plane.height))
+    return rows.reshape(-1, stride)
+
+
+def bgr_part(frame: Any, x0: int, y0: int, x1: int, y1: int) -> Image:
+    """The BGR picture of the part ``[y0:y1, x0:x1]`` of a decoded frame, converting only
+    that part (the local reader's lane crop: a fraction of a 6 MB 1080p conversion).
+
+    4:2:0 frames: the planes' part, widened to even edges so the chroma samples line up, is
+    copied into a small frame of the same colour space and range, converted by swscale as
+    the whole picture is (pixel for pixel the same), then cut to the part: about 1 ms for a
+    1000x600 lane crop against 2-3 ms for a 1080p picture, and 1.8 MB made instead of 6 MB.
+    Other formats convert the whole picture and cut it."""
+    if frame.format.name not in _PART_FORMATS or x1 <= x0 or y1 <= y0:
+        return _bgr(frame)[y0:y1, x0:x1]
+    ex0, ey0 = x0 & ~1, y0 & ~1
+    ex1, ey1 = min(int(frame.width), x1 + (x1 & 1)), min(int(frame.height), y1 + (y1 & 1))
+    if (ex1 - ex0) & 1 or (ey1 - ey0) & 1:  # an odd-sized picture's last column or row
+        return _bgr(frame)[y0:y1, x0:x1]
+    small = av.VideoFrame(ex1 - ex0, ey1 - ey0, frame.format.name)
+    for index, (px0, py0, px1, py1) in enumerate(
+        ((ex0, ey0, ex1, ey1),) + ((ex0 // 2, ey0 // 2, ex1 // 2, ey1 // 2),) * 2
+    ):
+        _rows(small.planes[index])[:, :px1 - px0] = _rows(frame.planes[index])[py0:py1, px0:px1]
+    small.colorspace, small.color_range = frame.colorspace, frame.color_range
+    formatter = getattr(_formatters, "one", None)
+    if formatter is None:
+        formatter = _formatters.one = VideoReformatter()
+    bgr = np.asarray(formatter.reformat(small, format="bgr24").to_ndarray(), dtype=np.uint8)
+    return bgr[y0 - ey0:y1 - ey0, x0 - ex0:x1 - ex0]
 
 
 def luma(frame: Any) -> Image:
@@ -66,6 +112,7 @@ def frame_from_av(
     return Frame(
         camera_id, seq, pts, wall,
         grey=grey[:, :width], make_image=partial(_bgr, frame), limited_range=not full,
+        make_part=partial(bgr_part, frame),
     )
 
 

@@ -41,14 +41,14 @@ class PlateReader(Protocol):
         ...
 
 
-def crop_of(image: Image, box: Rect | None) -> tuple[Image, int, int]:
-    """The ``box`` part of ``image`` (all of it if None) and its offset in the frame."""
+def crop_of(cand: Candidate) -> tuple[Image, int, int]:
+    """The BGR picture of the candidate's ROI box (the whole frame if it has none), converted
+    for that box alone where capture can (:meth:`Frame.bgr`), and the box's offset."""
+    frame, box = cand.frame, cand.roi_box
     if box is None:
-        return image, 0, 0
-    h, w = image.shape[:2]
-    x0, y0 = max(0, box.x), max(0, box.y)
-    x1, y1 = min(w, box.x + box.width), min(h, box.y + box.height)
-    return image[y0:y1, x0:x1], x0, y0
+        return frame.bgr(), 0, 0
+    x0, y0, _, _ = box.within(frame.width, frame.height)
+    return frame.bgr(box), x0, y0
 
 
 def to_read(cand: Candidate, found: list[LocalPlate], ms: float, dx: int, dy: int) -> PlateRead:
@@ -164,7 +164,7 @@ class LocalReadPool:
     def _process(self, cand: Candidate) -> PlateRead:
         started = self._clock()
         try:
-            crop, dx, dy = crop_of(cand.frame.bgr(), cand.roi_box)
+            crop, dx, dy = crop_of(cand)
             found = self._reader.read(crop)
         except Exception as exc:  # one bad frame must not stop the reader or the lane
             self._count("errors")

@@ -13,10 +13,10 @@ import cv2
 import numpy as np
 import pytest
 
-from daemon.capture.slot import CameraStatus, LatestFrameSlot, frame_from_av
+from daemon.capture.slot import CameraStatus, LatestFrameSlot, bgr_part, frame_from_av
 from daemon.capture.thread import CameraStatus as ReexportedStatus
 from daemon.capture.thread import LatestFrameSlot as ReexportedSlot
-from daemon.domain import Frame, Image
+from daemon.domain import Frame, Image, Rect
 from tests.support.video import encode_h264
 
 W, H, N = 320, 240, 40
@@ -154,6 +154,40 @@ def test_bgr_for_one_use_is_not_kept_unless_cached() -> None:
         first[0, 0] = 0
     cached = frame.image
     assert len(calls) == 3 and frame.has_image and frame.bgr() is cached and len(calls) == 3
+
+
+@pytest.mark.parametrize("pix_fmt", ["yuv420p", "yuvj420p"])
+def test_a_part_converted_alone_is_the_whole_pictures_part(tmp_path: Path, pix_fmt: str) -> None:
+    """The local reader's crop (``bgr(box)``) is converted alone from the decoded planes, pixel
+    for pixel what the whole conversion gives there: odd edges, the picture's edges, a box
+    reaching out of the picture."""
+    path = tmp_path / "part.mp4"
+    _encode(path, pix_fmt=pix_fmt, n=3)
+    boxes = [Rect(41, 37, 101, 63), Rect(0, 0, W, H), Rect(W - 33, H - 17, 50, 50),
+             Rect(-9, 5, 20, 7), Rect(5, 7, 1, 1)]
+    with av.open(str(path)) as container:
+        for f in container.decode(video=0):
+            whole = f.to_ndarray(format="bgr24")
+            frame = frame_from_av(f, "cam", 0, 0.0, T0)
+            for box in boxes:
+                x0, y0, x1, y1 = box.within(W, H)
+                part = frame.bgr(box)
+                assert part.shape == (y1 - y0, x1 - x0, 3)
+                assert np.array_equal(part, whole[y0:y1, x0:x1]), box
+                assert np.array_equal(bgr_part(f, x0, y0, x1, y1), part)
+            assert not frame.has_image  # nothing cached: a held frame pins no BGR copy
+            cached = frame.image  # once cached, a part is cut from it
+            assert np.array_equal(frame.bgr(boxes[0]), cached[37:100, 41:142])
+    assert Rect(-5, -5, 3, 3).within(W, H) == (0, 0, 0, 0)
+    assert Rect(W + 5, 10, 3, 3).within(W, H) == (W, 10, W, 13)
+
+
+def test_a_part_of_another_format_is_cut_from_the_whole_picture() -> None:
+    rgb = av.VideoFrame.from_ndarray(_picture(0)[:, :, ::-1].copy(), format="rgb24")
+    assert np.array_equal(bgr_part(rgb, 10, 20, 50, 60), _picture(0)[20:60, 10:50])
+    grey = np.zeros((H, W), np.uint8)
+    frame = Frame("cam", 0, 0.0, T0, grey=grey, make_image=lambda: _picture(1))
+    assert np.array_equal(frame.bgr(Rect(10, 20, 40, 40)), _picture(1)[20:60, 10:50])
 
 
 def test_capture_reexports_the_slot_and_status() -> None:
