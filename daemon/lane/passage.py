@@ -302,6 +302,8 @@ class PassageTracker:
         op.plate = plate
         op.sent.clear()  # decided: no later event needs these frames, free them now
         op.vehicle_frame = None
+        if isinstance(op.policy, PlateGate):
+            op.policy.release_frames()
         if self._is_duplicate(plate, now_pts):
             self.deduplicated += 1
             log.debug("%s: %s again within %.0f s, no new event", self.camera.id, plate,

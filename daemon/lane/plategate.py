@@ -199,6 +199,13 @@ class PlateGate:
         best = self._best.get(plate)
         return best[1] if best else None
 
+    def release_frames(self) -> None:
+        """The passage is decided: keep the readings, let go of the pictures (each pins a
+        decoded picture, 3 MB at 1080p, while the car stays in view; a waiting car's
+        misreads would hold several)."""
+        self._best = {plate: (read, None) for plate, (read, _frame) in self._best.items()}
+        self._pending = self._boxed = None
+
     def offer(self, frame: Frame, score: float, now_pts: float) -> Frame | None:
         """Consider ``frame`` for the local reader; returns the frame to read now, if any."""
         if self.trusted:

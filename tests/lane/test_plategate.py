@@ -5,6 +5,8 @@ keep their behaviour."""
 
 from __future__ import annotations
 
+import gc
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -14,7 +16,7 @@ import numpy as np
 import pytest
 
 from daemon.config.models import CameraConfig, PassageConfig
-from daemon.domain import Frame, MotionResult, Passage, PlateRead, Rect
+from daemon.domain import Frame, Image, MotionResult, Passage, PlateRead, Rect
 from daemon.lane.passage import EmitPassage, PassageTracker, ReadLocal, SendCandidate
 from daemon.lane.plategate import NO_PLATE_ANSWERS, RESEND_WIDER, GateSettings, clearly_better
 
@@ -64,10 +66,11 @@ def drive(mode: str, local: Local, cloud: Cloud, moving: list[tuple[float, float
           seconds: float = 12.0, *, box: Box = lambda _pts: Rect(200, 150, 240, 200),
           occupied: tuple[tuple[float, float], ...] = (), failing: bool = False,
           plate_y: Callable[[float], int] = lambda _pts: 250, camera: CameraConfig = CAMERA,
-          **gate: int) -> Run:
+          probe: Callable[[float, Frame], None] | None = None, **gate: int) -> Run:
     """Frames at FPS; motion (``box``, by default low in the lane) during each ``moving``
     span; the lane occupied (a stopped car, no motion) during each ``occupied`` span;
-    ``failing``: every local read is a ``LocalError``; ``plate_y``: pts -> the plate box's y."""
+    ``failing``: every local read is a ``LocalError``; ``plate_y``: pts -> the plate box's y;
+    ``probe(pts, frame)``: called with every frame before the tracker gets it."""
     tracker = PassageTracker(camera, PassageConfig(), "lot-a",
                              gate=GateSettings(mode=mode, **gate))
     run = Run()
@@ -102,7 +105,10 @@ def drive(mode: str, local: Local, cloud: Cloud, moving: list[tuple[float, float
         motion = MotionResult(on, 0.2 if on else 0.0, box(pts) if on or held else None,
                               occupied=on or held)
         frame = Frame(CAMERA.id, seq, pts, T0 + timedelta(seconds=pts), IMAGE)
+        if probe is not None:
+            probe(pts, frame)
         apply(tracker.on_frame(frame, motion), pts)
+        del frame
     apply(tracker.flush(seconds), seconds)
     return run
 
@@ -435,3 +441,22 @@ def test_clearly_better() -> None:
     assert clearly_better((False, 140), False, 175)
     assert clearly_better((False, 140), True, 140)
     assert not clearly_better((True, 140), True, 150)
+
+
+def test_a_decided_passage_lets_go_of_the_pictures_it_read() -> None:
+    """Once decided, the passage keeps no picture from before (each pins a decoded 3 MB
+    1080p picture while the car stays in view): the reader's best frame of every reading
+    was kept for the snapshot until the car left."""
+    alive: dict[float, weakref.ref[Image]] = {}
+    held: list[float] = []
+
+    def probe(pts: float, frame: Frame) -> None:
+        alive[pts] = weakref.ref(frame.image)
+        if pts == 9.0:  # the car is still in view, the passage still open
+            gc.collect()
+            held.extend(t for t, ref in alive.items() if t < 8.0 and ref() is not None)
+
+    run = drive("local_first", plate_from(2.0), cloud_says(PLATE), [(1.0, 11.0)], probe=probe)
+    [p] = run.passages
+    assert p.plate == PLATE and p.provider == "local" and run.decided_pts[0] < 4.0
+    assert alive and held == []
