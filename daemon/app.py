@@ -19,7 +19,6 @@ from typing import Any
 from daemon import __version__, contract
 from daemon.access import AccessControl
 from daemon.capture.dual import CameraStatus, Capture, LatestFrameSlot, make_capture
-from daemon.capture.source import with_decode_threads
 from daemon.config.models import CameraConfig, Config, with_camera_passwords
 from daemon.config.secrets import Secrets
 from daemon.domain import Candidate, Frame, Passage, PlateRead
@@ -205,9 +204,9 @@ class App:
         self._client, self._circuit, self._pool = cloud.client, cloud.circuit, cloud.pool
 
     def _start_cameras(self) -> None:
-        enabled = [c for c in self.cfg.cameras if c.enabled]
-        for cam_cfg in enabled:  # decoder threads sized for the cameras sharing the cores
-            self._cameras.append(self._start_camera(with_decode_threads(cam_cfg, len(enabled))))
+        for cam_cfg in self.cfg.cameras:
+            if cam_cfg.enabled:
+                self._cameras.append(self._start_camera(cam_cfg))
 
     def _start_health(self) -> None:
         """sd_notify + watchdog (health.py); /metrics and /healthz unless replaying."""

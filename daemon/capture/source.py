@@ -9,7 +9,6 @@ from error text before it reaches a log or a status. The capture thread
 
 from __future__ import annotations
 
-import os
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -51,40 +50,11 @@ def open_options(camera: CameraConfig) -> dict[str, str]:
     return {"rw_timeout": read_us, "fflags": "nobuffer", "max_delay": "500000"}
 
 
-MAX_AUTO_DECODE_THREADS = 2
-"""The automatic decoder thread count stops here: a third frame thread adds memory and a
-frame of latency for nothing on a Pi-class board (4 cores at most)."""
-
-
-def auto_decode_threads(cameras: int, cpus: int | None) -> int:
-    """Decoder threads per camera when the configuration leaves ``decode_threads`` out: the
-    cores shared by the cameras, at least 1 and at most :data:`MAX_AUTO_DECODE_THREADS`.
-
-    On 2 cores: one camera gets 2, two or more get 1. A frame thread holds its own
-    reference frames (about 7 MB per camera at 1080p, scripts/bench_resources.py) and
-    decoding costs the same CPU either way; the second thread only shortens the burst
-    after an idle camera wakes, when a core is free for it."""
-    return max(1, min(MAX_AUTO_DECODE_THREADS, (cpus or 1) // max(1, cameras)))
-
-
-def with_decode_threads(
-    camera: CameraConfig, cameras: int, cpus: int | None = None
-) -> CameraConfig:
-    """``camera`` with its decoder thread count decided (:func:`auto_decode_threads` for
-    ``os.cpu_count()`` when it has none), for ``cameras`` cameras in this process."""
-    if camera.decode_threads is not None:
-        return camera
-    count = auto_decode_threads(cameras, os.cpu_count() if cpus is None else cpus)
-    return camera.model_copy(update={"decode_threads": count})
-
-
 def set_decoder_threads(stream: Any, camera: CameraConfig) -> None:
-    """Frame threads as the camera asks (``decode_threads``; 0: FFmpeg's choice, one per core
-    plus one; not decided yet: :data:`MAX_AUTO_DECODE_THREADS`). Each holds reference frames
-    and adds a frame of latency."""
+    """Frame threads as the camera asks (``decode_threads``, 1 by default; 0: FFmpeg's choice,
+    one per core plus one). Each holds its own reference pictures and adds a frame of latency."""
     stream.codec_context.thread_type = "AUTO"
-    count = camera.decode_threads
-    stream.codec_context.thread_count = MAX_AUTO_DECODE_THREADS if count is None else count
+    stream.codec_context.thread_count = camera.decode_threads
 
 
 def open_target(camera: CameraConfig) -> str:

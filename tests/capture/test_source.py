@@ -6,12 +6,10 @@ import pytest
 
 from daemon.capture.source import (
     Scrubber,
-    auto_decode_threads,
     io_timeout_s,
     open_options,
     open_target,
     set_decoder_threads,
-    with_decode_threads,
 )
 from daemon.config.models import CameraConfig
 
@@ -61,25 +59,6 @@ def test_scrubber_removes_passwords_with_at_slash_and_spaces(password: str) -> N
         "open rtsp://admin:***@10.0.0.5:554/live failed; auth '***'")
 
 
-@pytest.mark.parametrize(("cameras", "cpus", "threads"), [
-    (1, 2, 2), (2, 2, 1), (4, 2, 1), (1, 4, 2), (2, 4, 2), (3, 4, 1), (4, 4, 1),
-    (1, 1, 1), (8, 2, 1), (1, None, 1), (0, 2, 2),
-])
-def test_auto_decode_threads_share_the_cores(cameras: int, cpus: int | None, threads: int) -> None:
-    assert auto_decode_threads(cameras, cpus) == threads
-
-
-def test_with_decode_threads_keeps_a_configured_count_and_decides_a_missing_one() -> None:
-    cam = CameraConfig(id="a", url="rtsp://cam/s")
-    assert cam.decode_threads is None
-    assert with_decode_threads(cam, 4, cpus=2).decode_threads == 1
-    assert with_decode_threads(cam, 1, cpus=2).decode_threads == 2
-    assert cam.decode_threads is None  # a copy: the configuration itself is unchanged
-    for count in (0, 3):
-        fixed = CameraConfig(id="a", url="rtsp://cam/s", decode_threads=count)
-        assert with_decode_threads(fixed, 4, cpus=2) is fixed
-
-
 class _Ctx:
     thread_type = ""
     thread_count = -1
@@ -89,9 +68,9 @@ class _Stream:
     codec_context = _Ctx()
 
 
-def test_set_decoder_threads_uses_the_decided_count() -> None:
+def test_set_decoder_threads_uses_the_cameras_count_one_by_default() -> None:
     stream = _Stream()
-    set_decoder_threads(stream, CameraConfig(id="a", url="x.mp4", decode_threads=1))
-    assert (stream.codec_context.thread_type, stream.codec_context.thread_count) == ("AUTO", 1)
+    set_decoder_threads(stream, CameraConfig(id="a", url="x.mp4", decode_threads=2))
+    assert (stream.codec_context.thread_type, stream.codec_context.thread_count) == ("AUTO", 2)
     set_decoder_threads(stream, CameraConfig(id="a", url="x.mp4"))
-    assert stream.codec_context.thread_count == 2
+    assert stream.codec_context.thread_count == 1
