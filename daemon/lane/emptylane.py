@@ -8,12 +8,16 @@ the picture of the *empty* lane, which follows the scene only while the lane is 
 between ``start_fraction`` and ``stop_fraction``), so a car absorbed by the background
 still holds its passage open until it leaves. After a re-learn (a global change) the
 empty picture is unknown, then provisional (see ``PROVISIONAL_HOLD_S``) until the lane
-was idle a while.
+was idle a while. A picture can also hold something that has since left (the first frame's,
+taken while a car stood at the barrier; a car parked long enough to be learnt): where it
+stood, the lane then differs from the picture though nothing is there. The motion history
+tells that apart from a car that came and waits (see ``LEFT_BEHIND_SHARE``).
 """
 
 from __future__ import annotations
 
 import logging
+from collections import deque
 
 import cv2
 import numpy as np
@@ -38,6 +42,24 @@ then occupancy without motion holds at most this long. A car waiting through an 
 switch may therefore get a second passage when it leaves (merged by the plate dedup);
 its ghost never holds the lane for a minute."""
 
+LEFT_BEHIND_SHARE = 0.5
+"""Stillness after motion that began on an unoccupied lane, where at least this share of
+the now occupied pixels lies inside the boxes the motion began in (``BEGIN_S``), and
+``LEFT_BEHIND_MARGIN`` less of them in the box it ended in, is something that stood in the
+empty-lane picture and left: held ``PROVISIONAL_HOLD_S``, then the picture is re-learnt. A
+car that came and waits occupies where its motion ended; a car that creeps forward was
+occupying the lane before it moved."""
+
+LEFT_BEHIND_MARGIN = 0.25
+"""How much more of the occupied pixels must lie where the motion began than where it
+ended (a car that stops a few metres into a short lane is in both boxes)."""
+
+BEGIN_S = 0.5
+"""Where the motion began: the union of its boxes in its first half second; where it
+ended: in its last. A plain car body barely changes frame to frame, its leading and
+trailing edges do; the union covers where it stood (pulling away) or stops. Longer windows
+overlap on a car that is gone in a second and a half (the scenario clips)."""
+
 TRUST_AFTER_S = 20.0
 """A provisional empty-lane picture is trusted once the lane was idle this long."""
 
@@ -59,6 +81,14 @@ class EmptyLane:
         self._still_occupied_since: float | None = None
         self._provisional = False
         self._occupied = False
+        self._gone = False  # the stillness is a hole: what stood in the picture left
+        # The current (or last) motion: did it begin on an unoccupied lane, the boxes it
+        # began with and its last boxes with their times (working pixels, x y w h).
+        self._was_moving = False
+        self._began_on_empty = False
+        self._began_at = 0.0
+        self._first_box: tuple[int, int, int, int] | None = None
+        self._ended: deque[tuple[float, tuple[int, int, int, int]]] = deque()
         self._unchanged = np.empty(margin.shape, np.uint8)
         self._occ = np.empty(margin.shape, np.uint8)
 
@@ -98,14 +128,17 @@ class EmptyLane:
         moving: bool,
         background: npt.NDArray[np.float32],
         frames: int,
+        box: tuple[int, int, int, int] | None = None,
     ) -> Image | None:
         """Update ``occupied`` for ``grey`` at ``now``; the changed mask (255 where the lane
         differs from the empty picture), None while that picture is unknown.
 
         ``moving`` is the detector's motion state for this frame, ``background`` its
         running background (the empty picture when it must be re-learnt), ``frames`` the
-        number of frames it has seen (the empty picture's bounds follow every other one).
+        number of frames it has seen (the empty picture's bounds follow every other one),
+        ``box`` the moving vehicle's box in working pixels (x, y, w, h) while ``moving``.
         """
+        was_occupied = self._occupied
         occ: Image | None = None
         if self._picture is not None:
             occ = self._bounds.changed(grey, self._unchanged, self._occ)
@@ -116,22 +149,69 @@ class EmptyLane:
             self._occupied = False
         if moving:
             self._still_occupied_since = None
+            self._follow_motion(box, was_occupied, now)
         elif self._occupied:
-            if self._still_occupied_since is None:
+            if self._still_occupied_since is None:  # motion just stopped (or never came)
                 self._still_occupied_since = now
+                self._gone = occ is not None and self._left_behind(occ)
             since = self._still_occupied_since
-            if now - since >= (PROVISIONAL_HOLD_S if self._provisional else OCCUPIED_MAX_S):
+            brief = self._provisional or self._gone
+            if now - since >= (PROVISIONAL_HOLD_S if brief else OCCUPIED_MAX_S):
                 log.info(
                     "lane occupied without motion for %.0f s: empty picture re-learnt", now - since
                 )
                 self.set_picture(background)
                 self._still_occupied_since = None
+        self._was_moving = moving
         idle = not moving and not self._occupied
         if not idle:
             self._idle_since = None
             return occ
         self._learn(grey, now, background, frames)
         return occ
+
+    def _follow_motion(
+        self, box: tuple[int, int, int, int] | None, was_occupied: bool, now: float
+    ) -> None:
+        """Note where the motion begins (and whether the lane was occupied then: a car
+        creeping forward, or one that came while a hole held the lane, was) and where it
+        has been in its last ``BEGIN_S``."""
+        if not self._was_moving:
+            self._began_on_empty = not was_occupied
+            self._began_at = now
+            self._first_box = box
+            self._ended.clear()
+        elif box is not None and now - self._began_at <= BEGIN_S:
+            self._first_box = box if self._first_box is None else _union(self._first_box, box)
+        if box is not None:
+            ended = self._ended
+            ended.append((now, box))
+            while now - ended[0][0] > BEGIN_S:
+                ended.popleft()
+
+    def _left_behind(self, occ: Image) -> bool:
+        """The occupied pixels lie where the motion began, not where it ended (see
+        ``LEFT_BEHIND_SHARE``)."""
+        first = self._first_box
+        last = None
+        for _, box in self._ended:
+            last = box if last is None else _union(last, box)
+        total = cv2.countNonZero(occ)
+        if not (self._began_on_empty and first is not None and total):
+            return False
+
+        def share(box: tuple[int, int, int, int] | None) -> float:
+            if box is None:
+                return 0.0
+            x, y, w, h = box
+            return cv2.countNonZero(occ[y : y + h, x : x + w]) / total
+
+        began = share(first)
+        gone = began >= LEFT_BEHIND_SHARE and share(last) <= began - LEFT_BEHIND_MARGIN
+        if gone:
+            log.info("lane occupied where the motion began: what stood in the empty-lane "
+                     "picture has left (re-learnt in %.0f s)", PROVISIONAL_HOLD_S)
+        return gone
 
     def _learn(
         self, grey: Image, now: float, background: npt.NDArray[np.float32], frames: int
@@ -149,3 +229,9 @@ class EmptyLane:
         cv2.accumulateWeighted(grey, self._picture, self._cfg.background_alpha)
         if frames % 2:  # the idle scene drifts slowly: bounds every other frame
             self._bounds.update(self._picture)
+
+
+def _union(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+    """The box around two boxes (x, y, w, h)."""
+    x0, y0 = min(a[0], b[0]), min(a[1], b[1])
+    return x0, y0, max(a[0] + a[2], b[0] + b[2]) - x0, max(a[1] + a[3], b[1] + b[3]) - y0

@@ -232,7 +232,8 @@ class MotionDetector:
         else:
             self._moving = self._vehicle(main)
         occ_mask = self._lane.update(
-            grey, now, moving=self._moving, background=self._background, frames=self._frames
+            grey, now, moving=self._moving, background=self._background, frames=self._frames,
+            box=(vehicle or main) if self._moving else None,
         )
         occupied = self._lane.occupied
         if boxes is None and occupied and fraction > 0:

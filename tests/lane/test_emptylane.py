@@ -7,6 +7,7 @@ import numpy as np
 from daemon.config.models import MotionConfig
 from daemon.lane.emptylane import (
     IDLE_LEARN_S,
+    LEFT_BEHIND_SHARE,
     OCCUPIED_MAX_S,
     PROVISIONAL_HOLD_S,
     TRUST_AFTER_S,
@@ -30,14 +31,21 @@ def _with(pixels: int, base: np.ndarray = EMPTY) -> np.ndarray:
     return grey
 
 
+def _car_at(x: int, y: int, w: int = 20, h: int = 25) -> np.ndarray:
+    """The empty lane with a dark car of ``w`` x ``h`` at (``x``, ``y``)."""
+    grey = EMPTY.copy()
+    grey[y : y + h, x : x + w] = 10
+    return grey
+
+
 def _feed(
     lane: EmptyLane, grey: np.ndarray, t0: float, seconds: float, *, moving: bool = False,
-    background: np.ndarray | None = None,
+    background: np.ndarray | None = None, box: tuple[int, int, int, int] | None = None,
 ) -> float:
     bg = (grey if background is None else background).astype(np.float32)
     n = round(seconds * FPS)
     for i in range(n):
-        lane.update(grey, t0 + i / FPS, moving=moving, background=bg, frames=i + 1)
+        lane.update(grey, t0 + i / FPS, moving=moving, background=bg, frames=i + 1, box=box)
     return t0 + n / FPS
 
 
@@ -109,3 +117,76 @@ def test_trusted_picture_holds_a_parked_car_until_occupied_max() -> None:
     assert lane.occupied
     t = _feed(lane, car, t, 1.5, background=car)
     assert not lane.occupied
+
+
+def test_what_stood_in_the_first_picture_does_not_hold_the_lane_once_it_left() -> None:
+    """The daemon starts while a car stands at the barrier: the first picture has the car
+    in it. When the car drives off, the lane differs from that picture where it stood,
+    without motion; that is let go after PROVISIONAL_HOLD_S (not OCCUPIED_MAX_S: capture
+    would decode at full rate for 2 min), the picture re-learnt from the background."""
+    lane = _lane()
+    standing = _car_at(40, 20)
+    lane.set_picture(standing)  # the motion detector's first frame
+    t = _feed(lane, standing, 0.0, 2.0)
+    assert not lane.occupied
+    # it drives off to the right: the motion begins where it stood, ends at the edge
+    t = _feed(lane, _car_at(50, 20), t, 0.6, moving=True, box=(38, 18, 34, 29))
+    t = _feed(lane, _car_at(80, 20), t, 0.6, moving=True, box=(74, 18, 26, 29))
+    t = _feed(lane, EMPTY, t, 0.5, background=standing)  # gone: the hole is "occupied"
+    assert lane.occupied
+    t = _feed(lane, EMPTY, t, PROVISIONAL_HOLD_S, background=EMPTY)
+    assert not lane.occupied
+    t = _feed(lane, EMPTY, t, 10.0)
+    assert not lane.occupied
+    # the next car that comes and waits holds the lane as long as ever
+    t = _feed(lane, _car_at(80, 20), t, 0.4, moving=True, box=(74, 18, 26, 29))
+    t = _feed(lane, _car_at(40, 20), t, 0.4, moving=True, box=(38, 18, 34, 29))
+    t = _feed(lane, _car_at(40, 20), t, OCCUPIED_MAX_S - 1.0, background=_car_at(40, 20))
+    assert lane.occupied
+
+
+def test_a_car_that_came_and_waits_holds_the_lane() -> None:
+    """Motion that began elsewhere (the car entering the lane) and ended where the lane is
+    occupied: a waiting car, held until OCCUPIED_MAX_S as before."""
+    lane = _lane()
+    lane.set_picture(EMPTY)
+    t = _feed(lane, _car_at(78, 20), 0.0, 0.4, moving=True, box=(76, 18, 24, 29))
+    t = _feed(lane, _car_at(40, 20), t, 0.4, moving=True, box=(38, 18, 62, 29))
+    t = _feed(lane, _car_at(40, 20), t, 30.0, background=_car_at(40, 20))
+    assert lane.occupied
+
+
+def test_a_car_creeping_forward_holds_the_lane() -> None:
+    """A waiting car that moves up a little and stops again: its motion began where it
+    stands now, but the lane was occupied by it when it began; still a waiting car."""
+    lane = _lane()
+    lane.set_picture(EMPTY)
+    t = _feed(lane, _car_at(78, 20), 0.0, 0.4, moving=True, box=(76, 18, 24, 29))
+    t = _feed(lane, _car_at(50, 20), t, 10.0, background=_car_at(50, 20))
+    assert lane.occupied
+    t = _feed(lane, _car_at(45, 20), t, 0.4, moving=True, box=(43, 18, 29, 29))
+    t = _feed(lane, _car_at(45, 20), t, 30.0, background=_car_at(45, 20))
+    assert lane.occupied
+
+
+def test_left_behind_needs_the_motion_to_have_begun_where_the_lane_is_occupied() -> None:
+    """Below LEFT_BEHIND_SHARE of the occupied pixels in the box the motion began in, the
+    stillness is a car's that came: the long hold."""
+    assert 0.0 < LEFT_BEHIND_SHARE <= 1.0
+    lane = _lane()
+    lane.set_picture(EMPTY)
+    # the motion's first box covers a third of where the car stops (its last box all of it)
+    t = _feed(lane, _car_at(60, 20, w=30), 0.0, 0.4, moving=True, box=(80, 18, 20, 29))
+    t = _feed(lane, _car_at(60, 20, w=30), t, 20.0, background=_car_at(60, 20, w=30))
+    assert lane.occupied
+
+
+def test_a_car_that_stops_in_the_box_its_motion_began_in_holds_the_lane() -> None:
+    """A short lane: the car is vehicle-wide (motion begins) already over most of where it
+    stops. Its motion also ended there, as much: a waiting car, not something that left."""
+    lane = _lane()
+    lane.set_picture(EMPTY)
+    t = _feed(lane, _car_at(65, 20, w=30), 0.0, 0.4, moving=True, box=(55, 18, 45, 29))
+    t = _feed(lane, _car_at(60, 20, w=30), t, 0.4, moving=True, box=(58, 18, 37, 29))
+    t = _feed(lane, _car_at(60, 20, w=30), t, 20.0, background=_car_at(60, 20, w=30))
+    assert lane.occupied

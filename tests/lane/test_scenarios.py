@@ -264,3 +264,57 @@ def test_unsupported_car_motions_are_refused() -> None:
         mod.Car("京A·F0236", stop_s=0.0, leave="turn")
     with pytest.raises(ValueError, match="side street"):
         mod.Car("京A·F0236", direction="out", enter_from="left")
+
+
+def _motion_from(
+    name: str, start_s: float, tail_s: float = 6.0
+) -> list[tuple[float, MotionResult]]:
+    """:func:`_motion` with the detector started at ``start_s`` (the daemon starting then),
+    and the clip's last picture (the empty lane: the clips end soon after the car left)
+    for ``tail_s`` more."""
+    mod = load_make_clip()
+    _, _, frames, _ = mod.render(name, SMALL)
+    det = MotionDetector(SMALL, ROI, MotionConfig())
+    out: list[tuple[float, MotionResult]] = []
+    n, img = 0, None
+    for n, img in enumerate(frames):
+        t = n / 25
+        if t >= start_s:
+            out.append((t, det.update(img, t)))
+    assert img is not None
+    for k in range(1, round(tail_s * 25) + 1):
+        t = (n + k) / 25
+        out.append((t, det.update(img, t)))
+    return out
+
+
+@pytest.mark.parametrize(("name", "start_s"), [
+    ("leaves_after_read", 5.0), ("stop_and_go", 5.0), ("wait_60s", 10.0),
+])
+def test_a_car_standing_when_the_daemon_starts_frees_the_lane_soon_after_it_left(
+    name: str, start_s: float
+) -> None:
+    """The daemon starts while a car stands in the lane: its first picture, the empty
+    lane's, has the car in it. When the car drives off, the lane differs from that picture
+    where it stood, without motion; the lane is free again a few seconds later (the picture
+    re-learnt), not after OCCUPIED_MAX_S (2 minutes of full-rate decoding)."""
+    results = _motion_from(name, start_s)
+    assert not results[0][1].occupied
+    ended = next(t for (t, r), (_, nxt) in itertools.pairwise(results)
+                 if r.moving and not nxt.moving)  # the first car has gone
+    held = [t for t, r in results if t > ended and r.occupied]
+    assert held, "the hole where it stood is occupancy for a moment"
+    free = next(t for t, r in results if t > ended and not r.occupied and not r.moving)
+    assert free - ended <= 4.0, f"{name}: the lane was held {free - ended:.1f} s"
+
+
+@pytest.mark.parametrize("name", ["wait_60s", "stop_and_go", "exit_lane"])
+def test_a_car_that_came_and_waits_holds_the_lane_until_it_leaves(name: str) -> None:
+    """The same clips from their start: the car comes, stops and waits; the lane stays
+    occupied while it waits (its passage stays open), however long."""
+    results = _motion(name)
+    stopped = next(t for (t, r), (_, nxt) in itertools.pairwise(results)
+                   if r.moving and not nxt.moving)
+    moves_again = next(t for t, r in results if t > stopped and r.moving)
+    assert moves_again - stopped > 1.0
+    assert all(r.occupied for t, r in results if stopped <= t < moves_again)
