@@ -155,6 +155,7 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
             time.sleep(spec["warmup"])
             cams = app.stages().cameras
             dropped0 = [c.slot.dropped for c in cams]
+            reads0 = main_reads([c.capture for c in cams])
             for c in cams:
                 c.capture.max_lag_s = 0.0
             t0, c0, th0 = time.monotonic(), os.times(), thread_times()
@@ -174,6 +175,8 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
                 "lag_windows": windows,
                 "window_ends": ends,
                 "lane_dropped": [c.slot.dropped - d for c, d in zip(cams, dropped0, strict=True)],
+                "main_reads": {k: v - reads0[k]
+                               for k, v in main_reads([c.capture for c in cams]).items()},
                 **wake_records([c.capture for c in cams], t0),
                 "mode_switches": [getattr(c.capture, "switches", []) for c in cams],
                 "threads": status_kb("Threads"),
@@ -185,6 +188,15 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
             app.stop()
             emulator.stop()
     return out
+
+
+def main_reads(captures: list[Any]) -> dict[str, int]:
+    """Reads of the main stream's picture for a detect frame so far, over the cameras with a
+    detect stream: ``matched`` (a main frame within ``MATCH_S``) and ``unmatched`` (none in
+    the ring: the plate is read at the detect stream's resolution)."""
+    readers = [r for r in (getattr(c, "reader", None) for c in captures) if r is not None]
+    return {"matched": sum(r.matched for r in readers),
+            "unmatched": sum(r.unmatched for r in readers)}
 
 
 def wake_records(captures: list[Any], t0: float) -> dict[str, Any]:
@@ -296,8 +308,16 @@ def run_rounds(plan: list[Run], args: argparse.Namespace, extra: dict[str, Any],
                   f"rss {r['rss_mb']:.0f} MB behind {lag['frames_behind_max']:.1f} frames "
                   f"(steady {lag['frames_behind_max_steady']:.1f}), run-queue wait "
                   f"{r['runqueue_wait_per_cpu_s']:.2f} s per CPU s (load "
-                  f"{os.getloadavg()[0]:.2f})", flush=True)
+                  f"{os.getloadavg()[0]:.2f}){main_reads_text(r)}", flush=True)
     return runs
+
+
+def main_reads_text(run: dict[str, Any]) -> str:
+    """", main reads M matched / U unmatched" for a run with detect streams that read."""
+    reads = run.get("main_reads") or {}
+    if not reads.get("matched") and not reads.get("unmatched"):
+        return ""
+    return f", main reads {reads['matched']} matched / {reads['unmatched']} unmatched"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,7 +24,9 @@ car (motion detector on a full decode of the main clip) to the first main-stream
 decoded after the main stream woke (the wake-up that covers the car, per camera: capture's
 change check may wake it before the lane sees motion, then the delay is small or negative),
 and ``main_decoded_after_busy_ms`` from that wake-up's rewind to that frame (every wake-up:
-the main decoder's share of the delay); ``rss_mb``: peak RSS.
+the main decoder's share of the delay); ``main_reads``: the lane's reads of a detect frame's
+main picture, ``matched`` or ``unmatched`` (no main frame within ``MATCH_S`` left in the ring:
+read at the detect resolution), summed over the detect runs; ``rss_mb``: peak RSS.
 Targets (issue 14): idle <= 0.15x, wake <= 100 ms. The last line is one JSON object.
 """
 
@@ -88,6 +90,10 @@ def main(argv: list[str] | None = None) -> int:
             summary[f"cameras_{n}_gop_{g}s"]["main_decoded_after_busy_ms"] = {
                 "median": round(after[len(after) // 2]) if after else None,
                 "max": round(after[-1]) if after else None}
+            reads = [r.get("main_reads", {}) for (rn, rg, _, mode), rs in runs.items()
+                     if (rn, rg, mode) == (n, g, "detect") for r in rs]
+            summary[f"cameras_{n}_gop_{g}s"]["main_reads"] = {
+                k: sum(r.get(k, 0) for r in reads) for k in ("matched", "unmatched")}
     print(json.dumps(summary))
     return 0
 
