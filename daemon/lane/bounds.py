@@ -1,7 +1,7 @@
 """Reference bounds: which pixels of a working picture differ from a reference picture.
 
 Pure computation, no I/O. Used by the motion detector against its running background and
-by the empty-lane model against the picture of the empty lane (``daemon/emptylane.py``).
+by the empty-lane model against the picture of the empty lane (``daemon/lane/emptylane.py``).
 A pixel is changed only when it lies outside the 3x3 minimum..maximum of the reference
 (the shake tolerance: a camera swaying by about one working pixel lights up nothing)
 widened by a per-pixel margin (the threshold inside the lane ROI, 255 outside it).

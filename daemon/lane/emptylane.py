@@ -1,7 +1,7 @@
 """Empty-lane model: is the lane occupied, judged against a picture of the empty lane?
 
 Pure computation, no I/O; the clock is the frame's ``pts`` passed in. The motion detector
-(``daemon/motion.py``) feeds it the same blurred working picture it uses itself. Beside
+(``daemon/lane/motion.py``) feeds it the same blurred working picture it uses itself. Beside
 the detector's running background, which absorbs a stopped car within seconds, this keeps
 the picture of the *empty* lane, which follows the scene only while the lane is idle
 (neither moving nor occupied). ``occupied`` says the lane differs from it (hysteresis
