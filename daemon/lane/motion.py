@@ -29,10 +29,8 @@ blurred (3x3 Gaussian), and compared with a float running-average background.
   it leaves) is absorbed a few seconds after it stopped (or left).
 - Occupancy: beside the background the detector keeps the picture of the *empty*
   lane, so a car absorbed by the background still holds its passage open until it
-  leaves (``daemon/lane/emptylane.py``, which is also told the moving box: the hole a
-  car that stood in the empty-lane picture leaves when it drives off is let go in
-  seconds). The comparison with a reference picture, with its shake tolerance, is
-  ``daemon/lane/bounds.py``.
+  leaves (``daemon/lane/emptylane.py``, told the moving box: see its hole rule);
+  the comparison with a reference picture is ``daemon/lane/bounds.py``.
 """
 
 from __future__ import annotations
