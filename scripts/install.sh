@@ -127,13 +127,7 @@ if ((pip)); then
   say "installing gatecam into $opt/.venv"
   "$opt/.venv/bin/python" -m pip install --quiet --upgrade pip
   "$opt/.venv/bin/python" -m pip install --quiet --upgrade "$src"
-  # The local reader's model wheel (rapidocr-onnxruntime) declares the GUI opencv-python,
-  # which shares the cv2 folder with opencv-python-headless and needs libGL: keep headless.
-  if "$opt/.venv/bin/python" -m pip show --quiet opencv-python >/dev/null 2>&1; then
-    "$opt/.venv/bin/python" -m pip uninstall --quiet -y opencv-python
-    "$opt/.venv/bin/python" -m pip install --quiet --force-reinstall --no-deps \
-      "$("$opt/.venv/bin/python" -m pip freeze | grep -i '^opencv-python-headless==')"
-  fi
+  "$src/scripts/keep-headless-opencv.sh" "$opt/.venv/bin/python"  # models' wheel wants GUI cv2
 fi
 install -m 0644 README.md "$opt/README.md"
 

@@ -43,14 +43,7 @@ if [[ ! -f $stamp ]]; then
   echo "setup: installing gatecam[$extras] into .venv" >&2
   .venv/bin/python -m pip install --quiet --upgrade pip >&2
   .venv/bin/python -m pip install --quiet -e ".[$extras]" >&2
-  # rapidocr-onnxruntime (the emulator's reader) pulls in the GUI build opencv-python,
-  # which shares the cv2 folder with opencv-python-headless and needs libGL. Keep the
-  # headless build only: the daemon and the emulator need no GUI.
-  if .venv/bin/python -m pip show --quiet opencv-python >/dev/null 2>&1; then
-    .venv/bin/python -m pip uninstall --quiet -y opencv-python >&2
-    .venv/bin/python -m pip install --quiet --force-reinstall --no-deps \
-      "$(.venv/bin/python -m pip freeze | grep -i '^opencv-python-headless==')" >&2
-  fi
+  scripts/keep-headless-opencv.sh .venv/bin/python >&2  # the models' wheel wants GUI OpenCV
   rm -f .venv/.gatecam-installed-*
   touch "$stamp"
 fi

@@ -103,14 +103,6 @@ def runtime_python() -> str:
         subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
         pip = [str(python), "-m", "pip", "install", "--quiet"]
         subprocess.run([*pip, "-e", str(ROOT)], check=True)
-        shown = subprocess.run([str(python), "-m", "pip", "show", "--quiet", "opencv-python"],
-                               capture_output=True, check=False)
-        if shown.returncode == 0:
-            subprocess.run([str(python), "-m", "pip", "uninstall", "--quiet", "-y",
-                            "opencv-python"], check=True)
-            frozen = subprocess.run([str(python), "-m", "pip", "freeze"], capture_output=True,
-                                    text=True, check=True).stdout.splitlines()
-            headless = [f for f in frozen if f.lower().startswith("opencv-python-headless==")]
-            subprocess.run([*pip, "--force-reinstall", "--no-deps", *headless], check=True)
+        subprocess.run([str(ROOT / "scripts/keep-headless-opencv.sh"), str(python)], check=True)
         (venv / ".complete").touch()
     return str(python)
