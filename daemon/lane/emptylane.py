@@ -167,6 +167,7 @@ class EmptyLane:
         if not idle:
             self._idle_since = None
             return occ
+        self._first_box = None  # occupancy that comes without motion is judged on no history
         self._learn(grey, now, background, frames)
         return occ
 

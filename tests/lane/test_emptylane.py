@@ -138,6 +138,12 @@ def test_what_stood_in_the_first_picture_does_not_hold_the_lane_once_it_left() -
     assert not lane.occupied
     t = _feed(lane, EMPTY, t, 10.0)
     assert not lane.occupied
+    # something that comes without motion, where the car stood, is not judged on the history
+    # of that departure: held as long as ever
+    t = _feed(lane, _car_at(40, 20), t, 10.0, background=_car_at(40, 20))
+    assert lane.occupied
+    t = _feed(lane, EMPTY, t, 1.0)
+    assert not lane.occupied
     # the next car that comes and waits holds the lane as long as ever
     t = _feed(lane, _car_at(80, 20), t, 0.4, moving=True, box=(74, 18, 26, 29))
     t = _feed(lane, _car_at(40, 20), t, 0.4, moving=True, box=(38, 18, 34, 29))
