@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
+from functools import reduce
 
 import cv2
 import numpy as np
@@ -193,22 +194,18 @@ class EmptyLane:
     def _left_behind(self, occ: Image) -> bool:
         """The occupied pixels lie where the motion began, not where it ended (see
         ``LEFT_BEHIND_SHARE``)."""
-        first = self._first_box
-        last = None
-        for _, box in self._ended:
-            last = box if last is None else _union(last, box)
+        first = self._first_box  # set with a box, which _ended then holds too
         total = cv2.countNonZero(occ)
         if not (self._began_on_empty and first is not None and total):
             return False
 
-        def share(box: tuple[int, int, int, int] | None) -> float:
-            if box is None:
-                return 0.0
+        def share(box: tuple[int, int, int, int]) -> float:
             x, y, w, h = box
             return cv2.countNonZero(occ[y : y + h, x : x + w]) / total
 
         began = share(first)
-        gone = began >= LEFT_BEHIND_SHARE and share(last) <= began - LEFT_BEHIND_MARGIN
+        last = share(reduce(_union, (box for _, box in self._ended)))
+        gone = began >= LEFT_BEHIND_SHARE and last <= began - LEFT_BEHIND_MARGIN
         if gone:
             log.info("lane occupied where the motion began: what stood in the empty-lane "
                      "picture has left (re-learnt in %.0f s)", PROVISIONAL_HOLD_S)
