@@ -241,6 +241,9 @@ class MotionResult:
     occupied: bool = False
     """True while the lane differs from its empty picture (a stopped car absorbed by the
     background still occupies it); keeps the passage open."""
+    fresh: bool = False
+    """The detector's first frame: its pictures of the lane were taken from this one, so a
+    vehicle standing in it shows neither motion nor occupancy (daemon/lane/standing.py)."""
 
 
 @dataclass(frozen=True, slots=True, eq=False)

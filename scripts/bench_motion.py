@@ -35,8 +35,9 @@ from daemon.capture.slot import frame_from_av
 from daemon.capture.source import set_decoder_threads
 from daemon.config.models import CameraConfig, MotionConfig, PassageConfig
 from daemon.domain import Frame, PlateRead
+from daemon.lane.actions import SendCandidate
 from daemon.lane.motion import MotionDetector
-from daemon.lane.passage import PassageTracker, SendCandidate
+from daemon.lane.passage import PassageTracker
 from daemon.ops.tuning import single_thread_opencv
 
 ROI = [(0.0, 0.25), (1.0, 0.25), (1.0, 1.0), (0.0, 1.0)]

@@ -181,3 +181,8 @@ class PassageConfig(Model):
         0.3, gt=0, le=1,
         description="first call once the vehicle's box bottom passed this share of the ROI height",
     )
+    standing_probe_s: float = Field(
+        2.0, ge=0, le=30,
+        description="at start, the local reader looks this long for a car already waiting "
+        "at the barrier (no motion to open its passage); 0 = never",
+    )

@@ -264,7 +264,7 @@ class MotionDetector:
         self._lane.set_picture(grey)
         self._prev = grey
         self._still_since[...] = now
-        return MotionResult(moving=False, fraction=0.0, bbox=None)
+        return MotionResult(moving=False, fraction=0.0, bbox=None, fresh=True)
 
     def _suppress(self, grey: Image, now: float, fraction: float) -> MotionResult:
         """A sudden (within one frame) and wide change: a vehicle grows over several frames,

@@ -155,6 +155,9 @@ class OpenPassage:
     """Plates the cloud read outside the vehicle's box: another vehicle's."""
     crop: bool = False
     """Calls send the vehicle's box, not the lane (after a reading of another vehicle)."""
+    standing: bool = False
+    """Opened on the lane's first picture for a car that may stand in it, and nothing moved
+    since (daemon/lane/standing.py)."""
 
 
 def own_plate(op: OpenPassage, read: PlateRead) -> PlateRead:

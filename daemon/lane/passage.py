@@ -33,14 +33,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from uuid import uuid4
 
 from daemon import plates
 from daemon.config.models import CameraConfig, PassageConfig
-from daemon.domain import Frame, MotionResult, Passage, PlateRead, Rect
-from daemon.lane import outcome
+from daemon.domain import Frame, MotionResult, PlateRead, Rect
+from daemon.lane import outcome, standing
+from daemon.lane.actions import Action, EmitPassage, ReadLocal, SendCandidate
 from daemon.lane.fixtures import Fixtures
 from daemon.lane.outcome import OpenPassage, make_passage, new_vehicle
 from daemon.lane.plategate import GateSettings, GateStep, PlateGate
@@ -51,37 +51,6 @@ log = logging.getLogger(__name__)
 INFLIGHT_GRACE_S = 5.0
 """How much longer than ``clear_after_s`` a quiet passage waits for a read in flight."""
 
-@dataclass(frozen=True, slots=True, eq=False)
-class SendCandidate:
-    """Send ``frame`` to OCR for this passage."""
-
-    frame: Frame
-    passage_id: str
-    attempt: int
-    score: float
-    crop: Rect | None = None
-    """Send only this box (the vehicle's, in ``frame``'s pixels) rather than the lane."""
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class EmitPassage:
-    """Record and publish this passage; ``snapshot`` is the frame the plate was read from
-    (its BGR picture is made only if the recorder writes snapshots)."""
-
-    passage: Passage
-    reads: tuple[PlateRead, ...]
-    snapshot: Frame | None
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class ReadLocal:
-    """Give ``frame`` to the local reader for this passage."""
-
-    frame: Frame
-    passage_id: str
-
-
-Action = SendCandidate | EmitPassage | ReadLocal
 
 
 class PassageTracker:
@@ -146,16 +115,23 @@ class PassageTracker:
         ):
             log.debug("%s: a new vehicle behind passage %s", self.camera.id, op.id)
             actions.extend(self._close(now, decided_at or frame.wall))
+        if motion.fresh and self._open is None and self.gate is not None \
+                and self.cfg.standing_probe_s > 0:
+            self._open = self._start(frame, roi)  # a car may stand in the first picture
+            self._open.standing = True
         if motion.moving:
             if self._open is None:
                 self._open = self._start(frame, roi)
             self._open.last_motion_pts = now
+            self._open.standing = False
         op = self._open
         if op is None:
             return actions
-        if motion.occupied:
+        if motion.occupied or (op.standing and standing.holds(
+                op.started_pts, op.plate is not None, now, self.cfg.standing_probe_s)):
             op.last_motion_pts = now  # a stopped car absorbed by the background is still there
-        actions.extend(self._look(op, frame, motion, roi))
+        look = self._probe(op, frame) if op.standing else self._look(op, frame, motion, roi)
+        actions.extend(look)
         quiet = now - op.last_motion_pts
         waiting = self.in_flight and quiet < self.cfg.clear_after_s + INFLIGHT_GRACE_S
         if (quiet >= self.cfg.clear_after_s and not waiting) or (
@@ -195,6 +171,15 @@ class PassageTracker:
             return [ReadLocal(frame, op.id)]  # decided: is the next car behind it?
         return []
 
+    def _probe(self, op: OpenPassage, frame: Frame) -> list[Action]:
+        """A standing passage (daemon/lane/standing.py) gives the reader every frame it can
+        take while it probes: no motion box, nothing to score."""
+        probing = frame.pts - op.started_pts < self.cfg.standing_probe_s
+        if op.plate is not None or not probing or not isinstance(op.policy, PlateGate):
+            return []
+        local = op.policy.offer(frame, 0.0, frame.pts)
+        return [] if local is None else [ReadLocal(local, op.id)]
+
     def _start(self, frame: Frame, roi: Rect) -> OpenPassage:
         """A new passage from this frame on, with the send policy of the configured reader."""
         now = frame.pts
@@ -225,7 +210,11 @@ class PassageTracker:
         trusted = plate is not None and read.confidence >= self.cfg.min_confidence
         if gate is not None:
             fixture = read.rect is not None and self.fixtures.holds(read.rect, now_pts)
-            if outcome.wrong_vehicle(op, read, fixture):
+            wide = gate.settings.min_plate_width_px
+            if op.standing and read.rect is not None and not standing.fits(
+                    read.rect, op.read_size, self.camera, self.cfg, wide):
+                plate, trusted = None, False  # not where a waiting car's plate is
+            elif outcome.wrong_vehicle(op, read, fixture):
                 log.debug("%s: %s read outside the vehicle's box, another vehicle's; calls "
                           "cropped to the vehicle", self.camera.id, read.plate)
                 plate, trusted = None, False
@@ -256,7 +245,11 @@ class PassageTracker:
         seen = plates.clean(read.plate) if read.ok else None
         recent = seen is not None and self._is_duplicate(seen, now_pts)
         op.departing = op.departing or recent
-        read = self.fixtures.screen(outcome.own_plate(op, read), read, now_pts, learn=not recent)
+        kept = outcome.own_plate(op, read)
+        if op.standing and self.gate is not None:  # only a plate where a waiting car's is
+            kept = standing.screen(kept, read.image_size, self.camera, self.cfg,
+                                   self.gate.min_plate_width_px)
+        read = self.fixtures.screen(kept, read, now_pts, learn=not recent)
         if read.ok or read.box_found:  # the reads table keeps what the reader saw
             op.reads.append(read)
         elif read.error_code is None and read.frame_seq in op.vehicle_seqs:
@@ -350,6 +343,9 @@ class PassageTracker:
         if op.plate is not None:
             # The vehicle was there until now: the dedup window runs from its departure.
             self._last_seen[op.plate] = max(now_pts, self._last_seen.get(op.plate, now_pts))
+            return []
+        if op.standing:  # undecided and it never moved: a guess never opens a barrier
+            self.dropped += 1
             return []
         reading = outcome.closing_reading(op, self._plate_of)
         if reading is not None:

@@ -21,8 +21,9 @@ from typing import Protocol
 
 from daemon.config.models import CameraConfig, PassageConfig
 from daemon.domain import Candidate, Frame, Passage, PlateRead, Rect
+from daemon.lane.actions import Action, EmitPassage, ReadLocal, SendCandidate
 from daemon.lane.motion import MotionDetector
-from daemon.lane.passage import Action, EmitPassage, PassageTracker, ReadLocal, SendCandidate
+from daemon.lane.passage import PassageTracker
 from daemon.lane.plategate import GateSettings
 from daemon.lane.selection import roi_bounds
 

@@ -14,7 +14,8 @@ import numpy as np
 
 from daemon.config.models import CameraConfig, PassageConfig
 from daemon.domain import Frame, MotionResult, Passage, PlateRead, Rect
-from daemon.lane.passage import EmitPassage, PassageTracker, ReadLocal, SendCandidate
+from daemon.lane.actions import EmitPassage, ReadLocal, SendCandidate
+from daemon.lane.passage import PassageTracker
 from daemon.lane.plategate import GateSettings
 from daemon.lane.worker import vehicle_crop
 

@@ -12,7 +12,8 @@ import numpy as np
 
 from daemon.config.models import CameraConfig, PassageConfig
 from daemon.domain import Frame, MotionResult, PlateRead, Rect
-from daemon.lane.passage import EmitPassage, PassageTracker, SendCandidate
+from daemon.lane.actions import EmitPassage, SendCandidate
+from daemon.lane.passage import PassageTracker
 
 T0 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 FPS = 10

@@ -17,8 +17,10 @@ import pytest
 
 from daemon.config.models import CameraConfig, PassageConfig
 from daemon.domain import Frame, Image, MotionResult, Passage, PlateRead, Rect
-from daemon.lane.passage import EmitPassage, PassageTracker, ReadLocal, SendCandidate
+from daemon.lane.actions import Action, ReadLocal, SendCandidate
+from daemon.lane.passage import PassageTracker
 from daemon.lane.plategate import NO_PLATE_ANSWERS, RESEND_WIDER, GateSettings, clearly_better
+from tests.support.tracker import settle
 
 T0 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 FPS = 10
@@ -75,28 +77,28 @@ def drive(mode: str, local: Local, cloud: Cloud, moving: list[tuple[float, float
                              gate=GateSettings(mode=mode, **gate))
     run = Run()
 
-    def apply(actions: list, pts: float) -> None:
-        pending = list(actions)
-        while pending:
-            action = pending.pop(0)
-            if isinstance(action, ReadLocal):
-                run.local_reads += 1
-                seen = local(pts)
-                read = PlateRead(
-                    camera_id=CAMERA.id, passage_id=action.passage_id,
-                    frame_seq=action.frame.seq, ok=bool(seen and seen[0]),
-                    plate=seen[0] if seen else None, confidence=seen[1] if seen else 0,
-                    rect=Rect(300, plate_y(pts), seen[2], 40) if seen else None, called=False,
-                    provider="local", box_found=seen is not None,
-                    error_code="LocalError" if failing else None,
-                )
-                pending += tracker.on_read(read, pts)
-            elif isinstance(action, SendCandidate):
-                run.calls.append(pts)
-                pending += tracker.on_read(cloud(action), pts)
-            elif isinstance(action, EmitPassage):
-                run.passages.append(action.passage)
-                run.decided_pts.append(pts)
+    def local_read(action: ReadLocal, pts: float) -> PlateRead:
+        run.local_reads += 1
+        seen = local(pts)
+        return PlateRead(
+            camera_id=CAMERA.id, passage_id=action.passage_id,
+            frame_seq=action.frame.seq, ok=bool(seen and seen[0]),
+            plate=seen[0] if seen else None, confidence=seen[1] if seen else 0,
+            rect=Rect(300, plate_y(pts), seen[2], 40) if seen else None, called=False,
+            provider="local", box_found=seen is not None,
+            error_code="LocalError" if failing else None,
+        )
+
+    def cloud_read(action: SendCandidate, pts: float) -> PlateRead:
+        run.calls.append(pts)
+        return cloud(action)
+
+    def emitted(passage: Passage, pts: float) -> None:
+        run.passages.append(passage)
+        run.decided_pts.append(pts)
+
+    def apply(actions: list[Action], pts: float) -> None:
+        settle(tracker, actions, pts, local=local_read, cloud=cloud_read, emitted=emitted)
 
     for seq in range(int(seconds * FPS)):
         pts = seq / FPS

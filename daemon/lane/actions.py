@@ -1,0 +1,44 @@
+"""What the passage tracker asks its lane to do: read a frame locally, send one to the cloud,
+record and publish a passage (split out of passage.py).
+
+Pure values, no I/O: the lane worker (``daemon/lane/worker.py``) carries them out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from daemon.domain import Frame, Passage, PlateRead, Rect
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class SendCandidate:
+    """Send ``frame`` to OCR for this passage."""
+
+    frame: Frame
+    passage_id: str
+    attempt: int
+    score: float
+    crop: Rect | None = None
+    """Send only this box (the vehicle's, in ``frame``'s pixels) rather than the lane."""
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class EmitPassage:
+    """Record and publish this passage; ``snapshot`` is the frame the plate was read from
+    (its BGR picture is made only if the recorder writes snapshots)."""
+
+    passage: Passage
+    reads: tuple[PlateRead, ...]
+    snapshot: Frame | None
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ReadLocal:
+    """Give ``frame`` to the local reader for this passage."""
+
+    frame: Frame
+    passage_id: str
+
+
+Action = SendCandidate | EmitPassage | ReadLocal

@@ -1,0 +1,83 @@
+"""A vehicle already standing in the lane when the lane's picture was taken: the daemon
+started (or the camera's stream changed) while a car waited at the barrier.
+
+Pure logic, no I/O; the clock is the frame ``pts``. The car is in the motion detector's
+first picture, so it neither moves nor occupies the lane, and no passage would open until
+it moves: after a restart the barrier stayed shut in front of it (and a car that then
+turned away was never recorded). So the tracker opens a *standing* passage on that first
+frame (``MotionResult.fresh``) when a local reader is configured and
+``passage.standing_probe_s`` is not 0, and gives the reader every frame it can take for that
+long. A parked car must not become a passage (nor open the barrier) at every restart, so:
+
+- A reading counts only for a plate box where a car waiting at the barrier shows its plate
+  (:func:`fits`): its centre inside the ROI polygon and, on an entry camera, below
+  ``passage.in_view_bottom`` of the ROI's height; at least ``ocr.local.min_plate_width_px``
+  wide and in the camera's plate-size window. Any other box is no plate at all (a car
+  parked beside the lane or far up it), and the passage's fixtures learn it as such.
+- Only a *decision* publishes it: a final local reading (frames agreeing: ``local_first``,
+  ``local``, or the cloud offline) or a trusted cloud read of a box that fits. An undecided
+  standing passage closes silently: a guess never opens a barrier.
+- Decided, it stays open while nothing moves (at most :data:`STANDING_HOLD_S`): the car is
+  still there, and when it drives off its departure belongs to this passage (the same
+  plate seen again is no new event).
+- The first motion ends the standing: an undecided passage goes on as the moving vehicle's
+  ordinary passage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+from daemon.config.models import CameraConfig, PassageConfig
+from daemon.domain import PlateRead, Rect
+
+STANDING_HOLD_S = 120.0
+"""A decided standing passage is held open this long at most without motion (as long as the
+empty-lane model holds a stopped car, ``emptylane.OCCUPIED_MAX_S``)."""
+
+
+def holds(started_pts: float, decided: bool, now: float, probe_s: float) -> bool:
+    """The standing passage that started at ``started_pts`` stays open at ``now``: the probe
+    is still looking, or it was ``decided`` and the car may still be there."""
+    return now - started_pts < (STANDING_HOLD_S if decided else probe_s)
+
+
+def inside(polygon: Sequence[tuple[float, float]], x: float, y: float) -> bool:
+    """The point (x, y) lies inside ``polygon`` (even-odd rule; same units)."""
+    found = False
+    for (x0, y0), (x1, y1) in zip(polygon, [*polygon[1:], polygon[0]], strict=True):
+        if (y0 > y) != (y1 > y) and x < x0 + (y - y0) * (x1 - x0) / (y1 - y0):
+            found = not found
+    return found
+
+
+def fits(
+    rect: Rect, size: tuple[int, int] | None, camera: CameraConfig, cfg: PassageConfig,
+    min_width: int,
+) -> bool:
+    """A plate box ``rect`` (pixels of a ``size`` picture; None: unknown, then only its width
+    is judged) is where a car waiting at the barrier shows its plate (module docstring)."""
+    if rect.width < min_width or not camera.plate_fits(rect.width):
+        return False
+    if size is None:
+        return True
+    cx = (rect.x + rect.width / 2) / max(1, size[0])
+    cy = (rect.y + rect.height / 2) / max(1, size[1])
+    if not inside(camera.roi, cx, cy):
+        return False
+    if camera.direction == "exit":
+        return True  # an exit camera sees the waiting car's rear plate anywhere in the lane
+    ys = [y for _, y in camera.roi]
+    return cy >= min(ys) + cfg.in_view_bottom * (max(ys) - min(ys))
+
+
+def screen(
+    read: PlateRead, size: tuple[int, int] | None, camera: CameraConfig, cfg: PassageConfig,
+    min_width: int,
+) -> PlateRead:
+    """``read`` as evidence about a standing vehicle: a plate box that does not :func:`fits`
+    counts as no plate box at all."""
+    if read.rect is None or fits(read.rect, size, camera, cfg, min_width):
+        return read
+    return replace(read, ok=False, plate=None, rect=None, box_found=False)

@@ -1,0 +1,281 @@
+"""A car already waiting at the barrier when the lane's first picture is taken (the daemon
+starting): the standing probe reads it once, a parked car's plate never becomes a passage,
+and nothing changes for a lane that starts empty (daemon/lane/standing.py).
+
+Fake local and cloud reads with the frame pts as the clock; at the end, the real reader on
+scenario clips rendered in memory, started while the car stands."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+
+from daemon.config.models import CameraConfig, MotionConfig, PassageConfig
+from daemon.domain import Frame, MotionResult, Passage, PlateRead, Rect
+from daemon.lane.actions import Action, ReadLocal, SendCandidate
+from daemon.lane.motion import MotionDetector
+from daemon.lane.passage import PassageTracker
+from daemon.lane.plategate import GateSettings
+from daemon.lane.standing import STANDING_HOLD_S, fits, holds, inside
+from scripts.rig.clips import load_make_clip
+from tests.support.tracker import settle
+
+T0 = datetime(2026, 12, 6, 8, 0, tzinfo=UTC)
+FPS = 10
+SIZE = (640, 360)
+IMAGE = np.zeros((SIZE[1], SIZE[0], 3), np.uint8)
+ROI = [(0.0, 0.25), (1.0, 0.25), (1.0, 1.0), (0.0, 1.0)]
+CAMERA = CameraConfig(id="entry-1", url="rtsp://cam/stream", roi=ROI)
+PLATE = "京A12345"
+AT_BARRIER = Rect(250, 250, 140, 40)
+"""Where a waiting car's plate is: low in the lane (centre at 0.67 of the ROI's height)."""
+FAR_UP = Rect(250, 100, 140, 40)
+"""A plate far up the lane (centre at 0.11 of the ROI's height): a parked car's."""
+
+Seen = tuple[str | None, int, Rect] | None
+"""What the fake reader sees at a pts: (text, confidence, plate box), None: no plate box."""
+
+
+def seen(text: str | None = PLATE, rect: Rect = AT_BARRIER, conf: int = 99,
+         until: float = 1e9) -> Callable[[float], Seen]:
+    return lambda pts: (text, conf, rect) if pts < until else None
+
+
+@dataclass
+class Run:
+    passages: list[Passage] = field(default_factory=list)
+    calls: int = 0
+    local_reads: int = 0
+    tracker: PassageTracker | None = None
+    open_at: dict[float, bool] = field(default_factory=dict)
+
+
+def drive(mode: str, local: Callable[[float], Seen], seconds: float = 8.0, *,
+          moving: tuple[tuple[float, float], ...] = (), camera: CameraConfig = CAMERA,
+          cloud_plate: str | None = PLATE, cloud_rect: Rect | None = None,
+          cfg: PassageConfig | None = None, gate: bool = True) -> Run:
+    """Frames at FPS, the first one ``fresh`` (the detector's first picture); motion low in
+    the lane during each ``moving`` span; ``cloud_plate``: what a call reads, at
+    ``cloud_rect`` (default: the box the local reader saw)."""
+    tracker = PassageTracker(camera, cfg or PassageConfig(), "lot-a",
+                             gate=GateSettings(mode=mode) if gate else None)
+    run = Run(tracker=tracker)
+
+    def local_read(action: ReadLocal, pts: float) -> PlateRead:
+        run.local_reads += 1
+        got = local(pts)
+        return PlateRead(
+            camera_id=CAMERA.id, passage_id=action.passage_id, frame_seq=action.frame.seq,
+            ok=bool(got and got[0]), plate=got[0] if got else None,
+            confidence=got[1] if got else 0, rect=got[2] if got else None, called=False,
+            provider="local", box_found=got is not None, image_size=SIZE,
+            chars=(got[1],) * len(got[0]) if got and got[0] else ())
+
+    def cloud_read(action: SendCandidate, pts: float) -> PlateRead:
+        run.calls += 1
+        got = local(pts)
+        return PlateRead(
+            camera_id=CAMERA.id, passage_id=action.passage_id, frame_seq=action.frame.seq,
+            ok=cloud_plate is not None, plate=cloud_plate, confidence=97,
+            rect=cloud_rect or (got[2] if got else AT_BARRIER),
+            error_code=None if cloud_plate else "FailedOperation.OcrFailed")
+
+    def apply(actions: list[Action], pts: float) -> None:
+        settle(tracker, actions, pts, local=local_read, cloud=cloud_read,
+               emitted=lambda passage, _pts: run.passages.append(passage))
+
+    for seq in range(int(seconds * FPS)):
+        pts = seq / FPS
+        on = any(a <= pts < b for a, b in moving)
+        motion = MotionResult(on, 0.2 if on else 0.0, Rect(150, 150, 340, 200) if on else None,
+                              occupied=on, fresh=seq == 0)
+        frame = Frame(CAMERA.id, seq, pts, T0 + timedelta(seconds=pts), IMAGE)
+        apply(tracker.on_frame(frame, motion), pts)
+        run.open_at[pts] = tracker.open_id is not None
+    apply(tracker.flush(seconds), seconds)
+    return run
+
+
+# -- the rules, pure ----------------------------------------------------------------------
+
+def test_inside_a_polygon() -> None:
+    triangle = [(0.0, 0.0), (1.0, 0.0), (0.0, 1.0)]
+    assert inside(triangle, 0.2, 0.2)
+    assert not inside(triangle, 0.8, 0.8)
+    assert not inside(triangle, 1.5, 0.1)
+
+
+def test_where_a_waiting_cars_plate_fits() -> None:
+    cfg = PassageConfig()
+    assert fits(AT_BARRIER, SIZE, CAMERA, cfg, 100)
+    assert not fits(FAR_UP, SIZE, CAMERA, cfg, 100), "above in_view_bottom of the ROI"
+    assert not fits(Rect(250, 250, 90, 30), SIZE, CAMERA, cfg, 100), "narrower than the gate's"
+    narrow_lane = CAMERA.model_copy(update={"roi": [(0.3, 0.25), (0.7, 0.25), (0.7, 1.0),
+                                                    (0.3, 1.0)]})
+    assert not fits(Rect(20, 250, 140, 40), SIZE, narrow_lane, cfg, 100), "beside the lane"
+    assert fits(AT_BARRIER, SIZE, narrow_lane, cfg, 100)
+    exit_cam = CAMERA.model_copy(update={"direction": "exit"})
+    assert fits(FAR_UP, SIZE, exit_cam, cfg, 100), "an exit camera sees the rear up the lane"
+    windowed = CAMERA.model_copy(update={"max_plate_width_px": 120})
+    assert not fits(AT_BARRIER, SIZE, windowed, cfg, 100), "outside the plate-size window"
+    assert fits(FAR_UP, None, CAMERA, cfg, 100), "picture size unknown: its width only"
+
+
+def test_the_probe_and_the_hold() -> None:
+    assert holds(0.0, False, 1.9, 2.0) and not holds(0.0, False, 2.0, 2.0)
+    assert holds(0.0, True, STANDING_HOLD_S - 1, 2.0)
+    assert not holds(0.0, True, STANDING_HOLD_S, 2.0)
+
+
+# -- the tracker ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("mode", "calls", "provider"), [
+    ("local_first", 0, "local"), ("local", 0, "local"), ("cloud", 1, "tencent"),
+])
+def test_a_car_waiting_at_the_start_is_read_without_moving(mode: str, calls: int,
+                                                           provider: str) -> None:
+    run = drive(mode, seen())
+    [p] = run.passages
+    assert p.plate == PLATE and p.provider == provider
+    assert run.calls == calls
+    assert run.open_at[7.0], "decided, it stays open while the car stands there"
+
+
+def test_the_waiting_car_driving_off_is_the_same_passage() -> None:
+    run = drive("local_first", seen(), seconds=12.0, moving=((6.0, 8.0),))
+    [p] = run.passages
+    assert p.plate == PLATE
+    assert run.tracker is not None and run.tracker.started == 1
+    assert not run.open_at[11.0], "closed once the lane was quiet after it left"
+
+
+def test_a_decided_standing_passage_is_held_at_most_the_hold() -> None:
+    run = drive("local_first", seen(until=3.0), seconds=STANDING_HOLD_S + 5)
+    assert run.open_at[STANDING_HOLD_S - 1]
+    assert not run.open_at[STANDING_HOLD_S + 4]
+    assert len(run.passages) == 1
+
+
+@pytest.mark.parametrize("mode", ["local_first", "cloud"])
+def test_a_plate_far_up_the_lane_is_no_passage_and_costs_no_call(mode: str) -> None:
+    run = drive(mode, seen(rect=FAR_UP))
+    assert run.passages == [] and run.calls == 0
+    assert not run.open_at[5.0], "the probe ended: the lane idles again"
+
+
+def test_a_plate_narrower_than_the_gates_minimum_is_no_passage() -> None:
+    run = drive("local_first", seen(rect=Rect(250, 250, 80, 24)))
+    assert run.passages == []
+
+
+def test_the_cloud_reading_a_plate_elsewhere_is_not_the_waiting_cars() -> None:
+    """The reader's box fits; the cloud answers with a plate far up the lane (it reads the
+    clearest plate of the whole crop): not trusted, nothing published on it."""
+    run = drive("cloud", seen(), cloud_plate="皖A8B2C6", cloud_rect=FAR_UP)
+    assert run.calls >= 1
+    assert run.passages == []
+
+
+def test_an_undecided_standing_reading_is_never_published() -> None:
+    """In ``local`` mode readings that never agree close a moving passage with the most
+    frequent one; a standing passage closes silently (a guess never opens a barrier)."""
+    texts = iter(["京A12345", "京A12346", "京A12347", "京A12348"] * 20)
+    run = drive("local", lambda _pts: (next(texts), 80, AT_BARRIER))
+    assert run.passages == []
+
+
+def test_an_empty_lane_at_the_start_reads_briefly_and_publishes_nothing() -> None:
+    run = drive("local_first", lambda _pts: None)
+    assert run.passages == []
+    assert 0 < run.local_reads <= 2.0 * FPS
+    assert not run.open_at[4.0]
+
+
+def test_no_probe_when_switched_off_or_without_a_local_reader() -> None:
+    off = drive("local_first", seen(), cfg=PassageConfig(standing_probe_s=0))
+    assert off.passages == [] and off.local_reads == 0
+    cloud_only = drive("cloud", seen(), gate=False)
+    assert cloud_only.passages == [] and cloud_only.calls == 0
+
+
+def test_a_car_arriving_during_the_probe_is_an_ordinary_passage() -> None:
+    """Its plate, read while it moves, is judged as any passage's: far up the lane too."""
+    high = Rect(250, 140, 140, 40)  # in the moving box, above in_view_bottom
+    assert not fits(high, SIZE, CAMERA, PassageConfig(), 100)
+
+    def local(pts: float) -> Seen:
+        return (PLATE, 99, high) if pts >= 1.0 else None
+
+    run = drive("local_first", local, moving=((1.0, 3.0),))
+    assert [p.plate for p in run.passages] == [PLATE]
+
+
+# -- the real reader on scenario clips ----------------------------------------------------
+
+@pytest.fixture(scope="module")
+def reader() -> object:
+    from daemon.ocr.local import LocalPlateReader
+
+    return LocalPlateReader("hsv")
+
+
+def _replay(reader: object, name: str, start_s: float, tail_s: float = 4.0) -> list[str | None]:
+    """The scenario rendered at 640x360 from ``start_s`` (the daemon starting then), the
+    lane's ROI read by the real reader, every reading awaited; the published plates."""
+    from daemon.ocr.local import LocalPlateReader
+
+    assert isinstance(reader, LocalPlateReader)
+    roi_y = int(0.25 * SIZE[1])
+    tracker = PassageTracker(CAMERA, PassageConfig(), "lot-a",
+                             gate=GateSettings(mode="local_first", min_plate_width_px=50))
+    det = MotionDetector(SIZE, ROI, MotionConfig())
+    plates: list[str | None] = []
+
+    def local_read(action: ReadLocal, pts: float) -> PlateRead:
+        found = reader.read(np.ascontiguousarray(action.frame.image[roi_y:]))
+        top = found[0] if found else None
+        return PlateRead(
+            camera_id=CAMERA.id, passage_id=action.passage_id, frame_seq=action.frame.seq,
+            ok=bool(top and top.valid), plate=top.text if top and top.valid else None,
+            confidence=top.confidence if top else 0, called=False, provider="local",
+            rect=Rect(top.box[0], top.box[1] + roi_y, top.box[2], top.box[3])
+            if top else None, box_found=bool(top and top.box_found),
+            image_size=SIZE, chars=top.chars if top else ())
+
+    def no_call(action: SendCandidate, pts: float) -> PlateRead:
+        raise AssertionError(f"local_first needed no call (at {pts:.1f} s)")
+
+    def apply(actions: list[Action], pts: float) -> None:
+        settle(tracker, actions, pts, local=local_read, cloud=no_call,
+               emitted=lambda passage, _pts: plates.append(passage.plate))
+
+    _, _, frames, _ = load_make_clip().render(name, SIZE)
+    seq, pts, image = 0, 0.0, None
+    for n, image in enumerate(frames):
+        pts = n / 25
+        if pts >= start_s:
+            frame = Frame(CAMERA.id, seq, pts, T0 + timedelta(seconds=pts), image)
+            apply(tracker.on_frame(frame, det.update(frame.analysis_image, pts)), pts)
+            seq += 1
+    assert image is not None
+    for k in range(1, round(tail_s * 25)):  # the empty lane a while longer
+        frame = Frame(CAMERA.id, seq + k, pts + k / 25, T0, image)
+        apply(tracker.on_frame(frame, det.update(frame.analysis_image, frame.pts)), frame.pts)
+    apply(tracker.flush(pts + tail_s), pts + tail_s)
+    return plates
+
+
+@pytest.mark.parametrize(("name", "start_s", "plate"), [
+    ("leaves_after_read", 5.0, "京AF0236"),  # waits, turns away: read before it leaves
+    ("stop_and_go", 5.0, "京AF0236"),  # waits, drives ahead: read once, not twice
+    ("leaves_after_read", 0.0, "京AF0236"),  # from the start: the probe changes nothing
+    ("night_ir", 0.0, "豫A9F3C1"),  # an empty lane at the start, the car comes later
+])
+def test_the_real_reader_reads_a_car_standing_when_the_daemon_starts(
+    reader: object, name: str, start_s: float, plate: str
+) -> None:
+    assert _replay(reader, name, start_s) == [plate]
