@@ -18,8 +18,8 @@ the frame ``pts`` (seconds) passed in; wall times only go into the event.
   (its low confidence in the event says so), else a passage with plate None, so
   an operator sees it. A passage that never earned an OCR call (a shadow, a
   pedestrian) closes silently.
-- The same plate within ``dedup_window_s`` of the end of the last passage that
-  carried it emits nothing.
+- The same plate again emits nothing (daemon/lane/dedup.py): within ``dedup_window_s`` of
+  the end of the last passage that carried it, or a standing car this lane decided last.
 
 With a local reader (``gate`` settings, daemon/lane/plategate.py) the frames go to it
 first (:class:`ReadLocal`) and its readings decide the cloud calls; a passage it saw no
@@ -41,6 +41,7 @@ from daemon.config.models import CameraConfig, PassageConfig
 from daemon.domain import Frame, MotionResult, PlateRead, Rect
 from daemon.lane import outcome, standing
 from daemon.lane.actions import Action, EmitPassage, ReadLocal, SendCandidate
+from daemon.lane.dedup import RecentPlates
 from daemon.lane.fixtures import Fixtures
 from daemon.lane.outcome import OpenPassage, make_passage, new_vehicle
 from daemon.lane.plategate import GateSettings, GateStep, PlateGate
@@ -50,7 +51,6 @@ log = logging.getLogger(__name__)
 
 INFLIGHT_GRACE_S = 5.0
 """How much longer than ``clear_after_s`` a quiet passage waits for a read in flight."""
-
 
 
 class PassageTracker:
@@ -73,7 +73,7 @@ class PassageTracker:
         self._open: OpenPassage | None = None
         self._roi: Rect | None = None
         self._roi_size: tuple[int, int] | None = None
-        self._last_seen: dict[str, float] = {}
+        self._recent = RecentPlates(cfg.dedup_window_s)
         self.fixtures = Fixtures()
         """Plates that stay put outside the vehicles' boxes (a parked car's)."""
         self._was_moving = False
@@ -115,9 +115,12 @@ class PassageTracker:
         ):
             log.debug("%s: a new vehicle behind passage %s", self.camera.id, op.id)
             actions.extend(self._close(now, decided_at or frame.wall))
-        if motion.fresh and self._open is None and self.gate is not None \
+        renewed = motion.fresh or motion.suppressed  # a new picture: a car may stand in it
+        if renewed and self._open is not None and self._due(self._open, now):
+            actions.extend(self._close(now, decided_at or frame.wall))  # ended in the gap
+        if renewed and self._open is None and self.gate is not None \
                 and self.cfg.standing_probe_s > 0:
-            self._open = self._start(frame, roi)  # a car may stand in the first picture
+            self._open = self._start(frame, roi)
             self._open.standing = True
         if motion.moving:
             if self._open is None:
@@ -132,13 +135,17 @@ class PassageTracker:
             op.last_motion_pts = now  # a stopped car absorbed by the background is still there
         look = self._probe(op, frame) if op.standing else self._look(op, frame, motion, roi)
         actions.extend(look)
-        quiet = now - op.last_motion_pts
-        waiting = self.in_flight and quiet < self.cfg.clear_after_s + INFLIGHT_GRACE_S
-        if (quiet >= self.cfg.clear_after_s and not waiting) or (
-            now - op.started_pts >= self.cfg.max_open_s
-        ):
+        if self._due(op, now):
             actions.extend(self._close(now, decided_at or frame.wall))
         return actions
+
+    def _due(self, op: OpenPassage, now: float) -> bool:
+        """The lane quiet for ``clear_after_s`` (a read in flight awaited a little longer),
+        or the passage open for ``max_open_s``: it closes."""
+        quiet = now - op.last_motion_pts
+        waiting = self.in_flight and quiet < self.cfg.clear_after_s + INFLIGHT_GRACE_S
+        return (quiet >= self.cfg.clear_after_s and not waiting) or (
+            now - op.started_pts >= self.cfg.max_open_s)
 
     def _look(self, op: OpenPassage, frame: Frame, motion: MotionResult, roi: Rect) -> list[Action]:
         """What to read in ``frame``: a candidate while the passage is undecided (only frames
@@ -231,9 +238,8 @@ class PassageTracker:
             log.debug("%s: read %r is not a valid plate, ignored", self.camera.id, read.plate)
         if not trusted or plate is None or op.plate is not None:
             return []
-        return self._decide(
-            op, read, plate, op.sent.get(read.frame_seq), now_pts=now_pts, decided_at=decided_at
-        )
+        return self._decide(op, read, plate, op.sent.get(read.frame_seq), now_pts=now_pts,
+                            decided_at=decided_at)
 
     def _on_local(self, op: OpenPassage, read: PlateRead, now_pts: float,
                   decided_at: datetime | None) -> list[Action]:
@@ -243,7 +249,7 @@ class PassageTracker:
         if op.plate is not None:
             return self._watched(op, read, now_pts, decided_at)
         seen = plates.clean(read.plate) if read.ok else None
-        recent = seen is not None and self._is_duplicate(seen, now_pts)
+        recent = seen is not None and self._recent.duplicate(seen, now_pts)
         op.departing = op.departing or recent
         kept = outcome.own_plate(op, read)
         if op.standing and self.gate is not None:  # only a plate where a waiting car's is
@@ -254,7 +260,7 @@ class PassageTracker:
             op.reads.append(read)
         elif read.error_code is None and read.frame_seq in op.vehicle_seqs:
             op.bare_reads += 1  # the vehicle read, no plate box: plateless evidence
-        step = gate.on_local(read, now_pts, lambda p: self._is_duplicate(p, now_pts))
+        step = gate.on_local(read, now_pts, lambda p: self._recent.duplicate(p, now_pts))
         return self._gate_step(op, gate, step, now_pts, decided_at)
 
     def _watched(self, op: OpenPassage, read: PlateRead, now_pts: float,
@@ -297,12 +303,11 @@ class PassageTracker:
         op.vehicle_frame = None
         if isinstance(op.policy, PlateGate):
             op.policy.release_frames()
-        if self._is_duplicate(plate, now_pts):
+        if self._recent.duplicate(plate, now_pts, op.standing):
             self.deduplicated += 1
-            log.debug("%s: %s again within %.0f s, no new event", self.camera.id, plate,
-                      self.cfg.dedup_window_s)
+            log.debug("%s: %s again (or still standing), no new event", self.camera.id, plate)
             return []
-        self._last_seen[plate] = now_pts
+        self._recent.note(plate, now_pts)
         when = decided_at or (frame.wall if frame else op.started_wall)
         return [self._emit(op, read, plate, frame, when)]
 
@@ -322,13 +327,6 @@ class PassageTracker:
             self._roi_size = size
         return self._roi
 
-    def _is_duplicate(self, plate: str, now_pts: float) -> bool:
-        window = self.cfg.dedup_window_s
-        for old in [p for p, t in self._last_seen.items() if now_pts - t > window]:
-            del self._last_seen[old]
-        last = self._last_seen.get(plate)
-        return last is not None and now_pts - last <= window
-
     def _plate_of(self, read: PlateRead) -> str | None:
         """The read's valid plate, if any and if it fits the camera's plate-size window."""
         if not read.ok or (read.rect is not None and not self.camera.plate_fits(read.rect.width)):
@@ -342,7 +340,7 @@ class PassageTracker:
             return []
         if op.plate is not None:
             # The vehicle was there until now: the dedup window runs from its departure.
-            self._last_seen[op.plate] = max(now_pts, self._last_seen.get(op.plate, now_pts))
+            self._recent.departed(op.plate, now_pts)
             return []
         if op.standing:  # undecided and it never moved: a guess never opens a barrier
             self.dropped += 1
@@ -359,8 +357,7 @@ class PassageTracker:
             log.debug("%s: passage %s: a vehicle with no plate box in %d reads", self.camera.id,
                       op.id, op.bare_reads)
         elif not op.policy.engaged or (gate is not None and not gate.has_evidence):
-            # No call, or (local reader) too little plate evidence: motion alone, a walker,
-            # a car's rear, a shadow. Never published.
+            # No call, or too little plate evidence (a walker, a car's rear): never published.
             self.dropped += 1
             log.debug("%s: passage %s closed without plate evidence", self.camera.id, op.id)
             return []
@@ -376,11 +373,11 @@ class PassageTracker:
     ) -> list[Action]:
         """Close with a reading that did not decide the passage at once (below the trust
         threshold, or a local reading the cloud never confirmed)."""
-        if self._is_duplicate(plate, now_pts):
+        duplicate = self._recent.duplicate(plate, now_pts, op.standing)
+        self._recent.note(plate, now_pts)
+        if duplicate:
             self.deduplicated += 1
-            self._last_seen[plate] = now_pts
             return []
-        self._last_seen[plate] = now_pts
         log.debug("%s: passage %s closed with %s reading %s (%d)", self.camera.id, op.id,
                  read.provider, plate, read.confidence)
         return [self._emit(op, read, plate, frame, decided_at)]

@@ -1,13 +1,16 @@
 """A vehicle already standing in the lane when the lane's picture was taken: the daemon
-started (or the camera's stream changed) while a car waited at the barrier.
+started (or the camera's stream changed) while a car waited at the barrier, or the detector
+re-learnt its picture after a sudden wide change (``MotionResult.suppressed``: a light, the
+camera back from an outage at another exposure) with a car in it.
 
 Pure logic, no I/O; the clock is the frame ``pts``. The car is in the motion detector's
-first picture, so it neither moves nor occupies the lane, and no passage would open until
-it moves: after a restart the barrier stayed shut in front of it (and a car that then
-turned away was never recorded). So the tracker opens a *standing* passage on that first
-frame (``MotionResult.fresh``) when a local reader is configured and
-``passage.standing_probe_s`` is not 0, and gives the reader every frame it can take for that
-long. A parked car must not become a passage (nor open the barrier) at every restart, so:
+picture, so it neither moves nor occupies the lane, and no passage would open until it
+moves: after a restart the barrier stayed shut in front of it (and a car that then turned
+away was never recorded). So the tracker opens a *standing* passage on that frame
+(``MotionResult.fresh`` or ``suppressed``; a passage whose time ran out in the gap before
+it closes first) when a local reader is configured and ``passage.standing_probe_s`` is not
+0, and gives the reader every frame it can take for that long. A parked car must not
+become a passage (nor open the barrier) at every restart, so:
 
 - A reading counts only for a plate box where a car waiting at the barrier shows its plate
   (:func:`fits`): its centre inside the ROI polygon and, on an entry camera, below
@@ -17,6 +20,8 @@ long. A parked car must not become a passage (nor open the barrier) at every res
 - Only a *decision* publishes it: a final local reading (frames agreeing: ``local_first``,
   ``local``, or the cloud offline) or a trusted cloud read of a box that fits. An undecided
   standing passage closes silently: a guess never opens a barrier.
+- A plate this lane decided last is that car still waiting (daemon/lane/dedup.py): no
+  second event after a light change.
 - Decided, it stays open while nothing moves (at most :data:`STANDING_HOLD_S`): the car is
   still there, and when it drives off its departure belongs to this passage (the same
   plate seen again is no new event).

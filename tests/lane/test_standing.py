@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+import cv2
 import numpy as np
 import pytest
 
@@ -57,10 +58,12 @@ class Run:
 def drive(mode: str, local: Callable[[float], Seen], seconds: float = 8.0, *,
           moving: tuple[tuple[float, float], ...] = (), camera: CameraConfig = CAMERA,
           cloud_plate: str | None = PLATE, cloud_rect: Rect | None = None,
-          cfg: PassageConfig | None = None, gate: bool = True) -> Run:
+          cfg: PassageConfig | None = None, gate: bool = True,
+          suppressed: tuple[float, ...] = ()) -> Run:
     """Frames at FPS, the first one ``fresh`` (the detector's first picture); motion low in
     the lane during each ``moving`` span; ``cloud_plate``: what a call reads, at
-    ``cloud_rect`` (default: the box the local reader saw)."""
+    ``cloud_rect`` (default: the box the local reader saw); at each ``suppressed`` pts a
+    sudden global change the detector re-learnt its picture on (a light, an outage)."""
     tracker = PassageTracker(camera, cfg or PassageConfig(), "lot-a",
                              gate=GateSettings(mode=mode) if gate else None)
     run = Run(tracker=tracker)
@@ -92,7 +95,8 @@ def drive(mode: str, local: Callable[[float], Seen], seconds: float = 8.0, *,
         pts = seq / FPS
         on = any(a <= pts < b for a, b in moving)
         motion = MotionResult(on, 0.2 if on else 0.0, Rect(150, 150, 340, 200) if on else None,
-                              occupied=on, fresh=seq == 0)
+                              occupied=on, fresh=seq == 0,
+                              suppressed=any(abs(pts - t) < 0.5 / FPS for t in suppressed))
         frame = Frame(CAMERA.id, seq, pts, T0 + timedelta(seconds=pts), IMAGE)
         apply(tracker.on_frame(frame, motion), pts)
         run.open_at[pts] = tracker.open_id is not None
@@ -223,9 +227,12 @@ def reader() -> object:
     return LocalPlateReader("hsv")
 
 
-def _replay(reader: object, name: str, start_s: float, tail_s: float = 4.0) -> list[str | None]:
-    """The scenario rendered at 640x360 from ``start_s`` (the daemon starting then), the
-    lane's ROI read by the real reader, every reading awaited; the published plates."""
+def _replay(reader: object, name: str, start_s: float, *, tail_s: float = 4.0,
+            outage_s: float = 0.0, exposure: float = 1.0) -> list[str | None]:
+    """The scenario rendered at 640x360 from ``start_s`` (the daemon starting then; or,
+    ``outage_s``, its frames before that, then none until ``start_s``: the camera was
+    away, and came back at ``exposure`` times the brightness), the lane's ROI read by the
+    real reader, every reading awaited; the published plates."""
     from daemon.ocr.local import LocalPlateReader
 
     assert isinstance(reader, LocalPlateReader)
@@ -255,9 +262,11 @@ def _replay(reader: object, name: str, start_s: float, tail_s: float = 4.0) -> l
 
     _, _, frames, _ = load_make_clip().render(name, SIZE)
     seq, pts, image = 0, 0.0, None
-    for n, image in enumerate(frames):
+    for n, rendered in enumerate(frames):
         pts = n / 25
-        if pts >= start_s:
+        back = pts >= start_s and exposure != 1.0
+        image = cv2.convertScaleAbs(rendered, alpha=exposure) if back else rendered
+        if pts < outage_s or pts >= start_s:
             frame = Frame(CAMERA.id, seq, pts, T0 + timedelta(seconds=pts), image)
             apply(tracker.on_frame(frame, det.update(frame.analysis_image, pts)), pts)
             seq += 1
@@ -279,3 +288,46 @@ def test_the_real_reader_reads_a_car_standing_when_the_daemon_starts(
     reader: object, name: str, start_s: float, plate: str
 ) -> None:
     assert _replay(reader, name, start_s) == [plate]
+
+
+# -- a new picture mid-stream: a light change, the camera back after an outage -------------
+
+@pytest.mark.parametrize(("mode", "calls"), [("local_first", 0), ("cloud", 1)])
+def test_a_car_that_came_during_an_outage_is_read(mode: str, calls: int) -> None:
+    """The camera comes back with a car at the barrier: a change too sudden and wide to be
+    motion, so the detector re-learns its picture with the car in it; the probe reads it."""
+    run = drive(mode, lambda pts: (PLATE, 99, AT_BARRIER) if pts >= 20.0 else None,
+                seconds=30.0, suppressed=(20.0,))
+    assert [p.plate for p in run.passages] == [PLATE]
+    assert run.calls == calls
+    assert run.passages[0].captured_at >= T0 + timedelta(seconds=20)
+
+
+def test_the_car_read_before_a_light_change_is_not_published_again() -> None:
+    """Read while it waits, held until the hold ran out; minutes later the light changes with
+    the car still there: the probe reads the plate this lane decided last, no new event."""
+    late = STANDING_HOLD_S + 60
+    run = drive("local_first", seen(), seconds=late + 10, suppressed=(late,))
+    assert [p.plate for p in run.passages] == [PLATE]
+    assert run.tracker is not None and run.tracker.deduplicated == 1
+    other = drive("local_first", lambda pts: (PLATE if pts < late else "粤B67890", 99,
+                                              AT_BARRIER), seconds=late + 10, suppressed=(late,))
+    assert [p.plate for p in other.passages] == [PLATE, "粤B67890"], "another car: its own"
+
+
+def test_a_light_change_during_a_passage_opens_nothing_new() -> None:
+    run = drive("local_first", lambda pts: (PLATE, 99, AT_BARRIER) if pts >= 1.0 else None,
+                seconds=12.0, moving=((1.0, 5.0),), suppressed=(3.0,))
+    assert [p.plate for p in run.passages] == [PLATE]
+    assert run.tracker is not None and run.tracker.started == 1, "the car's passage only"
+
+
+@pytest.mark.parametrize(("name", "exposure"), [
+    ("leaves_after_read", 1.0),  # the car appears: motion, then a stopped car
+    ("stop_and_go", 1.0),
+    ("leaves_after_read", 0.6),  # back darker: suppressed, the picture re-learnt with it
+])
+def test_the_real_reader_reads_a_car_that_came_while_the_camera_was_away(
+    reader: object, name: str, exposure: float
+) -> None:
+    assert _replay(reader, name, 5.0, outage_s=1.0, exposure=exposure) == ["京AF0236"]

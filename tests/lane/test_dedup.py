@@ -1,0 +1,31 @@
+"""The lane's memory of recent plates (daemon/lane/dedup.py), on a fake clock."""
+
+from __future__ import annotations
+
+from daemon.lane.dedup import RecentPlates
+
+
+def test_the_same_plate_within_the_window_is_a_duplicate() -> None:
+    recent = RecentPlates(30.0)
+    recent.note("京A12345", 10.0)
+    assert recent.duplicate("京A12345", 40.0)
+    assert not recent.duplicate("京A12345", 40.5), "the window ran out"
+    assert not recent.duplicate("粤B67890", 20.0)
+
+
+def test_the_window_runs_from_the_departure() -> None:
+    recent = RecentPlates(30.0)
+    recent.note("京A12345", 10.0)
+    recent.departed("京A12345", 100.0)
+    assert recent.duplicate("京A12345", 125.0)
+    recent.departed("京A12345", 50.0)  # an earlier time never shortens it
+    assert recent.duplicate("京A12345", 125.0)
+
+
+def test_a_standing_car_is_the_last_one_decided_however_long_ago() -> None:
+    recent = RecentPlates(30.0)
+    recent.note("京A12345", 10.0)
+    assert recent.duplicate("京A12345", 600.0, standing=True)
+    assert not recent.duplicate("京A12345", 600.0), "a moving car after the window: new"
+    recent.note("粤B67890", 700.0)
+    assert not recent.duplicate("京A12345", 800.0, standing=True), "another car came since"
