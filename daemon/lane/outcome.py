@@ -89,6 +89,12 @@ time while the lane is busy: a car following so closely that the motion of both 
 parts (the first leaving as the next one comes down the lane) shows itself by its plate
 (:func:`next_vehicle`)."""
 
+OWN_SEEN_S = 2 * WATCH_S
+"""A decided passage's vehicle whose plate a watched reading saw this recently is still in
+the lane: its box rising up it is that car's own motion split in two (a big uniform body
+driving at the camera changes only at its edges; at night the lower edge can fade), not a
+newcomer. Two watch periods, so one reading still on its way never lets it split."""
+
 OTHER_CHARS = 3
 """A plate differing from the decided one in this many characters is another vehicle's (a
 misread of the same plate differs in one or two)."""
@@ -138,6 +144,8 @@ class OpenPassage:
     """The frame where that box came nearest (a plateless passage's snapshot)."""
     watch_pts: float = -1e9
     """When the decided passage last gave a frame to the reader (:data:`WATCH_S`)."""
+    own_seen_pts: float = -1e9
+    """The newest such frame the decided plate was read in (:data:`OWN_SEEN_S`)."""
     watched: dict[int, Frame] = field(default_factory=dict)
     """Those frames, until their reading comes back."""
     others: dict[str, list[Rect]] = field(default_factory=dict)
@@ -231,6 +239,7 @@ def next_vehicle(op: OpenPassage, read: PlateRead, agree: int) -> Frame | None:
         return None
     differ = sum(a != b for a, b in zip(plate, op.plate, strict=False))
     if differ + abs(len(plate) - len(op.plate)) < OTHER_CHARS:
+        op.own_seen_pts = max(op.own_seen_pts, frame.pts)  # the decided car, still here
         return None
     seen = op.others.setdefault(plate, [])
     seen.append(read.rect)
@@ -320,7 +329,7 @@ def new_vehicle(
         return True
     if (op.policy.engaged or went_by_bare(op, exit_lane=False)) and entering:
         op.rise_since = now if op.rise_since is None else op.rise_since
-        return now - op.rise_since >= NEW_VEHICLE_S
+        return now - op.rise_since >= NEW_VEHICLE_S and now - op.own_seen_pts >= OWN_SEEN_S
     op.rise_since = None
     op.max_bottom = max(op.max_bottom, bottom)
     return False

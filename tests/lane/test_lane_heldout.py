@@ -248,3 +248,32 @@ def test_a_follower_whose_box_merges_back_for_a_moment_is_still_a_new_vehicle() 
         return "鲁Q3M7H9", Rect(270, 210, 100, 30)
     run = drive(local, cloud, box, 9.0)
     assert [p.plate for p in run.passages] == [PLATE, "鲁Q3M7H9"]
+
+
+def test_a_read_car_driving_at_the_camera_is_no_new_vehicle_while_its_plate_shows() -> None:
+    """Read at the barrier, the car drives on under the camera. Its big uniform body changes
+    only at its edges and at night the lower edge fades, so the moving box is its roof, high
+    up the lane, for half a second: the geometry of a newcomer. The reader saw the decided
+    plate just before (then it went out of view), so it is that car (the scenario clips at
+    0.6x brightness, tests/lane/test_dark.py, published a plateless passage after it)."""
+    coming = down_the_lane(1.0)
+
+    def box(pts: float) -> Rect | None:
+        if pts < 6.0:
+            return coming(pts)
+        if pts < 6.6:  # driving at the camera: its roof and windscreen move, high up
+            return Rect(20, 0, 600, 150)
+        return Rect(20, 300, 600, 60) if pts < 7.0 else None  # its last edge at the bottom
+
+    def local(pts: float) -> Seen:
+        if pts < 6.0:
+            return the_plate_under(coming, PLATE)(pts)
+        if pts < 6.25:  # lower as it comes on, below the box; then out of view
+            return PLATE, Rect(270, 320, 100, 30)
+        return None
+
+    def cloud(send: SendCandidate) -> tuple[str, Rect]:
+        return the_plate_under(coming, PLATE)(send.frame.pts)  # type: ignore[return-value]
+
+    run = drive(local, cloud, box, 12.0, still=lambda pts: 3.0 <= pts < 6.0)
+    assert [p.plate for p in run.passages] == [PLATE]

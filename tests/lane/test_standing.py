@@ -11,19 +11,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-import cv2
 import numpy as np
 import pytest
 
-from daemon.config.models import CameraConfig, MotionConfig, PassageConfig
+from daemon.config.models import CameraConfig, PassageConfig
 from daemon.domain import Frame, MotionResult, Passage, PlateRead, Rect
 from daemon.lane.actions import Action, ReadLocal, SendCandidate
-from daemon.lane.motion import MotionDetector
 from daemon.lane.passage import PassageTracker
 from daemon.lane.plategate import GateSettings
 from daemon.lane.standing import STANDING_HOLD_S, fits, holds, inside
-from scripts.rig.clips import load_make_clip
-from tests.support.tracker import settle
+from daemon.ocr.local import LocalPlateReader
+from tests.support.tracker import replay, settle
 
 T0 = datetime(2026, 12, 6, 8, 0, tzinfo=UTC)
 FPS = 10
@@ -221,61 +219,8 @@ def test_a_car_arriving_during_the_probe_is_an_ordinary_passage() -> None:
 # -- the real reader on scenario clips ----------------------------------------------------
 
 @pytest.fixture(scope="module")
-def reader() -> object:
-    from daemon.ocr.local import LocalPlateReader
-
+def reader() -> LocalPlateReader:
     return LocalPlateReader("hsv")
-
-
-def _replay(reader: object, name: str, start_s: float, *, tail_s: float = 4.0,
-            outage_s: float = 0.0, exposure: float = 1.0) -> list[str | None]:
-    """The scenario rendered at 640x360 from ``start_s`` (the daemon starting then; or,
-    ``outage_s``, its frames before that, then none until ``start_s``: the camera was
-    away, and came back at ``exposure`` times the brightness), the lane's ROI read by the
-    real reader, every reading awaited; the published plates."""
-    from daemon.ocr.local import LocalPlateReader
-
-    assert isinstance(reader, LocalPlateReader)
-    roi_y = int(0.25 * SIZE[1])
-    tracker = PassageTracker(CAMERA, PassageConfig(), "lot-a",
-                             gate=GateSettings(mode="local_first", min_plate_width_px=50))
-    det = MotionDetector(SIZE, ROI, MotionConfig())
-    plates: list[str | None] = []
-
-    def local_read(action: ReadLocal, pts: float) -> PlateRead:
-        found = reader.read(np.ascontiguousarray(action.frame.image[roi_y:]))
-        top = found[0] if found else None
-        return PlateRead(
-            camera_id=CAMERA.id, passage_id=action.passage_id, frame_seq=action.frame.seq,
-            ok=bool(top and top.valid), plate=top.text if top and top.valid else None,
-            confidence=top.confidence if top else 0, called=False, provider="local",
-            rect=Rect(top.box[0], top.box[1] + roi_y, top.box[2], top.box[3])
-            if top else None, box_found=bool(top and top.box_found),
-            image_size=SIZE, chars=top.chars if top else ())
-
-    def no_call(action: SendCandidate, pts: float) -> PlateRead:
-        raise AssertionError(f"local_first needed no call (at {pts:.1f} s)")
-
-    def apply(actions: list[Action], pts: float) -> None:
-        settle(tracker, actions, pts, local=local_read, cloud=no_call,
-               emitted=lambda passage, _pts: plates.append(passage.plate))
-
-    _, _, frames, _ = load_make_clip().render(name, SIZE)
-    seq, pts, image = 0, 0.0, None
-    for n, rendered in enumerate(frames):
-        pts = n / 25
-        back = pts >= start_s and exposure != 1.0
-        image = cv2.convertScaleAbs(rendered, alpha=exposure) if back else rendered
-        if pts < outage_s or pts >= start_s:
-            frame = Frame(CAMERA.id, seq, pts, T0 + timedelta(seconds=pts), image)
-            apply(tracker.on_frame(frame, det.update(frame.analysis_image, pts)), pts)
-            seq += 1
-    assert image is not None
-    for k in range(1, round(tail_s * 25)):  # the empty lane a while longer
-        frame = Frame(CAMERA.id, seq + k, pts + k / 25, T0, image)
-        apply(tracker.on_frame(frame, det.update(frame.analysis_image, frame.pts)), frame.pts)
-    apply(tracker.flush(pts + tail_s), pts + tail_s)
-    return plates
 
 
 @pytest.mark.parametrize(("name", "start_s", "plate"), [
@@ -285,9 +230,9 @@ def _replay(reader: object, name: str, start_s: float, *, tail_s: float = 4.0,
     ("night_ir", 0.0, "豫A9F3C1"),  # an empty lane at the start, the car comes later
 ])
 def test_the_real_reader_reads_a_car_standing_when_the_daemon_starts(
-    reader: object, name: str, start_s: float, plate: str
+    reader: LocalPlateReader, name: str, start_s: float, plate: str
 ) -> None:
-    assert _replay(reader, name, start_s) == [plate]
+    assert replay(reader, name, start_s) == [plate]
 
 
 # -- a new picture mid-stream: a light change, the camera back after an outage -------------
@@ -328,6 +273,6 @@ def test_a_light_change_during_a_passage_opens_nothing_new() -> None:
     ("leaves_after_read", 0.6),  # back darker: suppressed, the picture re-learnt with it
 ])
 def test_the_real_reader_reads_a_car_that_came_while_the_camera_was_away(
-    reader: object, name: str, exposure: float
+    reader: LocalPlateReader, name: str, exposure: float
 ) -> None:
-    assert _replay(reader, name, 5.0, outage_s=1.0, exposure=exposure) == ["京AF0236"]
+    assert replay(reader, name, 5.0, outage_s=1.0, exposure=exposure) == ["京AF0236"]
