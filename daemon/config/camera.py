@@ -182,7 +182,8 @@ class PassageConfig(Model):
         description="first call once the vehicle's box bottom passed this share of the ROI height",
     )
     standing_probe_s: float = Field(
-        2.0, ge=0, le=30,
-        description="at start, the local reader looks this long for a car already waiting "
-        "at the barrier (no motion to open its passage); 0 = never",
+        0.0, ge=0, le=30,
+        description="at start (and after a sudden wide change), the local reader looks this "
+        "long for a car already waiting at the barrier (no motion to open its passage); "
+        "0 = never (default: a parked car's plate inside the ROI would be read as one)",
     )

@@ -40,6 +40,8 @@ class _Spot:
     seen: int
     first_pts: float
     last_pts: float
+    text_only: bool = False
+    """Learnt from a standing probe (:meth:`Fixtures.stood`): only its own text is screened."""
 
     def fixed(self) -> bool:
         return self.seen >= FIXED_READS and self.last_pts - self.first_pts >= FIXED_SPAN_S
@@ -65,12 +67,21 @@ class Fixtures:
         spot.seen += 1
         spot.last_pts = now
 
-    def holds(self, rect: Rect, now: float) -> bool:
-        """A fixture is at ``rect`` (and is seen there once more)."""
+    def stood(self, plate: str, rect: Rect, since: float, now: float) -> None:
+        """``plate`` was read at ``rect`` all through a standing probe that decided nothing
+        (daemon/lane/standing.py): an overlay, a sign, a parked car; a fixture at once, but
+        of that text only (the next car waiting at that place shows another plate)."""
+        self._spots[plate] = _Spot(rect, FIXED_READS, since, max(now, since + FIXED_SPAN_S),
+                                   text_only=True)
+
+    def holds(self, rect: Rect, now: float, text: str | None = None) -> bool:
+        """A fixture is at ``rect`` (and is seen there once more); one learnt from a probe
+        only if ``text`` is its plate."""
         for plate, spot in list(self._spots.items()):
             if now - spot.last_pts > FIXED_S:
                 del self._spots[plate]
-            elif spot.fixed() and _same_place(spot.rect, rect):
+            elif spot.fixed() and _same_place(spot.rect, rect) and (
+                    not spot.text_only or text == plate):
                 spot.last_pts = now
                 return True
         return False
@@ -82,6 +93,6 @@ class Fixtures:
         plate = plates.clean(read.plate) if read.ok else None
         if learn and plate is not None and kept is not read and read.rect is not None:
             self.saw_outside(plate, read.rect, now)
-        if kept.rect is None or not self.holds(kept.rect, now):
+        if kept.rect is None or not self.holds(kept.rect, now, plate):
             return kept
         return replace(kept, ok=False, plate=None, rect=None, box_found=False)

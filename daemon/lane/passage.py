@@ -42,7 +42,7 @@ from daemon.domain import Frame, MotionResult, PlateRead, Rect
 from daemon.lane import outcome, standing
 from daemon.lane.actions import Action, EmitPassage, ReadLocal, SendCandidate
 from daemon.lane.dedup import RecentPlates
-from daemon.lane.fixtures import Fixtures
+from daemon.lane.fixtures import FIXED_READS, Fixtures
 from daemon.lane.outcome import OpenPassage, make_passage, new_vehicle
 from daemon.lane.plategate import GateSettings, GateStep, PlateGate
 from daemon.lane.selection import SendPolicy, roi_bounds, score_frame
@@ -77,6 +77,8 @@ class PassageTracker:
         self.fixtures = Fixtures()
         """Plates that stay put outside the vehicles' boxes (a parked car's)."""
         self._was_moving = False
+        self._probed_pts = -1e9  # when the last standing probe began
+        self._last_pts = 0.0  # the previous frame's
         self.started = 0
         self.emitted = 0
         self.deduplicated = 0
@@ -115,14 +117,18 @@ class PassageTracker:
         ):
             log.debug("%s: a new vehicle behind passage %s", self.camera.id, op.id)
             actions.extend(self._close(now, decided_at or frame.wall))
-        renewed = motion.fresh or motion.suppressed  # a new picture: a car may stand in it
+        renewed = standing.renewed(motion.fresh, motion.suppressed, now, self._probed_pts,
+                                   now - self._last_pts)
+        self._last_pts = now
         if renewed and self._open is not None and self._due(self._open, now):
             actions.extend(self._close(now, decided_at or frame.wall))  # ended in the gap
         if renewed and self._open is None and self.gate is not None \
                 and self.cfg.standing_probe_s > 0:
-            self._open = self._start(frame, roi)
+            self._open, self._probed_pts = self._start(frame, roi), now
             self._open.standing = True
         if motion.moving:
+            if self._open is not None and self._open.standing and self._open.plate is None:
+                actions.extend(self._close(now, decided_at or frame.wall))  # probe undecided
             if self._open is None:
                 self._open = self._start(frame, roi)
             self._open.last_motion_pts = now
@@ -140,8 +146,7 @@ class PassageTracker:
         return actions
 
     def _due(self, op: OpenPassage, now: float) -> bool:
-        """The lane quiet for ``clear_after_s`` (a read in flight awaited a little longer),
-        or the passage open for ``max_open_s``: it closes."""
+        """Closes: quiet for ``clear_after_s`` (+ a read in flight), or open ``max_open_s``."""
         quiet = now - op.last_motion_pts
         waiting = self.in_flight and quiet < self.cfg.clear_after_s + INFLIGHT_GRACE_S
         return (quiet >= self.cfg.clear_after_s and not waiting) or (
@@ -179,8 +184,7 @@ class PassageTracker:
         return []
 
     def _probe(self, op: OpenPassage, frame: Frame) -> list[Action]:
-        """A standing passage (daemon/lane/standing.py) gives the reader every frame it can
-        take while it probes: no motion box, nothing to score."""
+        """A standing passage's probe (daemon/lane/standing.py): every frame it can take."""
         probing = frame.pts - op.started_pts < self.cfg.standing_probe_s
         if op.plate is not None or not probing or not isinstance(op.policy, PlateGate):
             return []
@@ -216,7 +220,7 @@ class PassageTracker:
         plate = self._plate_of(read)
         trusted = plate is not None and read.confidence >= self.cfg.min_confidence
         if gate is not None:
-            fixture = read.rect is not None and self.fixtures.holds(read.rect, now_pts)
+            fixture = read.rect is not None and self.fixtures.holds(read.rect, now_pts, plate)
             wide = gate.settings.min_plate_width_px
             if op.standing and read.rect is not None and not standing.fits(
                     read.rect, op.read_size, self.camera, self.cfg, wide):
@@ -255,7 +259,7 @@ class PassageTracker:
         if op.standing and self.gate is not None:  # only a plate where a waiting car's is
             kept = standing.screen(kept, read.image_size, self.camera, self.cfg,
                                    self.gate.min_plate_width_px)
-        read = self.fixtures.screen(kept, read, now_pts, learn=not recent)
+        read = self.fixtures.screen(kept, read, now_pts, learn=not (recent or op.standing))
         if read.ok or read.box_found:  # the reads table keeps what the reader saw
             op.reads.append(read)
         elif read.error_code is None and read.frame_seq in op.vehicle_seqs:
@@ -343,6 +347,8 @@ class PassageTracker:
             self._recent.departed(op.plate, now_pts)
             return []
         if op.standing:  # undecided and it never moved: a guess never opens a barrier
+            for plate, rect in standing.unclaimed(op.reads, FIXED_READS).items():
+                self.fixtures.stood(plate, rect, op.started_pts, now_pts)
             self.dropped += 1
             return []
         reading = outcome.closing_reading(op, self._plate_of)

@@ -19,7 +19,7 @@ from daemon.domain import Frame, MotionResult, Passage, PlateRead, Rect
 from daemon.lane.actions import Action, ReadLocal, SendCandidate
 from daemon.lane.passage import PassageTracker
 from daemon.lane.plategate import GateSettings
-from daemon.lane.standing import STANDING_HOLD_S, fits, holds, inside
+from daemon.lane.standing import GAP_S, REPROBE_S, STANDING_HOLD_S, fits, holds, inside, renewed
 from daemon.ocr.local import LocalPlateReader
 from tests.support.tracker import replay, settle
 
@@ -30,6 +30,8 @@ IMAGE = np.zeros((SIZE[1], SIZE[0], 3), np.uint8)
 ROI = [(0.0, 0.25), (1.0, 0.25), (1.0, 1.0), (0.0, 1.0)]
 CAMERA = CameraConfig(id="entry-1", url="rtsp://cam/stream", roi=ROI)
 PLATE = "京A12345"
+PROBING = PassageConfig(standing_probe_s=2.0)
+"""The probe is off by default (a parked car inside the ROI); these tests turn it on."""
 AT_BARRIER = Rect(250, 250, 140, 40)
 """Where a waiting car's plate is: low in the lane (centre at 0.67 of the ROI's height)."""
 FAR_UP = Rect(250, 100, 140, 40)
@@ -62,7 +64,7 @@ def drive(mode: str, local: Callable[[float], Seen], seconds: float = 8.0, *,
     the lane during each ``moving`` span; ``cloud_plate``: what a call reads, at
     ``cloud_rect`` (default: the box the local reader saw); at each ``suppressed`` pts a
     sudden global change the detector re-learnt its picture on (a light, an outage)."""
-    tracker = PassageTracker(camera, cfg or PassageConfig(), "lot-a",
+    tracker = PassageTracker(camera, cfg or PROBING, "lot-a",
                              gate=GateSettings(mode=mode) if gate else None)
     run = Run(tracker=tracker)
 
@@ -198,7 +200,7 @@ def test_an_empty_lane_at_the_start_reads_briefly_and_publishes_nothing() -> Non
 
 
 def test_no_probe_when_switched_off_or_without_a_local_reader() -> None:
-    off = drive("local_first", seen(), cfg=PassageConfig(standing_probe_s=0))
+    off = drive("local_first", seen(), cfg=PassageConfig())  # the default: off
     assert off.passages == [] and off.local_reads == 0
     cloud_only = drive("cloud", seen(), gate=False)
     assert cloud_only.passages == [] and cloud_only.calls == 0
@@ -232,7 +234,7 @@ def reader() -> LocalPlateReader:
 def test_the_real_reader_reads_a_car_standing_when_the_daemon_starts(
     reader: LocalPlateReader, name: str, start_s: float, plate: str
 ) -> None:
-    assert replay(reader, name, start_s) == [plate]
+    assert replay(reader, name, start_s, standing_probe_s=2.0) == [plate]
 
 
 # -- a new picture mid-stream: a light change, the camera back after an outage -------------
@@ -264,7 +266,7 @@ def test_a_light_change_during_a_passage_opens_nothing_new() -> None:
     run = drive("local_first", lambda pts: (PLATE, 99, AT_BARRIER) if pts >= 1.0 else None,
                 seconds=12.0, moving=((1.0, 5.0),), suppressed=(3.0,))
     assert [p.plate for p in run.passages] == [PLATE]
-    assert run.tracker is not None and run.tracker.started == 1, "the car's passage only"
+    assert run.tracker is not None and run.tracker.started == 2, "the probe, then the car's"
 
 
 @pytest.mark.parametrize(("name", "exposure"), [
@@ -275,4 +277,38 @@ def test_a_light_change_during_a_passage_opens_nothing_new() -> None:
 def test_the_real_reader_reads_a_car_that_came_while_the_camera_was_away(
     reader: LocalPlateReader, name: str, exposure: float
 ) -> None:
-    assert replay(reader, name, 5.0, outage_s=1.0, exposure=exposure) == ["京AF0236"]
+    assert replay(reader, name, 5.0, outage_s=1.0, exposure=exposure,
+                  standing_probe_s=2.0) == ["京AF0236"]
+
+
+def test_a_shaking_camera_probes_at_most_every_reprobe_s() -> None:
+    assert renewed(True, False, 5.0, 0.0, 0.1), "the first picture always"
+    assert not renewed(False, True, REPROBE_S - 0.1, 0.0, 0.1)
+    assert renewed(False, True, REPROBE_S, 0.0, 0.1)
+    assert renewed(False, True, 5.0, 0.0, GAP_S), "back from an outage: always"
+    assert not renewed(False, False, 100.0, 0.0, GAP_S)
+    jolts = tuple(float(t) for t in range(1, 60))  # a suppressed jolt every second
+    run = drive("local_first", lambda _pts: None, seconds=60.0, suppressed=jolts)
+    probes = 1 + int(60 / REPROBE_S)  # the start, then one per REPROBE_S at most
+    assert 0 < run.local_reads <= probes * 2.0 * FPS
+    assert run.passages == []
+
+
+def test_what_a_probe_kept_reading_undecided_is_not_paid_for_again() -> None:
+    """An overlay at the bottom of the picture misread as a valid plate, where a waiting
+    car's would be: the start probe pays one call (the cloud finds no plate) and publishes
+    nothing; the probe after a light change 20 s later neither reads it nor calls."""
+    run = drive("local_first", seen(text="皖Z02611", conf=60), seconds=30.0,
+                cloud_plate=None, suppressed=(20.0,))
+    assert run.passages == []
+    assert run.calls == 1
+
+
+def test_a_car_waiting_where_a_probe_read_an_overlay_is_still_read() -> None:
+    """A fixture learnt from a probe screens its own text only: the next car waiting at that
+    place shows another plate, read as ever."""
+    def local(pts: float) -> Seen:
+        return ("皖Z02611", 60, AT_BARRIER) if pts < 20.0 else (PLATE, 99, AT_BARRIER)
+
+    run = drive("local_first", local, seconds=30.0, cloud_plate=None, suppressed=(20.0,))
+    assert [p.plate for p in run.passages] == [PLATE]

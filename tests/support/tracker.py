@@ -47,14 +47,15 @@ T0 = datetime(2026, 12, 6, 8, 0, tzinfo=UTC)
 
 
 def replay(reader: LocalPlateReader, name: str, start_s: float = 0.0, *, tail_s: float = 4.0,
-           outage_s: float = 0.0, exposure: float = 1.0) -> list[str | None]:
+           outage_s: float = 0.0, exposure: float = 1.0,
+           standing_probe_s: float = 0.0) -> list[str | None]:
     """The scenario rendered at 640x360 from ``start_s`` (the daemon starting then; or,
     ``outage_s``, its frames before that, then none until ``start_s``: the camera was
     away), at ``exposure`` times the brightness from ``start_s`` on, through the real motion
     detector and ``local_first`` tracker, the lane's ROI read by ``reader``, every reading
-    awaited; the published plates."""
+    awaited (``standing_probe_s``: passage.standing_probe_s); the published plates."""
     roi_y = int(0.25 * SIZE[1])
-    tracker = PassageTracker(CAMERA, PassageConfig(), "lot-a",
+    tracker = PassageTracker(CAMERA, PassageConfig(standing_probe_s=standing_probe_s), "lot-a",
                              gate=GateSettings(mode="local_first", min_plate_width_px=50))
     det = MotionDetector(SIZE, ROI, MotionConfig())
     plates: list[str | None] = []
