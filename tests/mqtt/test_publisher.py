@@ -296,6 +296,11 @@ def test_messages_in_flight_when_broker_dies_are_resent(
 ) -> None:
     acks: list[int] = []
 
+    def received() -> list[str]:
+        """Event ids the subscriber got, first copies, in order."""
+        return list(dict.fromkeys(json.loads(m.payload)["event_id"]
+                                  for m in sub.matching(r.passage_topic())))
+
     def kill_mid_stream(outbox_id: int, _at: float) -> None:
         acks.append(outbox_id)
         if len(acks) == 40:  # mid-stream: the next rows are awaiting PUBACK
@@ -313,13 +318,22 @@ def test_messages_in_flight_when_broker_dies_are_resent(
             r.recorder.submit_passage(p, [])
         assert _wait(lambda: broker.proc is None, 10)
         assert r.recorder.flush(10)
-        assert r.store.pending_outbox(1)
+        time.sleep(0.5)  # PUBACKs read before the broker died are marked ...
+        assert r.recorder.flush(10)  # ... and written
+        unacked = {m.event_id for m in r.store.pending_outbox(1000)
+                   if m.topic == r.passage_topic()}
+        assert unacked
         broker.start()
         assert r.publisher.wait_idle(20)
         assert r.store.pending_outbox(1) == []
-        got = sub.wait_for(r.passage_topic(), 200, 10)
-        ids = list(dict.fromkeys(json.loads(m.payload)["event_id"] for m in got))
-        assert ids == [p.event_id for p in passages]  # none lost, first copies in order
+        # A killed broker (no persistence) loses what it acknowledged and had not handed
+        # to the subscriber yet: that is the broker's loss, and on a loaded host the
+        # subscriber lags (this test was flaky when it asked for all 200). What the
+        # publisher owns is every row without a PUBACK: resent, none lost, in order.
+        ids = [p.event_id for p in passages]
+        assert _wait(lambda: set(unacked) <= set(received()), 15)
+        got = received()
+        assert [i for i in ids if i in set(got)] == got  # first copies in order
     finally:
         sub.close()
         r.publisher.stop(5)
