@@ -164,8 +164,8 @@ class OpenPassage:
     crop: bool = False
     """Calls send the vehicle's box, not the lane (after a reading of another vehicle)."""
     standing: bool = False
-    """Opened on the lane's first picture for a car that may stand in it, and nothing moved
-    since (daemon/lane/standing.py)."""
+    """Opened on a new picture of the lane (the first, or one re-learnt after a sudden wide
+    change) for a car that may stand in it, and nothing moved since (daemon/lane/standing.py)."""
 
 
 def own_plate(op: OpenPassage, read: PlateRead) -> PlateRead:

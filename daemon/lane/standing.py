@@ -30,8 +30,8 @@ become a passage (nor open the barrier) at every restart, so:
 - Decided, it stays open while nothing moves (at most :data:`STANDING_HOLD_S`): the car is
   still there, and when it drives off its departure belongs to this passage (the same
   plate seen again is no new event).
-- The first motion ends the standing: an undecided passage goes on as the moving vehicle's
-  ordinary passage.
+- The first motion ends the standing: an undecided probe closes (silently, as above) and
+  the moving vehicle gets a passage of its own; a decided one goes on as an ordinary one.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from dataclasses import replace
 from daemon import plates
 from daemon.config.models import CameraConfig, PassageConfig
 from daemon.domain import PlateRead, Rect
+from daemon.lane.selection import roi_bounds
 
 STANDING_HOLD_S = 120.0
 """A decided standing passage is held open this long at most without motion (as long as the
@@ -90,14 +91,13 @@ def fits(
         return False
     if size is None:
         return True
-    cx = (rect.x + rect.width / 2) / max(1, size[0])
-    cy = (rect.y + rect.height / 2) / max(1, size[1])
-    if not inside(camera.roi, cx, cy):
+    cx, cy = rect.x + rect.width / 2, rect.y + rect.height / 2
+    if not inside(camera.roi, cx / max(1, size[0]), cy / max(1, size[1])):
         return False
     if camera.direction == "exit":
         return True  # an exit camera sees the waiting car's rear plate anywhere in the lane
-    ys = [y for _, y in camera.roi]
-    return cy >= min(ys) + cfg.in_view_bottom * (max(ys) - min(ys))
+    roi = roi_bounds(camera.roi, *size)
+    return cy >= roi.y + cfg.in_view_bottom * roi.height
 
 
 def screen(
