@@ -53,7 +53,8 @@ class LocalReaderConfig(Model):
     )
     workers: int = Field(1, ge=1, le=8, description="reader threads shared by all cameras")
     min_plate_width_px: int = Field(
-        80, ge=20, le=2000, description="a cloud call needs a local plate box at least this wide"
+        80, ge=20, le=2000, description="a cloud call needs a local plate box at least this "
+        "wide (or, once it stopped growing, the widest the camera shows, from half of it on)"
     )
     agree_frames: int = Field(
         2, ge=1, le=10, description="local_first/local: equal valid readings that make it final"

