@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from daemon.domain import PlateRead, Rect
-from daemon.lane.outcome import OWN_SEEN_S, OpenPassage, went_by_bare
+from daemon.lane.outcome import NEAR, OWN_SEEN_S, OpenPassage, went_by_bare
 from daemon.lane.plategate import PlateGate
 
 NEW_VEHICLE_RISE = 0.2
@@ -74,6 +74,8 @@ def new_vehicle(
         return started and _exit_arriving(top, bottom, in_view_bottom) and (
             op.plate is not None or spent(op))
     _note_jump(op, bottom)
+    if started and bottom >= NEAR:
+        op.own_seen_pts = now  # the vehicle standing at the barrier pulls away (:data:`NEAR`)
     rise = NEW_VEHICLE_RISE if op.rise_since is None else NEW_VEHICLE_HOLD
     entering = op.jumped and top <= NEW_VEHICLE_TOP and bottom < op.max_bottom - rise
     arriving = started and top <= NEW_VEHICLE_TOP and bottom < in_view_bottom

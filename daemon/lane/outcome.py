@@ -76,7 +76,11 @@ OWN_SEEN_S = 2 * WATCH_S
 """A decided passage's vehicle whose plate a watched reading saw this recently is still in
 the lane: its box rising up it is that car's own motion split in two (a big uniform body
 driving at the camera changes only at its edges; at night the lower edge can fade), not a
-newcomer. Two watch periods, so one reading still on its way never lets it split."""
+newcomer. Two watch periods, so one reading still on its way never lets it split. The same
+holds this long after motion started afresh at the barrier (the box's bottom edge at
+:data:`NEAR`): the vehicle that stood there pulls away, plate or none (the ``no_plate_car``
+scenario at 0.5-0.7x brightness: its roof's box 0.24 s after it moved off, and a second
+plateless passage)."""
 
 OTHER_CHARS = 3
 """A plate differing from the decided one in this many characters is another vehicle's (a
@@ -119,7 +123,8 @@ class OpenPassage:
     watch_pts: float = -1e9
     """When the decided passage last gave a frame to the reader (:data:`WATCH_S`)."""
     own_seen_pts: float = -1e9
-    """The newest such frame the decided plate was read in (:data:`OWN_SEEN_S`)."""
+    """The newest such frame the decided plate was read in, or when the vehicle standing at
+    the barrier pulled away (:data:`OWN_SEEN_S`)."""
     watched: dict[int, Frame] = field(default_factory=dict)
     """Those frames, until their reading comes back."""
     others: dict[str, list[Rect]] = field(default_factory=dict)

@@ -337,6 +337,36 @@ def test_motion_where_the_lane_matches_its_empty_picture_is_no_plateless_car() -
     assert [p.plate for p in occupied.passages] == [None]
 
 
+def pulls_away(later: Box, at: float) -> Box:
+    """A plateless car coming down the lane, standing at the barrier from 3 s, pulling away at
+    5 s (motion afresh, low in the lane); from ``at`` the moving box is ``later``."""
+    def box(pts: float) -> Rect:
+        if pts < 5.0:
+            return coming(1.0)(pts)  # type: ignore[operator, no-any-return]
+        return Rect(170, 155, 300, 200) if pts < at else later(pts)
+    return box
+
+
+def test_a_box_rising_just_after_the_car_at_the_barrier_pulled_away_is_that_car() -> None:
+    """0.25 s after it moved off its box is high up the lane (at night only its roof's edge
+    changes), then it passes the camera: the same car, one plateless passage (was two)."""
+    def high_then_low(pts: float) -> Rect:  # then the whole car again, passing the camera
+        return Rect(40, 0, 560, 80) if pts < 5.9 else Rect(20, 100, 600, 260)
+    roof = pulls_away(high_then_low, 5.25)
+    run = drive("local", lambda _pts: None, cloud_says(None), [(1.0, 3.0), (5.0, 9.0)],
+                box=roof, occupied=((3.0, 5.0),), seconds=14.0)
+    assert [p.plate for p in run.passages] == [None]
+
+
+def test_a_newcomer_after_the_car_at_the_barrier_pulled_away_is_still_a_newcomer() -> None:
+    """1.5 s after the plateless car moved off, a newcomer enters at the far end and comes
+    down the lane: two plateless passages, as before."""
+    later = pulls_away(coming(6.5), 6.5)  # type: ignore[arg-type]
+    run = drive("local", lambda _pts: None, cloud_says(None), [(1.0, 3.0), (5.0, 10.0)],
+                box=later, occupied=((3.0, 5.0),), seconds=14.0)
+    assert [p.plate for p in run.passages] == [None, None]
+
+
 def test_a_plated_car_right_behind_a_plateless_one_gets_its_own_passage() -> None:
     """Back to back: the plateless car reached the barrier, the next one enters at the far
     end before the lane cleared; its plate must not be the first car's."""
