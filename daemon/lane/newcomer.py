@@ -23,6 +23,7 @@ share of the ROI height back up the lane: the vehicle left and the next one is e
 (a car pulling away uncovers road behind it for a frame or two: not a new vehicle)."""
 
 NEW_VEHICLE_S = 0.3
+"""How long the risen box must stay up the lane (above)."""
 
 NEW_VEHICLE_TOP = 0.05
 """... and the box must reach the far (top) edge of the ROI: vehicles come into a gate
@@ -47,7 +48,6 @@ within ``NEW_VEHICLE_RISE`` of the lowest point before the time ran out. A glitc
 jumping up for a frame or two) still falls back to the lowest point at once."""
 
 
-
 # A passage that spent its calls without a valid read also ends when vehicle motion starts
 # afresh (it was off in the frame before) at the far end with the box's bottom short of
 # ``PassageConfig.in_view_bottom``: a vehicle just coming into view. The rise rule above
@@ -58,7 +58,6 @@ jumping up for a frame or two) still falls back to the lowest point at once."""
 # and pulls away restarts its motion low in the lane, not at the far end.
 
 
-
 def new_vehicle(
     op: OpenPassage, bbox: Rect, roi: Rect, *, started: bool, now: float, in_view_bottom: float,
     spent: Callable[[OpenPassage], bool], exit_lane: bool = False,
@@ -66,7 +65,7 @@ def new_vehicle(
     """True when the moving box is a new vehicle behind ``op``'s (the rules above); keeps
     ``op``'s lowest point and rise timer up to date. On an exit camera (``exit_lane``) the
     vehicles drive away up the lane, which is what these rules take for a newcomer: there
-    the lane clearing, the next plate (:func:`next_vehicle`) and :func:`_exit_arriving` end
+    the lane clearing, the next plate (``outcome.next_vehicle``) and :func:`_exit_arriving` end
     a passage."""
     bottom = (bbox.y + bbox.height - roi.y) / max(1, roi.height)
     top = (bbox.y - roi.y) / max(1, roi.height)

@@ -12,8 +12,9 @@ Pure logic, no I/O; the clock is the frame ``pts`` passed in.
 - **Cloud calls** (modes ``cloud`` and ``local_first``) only for a frame in which the
   reader found a plate box at least ``min_plate_width_px`` wide; the frame sent is the one
   where it saw the best plate (valid reading, then sure, then confidence, then width). A
-  camera that never shows a plate that wide (held-out seed 31: 960x540, 71 px at the
-  barrier, no call at all and the local misreading 苏 for 琼 published in ``cloud`` mode)
+  camera that never shows a plate that wide (held-out seed 31: 960x540, plate boxes of
+  50-56 px at the barrier, no call at all and the local misreading 苏 for 琼 published in
+  ``cloud`` mode)
   gets its first call for the best valid reading of the widest plate it shows, once the box
   stopped growing for ``settle_s`` (:data:`SMALL_FLOOR`, :data:`GREW`).
   ``cloud``: at once on a sure valid local reading (a frame the cloud should read as
