@@ -166,7 +166,8 @@ class PlateGate:
         """The best frame with a valid plate box under ``min_plate_width_px``
         (:data:`SMALL_FLOOR`)."""
         self._widest = (0, 0.0)
-        """(px, pts): the widest such box and when a box grew to it (:data:`GREW`)."""
+        """(px, pts): the widest such box and when a box grew to it (:data:`GREW`); a box
+        ``min_plate_width_px`` wide ends the fallback (and the picture ``_small`` pins)."""
         self._first_box_pts: float | None = None
         self._last_sent_pts: float | None = None
         self._sent: tuple[bool, int] = (False, 0)
@@ -313,12 +314,14 @@ class PlateGate:
         if self._last_sent_pts is not None and frame.pts <= self._last_sent_pts:
             return
         rank = (valid, valid and self._is_sure(read), read.confidence, rect.width)
-        if rect.width < self.settings.min_plate_width_px:
-            if valid and rect.width >= SMALL_FLOOR * self.settings.min_plate_width_px:
+        wide = self.settings.min_plate_width_px
+        if rect.width < wide:
+            if valid and rect.width >= SMALL_FLOOR * wide and self._widest[0] < wide:
                 if rect.width >= GREW * self._widest[0]:
                     self._widest = (rect.width, frame.pts)
                 self._small = self._better(self._small, frame, read, rank)
             return
+        self._widest, self._small = (rect.width, frame.pts), None  # wide enough: no fallback
         if self._worth_resend(rank):
             self._boxed = self._better(self._boxed, frame, read, rank)
 
@@ -388,7 +391,7 @@ class PlateGate:
             due = since >= self.cfg.settle_s or (since >= RESEND_GAP_S and valid)
         if not due:
             return None
-        self._boxed = None
+        self._boxed = self._small = None  # neither pins a picture once a call went
         self.attempts += 1
         self.in_flight = True
         self._last_sent_pts = boxed[0].pts
