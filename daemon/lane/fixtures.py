@@ -41,10 +41,12 @@ class _Spot:
     first_pts: float
     last_pts: float
     text_only: bool = False
-    """Learnt from a standing probe (:meth:`Fixtures.stood`): only its own text is screened."""
+    """Learnt from a standing probe (:meth:`Fixtures.stood`): fixed at once, and only its own
+    text is screened."""
 
     def fixed(self) -> bool:
-        return self.seen >= FIXED_READS and self.last_pts - self.first_pts >= FIXED_SPAN_S
+        return self.text_only or (
+            self.seen >= FIXED_READS and self.last_pts - self.first_pts >= FIXED_SPAN_S)
 
 
 def _same_place(a: Rect, b: Rect) -> bool:
@@ -71,8 +73,7 @@ class Fixtures:
         """``plate`` was read at ``rect`` all through a standing probe that decided nothing
         (daemon/lane/standing.py): an overlay, a sign, a parked car; a fixture at once, but
         of that text only (the next car waiting at that place shows another plate)."""
-        self._spots[plate] = _Spot(rect, FIXED_READS, since, max(now, since + FIXED_SPAN_S),
-                                   text_only=True)
+        self._spots[plate] = _Spot(rect, FIXED_READS, since, now, text_only=True)
 
     def holds(self, rect: Rect, now: float, text: str | None = None) -> bool:
         """A fixture is at ``rect`` (and is seen there once more); one learnt from a probe
