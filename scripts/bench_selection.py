@@ -13,7 +13,8 @@ what the selection does with an ideal reader.
 
 ``--heldout N`` also runs N randomised clips (``scripts/clipgen/heldout.py``, seeds 1..N,
 or S..S+N-1 with ``--heldout-from S``, named ``heldout_<seed>``) with gatecam's policy
-only: a check off the set the selection was tuned on.
+only: a check off the set the selection was tuned on. ``--barrier`` adds a boom barrier
+to each (``clipgen/barrier.py``), inside the lane ROI unless ``--below-arm``.
 
 Prints a table per policy (one row per scenario and a total) and ends with one JSON line:
 ``calls_per_vehicle``, ``recall``, ``false_passages``, ``duplicates``,
@@ -44,6 +45,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from clipgen.barrier import roi_below
 from selection_score import Call, print_heldout, print_table, score_run, totals
 
 import daemon.lane.passage
@@ -73,6 +75,7 @@ RATE_S = 0.1
 
 HELDOUT = "heldout_"
 """Name prefix of the held-out clips (``heldout_<seed>``)."""
+ARM = "_arm"  # name suffix of a held-out clip with a boom barrier (``--barrier``)
 
 
 def _source_hash(heldout: bool = False) -> str:
@@ -92,10 +95,14 @@ def _make(args: tuple[str, str, tuple[int, int]]) -> str:
 
     name, out, size = args
     if name.startswith(HELDOUT):
+        from clipgen.barrier import with_arm
         from clipgen.heldout import heldout_scenario
 
-        seed = int(name.removeprefix(HELDOUT))
-        make_clip.make_clip(heldout_scenario(seed), out, size, seed=seed)
+        rest = name.removeprefix(HELDOUT)
+        seed = int(rest.removesuffix(ARM))
+        scn = heldout_scenario(seed)
+        scn = with_arm(scn, seed) if rest.endswith(ARM) else scn
+        make_clip.make_clip(scn, out, size, seed=seed)
     else:
         make_clip.make_clip(name, out, size)
     return out
@@ -168,6 +175,7 @@ class RunState:
     """What the submit hook and the oracle share during one run (one lane, sync reads)."""
 
     truth: dict[str, Any]
+    below_arm: bool = False  # ``--below-arm``: the lane ROI starts below the arm (_roi)
     lane_pts: Callable[[], float] = lambda: 0.0
     calls: list[Call] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -224,6 +232,12 @@ def _direction(truth: dict[str, Any]) -> str:
     return "exit" if away else "entry"
 
 
+def _roi(truth: dict[str, Any], state: RunState) -> list[tuple[float, float]]:
+    """:data:`ROI`; with ``--below-arm``, its top edge below a barrier arm in the clip."""
+    bar = truth.get("barrier")
+    return roi_below(bar["arm_row"], ROI[0][1]) if state.below_arm and bar else ROI
+
+
 def run_one(  # noqa: PLR0917 - the bench's one call site
     clip: Path, truth: dict[str, Any], policy: str, emulator: EmulatorServer, state: RunState,
     mode: str = "cloud",
@@ -244,7 +258,7 @@ def run_one(  # noqa: PLR0917 - the bench's one call site
         cfg = Config.model_validate(
             {
                 "site": "bench",
-                "cameras": [{"id": "lane", "url": str(clip), "roi": ROI,
+                "cameras": [{"id": "lane", "url": str(clip), "roi": _roi(truth, state),
                              "direction": _direction(truth)}],
                 "ocr": {"endpoint": emulator.url, "rate_limit": 100, "workers": 1,
                         "mode": mode},
@@ -279,7 +293,8 @@ def run_one(  # noqa: PLR0917 - the bench's one call site
 
 
 def bench(
-    names: list[str], policies: list[str], paths: dict[str, Path], reader: str
+    names: list[str], policies: list[str], paths: dict[str, Path], reader: str,
+    below_arm: bool = False,
 ) -> dict[str, dict[str, dict[str, Any]]]:
     """Run every scenario under every policy with one emulator; rows per policy."""
     results: dict[str, dict[str, dict[str, Any]]] = {p: {} for p in policies}
@@ -307,7 +322,7 @@ def bench(
         for name in names:
             truth = json.loads(paths[name].with_suffix(".json").read_text("utf-8"))
             for policy in policies:
-                states[name] = current["s"] = RunState(truth)
+                states[name] = current["s"] = RunState(truth, below_arm)
                 t0 = time.monotonic()
                 mode = policy if policy in MODES else "cloud"
                 results[policy][name] = run_one(
@@ -348,17 +363,21 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--heldout-from", type=int, default=1, metavar="S",
                     help="first held-out seed (seeds S..S+N-1; another draw, same ranges)")
+    ap.add_argument("--barrier", action="store_true", help="held-out clips with a boom "
+                    "barrier opening for every car (clipgen/barrier.py, heldout_<seed>_arm)")
+    ap.add_argument("--below-arm", action="store_true", help="with --barrier: the lane ROI "
+                    "starts below the arm, as an installer draws it (default: arm inside)")
     ap.add_argument("--clips", type=Path, default=Path(tempfile.gettempdir()) / "gatecam-bench")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     w, h = (int(v) for v in args.size.lower().split("x"))
     names = [n for n in args.scenarios.split(",") if n]
     seeds = list(range(args.heldout_from, args.heldout_from + args.heldout))
-    held = [f"{HELDOUT}{s}" for s in seeds]
+    held = [f"{HELDOUT}{s}{ARM if args.barrier else ''}" for s in seeds]
     paths = ensure_clips(sorted(set(names)) + held, (w, h), args.clips)
     modes = [m for m in args.modes.split(",") if m]
     res = bench(names, modes, paths, args.reader)
-    held_res = bench(held, modes, paths, args.reader) if held else {}
+    held_res = bench(held, modes, paths, args.reader, args.below_arm) if held else {}
     label = {"rapidocr": "RapidOCR on the uploaded JPEG", "oracle": "oracle from ground truth",
              "locate": "plate localiser + PP-OCRv4 rec on the uploaded JPEG"}
     out: dict[str, Any] = {"reader": args.reader}
@@ -366,7 +385,8 @@ def main(argv: list[str] | None = None) -> int:
         print_table(f"ocr.mode={m} (cloud reader: {label[args.reader]})", res[m])
         out[m] = totals(res[m])
         if held:
-            print_heldout(seeds, held_res[m], f"{label[args.reader]}, ocr.mode={m}")
+            print_heldout(seeds, held_res[m], f"{label[args.reader]}, ocr.mode={m}",
+                          arm=args.barrier)
             out[m]["heldout"] = {
                 **totals(held_res[m]),
                 "seeds": seeds,

@@ -132,14 +132,19 @@ def print_table(title: str, rows: dict[str, dict[str, Any]]) -> None:
     )
 
 
-def print_heldout(seeds: list[int], rows: dict[str, dict[str, Any]], reader: str) -> None:
-    """The held-out table, what each clip drew, and the reads behind every miss or false one."""
+def print_heldout(
+    seeds: list[int], rows: dict[str, dict[str, Any]], reader: str, *, arm: bool = False
+) -> None:
+    """The held-out table, what each clip drew, and the reads behind every miss or false one
+    (``arm``: the clips have a boom barrier, ``clipgen/barrier.py``)."""
+    from clipgen.barrier import with_arm
     from clipgen.heldout import describe, heldout_scenario
 
     span = f"seeds {seeds[0]}..{seeds[-1]}"
     print_table(f"gatecam on {len(seeds)} held-out clips ({span}, reader: {reader})", rows)
     for seed in seeds:
-        print(f"  {describe(heldout_scenario(seed))}")
+        scn = heldout_scenario(seed)
+        print(f"  {describe(with_arm(scn, seed) if arm else scn)}")
     for name, r in rows.items():
         if r["missed"] or r["false"] or r["duplicates"]:
             print(

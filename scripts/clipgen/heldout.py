@@ -324,4 +324,6 @@ def describe(scn: Scenario) -> str:
         extra.append("parked")
     if scn.overlay:
         extra.append("overlay")
+    if (bar := scn.barrier) is not None:
+        extra.append(f"barrier {bar.side} {bar.height_m:.2f}m {bar.move_s:.1f}s")
     return f"{scn.name}: {cars}; {', '.join(extra)}"

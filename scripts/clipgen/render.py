@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from clipgen import barrier
 from clipgen.effects import Overlay, blur_kernel, defocus, draw_walker, glare, rain
 from clipgen.motion import Placement, ground, place, place_walker
 from clipgen.scene import (
@@ -207,6 +208,26 @@ def _smear(car: Car, t: float, pl: Placement, scn: Scenario, width: int) -> tupl
     return pl.x_center - before.x_center, pl.y_bottom - before.y_bottom
 
 
+def _arm(
+    frame: np.ndarray, scn: Scenario, up: float, at: tuple[int, tuple[float, float]],
+    behind: list[Track],
+) -> None:
+    """Draw the barrier arm ``up`` (0-1) raised in frame ``at[0]``; a plate it crosses in a
+    car drawn ``behind`` it is not legible in that frame (``at[1]``: the frame's shake)."""
+    bar = scn.barrier
+    if bar is None:
+        return
+    barrier.draw(frame, scn, up)
+    n, (sx, sy) = at
+    for tr in behind:
+        if tr.legible and tr.legible[-1][0] == n:
+            _, rx, ry, rw, rh = tr.legible[-1]
+            rect = [round(rx - sx), round(ry - sy), rw, rh]
+            if barrier.hides(scn, up, frame.shape[1], rect):
+                tr.legible.pop()
+                tr.legible_views.pop()
+
+
 def _light(frame: np.ndarray, scn: Scenario, t: float) -> np.ndarray:
     """Night and the IR-cut filter: a dim colour picture, or a brighter monochrome one."""
     if scn.light == 1.0 and not scn.ir_switch_s:
@@ -260,6 +281,8 @@ def frames(
     noise_pos = rng.integers(0, amp + 1, (height + pad, width + pad, 3), dtype=np.uint8)
     noise_neg = rng.integers(0, amp + 1, (height + pad, width + pad, 3), dtype=np.uint8)
     overlay = Overlay(width, height) if scn.overlay else None
+    openings = barrier.schedule(scn, n_frames / fps, fps)
+    in_front = barrier.line_scale(scn, width) if scn.barrier is not None else 0.0
     for n in range(n_frames):
         t = n / fps
         shift = shake_offset(scn, n, fps, width)
@@ -273,8 +296,16 @@ def frames(
             if isinstance(tr.car, Car) and (pl := place(tr.car, t, width, cam)) is not None
         ]
         shown.sort(key=lambda p: p[2].scale)
+        behind: list[Track] | None = None if scn.barrier is None else []
         for tr, car, pl in shown:
+            if behind is not None and pl.scale > in_front + 1e-6:  # nearer than the arm
+                _arm(frame, scn, barrier.lift(scn.barrier, openings, t), (n, shift), behind)
+                behind = None
             paste(frame, tr, pl, n, shift, scn.legible_px, _smear(car, t, pl, scn, width))
+            if behind is not None:
+                behind.append(tr)
+        if behind is not None:
+            _arm(frame, scn, barrier.lift(scn.barrier, openings, t), (n, shift), behind)
         if shift != (0.0, 0.0):
             m = np.array([[1, 0, shift[0]], [0, 1, shift[1]]], np.float32)
             frame = cv2.warpAffine(frame, m, (width, height), borderMode=cv2.BORDER_REFLECT)

@@ -173,6 +173,26 @@ class Parked:
 
 
 @dataclass(frozen=True)
+class Barrier:
+    """A boom barrier at the camera's barrier line."""
+
+    side: str = "right"
+    """The kerb the cabinet stands on (``left`` / ``right``)."""
+    height_m: float = 1.0
+    """Height of the arm (and its pivot) above the road."""
+    move_s: float = 1.4
+    """Seconds the arm takes to swing up, or down."""
+    close_after_s: float = 0.8
+    """Seconds after a car cleared the line before the arm comes down."""
+    thickness_m: float = 0.1
+    """How tall the arm is (its stripes are this thick in the picture at the line)."""
+
+    def __post_init__(self) -> None:
+        if self.side not in ("left", "right"):
+            raise ValueError(f"barrier side {self.side!r}")
+
+
+@dataclass(frozen=True)
 class Scenario:
     """A named list of cars plus scene-wide settings (night, IR switch, shake, walkers...)."""
 
@@ -208,6 +228,8 @@ class Scenario:
     """Rain streaks, 0 (dry) to 1 (downpour)."""
     crf: int = 23
     """x264 constant rate factor of the encoding: higher compresses harder."""
+    barrier: Barrier | None = None
+    """A boom barrier at the barrier line (``clipgen/barrier.py``); None: no arm in view."""
     notes: str = ""
     """What a correct daemon should make of the clip (copied into the ground truth)."""
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
+from clipgen import barrier
 from clipgen.motion import stop_window
 from clipgen.render import Track
 from clipgen.scene import PLATE_STYLES, Car, Scenario, ir_mode
@@ -109,5 +110,7 @@ def truth_of(  # noqa: PLR0917 - mirrors make_clip's arguments
             "noise": scn.noise,
             "light": scn.light,
         },
+        "barrier": None if scn.barrier is None else {
+            **asdict(scn.barrier), "arm_row": barrier.arm_row(scn, size)},
         "notes": scn.notes,
     }
