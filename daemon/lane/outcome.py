@@ -57,7 +57,17 @@ NEAR = 0.8
 """A plateless vehicle reached the barrier: its box's bottom edge this far down the ROI."""
 
 TRAVEL = 0.3
-"""... having been first seen at least this share of the ROI's height further up."""
+"""... having been first seen at least this share of the ROI's height further up. A
+vehicle-sized box whose bottom edge is this much lower than the last one's, seen
+:data:`APART_S` before, after boxes that stayed put (within a third of this), is another
+thing's, and the travel counts from it: held-out seeds 1 and 14 with a barrier arm inside
+the ROI (``bench_selection.py --barrier``), the arm rising at the far end while a plateless
+car waited opened a new passage, and the car pulling away "came down the lane" in it. (A
+car's own box flickers by as much when its lower edge fades for a frame, but it has
+travelled by then.)"""
+
+APART_S = 0.5
+"""... "before": at least this long (the arm stopped, the car waited, then pulled away)."""
 
 PLATE_BOXES = 32
 """How many frames' vehicle boxes :attr:`OpenPassage.plate_boxes` keeps (a call goes for
@@ -118,6 +128,8 @@ class OpenPassage:
     is that car leaving (its box mistaken for a newcomer), never a plateless passage."""
     span: tuple[float, float, float] | None = None
     """Bottom edge (share of the ROI height) of the vehicle-sized box: first, least, most."""
+    vehicle_last: tuple[float, float] | None = None
+    """... and in the last frame it was seen, and that frame's pts (:data:`TRAVEL`)."""
     vehicle_frame: Frame | None = None
     """The frame where that box came nearest (a plateless passage's snapshot)."""
     watch_pts: float = -1e9
@@ -241,6 +253,10 @@ def note_vehicle(op: OpenPassage, frame: Frame, bbox: Rect, roi: Rect) -> bool:
             op.span = (bottom, bottom, -1.0)  # first seen far up the lane (:data:`FAR_W`)
         return False
     first, low, high = op.span if op.span is not None else (bottom, bottom, -1.0)
+    last, at = op.vehicle_last or (bottom, frame.pts)
+    if bottom - last >= TRAVEL and frame.pts - at >= APART_S and high - first < TRAVEL / 3:
+        first, low, high = bottom, bottom, -1.0  # not the box that was followed (TRAVEL)
+    op.vehicle_last = (bottom, frame.pts)
     if bottom > high:
         op.vehicle_frame = frame
     op.span = (first, min(low, bottom), max(high, bottom))

@@ -367,6 +367,22 @@ def test_a_newcomer_after_the_car_at_the_barrier_pulled_away_is_still_a_newcomer
     assert [p.plate for p in run.passages] == [None, None]
 
 
+def test_a_barrier_arm_rising_while_a_plateless_car_waits_is_no_second_plateless_car() -> None:
+    """Held-out seeds 1 and 14 with a barrier arm inside the ROI: a plateless car waits at
+    the barrier, the arm rises at the far end (a lane-wide box at the ROI's top edge, taken
+    for a newcomer), the car pulls away. Was two plateless passages: the second one's first
+    vehicle box was the arm's, so the car leaving "came down the lane" in it."""
+    arm = Rect(300, 0, 340, 40)
+
+    def box(pts: float) -> Rect:
+        if pts < 6.0:
+            return coming(1.0)(pts)  # type: ignore[operator, no-any-return]
+        return arm if pts < 7.0 else Rect(170, 155, 300, 200)  # the car, pulling away at 8 s
+    run = drive("local", lambda _pts: None, cloud_says(None), [(1.0, 3.0), (6.0, 7.0),
+                (8.0, 9.5)], box=box, occupied=((3.0, 6.0), (7.0, 8.0)), seconds=14.0)
+    assert [p.plate for p in run.passages] == [None]
+
+
 def test_a_plated_car_right_behind_a_plateless_one_gets_its_own_passage() -> None:
     """Back to back: the plateless car reached the barrier, the next one enters at the far
     end before the lane cleared; its plate must not be the first car's."""

@@ -5,7 +5,9 @@ scenario clip replayed through the real detector, tracker and local reader."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import cv2
 import numpy as np
@@ -46,18 +48,22 @@ CAMERA = CameraConfig(id="entry-1", url="rtsp://cam/stream", roi=ROI)
 T0 = datetime(2026, 12, 6, 8, 0, tzinfo=UTC)
 
 
-def replay(reader: LocalPlateReader, name: str, start_s: float = 0.0, *, tail_s: float = 4.0,
-           outage_s: float = 0.0, exposure: float = 1.0,
-           standing_probe_s: float = 0.0) -> list[str | None]:
+def replay(reader: LocalPlateReader, name: str | Any, start_s: float = 0.0, *,
+           tail_s: float = 4.0, outage_s: float = 0.0, exposure: float = 1.0,
+           standing_probe_s: float = 0.0, roi_top: float = 0.25) -> list[str | None]:
     """The scenario rendered at 640x360 from ``start_s`` (the daemon starting then; or,
     ``outage_s``, its frames before that, then none until ``start_s``: the camera was
     away), at ``exposure`` times the brightness from ``start_s`` on, through the real motion
     detector and ``local_first`` tracker, the lane's ROI read by ``reader``, every reading
-    awaited (``standing_probe_s``: passage.standing_probe_s); the published plates."""
-    roi_y = int(0.25 * SIZE[1])
-    tracker = PassageTracker(CAMERA, PassageConfig(standing_probe_s=standing_probe_s), "lot-a",
+    awaited (``standing_probe_s``: passage.standing_probe_s); the published plates.
+    ``name``: a scenario's name or a ``clipgen`` Scenario (rendered at 640x360);
+    ``roi_top``: the lane ROI's top edge (share of the frame height)."""
+    roi_y = int(roi_top * SIZE[1])
+    roi = [(0.0, roi_top), (1.0, roi_top), (1.0, 1.0), (0.0, 1.0)]
+    camera = CAMERA.model_copy(update={"roi": roi})
+    tracker = PassageTracker(camera, PassageConfig(standing_probe_s=standing_probe_s), "lot-a",
                              gate=GateSettings(mode="local_first", min_plate_width_px=50))
-    det = MotionDetector(SIZE, ROI, MotionConfig())
+    det = MotionDetector(SIZE, roi, MotionConfig())
     plates: list[str | None] = []
 
     def local_read(action: ReadLocal, pts: float) -> PlateRead:
@@ -78,7 +84,8 @@ def replay(reader: LocalPlateReader, name: str, start_s: float = 0.0, *, tail_s:
         settle(tracker, actions, pts, local=local_read, cloud=no_call,
                emitted=lambda passage, _pts: plates.append(passage.plate))
 
-    _, _, frames, _ = load_make_clip().render(name, SIZE)
+    scn = name if isinstance(name, str) else replace(name, size=None)
+    _, _, frames, _ = load_make_clip().render(scn, SIZE)
     seq, pts, image = 0, 0.0, None
     for n, rendered in enumerate(frames):
         pts = n / 25
