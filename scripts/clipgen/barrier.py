@@ -119,7 +119,7 @@ def _geometry(scn: Scenario, width: int) -> tuple[float, float, float, float]:
 
 def line_scale(scn: Scenario, width: int) -> float:
     """px per metre at the arm's line: a car drawn at a larger scale is in front of it."""
-    return width / 1280.0 * scn.camera.focal / line_m(scn)
+    return _geometry(scn, width)[3]
 
 
 def _points(scn: Scenario, up: float, width: int) -> list[tuple[float, float]]:

@@ -214,9 +214,6 @@ def _arm(
 ) -> None:
     """Draw the barrier arm ``up`` (0-1) raised in frame ``at[0]``; a plate it crosses in a
     car drawn ``behind`` it is not legible in that frame (``at[1]``: the frame's shake)."""
-    bar = scn.barrier
-    if bar is None:
-        return
     barrier.draw(frame, scn, up)
     n, (sx, sy) = at
     for tr in behind:
@@ -296,16 +293,17 @@ def frames(
             if isinstance(tr.car, Car) and (pl := place(tr.car, t, width, cam)) is not None
         ]
         shown.sort(key=lambda p: p[2].scale)
+        up = barrier.lift(scn.barrier, openings, t) if scn.barrier is not None else 0.0
         behind: list[Track] | None = None if scn.barrier is None else []
         for tr, car, pl in shown:
             if behind is not None and pl.scale > in_front + 1e-6:  # nearer than the arm
-                _arm(frame, scn, barrier.lift(scn.barrier, openings, t), (n, shift), behind)
+                _arm(frame, scn, up, (n, shift), behind)
                 behind = None
             paste(frame, tr, pl, n, shift, scn.legible_px, _smear(car, t, pl, scn, width))
             if behind is not None:
                 behind.append(tr)
         if behind is not None:
-            _arm(frame, scn, barrier.lift(scn.barrier, openings, t), (n, shift), behind)
+            _arm(frame, scn, up, (n, shift), behind)
         if shift != (0.0, 0.0):
             m = np.array([[1, 0, shift[0]], [0, 1, shift[1]]], np.float32)
             frame = cv2.warpAffine(frame, m, (width, height), borderMode=cv2.BORDER_REFLECT)
