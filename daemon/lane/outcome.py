@@ -23,6 +23,7 @@ call gave one (a plate on a screen stays ``非实体车牌`` whoever read its te
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -80,7 +81,7 @@ WATCH_S = 0.5
 """Once a passage is decided, the local reader still looks at one frame per this much stream
 time while the lane is busy: a car following so closely that the motion of both never
 parts (the first leaving as the next one comes down the lane) shows itself by its plate
-(:func:`next_vehicle`)."""
+(``nextplate.next_vehicle``)."""
 
 OWN_SEEN_S = 2 * WATCH_S
 """A decided passage's vehicle whose plate a watched reading saw this recently is still in
@@ -91,11 +92,6 @@ holds this long after motion started afresh at the barrier (the box's bottom edg
 :data:`NEAR`): the vehicle that stood there pulls away, plate or none (the ``no_plate_car``
 scenario at 0.5-0.7x brightness: its roof's box 0.24 s after it moved off, and a second
 plateless passage)."""
-
-OTHER_CHARS = 3
-"""A plate differing from the decided one in this many characters is another vehicle's (a
-misread of the same plate differs in one or two)."""
-
 
 @dataclass(eq=False)
 class OpenPassage:
@@ -139,8 +135,13 @@ class OpenPassage:
     the barrier pulled away (:data:`OWN_SEEN_S`)."""
     watched: dict[int, Frame] = field(default_factory=dict)
     """Those frames, until their reading comes back."""
-    others: dict[str, list[Rect]] = field(default_factory=dict)
-    """Another vehicle's plate read in them: where its box was each time."""
+    others: dict[str, list[tuple[Rect, bool]]] = field(default_factory=dict)
+    """Another vehicle's plate read in the passage's frames (and misreads of it): where its
+    box was each time, and whether it was read surely (daemon/lane/nextplate.py)."""
+    own: Counter[str] = field(default_factory=Counter)
+    """The valid plates the reader read in the passage's frames, taken as its vehicle's."""
+    own_read_pts: float = -1e9
+    """When the last of them was read."""
     boxes: dict[int, Rect] = field(default_factory=dict)
     """The vehicle's box in each frame offered to the reader, until its reading comes back."""
     box_frame: tuple[int, int] | None = None
@@ -223,24 +224,6 @@ def watch(op: OpenPassage, frame: Frame, now: float) -> bool:
     return True
 
 
-def next_vehicle(op: OpenPassage, read: PlateRead, agree: int) -> Frame | None:
-    """The frame of a watched reading that shows the next vehicle: a valid plate other than
-    the decided one (:data:`OTHER_CHARS`), read ``agree`` times, its box moving (a parked
-    car's plate in the picture stays put)."""
-    frame = op.watched.pop(read.frame_seq, None)
-    plate = plates.clean(read.plate) if read.ok and read.rect is not None else None
-    if frame is None or plate is None or read.rect is None or op.plate is None:
-        return None
-    differ = sum(a != b for a, b in zip(plate, op.plate, strict=False))
-    if differ + abs(len(plate) - len(op.plate)) < OTHER_CHARS:
-        op.own_seen_pts = max(op.own_seen_pts, frame.pts)  # the decided car, still here
-        return None
-    seen = op.others.setdefault(plate, [])
-    seen.append(read.rect)
-    moved = abs(seen[-1].x - seen[0].x) + abs(seen[-1].y - seen[0].y)
-    return frame if len(seen) >= agree and moved >= max(2, read.rect.height // 2) else None
-
-
 def note_vehicle(op: OpenPassage, frame: Frame, bbox: Rect, roi: Rect) -> bool:
     """Record a moving box's extent for :func:`went_by_bare`; True if it is vehicle-sized
     (:data:`VEHICLE_W` wide, not :data:`FLAT`)."""
@@ -309,8 +292,13 @@ def make_passage(  # noqa: PLR0917 - the tracker's one call site
     )
 
 
-def note_reading(op: OpenPassage, read: PlateRead) -> None:
-    """Keep a local reading (screened: own plate, fixtures) as evidence about ``op``."""
+def note_reading(op: OpenPassage, read: PlateRead, now_pts: float) -> None:
+    """Keep a local reading (screened: own plate, fixtures, another vehicle's) as evidence
+    about ``op``."""
+    plate = plates.clean(read.plate) if read.ok else None
+    if plate is not None:
+        op.own[plate] += 1
+        op.own_read_pts = now_pts
     if read.ok or read.box_found:  # the reads table keeps what the reader saw
         op.reads.append(read)
         op.own_evidence = op.own_evidence or (read.box_found and not op.jumped)

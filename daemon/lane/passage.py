@@ -26,7 +26,8 @@ first (:class:`ReadLocal`) and its readings decide the cloud calls; a passage it
 plate in closes silently whatever the motion did, unless a vehicle-sized box came down the
 lane, the lane occupied, and the reader found no plate box in its frames (``went_by_bare``: one
 plateless passage); a passage with plate evidence and no cloud plate closes with the best
-local reading (``provider`` local), else plateless.
+local reading (``provider`` local), else plateless. A plate read in its frames that is not
+its vehicle's ends it and opens the newcomer's (daemon/lane/nextplate.py).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from uuid import uuid4
 from daemon import plates
 from daemon.config.models import CameraConfig, PassageConfig
 from daemon.domain import Frame, MotionResult, PlateRead, Rect
-from daemon.lane import newcomer, outcome, standing
+from daemon.lane import newcomer, nextplate, outcome, standing
 from daemon.lane.actions import Action, EmitPassage, ReadLocal, SendCandidate
 from daemon.lane.dedup import RecentPlates
 from daemon.lane.fixtures import FIXED_READS, Fixtures
@@ -94,10 +95,8 @@ class PassageTracker:
     def in_flight(self) -> bool:
         """True while the open passage waits for an OCR answer (cloud or local)."""
         op = self._open
-        if op is None:
-            return False
-        local = isinstance(op.policy, PlateGate) and op.policy.local_in_flight
-        return op.policy.in_flight or local
+        return op is not None and (op.policy.in_flight or (
+            isinstance(op.policy, PlateGate) and op.policy.local_in_flight))
 
     def on_frame(
         self, frame: Frame, motion: MotionResult, decided_at: datetime | None = None
@@ -140,8 +139,11 @@ class PassageTracker:
         if motion.occupied or (op.standing and standing.holds(
                 op.started_pts, op.plate is not None, now, self.cfg.standing_probe_s)):
             op.last_motion_pts = now  # a stopped car absorbed by the background is still there
-        look = self._probe(op, frame) if op.standing else self._look(op, frame, motion, roi)
-        actions.extend(look)
+        if op.standing:  # a probe (daemon/lane/standing.py): every frame the reader can take
+            probe = standing.probe(op, frame, self.cfg.standing_probe_s)
+            actions.extend([ReadLocal(probe, op.id)] if probe is not None else [])
+        else:
+            actions.extend(self._look(op, frame, motion, roi))
         if self._due(op, now):
             actions.extend(self._close(now, decided_at or frame.wall))
         return actions
@@ -184,14 +186,6 @@ class PassageTracker:
         if decided and outcome.watch(op, frame, now):
             return [ReadLocal(frame, op.id)]  # decided: is the next car behind it?
         return []
-
-    def _probe(self, op: OpenPassage, frame: Frame) -> list[Action]:
-        """A standing passage's probe (daemon/lane/standing.py): every frame it can take."""
-        probing = frame.pts - op.started_pts < self.cfg.standing_probe_s
-        if op.plate is not None or not probing or not isinstance(op.policy, PlateGate):
-            return []
-        local = op.policy.offer(frame, 0.0, frame.pts)
-        return [] if local is None else [ReadLocal(local, op.id)]
 
     def _start(self, frame: Frame, roi: Rect) -> OpenPassage:
         """A new passage from this frame on, with the send policy of the configured reader."""
@@ -262,17 +256,25 @@ class PassageTracker:
             kept = standing.screen(kept, read.image_size, self.camera, self.cfg,
                                    self.gate.min_plate_width_px)
         read = self.fixtures.screen(kept, read, now_pts, learn=not (recent or op.standing))
-        outcome.note_reading(op, read)
+        read, newcomer_frame = nextplate.other_plate(
+            op, read, gate, gate.reading_frame(read.frame_seq), now_pts)
+        if newcomer_frame is not None:
+            return self._split(op, read, newcomer_frame, now_pts, decided_at)
+        outcome.note_reading(op, read, now_pts)
         step = gate.on_local(read, now_pts, lambda p: self._recent.duplicate(p, now_pts))
         return self._gate_step(op, gate, step, now_pts, decided_at)
 
     def _watched(self, op: OpenPassage, read: PlateRead, now_pts: float,
                  decided_at: datetime | None) -> list[Action]:
         """A reading of a decided passage's frame: the next vehicle's plate ends it and opens
-        the newcomer's passage (``outcome.next_vehicle``)."""
-        frame = outcome.next_vehicle(op, read, self.gate.agree_frames if self.gate else 2)
-        if frame is None:
-            return []
+        the newcomer's passage (``nextplate.next_vehicle``)."""
+        frame = nextplate.next_vehicle(op, read, self.gate.agree_frames if self.gate else 2)
+        return [] if frame is None else self._split(op, read, frame, now_pts, decided_at)
+
+    def _split(self, op: OpenPassage, read: PlateRead, frame: Frame, now_pts: float,
+               decided_at: datetime | None) -> list[Action]:
+        """``read`` of ``frame`` is the next vehicle's plate (daemon/lane/nextplate.py): close
+        ``op``, open the newcomer's passage from that frame on."""
         log.debug("%s: %s behind passage %s", self.camera.id, read.plate, op.id)
         actions = self._close(now_pts, decided_at or frame.wall)
         self._open = self._start(frame, self._roi_for(frame))
@@ -316,10 +318,8 @@ class PassageTracker:
 
     def flush(self, now_pts: float, decided_at: datetime | None = None) -> list[Action]:
         """Close whatever is open (end of a clip, shutdown)."""
-        if self._open is None:
-            return []
-        wall = decided_at or (self._open.started_wall)
-        return self._close(now_pts, wall)
+        op = self._open
+        return [] if op is None else self._close(now_pts, decided_at or op.started_wall)
 
     # -- internals -----------------------------------------------------------------
 
@@ -337,8 +337,7 @@ class PassageTracker:
         return plates.clean(read.plate)
 
     def _close(self, now_pts: float, decided_at: datetime) -> list[Action]:
-        op = self._open
-        self._open = None
+        op, self._open = self._open, None
         if op is None:
             return []
         if op.plate is not None:

@@ -43,11 +43,10 @@ Pure logic, no I/O; the clock is the frame ``pts`` passed in.
   give the same plate, each character with :data:`FUSED_SHARE` of the probability: one
   sure 苏 after ten frames guessing the province at 5-40 % is not final.
   scripts/bench_reader.py, held-out 13-24: 0.14 % of the sure readings wrong, 17 % of the
-  others (1-12: 0 % and 39 %; 25-36: 0.37 % and 24 %). A passage with no final reading
-  calls the cloud (``local_first``) or closes with its most frequent reading (``local``,
-  offline) carrying
-  no more confidence than its weakest character (:func:`honest_confidence`), so an allow on
-  it needs that character at ``access.local_min_confidence``.
+  others (1-12: 0 % and 39 %; 25-36: 0.37 % and 24 %). A passage with no final reading calls
+  the cloud (``local_first``) or closes with its most frequent reading (``local``, offline)
+  carrying no more confidence than its weakest character (:func:`honest_confidence`), so an
+  allow on it needs that character at ``access.local_min_confidence``.
 """
 
 from __future__ import annotations
@@ -172,10 +171,8 @@ class PlateGate:
         self._last_sent_pts: float | None = None
         self._sent: tuple[bool, int] = (False, 0)
         """(read surely, plate box width) of the frame last sent to the cloud."""
-        self._no_plate = False
-        """The cloud found no plate in the frame last sent."""
-        self._no_plates = 0
-        """"No plate" answers the passage got."""
+        self._no_plate, self._no_plates = False, 0
+        """The cloud found no plate in the frame last sent; the "no plate" answers it got."""
         self._valid: Counter[str] = Counter()
         self._sure: Counter[str] = Counter()
         self._best: dict[str, tuple[PlateRead, Frame | None]] = {}
@@ -221,6 +218,10 @@ class PlateGate:
         """The frame of the most confident local reading of ``plate`` (for the snapshot)."""
         best = self._best.get(plate)
         return best[1] if best else None
+
+    def reading_frame(self, seq: int) -> Frame | None:
+        """The frame ``seq`` the reader has, until :meth:`on_local` takes its reading."""
+        return self._reading.get(seq)
 
     def release_frames(self) -> None:
         """The passage is decided: keep the readings, let go of the pictures (each pins a

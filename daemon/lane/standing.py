@@ -41,7 +41,9 @@ from dataclasses import replace
 
 from daemon import plates
 from daemon.config.models import CameraConfig, PassageConfig
-from daemon.domain import PlateRead, Rect
+from daemon.domain import Frame, PlateRead, Rect
+from daemon.lane.outcome import OpenPassage
+from daemon.lane.plategate import PlateGate
 from daemon.lane.selection import roi_bounds
 
 STANDING_HOLD_S = 120.0
@@ -70,6 +72,15 @@ def holds(started_pts: float, decided: bool, now: float, probe_s: float) -> bool
     """The standing passage that started at ``started_pts`` stays open at ``now``: the probe
     is still looking, or it was ``decided`` and the car may still be there."""
     return now - started_pts < (STANDING_HOLD_S if decided else probe_s)
+
+
+def probe(op: OpenPassage, frame: Frame, probe_s: float) -> Frame | None:
+    """The standing passage ``op``'s frame for the reader: undecided, every frame the reader
+    can take (:meth:`PlateGate.offer`) for ``probe_s``."""
+    probing = frame.pts - op.started_pts < probe_s
+    if op.plate is not None or not probing or not isinstance(op.policy, PlateGate):
+        return None
+    return op.policy.offer(frame, 0.0, frame.pts)
 
 
 def inside(polygon: Sequence[tuple[float, float]], x: float, y: float) -> bool:

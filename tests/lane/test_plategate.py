@@ -594,3 +594,55 @@ def test_a_decided_passage_lets_go_of_the_pictures_it_read() -> None:
     [p] = run.passages
     assert p.plate == PLATE and p.provider == "local" and run.decided_pts[0] < 4.0
     assert alive and held == []
+
+
+# ---- the next car read before the one ahead was decided: told by its plate too
+
+
+def after_a_gap(first: int, second: int = 96) -> Local:
+    """京A12345 read at ``first`` until 3 s (its car drives off), nothing until 5 s, then the
+    next car's plate (the lane never quiet: a barrier arm moving), first misread and unsure
+    (粤B67899 at 60), from 5.3 s 粤B67890 at ``second``."""
+    def see(pts: float) -> tuple[str | None, int, int] | None:
+        if 1.0 <= pts < 3.0:
+            return PLATE, first, 140
+        if pts < 5.0:
+            return None
+        return ("粤B67899", 60, 140) if pts < 5.3 else ("粤B67890", second, 140)
+    return see
+
+
+def down_the_lane(pts: float) -> int:
+    return 100 + round(20 * pts)
+
+
+@pytest.mark.parametrize("mode", ["local_first", "local"])
+def test_the_next_car_read_behind_an_undecided_one_gets_its_own_passage(mode: str) -> None:
+    # held-out seed 17 with a barrier arm: the first car's night plate never read surely
+    run = drive(mode, after_a_gap(70), NO_PLATE, [(1.0, 11.0)], plate_y=down_the_lane)
+    assert [p.plate for p in run.passages] == [PLATE, "粤B67890"]
+    assert run.passages[0].provider == "local" and run.passages[0].confidence <= 70
+    assert run.decided_pts[1] < 6.5  # its plate box moved half its height: 1 s here
+
+
+def test_in_cloud_mode_the_next_cars_plate_is_no_call_for_the_one_ahead() -> None:
+    def cloud(send: SendCandidate) -> PlateRead:
+        seen = "粤B67890" if send.frame.pts >= 5.0 else None
+        return cloud_says(seen, code="FailedOperation.OcrFailed")(send)
+
+    run = drive("cloud", after_a_gap(70), cloud, [(1.0, 11.0)], plate_y=down_the_lane)
+    assert [p.plate for p in run.passages] == [PLATE, "粤B67890"]
+    assert [p.provider for p in run.passages] == ["local", "tencent"]
+    assert all(p.ocr_calls == 1 for p in run.passages)
+
+
+def test_a_plate_misread_until_the_car_came_closer_is_one_passage() -> None:
+    # far up the lane the reader saw another valid plate, then the right one, with no gap
+    far = lambda pts: (("粤B67890", 70, 140) if pts < 2.0 else (PLATE, 96, 140))  # noqa: E731
+    run = drive("local_first", far, NO_PLATE, [(1.0, 6.0)], plate_y=down_the_lane)
+    assert [p.plate for p in run.passages] == [PLATE]
+
+
+def test_a_plate_that_stays_put_behind_an_undecided_car_is_no_new_passage() -> None:
+    run = drive("local", after_a_gap(70), cloud_says(None), [(1.0, 11.0)])
+    assert len(run.passages) == 1

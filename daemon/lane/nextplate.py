@@ -1,0 +1,92 @@
+"""The next vehicle told by its plate: a reading in an open passage's frames of a plate that
+is not its own vehicle's ends the passage and opens the newcomer's (the tracker splits it).
+
+Pure, no I/O; the clock is the frame ``pts`` (or the reading's arrival) passed in. The motion
+rules (daemon/lane/newcomer.py) split a passage when the moving box jumps back up the lane;
+these catch the next vehicle the motion never parted from the first:
+
+- **Decided** (:func:`next_vehicle`): the local reader still looks at a frame now and then
+  (``outcome.WATCH_S``); a valid plate unlike the decided one is a car following closely.
+- **Undecided** (:func:`other_plate`): a valid plate unlike every plate the passage read, after
+  its own plate was read ``agree`` times and then not for :data:`QUIET_READ_S`: its car
+  left and the next one came in before the lane was quiet for ``clear_after_s`` (held-out
+  seed 17 with a barrier arm: a night plate in rain read 豫, 苏, 皖 or 琼, never surely; the
+  arm kept the lane busy and the next car turned in from a side street 1.4 s later, so its
+  plate decided the first car's passage and the first car had no record). Such a reading is
+  kept out of the passage (no cloud call for it, no final reading of it).
+
+Either way the newcomer's plate (or misreads of it) must be read ``agree`` times with its box
+moving (a parked car's plate stays put), for an undecided passage once surely, before the
+passage ends (:func:`_seen_moving`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from daemon import plates
+from daemon.domain import Frame, PlateRead, Rect
+from daemon.lane.outcome import OpenPassage
+from daemon.lane.plategate import PlateGate, weakest
+
+OTHER_CHARS = 3
+"""A plate differing from the passage's own in this many characters is another vehicle's (a
+misread of the same plate differs in one or two)."""
+
+QUIET_READ_S = 1.0
+"""An undecided passage's own plate not read for this long: its car left the reader's view.
+One car's readings go from a misread to the right plate from one frame to the next, not
+after a second in which the reader read nothing of it."""
+
+
+def differ(a: str, b: str) -> int:
+    """Characters in which plates ``a`` and ``b`` differ (position by position)."""
+    return sum(x != y for x, y in zip(a, b, strict=False)) + abs(len(a) - len(b))
+
+
+def next_vehicle(op: OpenPassage, read: PlateRead, agree: int) -> Frame | None:
+    """The frame of a watched reading of a decided passage that shows the next vehicle: a
+    valid plate other than the decided one (:data:`OTHER_CHARS`), read ``agree`` times, its
+    box moving."""
+    frame = op.watched.pop(read.frame_seq, None)
+    plate = plates.clean(read.plate) if read.ok and read.rect is not None else None
+    if frame is None or plate is None or read.rect is None or op.plate is None:
+        return None
+    if differ(plate, op.plate) < OTHER_CHARS:
+        op.own_seen_pts = max(op.own_seen_pts, frame.pts)  # the decided car, still here
+        return None
+    return frame if _seen_moving(op, plate, read.rect, agree, sure=True) else None
+
+
+def other_plate(
+    op: OpenPassage, read: PlateRead, gate: PlateGate, frame: Frame | None, now_pts: float
+) -> tuple[PlateRead, Frame | None]:
+    """An undecided passage's local reading (screened) and the frame where the passage ends,
+    if it does: when ``read`` is another vehicle's plate (above), read ``agree`` times (once
+    surely), its box moving, and no cloud call is out, ``frame`` (the newcomer's); until then
+    the reading with no plate box (no evidence about this vehicle) and None; else ``read``
+    and None."""
+    plate = plates.clean(read.plate) if read.ok and read.rect is not None else None
+    if plate is None or read.rect is None or op.plate is not None or op.standing:
+        return read, None
+    settings = gate.settings
+    own = any(differ(plate, p) < OTHER_CHARS for p in op.own)
+    first = max(op.own.values(), default=0) >= settings.agree_frames
+    if own or not first or now_pts - op.own_read_pts < QUIET_READ_S:
+        return read, None
+    sure = weakest(read) >= settings.char_min_confidence
+    if _seen_moving(op, plate, read.rect, settings.agree_frames, sure) and not gate.in_flight:
+        return read, frame
+    return replace(read, ok=False, plate=None, rect=None, box_found=False), None
+
+
+def _seen_moving(op: OpenPassage, plate: str, rect: Rect, agree: int, sure: bool) -> bool:
+    """``plate`` or a misread of it (:data:`OTHER_CHARS`) has now been read ``agree`` times
+    in the passage's frames (this time in ``rect``, ``sure``ly or not), once surely, its box
+    moving between the first and the last reading (:attr:`OpenPassage.others`)."""
+    key = next((seen for seen in op.others if differ(seen, plate) < OTHER_CHARS), plate)
+    seen = op.others.setdefault(key, [])
+    seen.append((rect, sure))
+    moved = abs(rect.x - seen[0][0].x) + abs(rect.y - seen[0][0].y)
+    surely = any(was_sure for _, was_sure in seen)
+    return len(seen) >= agree and surely and moved >= max(2, rect.height // 2)
