@@ -185,6 +185,10 @@ def test_operator_page_in_chromium(tmp_path: Path, clips: ClipStore,
             store={"url": f"sqlite:///{tmp_path}/g.db", "snapshots": str(tmp_path / "snap")},
             mqtt={"enabled": True, "port": broker.port, "gate_command": True},
             ocr={"timeout_s": 15.0},  # RapidOCR on a shared 2-core box takes 2-4 s a read
+            # Every loop of the 23-s clip is new passages: on a slow host the first car can be
+            # read before its allow entry is added, and the dedup window (30 s from its
+            # departure) would swallow its next loop too.
+            passage={"dedup_window_s": 0},
             web={"enabled": True, "port": 0,
                  "users": [{"name": USER, "password_hash": _HASH}]},
         )
