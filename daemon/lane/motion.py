@@ -239,24 +239,24 @@ class MotionDetector:
         if boxes is None and occupied and fraction > 0:
             boxes = self._blobs(active)
             main = max(boxes, key=lambda b: b[2] * b[3]) if boxes else None
+        occ_boxes = self._blobs(occ_mask) if occupied and occ_mask is not None else []
         bbox: Rect | None = None
         if main is not None and boxes:
             bbox = self._to_full(vehicle or self._union(boxes, main, active.shape), image)
         else:
-            bbox = self._occupied_box(occ_mask, image) if occupied else None
-        return MotionResult(
-            moving=self._moving, fraction=fraction, bbox=bbox, occupied=occupied
-        )
+            bbox = self._occupied_box(occ_boxes, image)
+        low = max((y + h for _, y, _, h in occ_boxes), default=0) / self.small_size[1]
+        return MotionResult(moving=self._moving, fraction=fraction, bbox=bbox, occupied=occupied,
+                            occupied_bottom=low if occ_boxes else None)
 
-    def _occupied_box(self, occ_mask: Image | None, image: Image) -> Rect | None:
+    def _occupied_box(
+        self, occ_boxes: list[tuple[int, int, int, int]], image: Image
+    ) -> Rect | None:
         """The full-frame box of what occupies the lane (a stopped vehicle), if any."""
-        if occ_mask is None:
-            return None
-        occ_boxes = self._blobs(occ_mask)
         if not occ_boxes:
             return None
         big = max(occ_boxes, key=lambda b: b[2] * b[3])
-        return self._to_full(self._union(occ_boxes, big, occ_mask.shape), image)
+        return self._to_full(self._union(occ_boxes, big, self._mask.shape), image)
 
     def _first(self, grey: Image, now: float) -> MotionResult:
         """The first frame is the background and the empty-lane picture: nothing moves yet."""

@@ -70,6 +70,15 @@ travelled by then.)"""
 APART_S = 0.5
 """... "before": at least this long (the arm stopped, the car waited, then pulled away)."""
 
+LEFT_UP = 0.5
+"""An occupied lane keeps a passage open (its car may wait at the barrier, absorbed by the
+background) unless its vehicle came down to the barrier (:data:`NEAR`) and the lowest thing
+occupying the lane now ends this share of the ROI's height above the lowest point that
+vehicle reached: a barrier arm left up for the next car, a car queueing up the lane
+(:func:`held`). Held-out seed 13 with the arm inside the ROI: the arm stayed up, still,
+4.5 s after the first car had gone, its undecided passage stayed open and took in the fast
+plateless car behind it."""
+
 PLATE_BOXES = 32
 """How many frames' vehicle boxes :attr:`OpenPassage.plate_boxes` keeps (a call goes for
 one of the newest frames with a plate box)."""
@@ -244,6 +253,15 @@ def note_vehicle(op: OpenPassage, frame: Frame, bbox: Rect, roi: Rect) -> bool:
         op.vehicle_frame = frame
     op.span = (first, min(low, bottom), max(high, bottom))
     return True
+
+
+def held(op: OpenPassage, occupied_bottom: float | None, roi: Rect, frame_height: int) -> bool:
+    """The lane, occupied down to ``occupied_bottom`` (a share of the frame's height; None:
+    unknown), may still hold ``op``'s vehicle (:data:`LEFT_UP`)."""
+    if occupied_bottom is None or op.max_bottom < NEAR:
+        return True
+    bottom = (occupied_bottom * frame_height - roi.y) / max(1, roi.height)
+    return bottom >= op.max_bottom - LEFT_UP
 
 
 def went_by_bare(op: OpenPassage, exit_lane: bool) -> bool:

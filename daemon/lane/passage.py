@@ -136,14 +136,15 @@ class PassageTracker:
         op = self._open
         if op is None:
             return actions
-        if motion.occupied or (op.standing and standing.holds(
+        occupied = motion.occupied and outcome.held(op, motion.occupied_bottom, roi, frame.height)
+        if occupied or (op.standing and standing.holds(
                 op.started_pts, op.plate is not None, now, self.cfg.standing_probe_s)):
             op.last_motion_pts = now  # a stopped car absorbed by the background is still there
         if op.standing:  # a probe (daemon/lane/standing.py): every frame the reader can take
             probe = standing.probe(op, frame, self.cfg.standing_probe_s)
             actions.extend([ReadLocal(probe, op.id)] if probe is not None else [])
         else:
-            actions.extend(self._look(op, frame, motion, roi))
+            actions.extend(self._look(op, frame, motion, roi, occupied))
         if self._due(op, now):
             actions.extend(self._close(now, decided_at or frame.wall))
         return actions
@@ -155,11 +156,12 @@ class PassageTracker:
         return (quiet >= self.cfg.clear_after_s and not waiting) or (
             now - op.started_pts >= self.cfg.max_open_s)
 
-    def _look(self, op: OpenPassage, frame: Frame, motion: MotionResult, roi: Rect) -> list[Action]:
+    def _look(self, op: OpenPassage, frame: Frame, motion: MotionResult, roi: Rect,
+              occupied: bool) -> list[Action]:
         """What to read in ``frame``: a candidate while the passage is undecided (only frames
         showing the vehicle), once decided a frame now and then to the local reader."""
         now = frame.pts
-        present = motion.moving or motion.occupied
+        present = motion.moving or occupied  # occupied where its vehicle may be (outcome.held)
         if op.plate is None and not op.policy.done and present and motion.bbox is not None:
             score = score_frame(
                 frame.analysis_image, motion.bbox, roi, op.prev_bbox,

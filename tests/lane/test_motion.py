@@ -165,6 +165,26 @@ def test_waiting_vehicle_stays_present() -> None:
     assert not any(r.occupied for r in after[1:])
 
 
+def test_the_occupied_bottom_is_where_the_lowest_thing_in_the_lane_ends() -> None:
+    """A barrier arm left up, still, far up the lane: occupied down to its lower edge only;
+    a car standing low in the lane as well: down to the car's."""
+    det = MotionDetector((W, H), FULL, MotionConfig())
+    bg = background()
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        assert det.update(jitter(bg, rng), i / 10).occupied_bottom is None
+    arm = with_box(bg, 0, 40, 260, 30)  # rows 40-69 of 360
+    results = [det.update(jitter(arm, rng), 0.3 + i / 10) for i in range(60)]
+    assert not results[-1].moving and results[-1].occupied
+    assert results[-1].occupied_bottom is not None
+    assert abs(results[-1].occupied_bottom - 70 / H) < 0.04
+    both = with_box(arm, 200, 200, 220, 140)  # a car at the barrier, rows 200-339
+    results = [det.update(jitter(both, rng), 6.3 + i / 10) for i in range(60)]
+    assert not results[-1].moving and results[-1].occupied
+    assert results[-1].occupied_bottom is not None
+    assert abs(results[-1].occupied_bottom - 340 / H) < 0.04
+
+
 def test_ghost_after_relearn_does_not_hold_the_lane() -> None:
     """A car standing through a re-learn (IR switch) leaves no lane occupied for a minute."""
     det = MotionDetector((W, H), FULL, MotionConfig())

@@ -69,13 +69,16 @@ def drive(mode: str, local: Local, cloud: Cloud, moving: list[tuple[float, float
           occupied: tuple[tuple[float, float], ...] = (), failing: bool = False,
           vacant: tuple[tuple[float, float], ...] = (),
           plate_y: Callable[[float], int] = lambda _pts: 250, camera: CameraConfig = CAMERA,
-          probe: Callable[[float, Frame], None] | None = None, **gate: int) -> Run:
+          probe: Callable[[float, Frame], None] | None = None,
+          occupied_bottom: Callable[[float], float | None] = lambda _pts: None,
+          **gate: int) -> Run:
     """Frames at FPS; motion (``box``, by default low in the lane) during each ``moving``
     span; the lane occupied (a stopped car, no motion) during each ``occupied`` span, and
     not occupied during each ``vacant`` one even while something moves (the picture jitters
     but matches the empty lane);
     ``failing``: every local read is a ``LocalError``; ``plate_y``: pts -> the plate box's y;
-    ``probe(pts, frame)``: called with every frame before the tracker gets it."""
+    ``probe(pts, frame)``: called with every frame before the tracker gets it;
+    ``occupied_bottom``: pts -> ``MotionResult.occupied_bottom`` while occupied."""
     tracker = PassageTracker(camera, PassageConfig(), "lot-a",
                              gate=GateSettings(mode=mode, **gate))
     run = Run()
@@ -108,8 +111,10 @@ def drive(mode: str, local: Local, cloud: Cloud, moving: list[tuple[float, float
         on = any(a <= pts < b for a, b in moving)
         held = any(a <= pts < b for a, b in occupied)
         empty = any(a <= pts < b for a, b in vacant)
+        there = (on or held) and not empty
         motion = MotionResult(on, 0.2 if on else 0.0, box(pts) if on or held else None,
-                              occupied=(on or held) and not empty)
+                              occupied=there,
+                              occupied_bottom=occupied_bottom(pts) if there else None)
         frame = Frame(CAMERA.id, seq, pts, T0 + timedelta(seconds=pts), IMAGE)
         if probe is not None:
             probe(pts, frame)
@@ -381,6 +386,53 @@ def test_a_barrier_arm_rising_while_a_plateless_car_waits_is_no_second_plateless
     run = drive("local", lambda _pts: None, cloud_says(None), [(1.0, 3.0), (6.0, 7.0),
                 (8.0, 9.5)], box=box, occupied=((3.0, 6.0), (7.0, 8.0)), seconds=14.0)
     assert [p.plate for p in run.passages] == [None]
+
+
+ARM = Rect(0, 0, 220, 150)
+"""A barrier arm left up, still, in the far half of the lane (its lower edge at 0.42)."""
+
+
+def arm_then(later: Box) -> Box:
+    """A car coming down to the barrier (1-3 s), standing there until it pulls away at 4 s,
+    then the arm up for the next car; from 6.5 s ``later``."""
+    def box(pts: float) -> Rect:
+        if pts < 4.0:
+            return coming(1.0)(pts)  # type: ignore[operator, no-any-return]
+        return ARM if pts < 6.5 else later(pts)
+    return box
+
+
+def from_the_side(start: float) -> Box:
+    """A car coming in from a side street half-way down the lane (never at the ROI's top
+    edge, where the new-vehicle rule would see it) and down to the barrier in 1.5 s."""
+    def box(pts: float) -> Rect:
+        k = min(1.0, max(0.0, (pts - start) / 1.5))
+        bottom = round(180 + k * 175)
+        return Rect(170, bottom - 150, 300, 150)
+    return box
+
+
+def test_a_barrier_arm_left_up_does_not_hold_the_passage_of_the_car_gone_below_it() -> None:
+    """Held-out seed 13 with the arm inside the ROI: a car read unsurely drove through; the
+    arm stayed up, still, for the next one, a plateless car coming in fast from the side.
+    The arm occupied the lane and held the first passage open, which took the plateless car
+    in (one passage). The arm far above where the first car went is not that car."""
+    arm_low = lambda pts: 0.42 if pts < 6.5 or pts >= 8.5 else 0.99  # noqa: E731
+    run = drive("local", plate_from(2.0, conf=70, until=4.0), cloud_says(None),
+                [(1.0, 4.0), (6.5, 8.5)], box=arm_then(from_the_side(6.5)),
+                occupied=((4.0, 6.5), (8.5, 10.0)), occupied_bottom=arm_low, seconds=12.0)
+    assert [p.plate for p in run.passages] == [PLATE, None]
+
+
+def test_what_stands_low_in_the_lane_still_holds_the_passage() -> None:
+    """The same, but the car stands at the barrier under the raised arm (occupied down to
+    its bottom edge) while the plateless one comes in from the side: one passage, as ever
+    (the newcomer is not told apart here; the lane never cleared of the first car)."""
+    low = lambda _pts: 0.99  # noqa: E731
+    run = drive("local", plate_from(2.0, conf=70, until=4.0), cloud_says(None),
+                [(1.0, 4.0), (6.5, 8.5)], box=arm_then(from_the_side(6.5)),
+                occupied=((4.0, 6.5), (8.5, 10.0)), occupied_bottom=low, seconds=12.0)
+    assert [p.plate for p in run.passages] == [PLATE]
 
 
 def test_a_plated_car_right_behind_a_plateless_one_gets_its_own_passage() -> None:
