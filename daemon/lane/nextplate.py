@@ -15,9 +15,9 @@ these catch the next vehicle the motion never parted from the first:
   plate decided the first car's passage and the first car had no record). Such a reading is
   kept out of the passage (no cloud call for it, no final reading of it).
 
-Either way the newcomer's plate (or misreads of it) must be read ``agree`` times with its box
-moving (a parked car's plate stays put), for an undecided passage once surely, before the
-passage ends (:func:`_seen_moving`).
+Either way the newcomer's plate (or misreads of it) must be read ``agree`` times before the
+passage ends (:func:`_seen`): in a decided passage's watched frames with its box moving (a
+parked car's plate stays put), in an undecided one's once surely or ``2 * agree`` times.
 """
 
 from __future__ import annotations
@@ -55,17 +55,17 @@ def next_vehicle(op: OpenPassage, read: PlateRead, agree: int) -> Frame | None:
     if differ(plate, op.plate) < OTHER_CHARS:
         op.own_seen_pts = max(op.own_seen_pts, frame.pts)  # the decided car, still here
         return None
-    return frame if _seen_moving(op, plate, read.rect, agree, sure=True) else None
+    return frame if _seen(op, plate, read.rect, agree, sure=None) else None
 
 
 def other_plate(
     op: OpenPassage, read: PlateRead, gate: PlateGate, frame: Frame | None, now_pts: float
 ) -> tuple[PlateRead, Frame | None]:
     """An undecided passage's local reading (screened) and the frame where the passage ends,
-    if it does: when ``read`` is another vehicle's plate (above), read ``agree`` times (once
-    surely), its box moving, and no cloud call is out, ``frame`` (the newcomer's); until then
-    the reading with no plate box (no evidence about this vehicle) and None; else ``read``
-    and None."""
+    if it does: when ``read`` is another vehicle's plate (above), read often enough
+    (:func:`_seen`) and no cloud call is out, ``frame`` (the newcomer's); until then the
+    reading with no plate box (no evidence about this vehicle) and None; else ``read`` and
+    None."""
     plate = plates.clean(read.plate) if read.ok and read.rect is not None else None
     if plate is None or read.rect is None or op.plate is not None or op.standing:
         return read, None
@@ -75,18 +75,24 @@ def other_plate(
     if own or not first or now_pts - op.own_read_pts < QUIET_READ_S:
         return read, None
     sure = weakest(read) >= settings.char_min_confidence
-    if _seen_moving(op, plate, read.rect, settings.agree_frames, sure) and not gate.in_flight:
+    if _seen(op, plate, read.rect, settings.agree_frames, sure) and not gate.in_flight:
         return read, frame
     return replace(read, ok=False, plate=None, rect=None, box_found=False), None
 
 
-def _seen_moving(op: OpenPassage, plate: str, rect: Rect, agree: int, sure: bool) -> bool:
+def _seen(op: OpenPassage, plate: str, rect: Rect, agree: int, sure: bool | None) -> bool:
     """``plate`` or a misread of it (:data:`OTHER_CHARS`) has now been read ``agree`` times
-    in the passage's frames (this time in ``rect``, ``sure``ly or not), once surely, its box
-    moving between the first and the last reading (:attr:`OpenPassage.others`)."""
+    in the passage's frames (this time in ``rect``, ``sure``ly or not: :attr:`OpenPassage.others`).
+    A decided passage's watched reading (``sure`` None, unscreened) also wants the box moving
+    between the first and the last reading (a parked car's plate stays put); an undecided
+    passage's (screened: inside the vehicle's box, no fixture) one of them sure, or twice as
+    many readings: a newcomer that stopped at the barrier before its plate was read still
+    gets its passage (its readings are kept out of this one until then)."""
     key = next((seen for seen in op.others if differ(seen, plate) < OTHER_CHARS), plate)
     seen = op.others.setdefault(key, [])
-    seen.append((rect, sure))
-    moved = abs(rect.x - seen[0][0].x) + abs(rect.y - seen[0][0].y)
-    surely = any(was_sure for _, was_sure in seen)
-    return len(seen) >= agree and surely and moved >= max(2, rect.height // 2)
+    seen.append((rect, bool(sure)))
+    if len(seen) < agree:
+        return False
+    if sure is None:
+        return abs(rect.x - seen[0][0].x) + abs(rect.y - seen[0][0].y) >= max(2, rect.height // 2)
+    return any(was_sure for _, was_sure in seen) or len(seen) >= 2 * agree
