@@ -72,7 +72,7 @@ def new_vehicle(
     if exit_lane:
         return started and _exit_arriving(top, bottom, in_view_bottom) and (
             op.plate is not None or spent(op))
-    _note_jump(op, bottom)
+    _note_jump(op, bottom, now)
     if started and bottom >= NEAR:
         op.own_seen_pts = now  # the vehicle standing at the barrier pulls away (:data:`NEAR`)
     rise = NEW_VEHICLE_RISE if op.rise_since is None else NEW_VEHICLE_HOLD
@@ -126,11 +126,11 @@ def spent(op: OpenPassage, plate_of: Callable[[PlateRead], str | None]) -> bool:
     )
 
 
-def _note_jump(op: OpenPassage, bottom: float) -> None:
-    """Keep :attr:`OpenPassage.jumped` (:data:`NEW_VEHICLE_JUMP`) up to date."""
+def _note_jump(op: OpenPassage, bottom: float, now: float) -> None:
+    """Keep :attr:`OpenPassage.jumped` and ``jump_pts`` (:data:`NEW_VEHICLE_JUMP`) up to date."""
     step = 0.0 if op.last_bottom is None else op.last_bottom - bottom
     op.last_bottom = bottom
     if step >= NEW_VEHICLE_JUMP:
-        op.jumped = True
+        op.jumped, op.jump_pts = True, now
     elif bottom >= op.max_bottom - NEW_VEHICLE_HOLD:
         op.jumped = False

@@ -17,7 +17,8 @@ these catch the next vehicle the motion never parted from the first:
 
 Either way the newcomer's plate (or misreads of it) must be read ``agree`` times before the
 passage ends (:func:`_seen`): in a decided passage's watched frames with its box moving (a
-parked car's plate stays put), in an undecided one's once surely or ``2 * agree`` times.
+parked car's plate stays put) unless a vehicle came in behind after the decided plate was
+last read, in an undecided one's once surely or ``2 * agree`` times.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from dataclasses import replace
 from daemon import plates
 from daemon.domain import Frame, PlateRead, Rect
 from daemon.lane.outcome import OpenPassage
-from daemon.lane.plategate import PlateGate, weakest
+from daemon.lane.plategate import GateSettings, PlateGate, weakest
 
 OTHER_CHARS = 3
 """A plate differing from the passage's own in this many characters is another vehicle's (a
@@ -44,10 +45,14 @@ def differ(a: str, b: str) -> int:
     return sum(x != y for x, y in zip(a, b, strict=False)) + abs(len(a) - len(b))
 
 
-def next_vehicle(op: OpenPassage, read: PlateRead, agree: int) -> Frame | None:
+def next_vehicle(op: OpenPassage, read: PlateRead, settings: GateSettings) -> Frame | None:
     """The frame of a watched reading of a decided passage that shows the next vehicle: a
-    valid plate other than the decided one (:data:`OTHER_CHARS`), read ``agree`` times, its
-    box moving."""
+    valid plate other than the decided one (:data:`OTHER_CHARS`), read ``agree_frames``
+    times, its box moving; or, once a vehicle came in behind (the moving box jumped up the
+    lane) after the decided plate was last read and that was :data:`QUIET_READ_S` ago, as
+    an undecided passage's newcomer (:func:`_seen`): a car that came in from the side and
+    is first read standing at the barrier (it keeps the lane occupied, so the decided
+    passage would stay open and its readings go nowhere: the barrier shut)."""
     frame = op.watched.pop(read.frame_seq, None)
     plate = plates.clean(read.plate) if read.ok and read.rect is not None else None
     if frame is None or plate is None or read.rect is None or op.plate is None:
@@ -55,7 +60,10 @@ def next_vehicle(op: OpenPassage, read: PlateRead, agree: int) -> Frame | None:
     if differ(plate, op.plate) < OTHER_CHARS:
         op.own_seen_pts = max(op.own_seen_pts, frame.pts)  # the decided car, still here
         return None
-    return frame if _seen(op, plate, read.rect, agree, sure=None) else None
+    last = max(op.own_seen_pts, op.own_read_pts)
+    arrived = op.jump_pts > last and frame.pts - last >= QUIET_READ_S
+    sure = weakest(read) >= settings.char_min_confidence if arrived else None
+    return frame if _seen(op, plate, read.rect, settings.agree_frames, sure) else None
 
 
 def other_plate(

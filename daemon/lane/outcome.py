@@ -124,6 +124,8 @@ class OpenPassage:
     """The moving box's bottom edge in the previous moving frame."""
     jumped: bool = False
     """The bottom edge jumped up the lane since it was last near ``max_bottom``."""
+    jump_pts: float = -1e9
+    """When it last jumped (something came into the lane behind: daemon/lane/nextplate.py)."""
     vehicle_seqs: set[int] = field(default_factory=set)
     """Frames given to the local reader while a vehicle-sized box moved."""
     bare_reads: int = 0

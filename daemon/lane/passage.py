@@ -249,7 +249,7 @@ class PassageTracker:
         if not isinstance(gate, PlateGate):
             return []
         if op.plate is not None:
-            return self._watched(op, read, now_pts, decided_at)
+            return self._watched(op, gate, read, now_pts, decided_at)
         seen = plates.clean(read.plate) if read.ok else None
         recent = seen is not None and self._recent.duplicate(seen, now_pts)
         op.departing = op.departing or recent
@@ -266,11 +266,11 @@ class PassageTracker:
         step = gate.on_local(read, now_pts, lambda p: self._recent.duplicate(p, now_pts))
         return self._gate_step(op, gate, step, now_pts, decided_at)
 
-    def _watched(self, op: OpenPassage, read: PlateRead, now_pts: float,
+    def _watched(self, op: OpenPassage, gate: PlateGate, read: PlateRead, now_pts: float,
                  decided_at: datetime | None) -> list[Action]:
         """A reading of a decided passage's frame: the next vehicle's plate ends it and opens
         the newcomer's passage (``nextplate.next_vehicle``)."""
-        frame = nextplate.next_vehicle(op, read, self.gate.agree_frames if self.gate else 2)
+        frame = nextplate.next_vehicle(op, read, gate.settings)
         return [] if frame is None else self._split(op, read, frame, now_pts, decided_at)
 
     def _split(self, op: OpenPassage, read: PlateRead, frame: Frame, now_pts: float,

@@ -485,6 +485,28 @@ def test_a_plate_that_stays_put_behind_a_decided_car_is_no_new_passage() -> None
     assert [p.plate for p in run.passages] == [PLATE]
 
 
+def test_a_car_in_from_the_side_first_read_standing_behind_a_decided_one_gets_its_passage(
+) -> None:
+    """The car ahead was decided; before its passage closed the next one came in from a side
+    street (its box never at the ROI's top edge: no new-vehicle rule) and stopped at the
+    barrier, its plate legible only there. It kept the lane occupied, so the decided passage
+    stayed open (up to max_open_s, 600 s), and its plate, never moving, was taken for a
+    parked car's: no passage, the barrier shut."""
+    def see(pts: float) -> tuple[str | None, int, int] | None:
+        if 1.5 <= pts < 3.0:
+            return PLATE, 96, 140
+        return ("粤B67890", 96, 140) if pts >= 5.6 else None
+
+    def box(pts: float) -> Rect:
+        return coming(1.0)(pts) if pts < 4.0 else from_the_side(4.0)(pts)  # type: ignore[operator, no-any-return]
+
+    run = drive("local", see, cloud_says(None), [(1.0, 5.5)], box=box,
+                occupied=((5.5, 30.0),), occupied_bottom=lambda _pts: 0.99, seconds=30.0,
+                plate_y=lambda pts: max(0, box(pts).y + box(pts).height - 45))
+    assert [p.plate for p in run.passages] == [PLATE, "粤B67890"]
+    assert run.decided_pts[1] < 8.0
+
+
 def test_a_misread_of_the_decided_plate_is_the_same_car() -> None:
     flip = lambda pts: (PLATE if pts < 6.0 else "京A12845", 96, 140)  # noqa: E731
     run = drive("local_first", flip, cloud_says(None), [(1.0, 11.0)],
