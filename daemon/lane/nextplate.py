@@ -35,9 +35,9 @@ OTHER_CHARS = 3
 misread of the same plate differs in one or two)."""
 
 QUIET_READ_S = 1.0
-"""An undecided passage's own plate not read for this long: its car left the reader's view.
-One car's readings go from a misread to the right plate from one frame to the next, not
-after a second in which the reader read nothing of it."""
+"""A passage's own plate not read for this long: its car left the reader's view. One car's
+readings go from a misread to the right plate from one frame to the next, not after a
+second in which the reader read nothing of it."""
 
 
 def differ(a: str, b: str) -> int:
@@ -91,11 +91,12 @@ def other_plate(
 def _seen(op: OpenPassage, plate: str, rect: Rect, agree: int, sure: bool | None) -> bool:
     """``plate`` or a misread of it (:data:`OTHER_CHARS`) has now been read ``agree`` times
     in the passage's frames (this time in ``rect``, ``sure``ly or not: :attr:`OpenPassage.others`).
-    A decided passage's watched reading (``sure`` None, unscreened) also wants the box moving
-    between the first and the last reading (a parked car's plate stays put); an undecided
-    passage's (screened: inside the vehicle's box, no fixture) one of them sure, or twice as
-    many readings: a newcomer that stopped at the barrier before its plate was read still
-    gets its passage (its readings are kept out of this one until then)."""
+    A decided passage's watched reading with nothing come in behind (``sure`` None; watched
+    readings are not screened) also wants the box moving between the first and the last
+    reading (a parked car's plate stays put). Otherwise (an undecided passage's reading,
+    screened: inside the vehicle's box, no fixture; or a decided one's once something came
+    in) one of them sure, or twice as many readings: a newcomer that stopped at the barrier
+    before its plate was read still gets its passage."""
     key = next((seen for seen in op.others if differ(seen, plate) < OTHER_CHARS), plate)
     seen = op.others.setdefault(key, [])
     seen.append((rect, bool(sure)))
