@@ -242,8 +242,9 @@ class MotionResult:
     """True while the lane differs from its empty picture (a stopped car absorbed by the
     background still occupies it); keeps the passage open."""
     occupied_bottom: float | None = None
-    """While occupied: the bottom edge of the lowest thing occupying it, as a share of the
-    frame's height (daemon/lane/outcome.py ``LEFT_UP``); None when nothing there is blob-sized."""
+    """While occupied and not moving: the bottom edge of the lowest thing occupying it, as a
+    share of the frame's height (daemon/lane/outcome.py ``LEFT_UP``); None when nothing there
+    is blob-sized."""
     fresh: bool = False
     """The detector's first frame: its pictures of the lane were taken from this one, so a
     vehicle standing in it shows neither motion nor occupancy (daemon/lane/standing.py)."""

@@ -239,15 +239,14 @@ class MotionDetector:
         if boxes is None and occupied and fraction > 0:
             boxes = self._blobs(active)
             main = max(boxes, key=lambda b: b[2] * b[3]) if boxes else None
-        occ_boxes = self._blobs(occ_mask) if occupied and occ_mask is not None else []
-        bbox: Rect | None = None
-        if main is not None and boxes:
-            bbox = self._to_full(vehicle or self._union(boxes, main, active.shape), image)
-        else:
-            bbox = self._occupied_box(occ_boxes, image)
-        low = max((y + h for _, y, _, h in occ_boxes), default=0) / self.small_size[1]
+        # What stands in the lane (its blobs), only when nothing moves: the box then, and how
+        # low it reaches (while moving the passage is held open by the motion anyway).
+        occ = [] if occ_mask is None or self._moving or not occupied else self._blobs(occ_mask)
+        bbox = (self._to_full(vehicle or self._union(boxes, main, active.shape), image)
+                if main is not None and boxes else self._occupied_box(occ, image))
+        low = max((y + h for _, y, _, h in occ), default=0) / self.small_size[1]
         return MotionResult(moving=self._moving, fraction=fraction, bbox=bbox, occupied=occupied,
-                            occupied_bottom=low if occ_boxes else None)
+                            occupied_bottom=low if occ else None)
 
     def _occupied_box(
         self, occ_boxes: list[tuple[int, int, int, int]], image: Image

@@ -78,8 +78,8 @@ def other_plate(
     if plate is None or read.rect is None or op.plate is not None or op.standing:
         return read, None
     settings = gate.settings
-    own = any(differ(plate, p) < OTHER_CHARS for p in op.own)
-    first = max(op.own.values(), default=0) >= settings.agree_frames
+    own = any(differ(plate, p) < OTHER_CHARS for p in gate.valid)
+    first = max(gate.valid.values(), default=0) >= settings.agree_frames
     if own or not first or now_pts - op.own_read_pts < QUIET_READ_S:
         return read, None
     sure = weakest(read) >= settings.char_min_confidence

@@ -23,7 +23,6 @@ call gave one (a plate on a screen stays ``非实体车牌`` whoever read its te
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -149,10 +148,9 @@ class OpenPassage:
     others: dict[str, list[tuple[Rect, bool]]] = field(default_factory=dict)
     """Another vehicle's plate read in the passage's frames (and misreads of it): where its
     box was each time, and whether it was read surely (daemon/lane/nextplate.py)."""
-    own: Counter[str] = field(default_factory=Counter)
-    """The valid plates the reader read in the passage's frames, taken as its vehicle's."""
     own_read_pts: float = -1e9
-    """When the last of them was read."""
+    """When the reader last read a valid plate taken as this passage's vehicle's (the gate
+    counts them: ``PlateGate.valid``)."""
     boxes: dict[int, Rect] = field(default_factory=dict)
     """The vehicle's box in each frame offered to the reader, until its reading comes back."""
     box_frame: tuple[int, int] | None = None
@@ -315,9 +313,7 @@ def make_passage(  # noqa: PLR0917 - the tracker's one call site
 def note_reading(op: OpenPassage, read: PlateRead, now_pts: float) -> None:
     """Keep a local reading (screened: own plate, fixtures, another vehicle's) as evidence
     about ``op``."""
-    plate = plates.clean(read.plate) if read.ok else None
-    if plate is not None:
-        op.own[plate] += 1
+    if read.ok and plates.clean(read.plate) is not None:
         op.own_read_pts = now_pts
     if read.ok or read.box_found:  # the reads table keeps what the reader saw
         op.reads.append(read)

@@ -173,7 +173,7 @@ class PlateGate:
         """(read surely, plate box width) of the frame last sent to the cloud."""
         self._no_plate, self._no_plates = False, 0
         """The cloud found no plate in the frame last sent; the "no plate" answers it got."""
-        self._valid: Counter[str] = Counter()
+        self.valid: Counter[str] = Counter()  # valid local readings per plate (nextplate too)
         self._sure: Counter[str] = Counter()
         self._best: dict[str, tuple[PlateRead, Frame | None]] = {}
         self._chars: list[tuple[str, tuple[int, ...]]] = []
@@ -202,8 +202,8 @@ class PlateGate:
         not sure carries no more confidence than its weakest character
         (:func:`honest_confidence`). Frequency first: a small plate's weak province read
         苏 surely once loses to 琼 read in 29 frames at 5-73 %."""
-        order = sorted(self._valid, key=lambda p: (
-            -self._valid[p], -self._sure[p], -self._best[p][0].confidence))
+        order = sorted(self.valid, key=lambda p: (
+            -self.valid[p], -self._sure[p], -self._best[p][0].confidence))
         sure_at = self.settings.char_min_confidence
         best = [(p, self._best[p][0]) for p in order]
         return [(p, replace(r, confidence=honest_confidence(r, sure_at))) for p, r in best]
@@ -263,7 +263,7 @@ class PlateGate:
             self._first_box_pts = now_pts if self._first_box_pts is None else self._first_box_pts
         plate = plates.clean(read.plate) if read.ok else None
         if plate is not None:
-            self._valid[plate] += 1
+            self.valid[plate] += 1
             self._sure[plate] += self._is_sure(read)
             chars = read.chars if len(read.chars) == len(plate) else (read.confidence,) * len(plate)
             self._chars.append((plate, chars))
