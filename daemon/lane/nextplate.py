@@ -45,20 +45,24 @@ def differ(a: str, b: str) -> int:
     return sum(x != y for x, y in zip(a, b, strict=False)) + abs(len(a) - len(b))
 
 
-def next_vehicle(op: OpenPassage, read: PlateRead, settings: GateSettings) -> Frame | None:
+def next_vehicle(op: OpenPassage, read: PlateRead, settings: GateSettings, *,
+                 fixture: bool = False) -> Frame | None:
     """The frame of a watched reading of a decided passage that shows the next vehicle: a
     valid plate other than the decided one (:data:`OTHER_CHARS`), read ``agree_frames``
     times, its box moving; or, once a vehicle came in behind (the moving box jumped up the
     lane) after the decided plate was last read and that was :data:`QUIET_READ_S` ago, as
     an undecided passage's newcomer (:func:`_seen`): a car that came in from the side and
     is first read standing at the barrier (it keeps the lane occupied, so the decided
-    passage would stay open and its readings go nowhere: the barrier shut)."""
+    passage would stay open and its readings go nowhere: the barrier shut). A reading at a
+    ``fixture``'s place never counts (a glitch of the motion mask is a jump too)."""
     frame = op.watched.pop(read.frame_seq, None)
     plate = plates.clean(read.plate) if read.ok and read.rect is not None else None
     if frame is None or plate is None or read.rect is None or op.plate is None:
         return None
     if differ(plate, op.plate) < OTHER_CHARS:
         op.own_seen_pts = max(op.own_seen_pts, frame.pts)  # the decided car, still here
+        return None
+    if fixture:  # a parked car's plate (daemon/lane/fixtures.py), even after a jump
         return None
     last = max(op.own_seen_pts, op.own_read_pts)
     arrived = op.jump_pts > last and frame.pts - last >= QUIET_READ_S
