@@ -157,6 +157,11 @@ def similarity(a: str, b: str) -> float:
     return max(0.0, 1.0 - prev[-1] / max(len(a), len(b)))
 
 
+def differ(a: str, b: str) -> int:
+    """Characters in which plates ``a`` and ``b`` differ (position by position)."""
+    return sum(x != y for x, y in zip(a, b, strict=False)) + abs(len(a) - len(b))
+
+
 def clean(text: str | None) -> str | None:
     """Normalise and fix a raw OCR string; None when the result is not a valid plate."""
     if not text:

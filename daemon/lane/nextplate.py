@@ -40,11 +40,6 @@ readings go from a misread to the right plate from one frame to the next, not af
 second in which the reader read nothing of it."""
 
 
-def differ(a: str, b: str) -> int:
-    """Characters in which plates ``a`` and ``b`` differ (position by position)."""
-    return sum(x != y for x, y in zip(a, b, strict=False)) + abs(len(a) - len(b))
-
-
 def next_vehicle(op: OpenPassage, read: PlateRead, settings: GateSettings, *,
                  fixture: bool = False) -> Frame | None:
     """The frame of a watched reading of a decided passage that shows the next vehicle: a
@@ -59,7 +54,7 @@ def next_vehicle(op: OpenPassage, read: PlateRead, settings: GateSettings, *,
     plate = plates.clean(read.plate) if read.ok and read.rect is not None else None
     if frame is None or plate is None or read.rect is None or op.plate is None:
         return None
-    if differ(plate, op.plate) < OTHER_CHARS:
+    if plates.differ(plate, op.plate) < OTHER_CHARS:
         op.own_seen_pts = max(op.own_seen_pts, frame.pts)  # the decided car, still here
         return None
     if fixture:  # a parked car's plate (daemon/lane/fixtures.py), even after a jump
@@ -82,7 +77,7 @@ def other_plate(
     if plate is None or read.rect is None or op.plate is not None or op.standing:
         return read, None
     settings = gate.settings
-    own = any(differ(plate, p) < OTHER_CHARS for p in gate.valid)
+    own = any(plates.differ(plate, p) < OTHER_CHARS for p in gate.valid)
     first = max(gate.valid.values(), default=0) >= settings.agree_frames
     if own or not first or now_pts - op.own_read_pts < QUIET_READ_S:
         return read, None
@@ -101,7 +96,7 @@ def _seen(op: OpenPassage, plate: str, rect: Rect, agree: int, sure: bool | None
     screened: inside the vehicle's box, no fixture; or a decided one's once something came
     in) one of them sure, or twice as many readings: a newcomer that stopped at the barrier
     before its plate was read still gets its passage."""
-    key = next((seen for seen in op.others if differ(seen, plate) < OTHER_CHARS), plate)
+    key = next((seen for seen in op.others if plates.differ(seen, plate) < OTHER_CHARS), plate)
     seen = op.others.setdefault(key, [])
     seen.append((rect, bool(sure)))
     if len(seen) < agree:

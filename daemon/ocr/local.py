@@ -8,7 +8,8 @@ the README, "Local plate reader"):
      ``work_width`` px, closed with a horizontal kernel so the characters join the
      background; contours kept when their aspect is 2-5.5, their fill of the colour
      >= 0.35 and their size plausible; then dense vertical edges (white/black plates,
-     IR frames) in the same pass (~1 ms on a 1280x567 crop);
+     IR frames) in the same pass (~1 ms on a 1280x567 crop); a box read only in part is
+     widened to a whole plate and read again (:meth:`LocalPlateReader._widened`);
    * ``hsv+det`` (default): ``hsv`` first; the PP-OCR text detector (DB) on the crop
      scaled to a ``det_side`` px long side only when ``hsv`` yields no valid reading.
 2. **Recognise** each candidate box with the PP-OCRv4 recognition model on a 48-px-high
@@ -20,16 +21,13 @@ the README, "Local plate reader"):
 
 Models: ``ch_PP-OCRv4_rec_infer.onnx`` and ``ch_PP-OCRv4_det_infer.onnx`` from the
 **rapidocr-onnxruntime 1.4.4** wheel (``rapidocr_onnxruntime/models/``), or from
-``model_dir``. The package is only a model carrier: its code is never imported (its
-metadata requires the GUI ``opencv-python``, which setup/install replace by the headless
-build). Models load eagerly; a missing or broken one raises
-:class:`daemon.errors.ReaderError` (exit 78 at start, one line).
+``model_dir``. The package is only a model carrier: its code is never imported (it requires
+the GUI ``opencv-python``, which setup/install replace by the headless build). Models load
+eagerly; a missing or broken one raises :class:`daemon.errors.ReaderError` (exit 78, one line).
 
 Threading: sessions use one intra/inter-op thread; ``read`` keeps no state between calls.
-
-Memory (one 1080p camera's daemon, measured in-process after ``malloc_trim``): importing
-onnxruntime ~29 MB (mostly its shared library), its runtime and the rec session ~22 MB,
-the CPU arena after 300 strips ~12 MB (given back after each rec run); ``hsv+det`` +45 MB.
+Memory (measured in-process after ``malloc_trim``): onnxruntime's import ~29 MB, its runtime
+and the rec session ~22 MB, the arena after 300 strips ~12 MB (given back); ``det`` +45 MB.
 """
 
 from __future__ import annotations
@@ -54,7 +52,7 @@ from daemon.ocr.models import (
     open_session,
 )
 from daemon.ocr.strip import text_rows
-from daemon.plates import PROVINCES, fix_confusables, is_valid, normalize
+from daemon.plates import PROVINCES, differ, fix_confusables, is_valid, normalize
 
 Localiser = Literal["hsv", "hsv+det"]
 BGR = npt.NDArray[np.uint8]
@@ -150,6 +148,8 @@ class LocalPlateReader:
             found.append(self._recognise(crop_bgr, b, c or None, "hsv"))
             if found[-1].valid:  # one valid plate per lane crop is enough: stop early
                 break
+        if found and not any(p.valid for p in found):
+            found += self._widened(crop_bgr, found)
         if self._det is not None and not any(p.valid for p in found):
             seen = [p.box for p in found if len(p.text) >= _MIN_CHARS]
             for b in self._det_boxes(crop_bgr):
@@ -251,6 +251,26 @@ class LocalPlateReader:
             boxes.append((max(0, round(bx)), max(0, round(by)), round(bw), round(bh)))
         boxes.sort(key=lambda b: -b[2])
         return boxes[:4]
+
+    def _widened(self, crop: BGR, found: list[LocalPlate]) -> list[LocalPlate]:
+        """A box holding part of a plate, read surely (3-6 characters at >= 80; the rest in a
+        shadow, or merged with a car body of its colour: held-out seed 59, 琼B77NA4 read 7NA4
+        at 99), widened to a whole plate (8 characters, 3.4:1) to the left, else the right,
+        and read again: kept when valid and holding the part (one character may differ)."""
+        parts = [p for p in found if 3 <= len(p.text) < 7 and p.confidence >= 80]
+        part = max(parts, key=lambda p: p.confidence, default=None)
+        if part is None:
+            return []
+        (x, y, w, h), n = part.box, len(part.text)
+        wide = math.ceil(w * 8 / n)
+        high = max(h, round(wide / 3.4))
+        for x0 in (x + w - wide, x):
+            box = (max(0, x0), max(0, y + h // 2 - high // 2), wide, high)
+            plate = self._recognise(crop, box, part.color, part.source)
+            if plate.valid and any(differ(plate.text[i:i + n], part.text) <= 1
+                                   for i in range(len(plate.text) - n + 1)):
+                return [plate]
+        return []
 
     # -------------------------------------------------------------- recognise
 

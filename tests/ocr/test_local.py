@@ -84,6 +84,33 @@ def test_plateless_crops_give_no_valid_plate(reader: LocalPlateReader, scene: st
     assert not any(p.valid for p in reader.read(crop))
 
 
+@pytest.fixture(scope="module")
+def hsv_reader() -> LocalPlateReader:
+    return LocalPlateReader("hsv")
+
+
+@pytest.mark.parametrize("text", ["京A·F0236", "琼B·77NA4", "粤C·D8K21"])
+@pytest.mark.parametrize("shade", [0.3, 0.4, 0.5])
+def test_a_plate_half_in_shadow_is_read_whole(
+    hsv_reader: LocalPlateReader, monkeypatch: pytest.MonkeyPatch, text: str, shade: float
+) -> None:
+    """The left part of the plate (``shade`` of its width) in a deep shadow: the colour mask
+    boxes the rest alone, which reads as part of the plate (held-out seed 59: 7NA4 of
+    琼B77NA4). The box widened to a whole plate reads it all; without that, no valid
+    reading (the control)."""
+    img = _image(render_plate(text))  # the plate spans x 500-830, y 400-490
+    x1 = 500 + int(330 * shade)
+    img[390:500, 300:x1] = (img[390:500, 300:x1] * 0.2).astype(np.uint8)
+    crop = img[180:720, 0:1280]
+    best = hsv_reader.read(crop)[0]
+    assert best.valid and best.text == text.replace("·", "") and best.confidence >= 90
+    x, _, w, _ = best.box
+    assert x <= 520 and x + w > 820  # its text, the province (from x 512) included
+    monkeypatch.setattr(LocalPlateReader, "_widened", lambda *_a: [])
+    part = hsv_reader.read(crop)
+    assert part and not any(p.valid for p in part) and 3 <= len(part[0].text) < 7
+
+
 def test_tiny_or_grey_input_is_no_plate(reader: LocalPlateReader) -> None:
     assert reader.read(np.zeros((8, 8, 3), np.uint8)) == []
     assert reader.read(np.zeros((100, 100), np.uint8)) == []
