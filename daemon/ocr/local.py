@@ -256,7 +256,7 @@ class LocalPlateReader:
         """A box holding part of a plate, read surely (3-6 characters at >= 80; the rest in a
         shadow, or merged with a car body of its colour: held-out seed 59, 琼B77NA4 read 7NA4
         at 99), widened to a whole plate (8 characters, 3.4:1) to the left, else the right,
-        and read again: kept when valid and holding the part (one character may differ)."""
+        and read again: kept when valid and holding the part (one character of 5-6 may differ)."""
         parts = [p for p in found if 3 <= len(p.text) < 7 and p.confidence >= 80]
         part = max(parts, key=lambda p: p.confidence, default=None)
         if part is None:
@@ -267,7 +267,7 @@ class LocalPlateReader:
         for x0 in (x + w - wide, x):
             box = (max(0, x0), max(0, y + h // 2 - high // 2), wide, high)
             plate = self._recognise(crop, box, part.color, part.source)
-            if plate.valid and any(differ(plate.text[i:i + n], part.text) <= 1
+            if plate.valid and any(differ(plate.text[i:i + n], part.text) <= (n >= 5)
                                    for i in range(len(plate.text) - n + 1)):
                 return [plate]
         return []
