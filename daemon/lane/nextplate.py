@@ -23,6 +23,7 @@ last read, in an undecided one's once surely or ``2 * agree`` times.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 from daemon import plates
@@ -40,16 +41,18 @@ readings go from a misread to the right plate from one frame to the next, not af
 second in which the reader read nothing of it."""
 
 
-def next_vehicle(op: OpenPassage, read: PlateRead, settings: GateSettings, *,
-                 fixture: bool = False) -> Frame | None:
+def next_vehicle(op: OpenPassage, read: PlateRead, settings: GateSettings,
+                 fixture: Callable[[Rect, str], bool] = lambda _rect, _plate: False,
+                 ) -> Frame | None:
     """The frame of a watched reading of a decided passage that shows the next vehicle: a
     valid plate other than the decided one (:data:`OTHER_CHARS`), read ``agree_frames``
     times, its box moving; or, once a vehicle came in behind (the moving box jumped up the
     lane) after the decided plate was last read and that was :data:`QUIET_READ_S` ago, as
     an undecided passage's newcomer (:func:`_seen`): a car that came in from the side and
     is first read standing at the barrier (it keeps the lane occupied, so the decided
-    passage would stay open and its readings go nowhere: the barrier shut). A reading at a
-    ``fixture``'s place never counts (a glitch of the motion mask is a jump too)."""
+    passage would stay open and its readings go nowhere: the barrier shut). A plate at a
+    ``fixture``'s place (rect, plate -> bool) never counts (a glitch of the motion mask is a
+    jump too)."""
     frame = op.watched.pop(read.frame_seq, None)
     plate = plates.clean(read.plate) if read.ok and read.rect is not None else None
     if frame is None or plate is None or read.rect is None or op.plate is None:
@@ -57,7 +60,7 @@ def next_vehicle(op: OpenPassage, read: PlateRead, settings: GateSettings, *,
     if plates.differ(plate, op.plate) < OTHER_CHARS:
         op.own_seen_pts = max(op.own_seen_pts, frame.pts)  # the decided car, still here
         return None
-    if fixture:  # a parked car's plate (daemon/lane/fixtures.py), even after a jump
+    if fixture(read.rect, plate):  # a parked car's plate (lane/fixtures.py), even after a jump
         return None
     last = max(op.own_seen_pts, op.own_read_pts)
     arrived = op.jump_pts > last and frame.pts - last >= QUIET_READ_S

@@ -270,8 +270,8 @@ class PassageTracker:
                  decided_at: datetime | None) -> list[Action]:
         """A reading of a decided passage's frame: the next vehicle's plate ends it and opens
         the newcomer's passage (``nextplate.next_vehicle``); a fixture's never does."""
-        fixed = read.rect is not None and self.fixtures.holds(read.rect, now_pts, read.plate)
-        frame = nextplate.next_vehicle(op, read, gate.settings, fixture=fixed)
+        frame = nextplate.next_vehicle(
+            op, read, gate.settings, lambda rect, plate: self.fixtures.holds(rect, now_pts, plate))
         return [] if frame is None else self._split(op, read, frame, now_pts, decided_at)
 
     def _split(self, op: OpenPassage, read: PlateRead, frame: Frame, now_pts: float,
