@@ -3,15 +3,13 @@
 Two stages, single-threaded, no network (issue 11; the measurement behind the choice is in
 the README, "Local plate reader"):
 
-1. **Localise** the plate in the crop (BGR):
-   * ``hsv``: a colour mask for blue / yellow / green plates on a copy scaled to
-     ``work_width`` px, closed with a horizontal kernel so the characters join the
-     background; contours kept when their aspect is 2-5.5, their fill of the colour
-     >= 0.35 and their size plausible; then dense vertical edges (white/black plates,
-     IR frames) in the same pass (~1 ms on a 1280x567 crop); a box read only in part is
-     widened to a whole plate and read again (:meth:`LocalPlateReader._widened`);
-   * ``hsv+det`` (default): ``hsv`` first; the PP-OCR text detector (DB) on the crop
-     scaled to a ``det_side`` px long side only when ``hsv`` yields no valid reading.
+1. **Localise** the plate in the crop (BGR; ``daemon/ocr/localise.py``):
+   * ``hsv``: colour boxes for blue / yellow / green plates, then dense vertical edges
+     (white/black plates, IR frames), one pass of ~1 ms on a 1280x567 crop; a box read only
+     in part is widened to a whole plate and read again (:meth:`LocalPlateReader._widened`);
+   * ``hsv+det`` (this class's default; the daemon's ``ocr.local.localiser`` is ``hsv``):
+     ``hsv`` first; the PP-OCR text detector (DB) on the crop scaled to a ``det_side`` px
+     long side only when ``hsv`` yields no valid reading.
 2. **Recognise** each candidate box with the PP-OCRv4 recognition model on a 48-px-high
    strip cut from the full-resolution crop and trimmed to its text rows
    (:func:`text_rows`); CTC greedy decoding with the dictionary embedded in the model's
@@ -44,6 +42,7 @@ import onnxruntime as ort
 
 from daemon.errors import ReaderError
 from daemon.ocr.color import plate_color
+from daemon.ocr.localise import det_boxes, holds_part, hsv_boxes, overlap, whole_plate_boxes
 from daemon.ocr.models import (
     DET_MODEL,
     REC_MODEL,
@@ -52,19 +51,12 @@ from daemon.ocr.models import (
     open_session,
 )
 from daemon.ocr.strip import text_rows
-from daemon.plates import PROVINCES, differ, fix_confusables, is_valid, normalize
+from daemon.plates import PROVINCES, fix_confusables, is_valid, normalize
 
 Localiser = Literal["hsv", "hsv+det"]
 BGR = npt.NDArray[np.uint8]
 
 
-# OpenCV hue is 0-180. Plate backgrounds (GA 36): blue, yellow, new-energy green.
-_HSV_RANGES: tuple[tuple[str, tuple[int, int, int], tuple[int, int, int]], ...] = (
-    ("蓝", (100, 90, 50), (128, 255, 255)),
-    ("黄", (14, 90, 90), (34, 255, 255)),
-    ("绿", (36, 60, 60), (88, 255, 255)),
-)
-_PLATE_ASPECT = (2.0, 5.5)
 _REC_H = 48
 _REC_MAX_W = 320
 _MIN_CHARS = 5  # a read with fewer characters is no plate reading
@@ -144,7 +136,8 @@ class LocalPlateReader:
         if crop_bgr.ndim != 3 or crop_bgr.shape[0] < 16 or crop_bgr.shape[1] < 16:
             return []
         found: list[LocalPlate] = []
-        for b, c in self._hsv_boxes(crop_bgr):  # colour boxes first, then edge boxes
+        # colour boxes first, then edge boxes
+        for b, c in hsv_boxes(crop_bgr, self.work_width, self.min_plate_px):
             found.append(self._recognise(crop_bgr, b, c or None, "hsv"))
             if found[-1].valid:  # one valid plate per lane crop is enough: stop early
                 break
@@ -152,123 +145,25 @@ class LocalPlateReader:
             found += self._widened(crop_bgr, found)
         if self._det is not None and not any(p.valid for p in found):
             seen = [p.box for p in found if len(p.text) >= _MIN_CHARS]
-            for b in self._det_boxes(crop_bgr):
-                if any(_overlap(b, s) > 0.3 for s in seen):
+            for b in det_boxes(self._det, crop_bgr, self.det_side, self.min_plate_px):
+                if any(overlap(b, s) > 0.3 for s in seen):
                     continue
                 found.append(self._recognise(crop_bgr, b, None, "det"))
         found = [p for p in found if p.box_found]
         return sorted(found, key=lambda p: (not p.valid, -p.confidence))
 
-    # --------------------------------------------------------------- localise
-
-    def _hsv_boxes(self, crop: BGR) -> list[tuple[tuple[int, int, int, int], str]]:
-        h0, w0 = crop.shape[:2]
-        s = min(1.0, self.work_width / w0)
-        small = cv2.resize(crop, (round(w0 * s), round(h0 * s)), interpolation=cv2.INTER_AREA)
-        hsv = cv2.cvtColor(small, cv2.COLOR_BGR2HSV)
-        min_w = self.min_plate_px * s
-        kx = max(3, round(min_w / 12))
-        kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (kx, max(3, kx // 3)))
-        out: list[tuple[tuple[int, int, int, int], str]] = []
-        for color, lo, hi in _HSV_RANGES:
-            mask = cv2.inRange(hsv, np.array(lo, np.uint8), np.array(hi, np.uint8))
-            closed = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, kernel)
-            contours, _ = cv2.findContours(closed, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-            for cnt in contours:
-                x, y, w, h = cv2.boundingRect(cnt)
-                if w < min_w or h < 4:
-                    continue
-                if color == "绿":  # new-energy: pale top, green bottom: grow upwards
-                    want = round(w / 3.43)
-                    if h < want:
-                        y, h = max(0, y - (want - h)), want
-                aspect = w / h
-                if not _PLATE_ASPECT[0] <= aspect <= _PLATE_ASPECT[1]:
-                    continue
-                fill = float(np.count_nonzero(mask[y : y + h, x : x + w])) / (w * h)
-                if fill < (0.25 if color == "绿" else 0.35):
-                    continue
-                box = (round(x / s), round(y / s), round(w / s), round(h / s))
-                out.append((box, color))
-        out.sort(key=lambda bc: -bc[0][2])
-        out = out[:2]
-        # grey-level fallback inside the same stage: dense vertical edges (white/black
-        # plates, IR frames, a blue plate merged with a blue car body)
-        grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
-        gx = cv2.convertScaleAbs(cv2.Sobel(grey, cv2.CV_16S, 1, 0, ksize=3))
-        _, edges = cv2.threshold(gx, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
-        ek = cv2.getStructuringElement(cv2.MORPH_RECT, (max(5, round(min_w / 8)), 3))
-        blobs = cv2.morphologyEx(edges, cv2.MORPH_CLOSE, ek)
-        blobs = cv2.morphologyEx(blobs, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
-        contours, _ = cv2.findContours(blobs, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-        cand: list[tuple[float, tuple[int, int, int, int]]] = []
-        for cnt in contours:
-            x, y, w, h = cv2.boundingRect(cnt)
-            if w < min_w * 0.8 or h < 4 or not 2.0 <= w / h <= 6.5:
-                continue
-            dens = float(np.count_nonzero(edges[y : y + h, x : x + w])) / (w * h)
-            if dens < 0.2:
-                continue
-            box = (round(x / s), round(y / s), round(w / s), round(h / s))
-            if any(_overlap(box, b) > 0.3 and b[2] < 1.5 * box[2] for b, _ in out):
-                continue
-            cand.append((dens, box))
-        cand.sort(key=lambda db: -db[0])
-        out += [(b, "") for _, b in cand[: 3 - len(out)]]
-        return out
-
-    def _det_boxes(self, crop: BGR) -> list[tuple[int, int, int, int]]:
-        if self._det is None:
-            return []
-        h0, w0 = crop.shape[:2]
-        s = min(1.0, self.det_side / max(h0, w0))
-        rw, rh = max(32, round(w0 * s / 32) * 32), max(32, round(h0 * s / 32) * 32)
-        img = cv2.resize(crop, (rw, rh), interpolation=cv2.INTER_AREA)
-        x = (img.astype(np.float32) / 255.0 - 0.5) / 0.5
-        x = x.transpose(2, 0, 1)[None]
-        prob: npt.NDArray[np.float32] = self._det.run(None, {self._det.get_inputs()[0].name: x})[
-            0
-        ][0, 0]
-        bitmap: npt.NDArray[Any] = cv2.dilate(
-            (prob > 0.3).astype(np.uint8), np.ones((2, 2), np.uint8)
-        )
-        contours, _ = cv2.findContours(bitmap, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
-        fx, fy = w0 / rw, h0 / rh
-        boxes: list[tuple[int, int, int, int]] = []
-        for cnt in contours:
-            x0, y0, w, h = cv2.boundingRect(cnt)
-            if h < 3 or w < 2 * h:
-                continue
-            inside = bitmap[y0 : y0 + h, x0 : x0 + w] > 0
-            score = float(prob[y0 : y0 + h, x0 : x0 + w][inside].mean())
-            if score < 0.5:
-                continue
-            d = (w * h) * 1.6 / (2 * (w + h))  # DB unclip distance
-            bx, by = (x0 - d) * fx, (y0 - d) * fy
-            bw, bh = (w + 2 * d) * fx, (h + 2 * d) * fy
-            if bw < self.min_plate_px * 0.8 or not 2.0 <= bw / bh <= 9.0:
-                continue
-            boxes.append((max(0, round(bx)), max(0, round(by)), round(bw), round(bh)))
-        boxes.sort(key=lambda b: -b[2])
-        return boxes[:4]
-
     def _widened(self, crop: BGR, found: list[LocalPlate]) -> list[LocalPlate]:
         """A box holding part of a plate, read surely (3-6 characters at >= 80; the rest in a
         shadow, or merged with a car body of its colour: held-out seed 59, 琼B77NA4 read 7NA4
-        at 99), widened to a whole plate (8 characters, 3.4:1) to the left, else the right,
-        and read again: kept when valid and holding the part (one character of 5-6 may differ)."""
+        at 99), widened to a whole plate (:func:`whole_plate_boxes`) and read again: kept when
+        valid and holding the part (:func:`holds_part`)."""
         parts = [p for p in found if 3 <= len(p.text) < 7 and p.confidence >= 80]
         part = max(parts, key=lambda p: p.confidence, default=None)
         if part is None:
             return []
-        (x, y, w, h), n = part.box, len(part.text)
-        wide = math.ceil(w * 8 / n)
-        high = max(h, round(wide / 3.4))
-        for x0 in (x + w - wide, x):
-            box = (max(0, x0), max(0, y + h // 2 - high // 2), wide, high)
+        for box in whole_plate_boxes(part.box, len(part.text)):
             plate = self._recognise(crop, box, part.color, part.source)
-            if plate.valid and any(differ(plate.text[i:i + n], part.text) <= (n >= 5)
-                                   for i in range(len(plate.text) - n + 1)):
+            if plate.valid and holds_part(plate.text, part.text):
                 return [plate]
         return []
 
@@ -391,10 +286,3 @@ def plate_chars(read: list[tuple[str, float]]) -> tuple[str, list[float]]:
                 probs.append(p)
     return "".join(text), probs
 
-
-def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
-    """Intersection over the smaller box."""
-    ix = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
-    iy = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
-    small = min(a[2] * a[3], b[2] * b[3])
-    return ix * iy / small if small else 0.0
