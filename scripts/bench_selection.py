@@ -8,8 +8,10 @@ gatecam's send policy and with the two baselines of issue 4, measured in the sam
 frame with motion). The emulator reads the uploaded JPEGs with RapidOCR (pixels, as the
 issue asks; ``--reader locate``: a plate localiser, then the recogniser on its box, as a
 plate service reads); ``--reader oracle`` answers from the clip's ground truth instead (a plate is
-read when it is >= 120 px wide, wholly inside the uploaded crop): no model, and it shows
-what the selection does with an ideal reader.
+read when the truth marks it legible in the frame sent: at least the clip's
+``legible_px`` wide, wholly in the picture, not smeared by motion, not behind a barrier arm;
+and wholly inside the uploaded crop; confidence 95 from 140 px wide, else 85): no model,
+and it shows what the selection does with an ideal reader.
 
 ``--heldout N`` also runs N randomised clips (``scripts/clipgen/heldout.py``, seeds 1..N,
 or S..S+N-1 with ``--heldout-from S``, named ``heldout_<seed>``) with gatecam's policy
@@ -80,14 +82,25 @@ ARM = "_arm"  # name suffix of a held-out clip with a boom barrier (``--barrier`
 
 def _source_hash(heldout: bool = False) -> str:
     """Hash of the generator; ``heldout.py`` (and the plate grammar it draws from) counts for
-    the held-out clips only, so adding it leaves the labelled clips' cache valid."""
+    the held-out clips only, so adding it leaves the labelled clips' cache valid. The
+    grammar counts by its values (:func:`_grammar`), not by ``daemon/plates.py``'s text: a
+    helper added there does not make every held-out clip render again."""
     h = hashlib.sha256()
     for p in sorted((ROOT / "scripts" / "clipgen").glob("*.py")):
         if heldout or p.name != "heldout.py":
             h.update(p.read_bytes())
     if heldout:
-        h.update((ROOT / "daemon" / "plates.py").read_bytes())
+        h.update(_grammar())
     return h.hexdigest()[:10]
+
+
+def _grammar() -> bytes:
+    """The plate grammar the held-out generator draws from (``PROVINCES``, ``is_valid``'s
+    layouts), sorted so that the bytes do not depend on set order."""
+    from daemon import plates
+
+    layouts = [[sorted(allowed) for allowed in layout] for layout in plates._PATTERNS]
+    return json.dumps([sorted(plates.PROVINCES), layouts], ensure_ascii=False).encode()
 
 
 def _make(args: tuple[str, str, tuple[int, int]]) -> str:
