@@ -1,25 +1,23 @@
 """Passage state machine of one camera: start on motion, spend OCR calls, one event per vehicle.
 
-Pure logic, no I/O, no locks: the camera's detector thread owns it. The clock is
-the frame ``pts`` (seconds) passed in; wall times only go into the event.
+Pure logic, no I/O, no locks: the camera's lane thread owns it. The clock is the frame
+``pts`` (s); wall times only go into the event.
 
-- A passage starts when motion starts and no passage is open.
-- Frames are scored and :class:`~daemon.lane.selection.SendPolicy` decides which to send.
-- A read is trusted when its text, normalised and fixed for confusables, is a
-  valid plate read at ``min_confidence`` or above. The event is emitted at once
-  (the gate wants it while the car is at the barrier); no more calls are made.
-  An invalid read (a timestamp overlay, a sign) never becomes a passage plate.
+- A passage starts when motion starts and none is open; without a local reader frames are
+  scored and :class:`~daemon.lane.selection.SendPolicy` decides which to send.
+- A read is trusted when its text, normalised and fixed for confusables, is a valid plate
+  read at ``min_confidence`` or above. The event is emitted at once (the gate wants it while
+  the car is at the barrier); no more calls are made. An invalid read (a timestamp overlay,
+  a sign) never becomes a passage plate.
 - The passage closes when the lane has been quiet (no motion, not occupied) for
-  ``clear_after_s`` (waiting a little longer for a read still in flight) or after
-  ``max_open_s``; or, once it spent a call, when the moving box jumps back up the
-  lane (the next vehicle entering before the lane cleared); or, once it spent all its
-  calls without a valid read, when motion starts afresh at the far end of the lane.
-- Closing without a trusted read emits the best *valid* read below the threshold
-  (its low confidence in the event says so), else a passage with plate None, so
-  an operator sees it. A passage that never earned an OCR call (a shadow, a
-  pedestrian) closes silently.
-- The same plate again emits nothing (daemon/lane/dedup.py): within ``dedup_window_s`` of
-  the end of the last passage that carried it, or a standing car this lane decided last.
+  ``clear_after_s`` (a little longer for a read in flight) or after ``max_open_s``; or when
+  the next vehicle comes before the lane cleared (daemon/lane/newcomer.py: the moving box
+  jumping back up the lane, motion afresh at its far end once every call was spent).
+- Closing without a trusted read emits the best *valid* read below the threshold (its low
+  confidence says so), else a passage with plate None, so an operator sees it. A passage
+  that never earned an OCR call (a shadow, a pedestrian) closes silently.
+- The same plate again emits nothing (daemon/lane/dedup.py): within ``dedup_window_s`` of the
+  last passage that carried it leaving, or a standing car this lane decided last.
 
 With a local reader (``gate`` settings, daemon/lane/plategate.py) the frames go to it
 first (:class:`ReadLocal`) and its readings decide the cloud calls; a passage it saw no
@@ -145,6 +143,8 @@ class PassageTracker:
             actions.extend([ReadLocal(probe, op.id)] if probe is not None else [])
         else:
             actions.extend(self._look(op, frame, motion, roi, occupied))
+            if op.plate is None and isinstance(op.policy, PlateGate):  # no reading: by time
+                actions.extend(self._gate_step(op, op.policy, op.policy.tick(now), now, None))
         if self._due(op, now):
             actions.extend(self._close(now, decided_at or frame.wall))
         return actions

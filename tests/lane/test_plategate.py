@@ -167,6 +167,18 @@ def test_local_first_small_plate_not_final_calls_the_cloud() -> None:
     assert [p.provider for p in run.passages] == ["tencent"]
 
 
+@pytest.mark.parametrize("mode", ["cloud", "local_first"])
+def test_a_plate_in_view_too_briefly_to_settle_still_gets_its_call(mode: str) -> None:
+    # held-out seed 89: a fast car's plate read unsure in the 0.24 s it was in view, then no
+    # more readings (the car gone): the call went never and the unsure misreading closed it
+    brief = plate_from(2.0, conf=80, until=2.2)
+    run = drive(mode, brief, cloud_says(PLATE), [(1.8, 2.3)])
+    assert len(run.calls) == 1
+    assert 2.0 + PassageConfig().settle_s <= run.calls[0] < 2.3 + PassageConfig().clear_after_s
+    [p] = run.passages
+    assert p.plate == PLATE and p.provider == "tencent" and p.ocr_calls == 1
+
+
 @pytest.mark.parametrize(("text", "width"), [(PLATE, 30), (None, 70)])
 def test_small_plate_below_the_floor_or_unread_is_never_sent(text: str | None,
                                                              width: int) -> None:
