@@ -274,6 +274,15 @@ def went_by_bare(op: OpenPassage, exit_lane: bool) -> bool:
     return high >= NEAR and high - first >= TRAVEL
 
 
+def newcomers_plates(op: OpenPassage, exit_lane: bool) -> bool:
+    """``op``, closing for a newcomer, has only the newcomer's plates: its own vehicle went by
+    bare (:func:`went_by_bare`) and every plate box came after something came in behind (no
+    ``own_evidence``). Held-out seed 90: a plateless car, then a plated car close behind; the
+    plateless passage closed with the newcomer's far, unsure reading, and the plated car's
+    own sure one was then a duplicate, never published."""
+    return not op.own_evidence and went_by_bare(op, exit_lane)
+
+
 def make_passage(  # noqa: PLR0917 - the tracker's one call site
     op: OpenPassage,
     site: str,

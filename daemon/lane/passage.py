@@ -114,7 +114,7 @@ class PassageTracker:
                             exit_lane=self.camera.direction == "exit")
         ):
             log.debug("%s: a new vehicle behind passage %s", self.camera.id, op.id)
-            actions.extend(self._close(now, decided_at or frame.wall))
+            actions.extend(self._close(now, decided_at or frame.wall, newcomer=True))
         renewed = standing.renewed(motion.fresh, motion.suppressed, now, self._probed_pts,
                                    now - self._last_pts)
         self._last_pts = now
@@ -279,7 +279,7 @@ class PassageTracker:
         """``read`` of ``frame`` is the next vehicle's plate (daemon/lane/nextplate.py): close
         ``op``, open the newcomer's passage from that frame on."""
         log.debug("%s: %s behind passage %s", self.camera.id, read.plate, op.id)
-        actions = self._close(now_pts, decided_at or frame.wall)
+        actions = self._close(now_pts, decided_at or frame.wall, newcomer=True)
         self._open = self._start(frame, self._roi_for(frame))
         return actions
 
@@ -339,12 +339,12 @@ class PassageTracker:
             return None
         return plates.clean(read.plate)
 
-    def _close(self, now_pts: float, decided_at: datetime) -> list[Action]:
+    def _close(self, now_pts: float, decided_at: datetime, *, newcomer: bool = False,
+               ) -> list[Action]:  # newcomer: the next vehicle's passage opens now
         op, self._open = self._open, None
         if op is None:
             return []
-        if op.plate is not None:
-            # The vehicle was there until now: the dedup window runs from its departure.
+        if op.plate is not None:  # there until now: the dedup window runs from its departure
             self._recent.departed(op.plate, now_pts)
             return []
         if op.standing:  # undecided and it never moved: a guess never opens a barrier
@@ -352,14 +352,14 @@ class PassageTracker:
                 self.fixtures.stood(plate, rect, op.started_pts, now_pts)
             self.dropped += 1
             return []
-        reading = outcome.closing_reading(op, self._plate_of)
-        if reading is not None:
-            read, plate, frame = reading
-            return self._close_with(op, read, plate, frame, now_pts=now_pts,
-                                    decided_at=decided_at)
         gate = op.policy if isinstance(op.policy, PlateGate) else None
-        bare = gate is not None and not gate.has_evidence \
-            and outcome.went_by_bare(op, self.camera.direction == "exit")
+        exit_lane = self.camera.direction == "exit"
+        theirs = newcomer and gate is not None and outcome.newcomers_plates(op, exit_lane)
+        reading = None if theirs else outcome.closing_reading(op, self._plate_of)
+        if reading is not None:
+            return self._close_with(op, *reading, now_pts=now_pts, decided_at=decided_at)
+        bare = theirs or (gate is not None and not gate.has_evidence
+                          and outcome.went_by_bare(op, exit_lane))
         if bare:
             log.debug("%s: passage %s: a vehicle with no plate box in %d reads", self.camera.id,
                       op.id, op.bare_reads)

@@ -459,6 +459,21 @@ def test_a_plated_car_right_behind_a_plateless_one_gets_its_own_passage() -> Non
     assert [p.plate for p in run.passages] == [None, PLATE]
 
 
+@pytest.mark.parametrize("mode", ["cloud", "local_first", "local"])
+def test_a_plateless_car_does_not_take_the_plate_of_the_car_right_behind_it(mode: str) -> None:
+    """Held-out seed 90: the plated car came in behind before the plateless one's passage
+    split off; its far plate, read unsure in the meantime, closed the plateless passage, and
+    its own sure reading was then a duplicate: one passage, the plateless car missing and the
+    plated car's allow never sent. Plates first seen after the jump are the newcomer's."""
+    def box(pts: float) -> Rect:
+        return coming(1.0)(pts) if pts < 4.0 else coming(4.0)(pts)  # type: ignore[operator]
+    seen = lambda pts: (PLATE, 70 if pts < 5.0 else 97, 140) if pts >= 4.2 else None  # noqa: E731
+    on_car = lambda pts: max(0, box(pts).y + box(pts).height - 45)  # noqa: E731
+    run = drive(mode, seen, cloud_says(PLATE), [(1.0, 7.0)], box=box, plate_y=on_car)
+    assert [p.plate for p in run.passages] == [None, PLATE]
+    assert run.passages[1].provider == ("tencent" if mode == "cloud" else "local")
+
+
 def test_a_car_entering_behind_a_ghost_is_not_split_off_by_its_own_plate() -> None:
     """Held-out seed 31: a camera shake opened a passage low in the lane (nothing there),
     then the car came into view at the far end. Its plate, first read after the box jumped
