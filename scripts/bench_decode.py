@@ -124,7 +124,12 @@ def motion_onsets(clip: Path) -> list[float]:
 
 
 def child(spec: dict[str, Any]) -> dict[str, Any]:
-    """Run the daemon on ``spec["clips"]`` (one per camera) and measure it."""
+    """Run the daemon on ``spec["clips"]`` (one per camera) and measure it (``"floor"``:
+    FFmpeg alone on the streams instead, ``rig/floor.py``)."""
+    if spec.get("floor"):
+        from rig.floor import floor_child
+
+        return floor_child(spec)
     from rig.deployed import run_prestart
     from rig.procstat import cpu_by_role, runqueue_wait_s, smaps_rollup_mb, status_kb, thread_times
 
@@ -298,11 +303,17 @@ def run_rounds(plan: list[Run], args: argparse.Namespace, extra: dict[str, Any],
         for n, g, kind, mode, sources in plan:
             idle = "off" if mode == "off" else "keyframes"  # the main stream's, if alone
             spec = {"clips": [url for url, _ in sources],
-                    "detect_urls": [sub if mode == "detect" else None for _, sub in sources],
+                    "detect_urls": [sub if mode in ("detect", "floor") else None
+                                    for _, sub in sources],
                     "options": {"idle_decode": idle, "idle_max_gop_s": g, **extra},
-                    "seconds": args.seconds, "warmup": args.warmup}
+                    "seconds": args.seconds, "warmup": args.warmup, "floor": mode == "floor"}
             r = run_child(spec, env, args.nice)
             runs.setdefault((n, g, kind, mode), []).append(r)
+            if mode == "floor":
+                print(f"  round {rep + 1} N={n} gop {g} s {kind:<7} {mode:<9} cpu "
+                      f"{r['cpu_pct']:5.1f}% (FFmpeg alone: {r['main_packets']} main packets "
+                      f"demuxed, {r['detect_frames']} detect frames decoded)", flush=True)
+                continue
             lag = lag_stats([r], None, 2.0 * g)
             print(f"  round {rep + 1} N={n} gop {g} s {kind:<7} {mode:<9} cpu {r['cpu_pct']:5.1f}% "
                   f"rss {r['rss_mb']:.0f} MB behind {lag['frames_behind_max']:.1f} frames "

@@ -15,6 +15,7 @@ media is shared, as a camera's). Each run is the daemon in a child process (benc
   the baseline, measured in the same run;
 - ``detect``: N cameras with ``detect_url``: motion on the detect stream, the main stream
   kept undecoded while the lane is empty and decoded while it is busy;
+- ``floor``: the ``empty`` lanes' two streams read by FFmpeg alone (``rig/floor.py``);
 - both for ``empty`` and ``traffic`` lanes, and for N >= 2 ``mixed`` (N-1 empty, 1 traffic).
 
 ``cpu_ratio_vs_full_decode``: ``detect`` / ``off`` CPU of the process, idle (empty lanes)
@@ -24,14 +25,18 @@ car (motion detector on a full decode of the main clip) to the first main-stream
 decoded after the main stream woke (the wake-up that covers the car, per camera: capture's
 change check may wake it before the lane sees motion, then the delay is small or negative),
 and ``main_decoded_after_busy_ms`` from that wake-up's rewind to that frame (every wake-up:
-the main decoder's share of the delay); ``main_reads``: the lane's reads of a detect frame's
-main picture, ``matched`` or ``unmatched`` (no main frame within ``MATCH_S`` left in the ring:
+the main decoder's share of the delay); ``cpu_ratio_floor_vs_full_decode``: FFmpeg alone
+receiving both streams of an empty lane and decoding the detect one (``rig/floor.py``, same
+round) against the full decode: the lowest idle ratio a camera that receives and watches
+both streams can have; ``main_reads``: the lane's reads of a detect frame's main picture,
+``matched`` or ``unmatched`` (no main frame within ``MATCH_S`` left in the ring:
 read at the detect resolution), summed over the detect runs; ``rss_mb``: peak RSS.
 Targets (issue 14): idle <= 0.15x, wake <= 100 ms. The last line is one JSON object.
 """
 
 from __future__ import annotations
 
+import statistics
 import sys
 import time
 from contextlib import ExitStack
@@ -77,6 +82,9 @@ def main(argv: list[str] | None = None) -> int:
             sources[(kind, g, "off")] = (main_url, None)
             sources[(kind, g, "detect")] = (main_url, sub_url)
         plan = plan_runs(counts, gops, sources, "detect", args.mixed_only)
+        if not args.mixed_only:  # the floor: FFmpeg alone on the same empty lanes' streams
+            plan += [(n, g, "empty", "floor", [sources[("empty", g, "detect")]] * n)
+                     for n in counts for g in gops]
         runs = run_rounds(plan, args, extra)
     summary = summarise(runs, counts, gops,
                         lambda wakes, g: dual_wake_delays_ms(wakes, onsets[g], epoch, CLIP_S),
@@ -90,6 +98,11 @@ def main(argv: list[str] | None = None) -> int:
             summary[f"cameras_{n}_gop_{g}s"]["main_decoded_after_busy_ms"] = {
                 "median": round(after[len(after) // 2]) if after else None,
                 "max": round(after[-1]) if after else None}
+            floor, full = runs.get((n, g, "empty", "floor")), runs.get((n, g, "empty", "off"))
+            if floor and full:  # within each round, as the other ratios
+                summary[f"cameras_{n}_gop_{g}s"]["cpu_ratio_floor_vs_full_decode"] = round(
+                    statistics.median(a["cpu_pct"] / b["cpu_pct"]
+                                      for a, b in zip(floor, full, strict=True)), 3)
             reads = [r.get("main_reads", {}) for (rn, rg, _, mode), rs in runs.items()
                      if (rn, rg, mode) == (n, g, "detect") for r in rs]
             summary[f"cameras_{n}_gop_{g}s"]["main_reads"] = {

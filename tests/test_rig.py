@@ -216,3 +216,20 @@ def test_rtsp_camera_stop_and_restart(short_clip: tuple[Path, dict[str, Any]]) -
     finally:
         cam.stop()
     assert not cam.running
+
+
+def test_the_decode_floor_reads_both_streams_and_decodes_only_the_detect_one(
+    short_clip: tuple[Path, dict[str, Any]],
+) -> None:
+    """bench_dual's ``floor`` child (FFmpeg alone on an idle camera's two streams) really
+    receives both: it counts the main stream's packets and the detect stream's frames at
+    the clip's rate, and its CPU is measured."""
+    from scripts.rig.floor import floor_child
+
+    path, _truth = short_clip
+    with RtspCamera(path, loop=True) as main, RtspCamera(path, loop=True) as detect:
+        r = floor_child({"clips": [main.url], "detect_urls": [detect.url],
+                         "warmup": 2.5, "seconds": 2.0})  # past the opening burst
+    assert 35 <= r["main_packets"] <= 65  # 25 fps for 2 s, live
+    assert 35 <= r["detect_frames"] <= 65
+    assert 0 < r["cpu_pct"] < 100
