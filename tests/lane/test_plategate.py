@@ -474,6 +474,26 @@ def test_a_plateless_car_does_not_take_the_plate_of_the_car_right_behind_it(mode
     assert run.passages[1].provider == ("tencent" if mode == "cloud" else "local")
 
 
+@pytest.mark.parametrize("mode", ["cloud", "local_first", "local"])
+def test_a_plate_read_far_up_the_lane_after_a_plateless_car_went_by_is_the_next_cars(
+        mode: str) -> None:
+    """Held-out seeds 81 and 112: a plateless car came down to the barrier and drove through
+    while the next one came in, the moving boxes of the two never parted (rain, a walker:
+    no jump), and the plated car's plate, first read far up the lane, made the one passage
+    the plated car's: the plateless car was missing."""
+    both = Rect(170, 0, 300, 355)  # the one leaving and the one coming, one moving box
+    def box(pts: float) -> Rect:
+        return coming(1.0)(pts) if pts < 4.0 else both  # type: ignore[operator, no-any-return]
+    up_the_lane = lambda pts: 60 if pts < 5.5 else 250  # noqa: E731
+    run = drive(mode, plate_from(4.5), cloud_says(PLATE), [(1.0, 8.0)], box=box,
+                plate_y=up_the_lane)
+    assert [p.plate for p in run.passages] == [None, PLATE]
+    # a plate first read low in the lane, where that car stood, may be its own (uncovered
+    # by a barrier arm rising, a walker stepping away): no split
+    run = drive(mode, plate_from(4.5), cloud_says(PLATE), [(1.0, 8.0)], box=box)
+    assert [p.plate for p in run.passages] == [PLATE]
+
+
 def test_a_car_entering_behind_a_ghost_is_not_split_off_by_its_own_plate() -> None:
     """Held-out seed 31: a camera shake opened a passage low in the lane (nothing there),
     then the car came into view at the far end. Its plate, first read after the box jumped
