@@ -13,7 +13,9 @@ these catch the next vehicle the motion never parted from the first:
   seed 17 with a barrier arm: a night plate in rain read 豫, 苏, 皖 or 琼, never surely; the
   arm kept the lane busy and the next car turned in from a side street 1.4 s later, so its
   plate decided the first car's passage and the first car had no record). Such a reading is
-  kept out of the passage (no cloud call for it, no final reading of it).
+  kept out of the passage (no cloud call for it, no final reading of it). And the first
+  valid plate of a passage whose vehicle went by bare, read far up the lane
+  (:func:`_behind_bare`), ends it at once: that car had no plate, this is the next one's.
 
 Either way the newcomer's plate (or misreads of it) must be read ``agree`` times before the
 passage ends (:func:`_seen`): in a decided passage's watched frames with its box moving (a
@@ -28,7 +30,7 @@ from dataclasses import replace
 
 from daemon import plates
 from daemon.domain import Frame, PlateRead, Rect
-from daemon.lane.outcome import OpenPassage
+from daemon.lane.outcome import TRAVEL, OpenPassage, read_scale, went_by_bare
 from daemon.lane.plategate import GateSettings, PlateGate, weakest
 
 OTHER_CHARS = 3
@@ -39,6 +41,12 @@ QUIET_READ_S = 1.0
 """A passage's own plate not read for this long: its car left the reader's view. One car's
 readings go from a misread to the right plate from one frame to the next, not after a
 second in which the reader read nothing of it."""
+
+BEHIND_BARE = 12
+"""A vehicle read this often without a plate box before a plate read far up the lane is the
+next car's (:func:`_behind_bare`). A departing car's rear or lights give 3-4 such reads
+(held-out seeds 97 and 106: split on them, a phantom plateless passage); the plateless cars
+of seeds 81 and 112 gave 133 and 99."""
 
 
 def next_vehicle(op: OpenPassage, read: PlateRead, settings: GateSettings,
@@ -69,16 +77,20 @@ def next_vehicle(op: OpenPassage, read: PlateRead, settings: GateSettings,
 
 
 def other_plate(
-    op: OpenPassage, read: PlateRead, gate: PlateGate, frame: Frame | None, now_pts: float
+    op: OpenPassage, read: PlateRead, gate: PlateGate, frame: Frame | None, now_pts: float,
+    *, roi: Rect | None = None, exit_lane: bool = False,
 ) -> tuple[PlateRead, Frame | None]:
     """An undecided passage's local reading (screened) and the frame where the passage ends,
     if it does: when ``read`` is another vehicle's plate (above), read often enough
-    (:func:`_seen`) and no cloud call is out, ``frame`` (the newcomer's); until then the
-    reading with no plate box (no evidence about this vehicle) and None; else ``read`` and
-    None."""
+    (:func:`_seen`) and no cloud call is out, or read far up the lane behind a vehicle that
+    went by bare (:func:`_behind_bare`; ``roi``: the lane's, in the lane frame's pixels),
+    ``frame`` (the newcomer's); until then the reading with no plate box (no evidence about
+    this vehicle) and None; else ``read`` and None."""
     plate = plates.clean(read.plate) if read.ok and read.rect is not None else None
     if plate is None or read.rect is None or op.plate is not None or op.standing:
         return read, None
+    if not exit_lane and roi is not None and _behind_bare(op, read.rect, roi):
+        return read, frame
     settings = gate.settings
     own = any(plates.differ(plate, p) < OTHER_CHARS for p in gate.valid)
     first = max(gate.valid.values(), default=0) >= settings.agree_frames
@@ -107,3 +119,17 @@ def _seen(op: OpenPassage, plate: str, rect: Rect, agree: int, sure: bool | None
     if sure is None:
         return abs(rect.x - seen[0][0].x) + abs(rect.y - seen[0][0].y) >= max(2, rect.height // 2)
     return any(was_sure for _, was_sure in seen) or len(seen) >= 2 * agree
+
+
+def _behind_bare(op: OpenPassage, rect: Rect, roi: Rect) -> bool:
+    """A first valid plate, in ``rect``, of a passage whose vehicle went by bare
+    (``outcome.went_by_bare``: down to the barrier, no plate box in :data:`BEHIND_BARE`
+    reads), lying ``outcome.TRAVEL`` of the ROI's height above the lowest point that vehicle
+    reached: the next car's, come in behind. Held-out seeds 81 and 112: a plateless car and
+    a plated one close behind it, the lane never quiet in between and no jump (rain, a
+    walker): one passage, the plated car's, and the plateless car missing."""
+    if op.bare_reads < BEHIND_BARE or op.span is None or not went_by_bare(op, exit_lane=False) \
+            or any(r.ok and plates.clean(r.plate) for r in op.reads):
+        return False
+    bottom = ((rect.y + rect.height) * read_scale(op)[1] - roi.y) / max(1, roi.height)
+    return bottom <= op.span[2] - TRAVEL

@@ -85,12 +85,6 @@ one of the newest frames with a plate box)."""
 BARE_FRAMES = 3
 """Local reads of the vehicle, none with a plate box, before a plateless passage counts."""
 
-BEHIND_BARE = 12
-"""... and before a plate read far up the lane is the next car's (:func:`plate_behind_bare`):
-a vehicle read this often without a plate box. A departing car's rear or lights give 3-4
-such reads (held-out seeds 97 and 106: split on them, a phantom plateless passage); the
-plateless cars of seeds 81 and 112 gave 133 and 99."""
-
 WATCH_S = 0.5
 """Once a passage is decided, the local reader still looks at one frame per this much stream
 time while the lane is busy: a car following so closely that the motion of both never
@@ -196,12 +190,18 @@ def own_plate(op: OpenPassage, read: PlateRead) -> PlateRead:
     return replace(read, ok=False, plate=None, rect=None, box_found=False)
 
 
+def read_scale(op: OpenPassage) -> tuple[float, float]:
+    """(x, y) factors from the reading picture's pixels (the main stream's, with a detect
+    stream) to the lane frame's, where the motion boxes and the ROI are."""
+    if op.read_size is None or op.box_frame is None:
+        return 1.0, 1.0
+    return op.box_frame[0] / op.read_size[0], op.box_frame[1] / op.read_size[1]
+
+
 def _in_box(op: OpenPassage, box: Rect, rect: Rect) -> bool:
     """The centre of ``rect`` (the reading picture's pixels) lies in ``box`` (the lane frame's)
     grown by a tenth of its size."""
-    sx, sy = 1.0, 1.0  # the plate box into the motion box's pixels
-    if op.read_size is not None and op.box_frame is not None:
-        sx, sy = op.box_frame[0] / op.read_size[0], op.box_frame[1] / op.read_size[1]
+    sx, sy = read_scale(op)
     cx, cy = (rect.x + rect.width / 2) * sx, (rect.y + rect.height / 2) * sy
     mx, my = box.width / 10, box.height / 10
     return (box.x - mx <= cx <= box.x + box.width + mx
@@ -278,24 +278,6 @@ def went_by_bare(op: OpenPassage, exit_lane: bool) -> bool:
     if exit_lane:  # driving away from the camera: from the barrier up the lane
         return first >= NEAR and first - low >= TRAVEL
     return high >= NEAR and high - first >= TRAVEL
-
-
-def plate_behind_bare(op: OpenPassage, read: PlateRead, roi: Rect | None, exit_lane: bool,
-                      ) -> bool:
-    """``read`` is the first valid plate reading of a passage whose vehicle went by bare
-    (:func:`went_by_bare`: down to the barrier, no plate box in :data:`BEHIND_BARE` reads),
-    and its box lies :data:`TRAVEL` of the ROI's height above the lowest point that vehicle
-    reached: the next car's, come in behind. Held-out seeds 81 and 112: a plateless car and
-    a plated one close behind it, the lane never quiet in between and no jump (rain, a
-    walker): one passage, the plated car's, and the plateless car missing."""
-    if (exit_lane or roi is None or read.rect is None or not read.ok
-            or op.bare_reads < BEHIND_BARE or plates.clean(read.plate) is None or op.span is None
-            or any(r.ok and plates.clean(r.plate) for r in op.reads)
-            or not went_by_bare(op, exit_lane)):
-        return False
-    sy = op.box_frame[1] / op.read_size[1] if op.read_size and op.box_frame else 1.0
-    bottom = ((read.rect.y + read.rect.height) * sy - roi.y) / max(1, roi.height)
-    return bottom <= op.span[2] - TRAVEL
 
 
 def newcomers_plates(op: OpenPassage, exit_lane: bool) -> bool:

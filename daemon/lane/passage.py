@@ -251,15 +251,15 @@ class PassageTracker:
         if op.plate is not None:
             return self._watched(op, gate, read, now_pts, decided_at)
         seen = plates.clean(read.plate) if read.ok else None
-        op.departing |= (recent := seen is not None and self._recent.duplicate(seen, now_pts))
+        recent = seen is not None and self._recent.duplicate(seen, now_pts)
+        op.departing = op.departing or recent
         kept = outcome.own_plate(op, read)
         if op.standing and self.gate is not None:  # only a plate where a waiting car's is
             kept = standing.screen(kept, read.image_size, self.camera, self.cfg,
                                    self.gate.min_plate_width_px)
         read = self.fixtures.screen(kept, read, now_pts, learn=not (recent or op.standing))
-        behind = outcome.plate_behind_bare(op, read, self._roi, self.camera.direction == "exit")
-        read, newcomer_frame = (read, gate.reading_frame(read.frame_seq)) if behind else \
-            nextplate.other_plate(op, read, gate, gate.reading_frame(read.frame_seq), now_pts)
+        read, newcomer_frame = nextplate.other_plate(op, read, gate, gate.reading_frame(
+            read.frame_seq), now_pts, roi=self._roi, exit_lane=self.camera.direction == "exit")
         if newcomer_frame is not None:
             return self._split(op, read, newcomer_frame, now_pts, decided_at)
         outcome.note_reading(op, read, now_pts)

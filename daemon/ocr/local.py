@@ -42,7 +42,14 @@ import onnxruntime as ort
 
 from daemon.errors import ReaderError
 from daemon.ocr.color import plate_color
-from daemon.ocr.localise import det_boxes, holds_part, hsv_boxes, overlap, whole_plate_boxes
+from daemon.ocr.localise import (
+    BGR,
+    det_boxes,
+    holds_part,
+    hsv_boxes,
+    overlap,
+    whole_plate_boxes,
+)
 from daemon.ocr.models import (
     DET_MODEL,
     REC_MODEL,
@@ -54,7 +61,6 @@ from daemon.ocr.strip import text_rows
 from daemon.plates import PROVINCES, fix_confusables, is_valid, normalize
 
 Localiser = Literal["hsv", "hsv+det"]
-BGR = npt.NDArray[np.uint8]
 
 
 _REC_H = 48
