@@ -240,6 +240,7 @@ class App:
             cam_cfg, self.cfg.passage, self.cfg.site, slot, self._submit, self._emit,
             self.stop_event, sync_reads=self.fast, read_local=self._read_local,
             gate=GateSettings.from_config(self.cfg.ocr),
+            allow_floor=(self.cfg.access.min_confidence, self.cfg.access.local_min_confidence),
         )
         capture = make_capture(  # two threads with a detect stream (capture/dual.py)
             cam_cfg, slot, self.stop_event, self._status, pace=not (self.replay and self.fast))

@@ -25,11 +25,14 @@ NO_KEYS = Secrets(None, None, None)
 def test_local_mode_reads_a_clip_without_keys(tmp_path: Path, clips: ClipStore) -> None:  # noqa: F811
     clip, truth = clips.get("one_car", size=(1280, 720), fps=10)
     cfg = make_config(tmp_path, clip, "http://127.0.0.1:9", ocr={"mode": "local"},
-                      cameras=[{"id": "entry-1", "url": str(clip), "loop": False}])
+                      cameras=[{"id": "entry-1", "url": str(clip), "loop": False}],
+                      access={"min_confidence": 85, "local_min_confidence": 90})
     got: list[Passage] = []
     app = App(cfg, NO_KEYS, replay=True, fast=True, on_passage=got.append)
     app.start()
     try:
+        [camera] = app.stages().cameras
+        assert camera.lane.tracker.allow_floor == (85, 90), "an upgrade's floor is access's"
         assert app.wait_replay_done(timeout=90)
         assert app.drain(timeout=20)
     finally:

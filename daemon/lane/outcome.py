@@ -356,3 +356,25 @@ def closing_reading(
         plate, read = gate.local_readings()[0]
         return read, plate, gate.frame_of(plate)
     return None
+
+
+def ending(
+    op: OpenPassage, plate_of: Callable[[PlateRead], str | None], *, newcomer: bool,
+    exit_lane: bool,
+) -> tuple[PlateRead, str, Frame | None] | str:
+    """How an undecided passage (not a standing probe) ends: with the reading it carries
+    (:func:`closing_reading`); ``"bare"``: a vehicle went by with no plate box (published
+    plateless); ``"drop"``: no call, or too little plate evidence (a walker, a car's rear:
+    never published); ``"spent"``: calls spent without a plate (published plateless).
+    ``newcomer``: it closes for the next vehicle (:func:`newcomers_plates`)."""
+    gate = op.policy if isinstance(op.policy, PlateGate) else None
+    theirs = newcomer and gate is not None and newcomers_plates(op, exit_lane)
+    reading = None if theirs else closing_reading(op, plate_of)
+    if reading is not None:
+        return reading
+    bare = gate is not None and not gate.has_evidence and went_by_bare(op, exit_lane)
+    if theirs or bare:
+        return "bare"
+    if not op.policy.engaged or (gate is not None and not gate.has_evidence):
+        return "drop"
+    return "spent"

@@ -17,7 +17,8 @@ Pure logic, no I/O, no locks: the camera's lane thread owns it. The clock is the
   confidence says so), else a passage with plate None, so an operator sees it. A passage
   that never earned an OCR call (a shadow, a pedestrian) closes silently.
 - The same plate again emits nothing (daemon/lane/dedup.py): within ``dedup_window_s`` of the
-  last passage that carried it leaving, or a standing car this lane decided last.
+  last passage that carried it leaving, or a standing car this lane decided last; unless
+  that event's confidence could not open the barrier and this one's can.
 
 With a local reader (``gate`` settings, daemon/lane/plategate.py) the frames go to it
 first (:class:`ReadLocal`) and its readings decide the cloud calls; a passage it saw no
@@ -57,18 +58,19 @@ class PassageTracker:
     """The passages of one camera; feed it every frame and every OCR read."""
 
     def __init__(
-        self,
-        camera: CameraConfig,
-        cfg: PassageConfig,
-        site: str,
+        self, camera: CameraConfig, cfg: PassageConfig, site: str, *,
         new_id: Callable[[], str] = lambda: str(uuid4()),
         gate: GateSettings | None = None,
+        allow_floor: tuple[int, int] = (80, 95),
     ) -> None:
-        """``gate``: settings of the local-reader policy; None sends on motion geometry alone."""
+        """``gate``: settings of the local-reader policy; None sends on motion geometry alone.
+        ``allow_floor``: the confidence an allow needs on a cloud and on a local reading
+        (``access.min_confidence``, ``local_min_confidence``; daemon/lane/dedup.py)."""
         self.camera = camera
         self.cfg = cfg
         self.gate = gate
         self.site = site
+        self.allow_floor = allow_floor
         self._new_id = new_id
         self._open: OpenPassage | None = None
         self._roi: Rect | None = None
@@ -263,7 +265,7 @@ class PassageTracker:
         if newcomer_frame is not None:
             return self._split(op, read, newcomer_frame, now_pts, decided_at)
         outcome.note_reading(op, read, now_pts)
-        step = gate.on_local(read, now_pts, lambda p: self._recent.duplicate(p, now_pts))
+        step = gate.on_local(read, now_pts, lambda p: self._recent.settled(p, now_pts))
         return self._gate_step(op, gate, step, now_pts, decided_at)
 
     def _watched(self, op: OpenPassage, gate: PlateGate, read: PlateRead, now_pts: float,
@@ -311,11 +313,11 @@ class PassageTracker:
         op.vehicle_frame = None
         if isinstance(op.policy, PlateGate):
             op.policy.release_frames()
-        if self._recent.duplicate(plate, now_pts, op.standing):
+        if self._recent.duplicate(plate, now_pts, op.standing, upgrade=self._opens(read)):
             self.deduplicated += 1
             log.debug("%s: %s again (or still standing), no new event", self.camera.id, plate)
             return []
-        self._recent.note(plate, now_pts)
+        self._recent.note(plate, now_pts, short=not self._opens(read))
         when = decided_at or (frame.wall if frame else op.started_wall)
         return [self._emit(op, read, plate, frame, when)]
 
@@ -332,6 +334,10 @@ class PassageTracker:
             self._roi = roi_bounds(self.camera.roi, frame.width, frame.height)
             self._roi_size = size
         return self._roi
+
+    def _opens(self, read: PlateRead) -> bool:
+        """``read``'s confidence is what an allow needs from its reader (``allow_floor``)."""
+        return read.confidence >= self.allow_floor[read.provider == "local"]
 
     def _plate_of(self, read: PlateRead) -> str | None:
         """The read's valid plate, if any and if it fits the camera's plate-size window."""
@@ -352,25 +358,16 @@ class PassageTracker:
                 self.fixtures.stood(plate, rect, op.started_pts, now_pts)
             self.dropped += 1
             return []
-        gate = op.policy if isinstance(op.policy, PlateGate) else None
-        exit_lane = self.camera.direction == "exit"
-        theirs = newcomer and gate is not None and outcome.newcomers_plates(op, exit_lane)
-        reading = None if theirs else outcome.closing_reading(op, self._plate_of)
-        if reading is not None:
-            return self._close_with(op, *reading, now_pts=now_pts, decided_at=decided_at)
-        bare = theirs or (gate is not None and not gate.has_evidence
-                          and outcome.went_by_bare(op, exit_lane))
-        if bare:
-            log.debug("%s: passage %s: a vehicle with no plate box in %d reads", self.camera.id,
-                      op.id, op.bare_reads)
-        elif not op.policy.engaged or (gate is not None and not gate.has_evidence):
-            # No call, or too little plate evidence (a walker, a car's rear): never published.
+        end = outcome.ending(op, self._plate_of, newcomer=newcomer,
+                             exit_lane=self.camera.direction == "exit")
+        if isinstance(end, tuple):
+            return self._close_with(op, *end, now_pts=now_pts, decided_at=decided_at)
+        if end == "drop":  # no call, or too little plate evidence: a walker, a car's rear
             self.dropped += 1
             log.debug("%s: passage %s closed without plate evidence", self.camera.id, op.id)
             return []
-        else:
-            log.debug("%s: passage %s closed without a plate after %d call(s)",
-                      self.camera.id, op.id, op.policy.attempts)
+        log.debug("%s: passage %s closed plateless (%s: %d bare reads, %d call(s))",
+                  self.camera.id, op.id, end, op.bare_reads, op.policy.attempts)
         last_frame = op.sent[max(op.sent)] if op.sent else op.vehicle_frame
         return [self._emit(op, None, None, last_frame, decided_at)]
 
@@ -380,11 +377,11 @@ class PassageTracker:
     ) -> list[Action]:
         """Close with a reading that did not decide the passage at once (below the trust
         threshold, or a local reading the cloud never confirmed)."""
-        duplicate = self._recent.duplicate(plate, now_pts, op.standing)
-        self._recent.note(plate, now_pts)
-        if duplicate:
+        if self._recent.duplicate(plate, now_pts, op.standing):
+            self._recent.again(plate, now_pts)
             self.deduplicated += 1
             return []
+        self._recent.note(plate, now_pts, short=not self._opens(read))
         log.debug("%s: passage %s closed with %s reading %s (%d)", self.camera.id, op.id,
                  read.provider, plate, read.confidence)
         return [self._emit(op, read, plate, frame, decided_at)]

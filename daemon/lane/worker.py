@@ -85,9 +85,11 @@ class LaneWorker(threading.Thread):
         monotonic: Callable[[], float] = time.monotonic,
         read_local: Submit | None = None,
         gate: GateSettings | None = None,
+        allow_floor: tuple[int, int] = (80, 95),
     ) -> None:
         """``read_local`` (the local reader pool's submit) with ``gate``: frames go to the
-        local reader first and its readings drive the cloud calls (daemon/lane/plategate.py)."""
+        local reader first and its readings drive the cloud calls (daemon/lane/plategate.py).
+        ``allow_floor``: the access config's confidences for an allow (cloud, local)."""
         super().__init__(name=f"lane-{camera.id}", daemon=True)
         self.camera = camera
         self.passage_cfg = passage_cfg
@@ -100,7 +102,8 @@ class LaneWorker(threading.Thread):
         self.monotonic = monotonic
         self.read_local = read_local
         self.tracker = PassageTracker(
-            camera, passage_cfg, site, gate=gate if read_local is not None else None
+            camera, passage_cfg, site, gate=gate if read_local is not None else None,
+            allow_floor=allow_floor,
         )
         self.frames = 0
         self.motion_frames = 0

@@ -231,6 +231,22 @@ def test_low_confidence_valid_read_is_reported_at_close() -> None:
     assert p.captured_at == run.sends[1].frame.wall
 
 
+def test_a_sure_read_after_an_unsure_event_of_the_same_plate_is_published_once() -> None:
+    """Gate safety: the first visit closed on a reading below the trust threshold (access
+    ``low_confidence``, the barrier stays shut); the car tries again within the dedup window
+    and is read surely: that event is published (it may open the barrier), once. An unsure
+    reading after it, and a sure one after that, are the same car again."""
+    t = tracker(max_calls=2, min_confidence=80, dedup_window_s=60.0)  # allow floor 80
+    motion = vehicle(1.0) + vehicle(10.0) + vehicle(20.0) + vehicle(30.0)
+    run = drive(t, motion, answers(read_of("京A12345", 60), read_of("京A12345", 60),
+                                   read_of("京A12345", 95), read_of("京A12345", 60),
+                                   read_of("京A12345", 60), read_of("京A12345", 97)), until=40.0)
+    assert [(e.passage.plate, e.passage.confidence) for _, e in run.emits] == [
+        ("京A12345", 60), ("京A12345", 95)]
+    assert 10.0 < run.emits[1][0] < 12.0, "at once, while the car is at the barrier"
+    assert t.deduplicated == 2
+
+
 def test_confusables_fixed_before_emitting() -> None:
     t = tracker()
     run = drive(t, vehicle(1.0), read_of("京ＡO·1234", 90), until=6.0)

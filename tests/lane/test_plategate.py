@@ -254,6 +254,24 @@ def test_cloud_offline_the_passage_carries_the_local_reading(code: str) -> None:
     assert run.decided_pts[0] < 3.0  # at the barrier, not when the lane clears
 
 
+def test_an_offline_reading_short_of_an_allow_is_upgraded_by_the_cloud_later() -> None:
+    """Gate safety: the cloud down, the passage carries the local reading at 90, short of
+    the 95 an allow on a local reading needs (the barrier stays shut). The car, still there
+    or back for a second try within the dedup window, is read by the cloud once it is back:
+    that event is published (no longer swallowed as a duplicate), and only that one."""
+    offline, online = cloud_says(None, code="CircuitOpen"), cloud_says(PLATE)
+
+    def cloud(send: SendCandidate) -> PlateRead:
+        return (offline if send.frame.pts < 5.0 else online)(send)
+
+    run = drive("cloud", plate_from(2.0, conf=90), cloud, [(1.0, 4.0), (6.0, 9.0), (11.0, 14.0)],
+                seconds=16.0)
+    assert [(p.plate, p.provider, p.confidence) for p in run.passages] == [
+        (PLATE, "local", 90), (PLATE, "tencent", 97)]
+    assert 6.0 <= run.decided_pts[1] < 8.0
+    assert len(run.calls) == 2, "the third visit is that car again: no call"
+
+
 def test_not_physical_category_from_the_cloud_stays_on_a_local_reading() -> None:
     invalid = cloud_says("SCREEN", category="非实体车牌")  # cloud: text no plate, a screen
     run = drive("cloud", plate_from(2.0), invalid, [(1.0, 5.0)])
