@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from daemon.errors import EX_CONFIG, ReaderError, exit_code
+from daemon.ocr import localise
 from daemon.ocr.local import (
     DET_MODEL,
     REC_MODEL,
@@ -107,8 +108,27 @@ def test_a_plate_half_in_shadow_is_read_whole(
     x, _, w, _ = best.box
     assert x <= 520 and x + w > 820  # its text, the province (from x 512) included
     monkeypatch.setattr(LocalPlateReader, "_widened", lambda *_a: [])
+    monkeypatch.setattr(localise, "BIG_GAPS", ())  # whose wide edge pass may box it whole
     part = hsv_reader.read(crop)
     assert part and not any(p.valid for p in part) and 3 <= len(part[0].text) < 7
+
+
+@pytest.mark.parametrize("text", ["赣S·T7108", "京A·F0236", "粤C·D8K21"])
+@pytest.mark.parametrize("font_px", [110, 150])
+def test_a_big_grey_plate_close_to_the_camera_is_found_by_its_edges(
+    hsv_reader: LocalPlateReader, text: str, font_px: int
+) -> None:
+    """A night IR frame (no colour) of a car close to a 1080p camera: a 470-650 px plate,
+    its character gaps and the gap after the province wider than the edge pass's kernel
+    (held-out seed 141: never found, the lane's timestamp overlay read instead). The wider
+    passes (``localise.BIG_GAPS``) box it whole."""
+    width = int(font_px * 4.3)
+    box = (700, 500, 700 + width, 500 + int(font_px * 1.35))
+    img = _image(render_plate(text, (1920, 1080), box, (110, 110, 110), font_px))
+    best = hsv_reader.read(img[270:1080])[0]
+    assert best.valid and best.text == text.replace("·", "")
+    x, _, w, _ = best.box
+    assert x <= 730 and x + w >= 700 + width * 0.8
 
 
 def test_tiny_or_grey_input_is_no_plate(reader: LocalPlateReader) -> None:

@@ -23,13 +23,15 @@ def render_plate(
     size: tuple[int, int] = (1280, 720),
     box: tuple[int, int, int, int] = (500, 400, 830, 490),
     fill: tuple[int, int, int] = (20, 60, 180),
+    font_px: int = 64,
 ) -> bytes:
-    """A grey scene with one plate (RGB ``fill`` background, white text) as JPEG bytes."""
+    """A grey scene with one plate (RGB ``fill`` background, white ``font_px`` text) as JPEG
+    bytes."""
     img = Image.new("RGB", size, (90, 90, 90))
     draw = ImageDraw.Draw(img)
     draw.rectangle(box, fill=fill)
-    font = ImageFont.truetype(FONT, 64)
-    draw.text((box[0] + 12, box[1] + 10), text, font=font, fill=(255, 255, 255))
+    font = ImageFont.truetype(FONT, font_px)
+    draw.text((box[0] + 12, box[1] + font_px // 6), text, font=font, fill=(255, 255, 255))
     out = io.BytesIO()
     img.save(out, format="JPEG", quality=92)
     return out.getvalue()
