@@ -197,6 +197,20 @@ def test_a_car_arriving_after_a_spent_plateless_passage_gets_its_own() -> None:
     assert [e.passage.ocr_calls for _, e in run.emits] == [3, 1]
 
 
+def test_a_fast_car_right_after_a_read_one_left_gets_its_own_passage() -> None:
+    """Held-out seed 133: the read car drives out at the bottom, the lane is still for a
+    moment, and a plateless car crosses it in 0.4 s, too fast for the rise rule (0.3 s at
+    the far edge): motion starting afresh at the far end, a box just coming into view, is
+    the next vehicle once the decided one went."""
+    tr = tracker(max_calls=1, clear_after_s=1.5)
+    first = [(1.0 + i / FPS, Rect(200, 0, 220, 60 + i * 10)) for i in range(30)]
+    fast = [(4.4, Rect(200, 0, 220, 60)), (4.5, Rect(200, 0, 220, 200)),
+            (4.6, Rect(200, 60, 220, 240)), (4.7, Rect(200, 200, 220, 160))]
+    run = drive(tr, first + fast, answers(read_of("京A12345"), read_of(None, ok=False)), 8.0)
+    assert [e.passage.plate for _, e in run.emits] == ["京A12345", None]
+    assert [e.passage.ocr_calls for _, e in run.emits] == [1, 1]
+
+
 def test_an_unreadable_car_pulling_away_stays_one_passage() -> None:
     """Spent without a plate, a long car stops (motion ends), then pulls away: its motion
     restarts with the box reaching the far end, but low in the lane: nothing splits."""
