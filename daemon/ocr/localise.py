@@ -85,15 +85,15 @@ def hsv_boxes(crop: BGR, work_width: int, min_plate_px: int) -> list[tuple[Box, 
     gx = cv2.convertScaleAbs(cv2.Sobel(grey, cv2.CV_16S, 1, 0, ksize=3))
     _, edges = cv2.threshold(gx, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
     kx, colour = max(5, round(min_w / 8)), list(out)
-    cand = sorted(_edge_boxes(edges, 1, kx, min_w, s, colour), key=lambda db: -db[0])
+    cand = sorted(_edge_boxes(edges, 1, kx, min_w, s=s, colour=colour), key=lambda db: -db[0])
     out += [(b, "") for _, b in cand[: 3 - len(out)]]
     for k in BIG_GAPS:  # a plate k times the narrowest: its gaps are wider than the kernel
-        big = sorted(_edge_boxes(edges, k, kx, min_w, s, colour), key=lambda db: -db[0])
+        big = sorted(_edge_boxes(edges, k, kx, min_w, s=s, colour=colour), key=lambda db: -db[0])
         out += [(b, "") for _, b in big[:1] if not any(_same(b, o) for o, _ in out)]
     return out
 
 
-def _edge_boxes(edges: npt.NDArray[Any], k: int, kx: int, min_w: float, s: float,
+def _edge_boxes(edges: npt.NDArray[Any], k: int, kx: int, min_w: float, *, s: float,
                 colour: list[tuple[Box, str]]) -> list[tuple[float, Box]]:
     """(edge density, box) of the blobs of vertical ``edges`` closed with a ``kx`` px wide
     kernel on the edge map shrunk ``k`` times (a block with any edge is one: as a kernel ``k``
