@@ -52,7 +52,8 @@ the others, unless it is about one of them."""
 
 def hsv_boxes(crop: BGR, work_width: int, min_plate_px: int) -> list[tuple[Box, str]]:
     """Plate boxes by colour (at most 2, widest first, with their colour), then by dense
-    vertical edges (colour ``""``), at most 3 in all; ``min_plate_px``: the narrowest plate."""
+    vertical edges (colour ``""``), at most 3 so far; then one more per wide edge pass
+    (:data:`BIG_GAPS`) at most; ``min_plate_px``: the narrowest plate."""
     h0, w0 = crop.shape[:2]
     s = min(1.0, work_width / w0)
     small = cv2.resize(crop, (round(w0 * s), round(h0 * s)), interpolation=cv2.INTER_AREA)
