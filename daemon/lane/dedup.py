@@ -17,6 +17,19 @@ Pure logic, no I/O; the clock is the frame ``pts``.
 
 from __future__ import annotations
 
+from daemon.config.models import AccessConfig
+from daemon.domain import PlateRead
+
+ALLOW_FLOOR = (AccessConfig().min_confidence, AccessConfig().local_min_confidence)
+"""The confidence an allow needs on a cloud and on a local reading: the access config's
+defaults (daemon/access.py decides on the configured ones)."""
+
+
+def opens(read: PlateRead, floor: tuple[int, int]) -> bool:
+    """``read``'s confidence is what an allow needs from its reader (``floor``: cloud, local):
+    an event carrying it could open the barrier."""
+    return read.confidence >= floor[read.provider == "local"]
+
 
 class RecentPlates:
     """The plates a lane decided, and when; see the module docstring."""

@@ -41,7 +41,7 @@ from daemon.config.models import CameraConfig, PassageConfig
 from daemon.domain import Frame, MotionResult, PlateRead, Rect
 from daemon.lane import newcomer, nextplate, outcome, standing
 from daemon.lane.actions import Action, EmitPassage, ReadLocal, SendCandidate
-from daemon.lane.dedup import RecentPlates
+from daemon.lane.dedup import ALLOW_FLOOR, RecentPlates, opens
 from daemon.lane.fixtures import FIXED_READS, Fixtures
 from daemon.lane.newcomer import new_vehicle
 from daemon.lane.outcome import OpenPassage, make_passage
@@ -61,7 +61,7 @@ class PassageTracker:
         self, camera: CameraConfig, cfg: PassageConfig, site: str, *,
         new_id: Callable[[], str] = lambda: str(uuid4()),
         gate: GateSettings | None = None,
-        allow_floor: tuple[int, int] = (80, 95),
+        allow_floor: tuple[int, int] = ALLOW_FLOOR,
     ) -> None:
         """``gate``: settings of the local-reader policy; None sends on motion geometry alone.
         ``allow_floor``: the confidence an allow needs on a cloud and on a local reading
@@ -313,11 +313,12 @@ class PassageTracker:
         op.vehicle_frame = None
         if isinstance(op.policy, PlateGate):
             op.policy.release_frames()
-        if self._recent.duplicate(plate, now_pts, op.standing, upgrade=self._opens(read)):
+        can_open = opens(read, self.allow_floor)
+        if self._recent.duplicate(plate, now_pts, op.standing, upgrade=can_open):
             self.deduplicated += 1
             log.debug("%s: %s again (or still standing), no new event", self.camera.id, plate)
             return []
-        self._recent.note(plate, now_pts, short=not self._opens(read))
+        self._recent.note(plate, now_pts, short=not can_open)
         when = decided_at or (frame.wall if frame else op.started_wall)
         return [self._emit(op, read, plate, frame, when)]
 
@@ -334,10 +335,6 @@ class PassageTracker:
             self._roi = roi_bounds(self.camera.roi, frame.width, frame.height)
             self._roi_size = size
         return self._roi
-
-    def _opens(self, read: PlateRead) -> bool:
-        """``read``'s confidence is what an allow needs from its reader (``allow_floor``)."""
-        return read.confidence >= self.allow_floor[read.provider == "local"]
 
     def _plate_of(self, read: PlateRead) -> str | None:
         """The read's valid plate, if any and if it fits the camera's plate-size window."""
@@ -381,7 +378,7 @@ class PassageTracker:
             self._recent.again(plate, now_pts)
             self.deduplicated += 1
             return []
-        self._recent.note(plate, now_pts, short=not self._opens(read))
+        self._recent.note(plate, now_pts, short=not opens(read, self.allow_floor))
         log.debug("%s: passage %s closed with %s reading %s (%d)", self.camera.id, op.id,
                  read.provider, plate, read.confidence)
         return [self._emit(op, read, plate, frame, decided_at)]

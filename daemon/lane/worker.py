@@ -22,6 +22,7 @@ from typing import Protocol
 from daemon.config.models import CameraConfig, PassageConfig
 from daemon.domain import Candidate, Frame, Passage, PlateRead, Rect
 from daemon.lane.actions import Action, EmitPassage, ReadLocal, SendCandidate
+from daemon.lane.dedup import ALLOW_FLOOR
 from daemon.lane.motion import MotionDetector
 from daemon.lane.passage import PassageTracker
 from daemon.lane.plategate import GateSettings
@@ -85,7 +86,7 @@ class LaneWorker(threading.Thread):
         monotonic: Callable[[], float] = time.monotonic,
         read_local: Submit | None = None,
         gate: GateSettings | None = None,
-        allow_floor: tuple[int, int] = (80, 95),
+        allow_floor: tuple[int, int] = ALLOW_FLOOR,
     ) -> None:
         """``read_local`` (the local reader pool's submit) with ``gate``: frames go to the
         local reader first and its readings drive the cloud calls (daemon/lane/plategate.py).

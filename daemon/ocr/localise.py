@@ -107,7 +107,7 @@ def _edge_boxes(edges: npt.NDArray[Any], k: int, kx: int, min_w: float, *, s: fl
     if k > 1:
         h0, w0 = edges.shape[:2]
         shrunk = cv2.resize(edges, (w0 // k, h0 // k), interpolation=cv2.INTER_AREA)
-        shrunk = np.where(shrunk > 0, 255, 0).astype(np.uint8)
+        _, shrunk = cv2.threshold(shrunk, 0, 255, cv2.THRESH_BINARY)
     ek = cv2.getStructuringElement(cv2.MORPH_RECT, (kx, 3))
     blobs = cv2.morphologyEx(shrunk, cv2.MORPH_CLOSE, ek)
     blobs = cv2.morphologyEx(blobs, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
@@ -179,14 +179,19 @@ def holds_part(text: str, part: str) -> bool:
     return any(differ(text[i:i + n], part) <= (n >= 5) for i in range(len(text) - n + 1))
 
 
+def _intersection(a: Box, b: Box) -> int:
+    """The area ``a`` and ``b`` share."""
+    ix = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    iy = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    return ix * iy
+
+
 def _same(a: Box, b: Box) -> bool:
     """``a`` and ``b`` are about the same box: their intersection is most of the larger."""
-    return overlap(a, b) * min(a[2] * a[3], b[2] * b[3]) > 0.6 * max(a[2] * a[3], b[2] * b[3])
+    return _intersection(a, b) > 0.6 * max(a[2] * a[3], b[2] * b[3])
 
 
 def overlap(a: Box, b: Box) -> float:
     """Intersection over the smaller box."""
-    ix = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
-    iy = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
     small = min(a[2] * a[3], b[2] * b[3])
-    return ix * iy / small if small else 0.0
+    return _intersection(a, b) / small if small else 0.0

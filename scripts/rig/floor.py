@@ -3,8 +3,8 @@
 A bench child (``scripts/bench_decode.py --child`` with ``"floor": true`` in its spec,
 planned by ``scripts/bench_dual.py``): per camera, one thread demuxes the main stream over
 RTSP and drops its packets (the daemon keeps them, undecoded, while the lane is empty), and
-one demuxes and decodes the detect stream in full, each frame's luma plane viewed as
-capture views it (``daemon.capture.slot.luma``: no conversion), nothing else. Its process
+one demuxes and decodes the detect stream in full, each frame's luma plane viewed by
+capture's own ``daemon.capture.slot.luma`` (no conversion), nothing else. Its process
 CPU against the same cameras decoding their main stream in full (``off``, same round) is
 the lowest ``cpu_ratio_vs_full_decode.idle`` an idle camera with a detect stream can have
 while it receives both streams and watches the detect one: what is left above it is the
@@ -19,7 +19,8 @@ import time
 from typing import Any
 
 import av
-import numpy as np
+
+from daemon.capture.slot import luma
 
 
 def _loop(url: str, decode: bool, stop: threading.Event, count: list[int]) -> None:
@@ -35,9 +36,7 @@ def _loop(url: str, decode: bool, stop: threading.Event, count: list[int]) -> No
                 count[0] += 1
                 continue
             for frame in packet.decode():
-                plane = frame.planes[0]
-                rows = np.frombuffer(plane, np.uint8, count=plane.line_size * plane.height)
-                count[0] += int(rows.size > 0)
+                count[0] += int(luma(frame).size > 0)
 
 
 def floor_child(spec: dict[str, Any]) -> dict[str, Any]:
