@@ -77,6 +77,10 @@ def _camera_metrics(v: PipelineView) -> Iterator[Metric]:
     age = GaugeMetricFamily(
         "gatecam_frame_age_seconds", "Age of the newest decoded frame", labels=cam)
     fps = GaugeMetricFamily("gatecam_camera_fps", "Decoded frames per second", labels=cam)
+    unpublished = CounterMetricFamily(
+        "gatecam_passages_unpublished", "Passages the lane closed without an event, by why: "
+        "duplicate (plate published moments ago), no_plate_evidence (motion alone)",
+        labels=["camera", "why"])
     state = GaugeMetricFamily(
         "gatecam_camera_state", "1 for the camera's current state", labels=["camera", "state"])
     for c in v.cameras:
@@ -86,9 +90,11 @@ def _camera_metrics(v: PipelineView) -> Iterator[Metric]:
         if c.frame_age_s is not None:
             age.add_metric([c.camera_id], c.frame_age_s)
         fps.add_metric([c.camera_id], c.fps)
+        unpublished.add_metric([c.camera_id, "duplicate"], c.duplicates)
+        unpublished.add_metric([c.camera_id, "no_plate_evidence"], c.unevidenced)
         for s in CAMERA_STATES:
             state.add_metric([c.camera_id, s], 1.0 if c.state == s else 0.0)
-    yield from (frames, dropped, motion, age, fps, state)
+    yield from (frames, dropped, motion, age, fps, unpublished, state)
 
 
 def _pool_metrics(v: PipelineView) -> Iterator[Metric]:

@@ -82,6 +82,10 @@ class CameraView:
     reading: str = "main"
     decoding: str = "full"
     """``idle`` while the main stream is not decoded at full rate, else ``full``."""
+    duplicates: int = 0
+    """Passages not published: the plate was published moments ago (dedup window)."""
+    unevidenced: int = 0
+    """Passages not published: motion without plate evidence (a walker, a car's rear)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +201,8 @@ def view(app: Stages) -> PipelineView:
             streams=status.streams,
             reading=status.reading,
             decoding="idle" if status.idle else "full",
+            duplicates=cam.lane.tracker.deduplicated,
+            unevidenced=cam.lane.tracker.dropped,
         ))
     pool = app.pool
     recorder = app.recorder

@@ -22,7 +22,8 @@ def _view() -> PipelineView:
     """A busy pipeline as observe.view() would report it (every family populated)."""
     snap = PipelineSnapshot(cameras=[], recorder_alive=True, recorder_beat=0.0, passages=3,
                             outbox_backlog=2)
-    cams = [CameraView("entry-1", "streaming", 9.8, 1200, 300, 3, 4, 0.05, None),
+    cams = [CameraView("entry-1", "streaming", 9.8, 1200, 300, 3, 4, 0.05, None,
+                       duplicates=2, unevidenced=5),
             CameraView("exit-1", "offline", 0.0, 10, 0, 0, 0, None, "connection refused")]
     ocr = {"calls": 7, "ok": 3, "no_plate": 1, "stale": 1, "retries": 1, "reencodes": 1,
            "failures": 0, "circuit_open": 2, "unknown_codes": 1, "backoffs": 1, "pending": 1,
