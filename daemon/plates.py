@@ -95,6 +95,19 @@ def is_valid(plate: str) -> bool:
     return any(_matches(plate, p) for p in _PATTERNS)
 
 
+NEW_ENERGY_COLOR = "绿"
+"""The colour of new-energy plates (a white-to-green gradient; 黄绿 for large vehicles)."""
+
+
+def fits_color(plate: str, color: str | None) -> bool:
+    """False for a reading whose plate colour says it cannot be ``plate``: a green plate is
+    a new-energy one, 8 characters, so a 7-character reading of it dropped one (held-out
+    seed 178: 川LF11703 read 川F11703 with every character at 99-100). Other colours say
+    nothing about the length (a camera's colours vary; a large new-energy plate's
+    yellow-green reads as 黄)."""
+    return color != NEW_ENERGY_COLOR or len(plate) == 8
+
+
 def fix_confusables(plate: str) -> str:
     """Swap O/0, I/1, B/8, D/0, S/5, Z/2 only where the grammar forbids the character read.
 

@@ -163,3 +163,10 @@ def test_fuse_prefers_the_length_whose_weakest_position_is_supported() -> None:
     fused = plates.fuse([*cut, *whole])
     assert fused is not None and fused.text == "赣JDB6505"
     assert plates.fuse([]) is None
+
+
+def test_a_green_plate_reading_needs_eight_characters() -> None:
+    assert not plates.fits_color("川F11703", "绿")  # new energy: one character dropped
+    assert plates.fits_color("川LF11703", "绿")
+    assert plates.fits_color("川F11703", "蓝") and plates.fits_color("川LF11703", "黄")
+    assert plates.fits_color("川F11703", None)  # no colour: nothing to say

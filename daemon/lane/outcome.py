@@ -85,6 +85,13 @@ one of the newest frames with a plate box)."""
 BARE_FRAMES = 3
 """Local reads of the vehicle, none with a plate box, before a plateless passage counts."""
 
+GUESSED = 1
+"""A local reading with a character below this (0-100; its ``honest_confidence`` is 0) was
+partly put there, not read: a province decoded as blank and inserted by the grammar
+(``daemon.ocr.local``). Read in one frame only, it does not name a closing passage
+(held-out seed 178: a camera's timestamp ``08:00:02`` read 皖SD80002 as a plateless car
+passed under it); read in two or more it does (the inserted province is often right)."""
+
 WATCH_S = 0.5
 """Once a passage is decided, the local reader still looks at one frame per this much stream
 time while the lane is busy: a car following so closely that the motion of both never
@@ -341,7 +348,8 @@ def closing_reading(
     op: OpenPassage, plate_of: Callable[[PlateRead], str | None]
 ) -> tuple[PlateRead, str, Frame | None] | None:
     """The plate a passage closing undecided carries: the cloud's valid reads (``plate_of``)
-    voted (below the trust threshold), else the local reader's most frequent valid reading."""
+    voted (below the trust threshold), else the local reader's most frequent valid reading
+    that is not a one-frame guess (:data:`GUESSED`)."""
     valid = [
         (r, p) for r in op.reads
         if r.provider != "local" and (p := plate_of(r)) is not None and p not in op.foreign
@@ -352,9 +360,10 @@ def closing_reading(
         best = max((r for r, p in valid if p == winner), key=lambda r: r.confidence)
         return best, winner, op.sent.get(best.frame_seq)
     gate = op.policy
-    if isinstance(gate, PlateGate) and gate.local_readings():
-        plate, read = gate.local_readings()[0]
-        return read, plate, gate.frame_of(plate)
+    if isinstance(gate, PlateGate):
+        for plate, read in gate.local_readings():  # honest: a guessed character's 0 shows
+            if gate.valid[plate] > 1 or read.confidence >= GUESSED:
+                return read, plate, gate.frame_of(plate)
     return None
 
 

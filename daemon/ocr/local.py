@@ -58,7 +58,7 @@ from daemon.ocr.models import (
     open_session,
 )
 from daemon.ocr.strip import text_rows
-from daemon.plates import PROVINCES, fix_confusables, is_valid, normalize
+from daemon.plates import PROVINCES, fits_color, fix_confusables, is_valid, normalize
 
 Localiser = Literal["hsv", "hsv+det"]
 
@@ -77,7 +77,8 @@ class LocalPlate:
     text: str
     """Normalised reading (``daemon.plates.normalize`` + ``fix_confusables``); may be invalid."""
     valid: bool
-    """``text`` fits the mainland plate grammar (``daemon.plates.is_valid``)."""
+    """``text`` fits the mainland plate grammar (``daemon.plates.is_valid``) and the plate's
+    colour (``daemon.plates.fits_color``: a green plate's reading has 8 characters)."""
     confidence: int
     """0-100: the recogniser's mean per-character probability (0 if ``text`` is empty)."""
     box: tuple[int, int, int, int]
@@ -193,12 +194,13 @@ class LocalPlateReader:
             or y + h >= full_h - _EDGE_PX
         if clipped:
             plate, conf, probs = "", 0.0, []
+        seen = color or plate_color(crop, *box)
         return LocalPlate(
             text=plate,
-            valid=is_valid(plate),
+            valid=is_valid(plate) and fits_color(plate, seen),
             confidence=max(0, min(100, round(conf * 100))) if plate else 0,
             box=(x0, y0, x1 - x0, y1 - y0),
-            color=color or plate_color(crop, *box),
+            color=seen,
             box_found=found,
             source=source,
             clipped=clipped,

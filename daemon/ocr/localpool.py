@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 from daemon.domain import Candidate, Image, PlateRead, Rect
 from daemon.ocr.local import LocalPlate
+from daemon.plates import fits_color
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,8 @@ def to_read(cand: Candidate, found: list[LocalPlate], ms: float, dx: int, dy: in
         rect = Rect(x + dx, y + dy, w, h)
     return PlateRead(
         camera_id=cand.camera_id, passage_id=cand.passage_id, frame_seq=cand.frame.seq,
-        ok=best is not None and bool(best.text),
+        # a reading its plate's colour rules out (a green plate's 7 characters) is none
+        ok=best is not None and bool(best.text) and fits_color(best.text, best.color),
         plate=best.text or None if best else None,
         color=best.color if best else None,
         confidence=best.confidence if best else 0,

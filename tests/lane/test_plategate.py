@@ -28,8 +28,10 @@ IMAGE = np.zeros((360, 640, 3), np.uint8)
 CAMERA = CameraConfig(id="entry-1", url="rtsp://cam/stream", direction="entry")
 PLATE = "京A12345"
 
-Local = Callable[[float], tuple[str | None, int, int] | None]
-"""pts -> (text, confidence, box width px) the local reader sees, None: no plate box."""
+Seen = tuple[str | None, int, int] | tuple[str | None, int, int, tuple[int, ...]]
+Local = Callable[[float], Seen | None]
+"""pts -> (text, confidence, box width px[, per-character confidence]) the local reader
+sees, None: no plate box."""
 Cloud = Callable[[SendCandidate], PlateRead]
 
 
@@ -95,6 +97,7 @@ def drive(mode: str, local: Local, cloud: Cloud, moving: list[tuple[float, float
             rect=Rect(300, plate_y(pts), seen[2], 40) if seen else None, called=False,
             provider="local", box_found=seen is not None,
             error_code="LocalError" if failing else None,
+            chars=seen[3] if seen is not None and len(seen) > 3 else (),  # type: ignore[misc]
         )
 
     def cloud_read(action: SendCandidate, pts: float) -> PlateRead:

@@ -113,3 +113,15 @@ def test_reader_failure_is_counted_logged_once_and_the_pool_goes_on(
     assert [r.error_code for r in got] == [LOCAL_ERROR] * 3
     assert pool.stats()["errors"] == 3
     assert len([r for r in caplog.records if "local reader failed" in r.message]) == 1
+
+
+def test_a_green_plate_read_with_seven_characters_is_no_plate_reading() -> None:
+    """A green (new-energy) plate has 8 characters: 川F11703 read off one dropped its L
+    (held-out seed 178, every character at 99-100). The text stays for the record."""
+    dropped = LocalPlate("川F11703", False, 100, (10, 20, 140, 40), "绿", True, "hsv")
+    read = to_read(cand(1), [dropped], 12.0, 0, 0)
+    assert not read.ok and read.plate == "川F11703" and read.box_found
+    whole = LocalPlate("川LF11703", True, 97, (10, 20, 140, 40), "绿", True, "hsv")
+    assert to_read(cand(1), [whole], 12.0, 0, 0).ok
+    blue = LocalPlate("川F11703", True, 99, (10, 20, 140, 40), "蓝", True, "hsv")
+    assert to_read(cand(1), [blue], 12.0, 0, 0).ok
