@@ -18,6 +18,7 @@ import pytest
 from daemon.config.models import CameraConfig, PassageConfig
 from daemon.domain import Frame, Image, MotionResult, Passage, PlateRead, Rect
 from daemon.lane.actions import Action, ReadLocal, SendCandidate
+from daemon.lane.outcome import GUESSED
 from daemon.lane.passage import PassageTracker
 from daemon.lane.plategate import NO_PLATE_ANSWERS, RESEND_WIDER, GateSettings, clearly_better
 from tests.support.tracker import settle
@@ -839,3 +840,38 @@ def test_one_stray_reading_after_the_car_was_hidden_a_while_is_no_newcomer() -> 
         return ("粤B67890", 60, 140) if 5.0 <= pts < 5.1 else (PLATE, 70, 140)
     run = drive("local", see, cloud_says(None), [(1.0, 11.0)], plate_y=down_the_lane)
     assert [p.plate for p in run.passages] == [PLATE]
+
+
+# A reading the local reader partly guessed (a character below ``outcome.GUESSED``: a
+# province decoded as blank and inserted by the grammar) names a closing passage only when
+# more than one frame read it: held-out seed 178, a plateless car passing under the camera's
+# timestamp ``08:00:02``, read once as 皖SD80002 with the province at 0 %, was published with
+# that plate.
+
+OVERLAY = "皖SD80002"
+GUESS = (0, 100, 100, 100, 100, 100, 100, 100)
+
+
+def boxes_with(reading_at: tuple[float, ...]) -> Local:
+    """Plate boxes (nothing legible) from 1.5 s to 3 s; the guessed reading at each pts of
+    ``reading_at`` (one frame each, at 10 fps)."""
+    def see(pts: float) -> Seen | None:
+        if any(abs(pts - at) < 0.05 for at in reading_at):
+            return (OVERLAY, 87, 140, GUESS)
+        return (None, 0, 140) if 1.5 <= pts < 3.0 else None
+    return see
+
+
+@pytest.mark.parametrize("mode", ["local", "cloud"])
+def test_a_one_frame_guess_does_not_name_a_plateless_cars_passage(mode: str) -> None:
+    assert min(GUESS) < GUESSED
+    run = drive(mode, boxes_with((2.0,)), cloud_says(None, code="FailedOperation.OcrFailed"),
+                [(1.0, 3.5)])
+    assert [p.plate for p in run.passages] == [None]  # the car went by, plateless
+
+
+def test_a_guess_read_in_two_frames_still_names_the_passage() -> None:
+    """The inserted province is often the right one: read twice, the reading stands (at its
+    honest confidence, 0, so it never opens a barrier)."""
+    run = drive("local", boxes_with((2.0, 2.5)), cloud_says(None), [(1.0, 3.5)])
+    assert [(p.plate, p.confidence) for p in run.passages] == [(OVERLAY, 0)]
