@@ -79,7 +79,8 @@ def _camera_metrics(v: PipelineView) -> Iterator[Metric]:
     fps = GaugeMetricFamily("gatecam_camera_fps", "Decoded frames per second", labels=cam)
     unpublished = CounterMetricFamily(
         "gatecam_passages_unpublished", "Passages the lane closed without an event, by why: "
-        "duplicate (plate published moments ago), no_plate_evidence (motion alone)",
+        "duplicate (plate published moments ago), no_plate_evidence (motion, or a standing "
+        "vehicle's re-check, that decided nothing)",
         labels=["camera", "why"])
     state = GaugeMetricFamily(
         "gatecam_camera_state", "1 for the camera's current state", labels=["camera", "state"])

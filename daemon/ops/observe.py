@@ -85,7 +85,8 @@ class CameraView:
     duplicates: int = 0
     """Passages not published: the plate was published moments ago (dedup window)."""
     unevidenced: int = 0
-    """Passages not published: motion without plate evidence (a walker, a car's rear)."""
+    """Passages not published: motion without plate evidence (a walker, a car's rear), or a
+    standing vehicle's re-check that decided nothing (the tracker's ``dropped``)."""
 
 
 @dataclass(frozen=True, slots=True)
