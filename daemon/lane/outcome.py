@@ -147,6 +147,9 @@ class OpenPassage:
     """The frame where that box came nearest (a plateless passage's snapshot)."""
     watch_pts: float = -1e9
     """When the decided passage last gave a frame to the reader (:data:`WATCH_S`)."""
+    follow_until: float = -1e9
+    """Until when it gives the reader every frame: a watched reading saw another vehicle's
+    plate, to be read again before that car is gone (``nextplate.next_vehicle``)."""
     own_seen_pts: float = -1e9
     """The newest such frame the decided plate was read in, or when the vehicle standing at
     the barrier pulled away (:data:`OWN_SEEN_S`)."""
@@ -238,8 +241,9 @@ def crop_of(op: OpenPassage, seq: int) -> Rect | None:
 
 
 def watch(op: OpenPassage, frame: Frame, now: float) -> bool:
-    """True when the decided passage's ``frame`` should go to the reader (:data:`WATCH_S`)."""
-    if now - op.watch_pts < WATCH_S:
+    """True when the decided passage's ``frame`` should go to the reader (:data:`WATCH_S`;
+    every frame while ``follow_until``)."""
+    if now - op.watch_pts < WATCH_S and now >= op.follow_until:
         return False
     op.watch_pts = now
     op.watched[frame.seq] = frame

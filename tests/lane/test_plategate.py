@@ -875,3 +875,20 @@ def test_a_guess_read_in_two_frames_still_names_the_passage() -> None:
     honest confidence, 0, so it never opens a barrier)."""
     run = drive("local", boxes_with((2.0, 2.5)), cloud_says(None), [(1.0, 3.5)])
     assert [(p.plate, p.confidence) for p in run.passages] == [(OVERLAY, 0)]
+
+
+def test_a_next_car_whose_plate_shows_under_a_second_behind_a_decided_one_is_read_again(
+) -> None:
+    """Held-out seed 224: the car ahead decided and still leaving, the next one came in from
+    the side and showed its plate for 0.9 s, driving fast at the camera. The decided
+    passage's reader looked once per WATCH_S, read it once, and it was gone: no passage,
+    the car's motion kept in the first one's. A watched reading of another plate now sends
+    every frame to the reader for a second, so it is read again while in view."""
+    def see(pts: float) -> tuple[str | None, int, int] | None:
+        if pts < 4.0:
+            return PLATE, 96, 140
+        return ("粤B67890", 96, 140) if 6.0 <= pts < 6.5 else None
+
+    run = drive("local", see, cloud_says(None), [(1.0, 11.0)],
+                plate_y=lambda pts: 250 if pts < 6.0 else 160 + round(200 * (pts - 6.0)))
+    assert [p.plate for p in run.passages] == [PLATE, "粤B67890"]  # 20 px a frame above
