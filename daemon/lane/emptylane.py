@@ -77,7 +77,8 @@ class EmptyLane:
         self._cfg = cfg
         self._roi_pixels = roi_pixels
         self._picture: npt.NDArray[np.float32] | None = None
-        self._bounds = Bounds(margin)
+        self.bounds = Bounds(margin)
+        """Its picture's bounds (their margin follows the detector's fitted threshold)."""
         self._idle_since: float | None = None
         self._still_occupied_since: float | None = None
         self._provisional = False
@@ -112,7 +113,7 @@ class EmptyLane:
         """Take (a float copy of) ``picture`` as the empty lane; None: unknown."""
         self._picture = None if picture is None else picture.astype(np.float32)
         if self._picture is not None:
-            self._bounds.update(self._picture)
+            self.bounds.update(self._picture)
 
     def forget(self) -> None:
         """A global change: the empty lane is unknown, and provisional once learnt again."""
@@ -142,7 +143,7 @@ class EmptyLane:
         was_occupied = self._occupied
         occ: Image | None = None
         if self._picture is not None:
-            occ = self._bounds.changed(grey, self._unchanged, self._occ)
+            occ = self.bounds.changed(grey, self._unchanged, self._occ)
             share = cv2.countNonZero(occ) / self._roi_pixels
             limit = self._cfg.stop_fraction if self._occupied else self._cfg.start_fraction
             self._occupied = share >= limit
@@ -226,7 +227,7 @@ class EmptyLane:
             return
         cv2.accumulateWeighted(grey, self._picture, self._cfg.background_alpha)
         if frames % 2:  # the idle scene drifts slowly: bounds every other frame
-            self._bounds.update(self._picture)
+            self.bounds.update(self._picture)
 
 
 def _union(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> tuple[int, int, int, int]:

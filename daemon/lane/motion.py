@@ -6,8 +6,8 @@ aspect kept) and made grey second (BGR converted, video-range luma stretched to 
 blurred (3x3 Gaussian), and compared with a float running-average background.
 
 - Shake tolerance: a pixel counts as changed only when it lies outside the 3x3
-  minimum..maximum of the background (plus ``threshold``), so a camera swaying by
-  about one working pixel (~8 px at 1280 wide) lights up nothing.
+  minimum..maximum of the background (plus ``threshold``, lower in a dark lane:
+  ``bounds.Threshold``), so a camera swaying by one working pixel lights up nothing.
 - A sudden change over more than ``global_change_fraction`` of the ROI (IR-cut
   switch, lights, a big jolt) is ``suppressed``, never motion; the background is
   re-learnt from the current picture at once.
@@ -45,7 +45,7 @@ import numpy.typing as npt
 
 from daemon.config.models import MotionConfig
 from daemon.domain import Image, MotionResult, Rect
-from daemon.lane.bounds import Bounds
+from daemon.lane.bounds import Bounds, Threshold
 from daemon.lane.emptylane import EmptyLane
 
 log = logging.getLogger(__name__)
@@ -109,20 +109,18 @@ class MotionDetector:
         self._mask = np.zeros((sh, sw), np.uint8)
         pts = np.array([[round(x * (sw - 1)), round(y * (sh - 1))] for x, y in roi], np.int32)
         cv2.fillPoly(self._mask, [pts], 255)
-        margin = np.where(self._mask > 0, cfg.threshold, 255).astype(np.uint8)
+        self.threshold = Threshold(self._mask, cfg.threshold)  # fitted to the lane's light
         self.roi_pixels = max(1, cv2.countNonZero(self._mask))
         self._row_width = np.maximum(1, np.count_nonzero(self._mask, axis=1))
         self._background: npt.NDArray[np.float32] | None = None
-        self._bounds = Bounds(margin)
+        self._bounds = Bounds(self.threshold.margin)
         self._prev: Image | None = None
         self._still_since = np.zeros((sh, sw), np.float32)
         # The still clocks' next values are built here, then the two swap (see _learn).
         self._still_spare = np.zeros((sh, sw), np.float32)
         self._limits = np.empty((sh, sw), np.float32)
-        # Half the threshold as a picture: cv2 parses a scalar operand slower than it
-        # subtracts a 160x90 array.
-        self._half = np.full((sh, sw), cfg.threshold // 2, np.uint8)
-        self._lane = EmptyLane(margin, self.roi_pixels, cfg)
+        self._lane = EmptyLane(self.threshold.margin, self.roi_pixels, cfg)
+        self.threshold.users += [self._bounds, self._lane.bounds]
         self._moving = False
         self._prev_fraction = 0.0
         self._frames = 0
@@ -186,6 +184,7 @@ class MotionDetector:
 
     def _set_background(self, grey: Image) -> None:
         self._background = grey.astype(np.float32)
+        self.threshold.fit(self._background)
         self._bounds.update(self._background)
 
     def update(
@@ -199,6 +198,7 @@ class MotionDetector:
         self._frames += 1
         if self._background is None:
             return self._first(grey, now)
+        self.threshold.follow(self._background)  # the bounds follow at their next update
         changed = self._bounds.changed(grey, self._unchanged, self._changed)
         changed_pixels = cv2.countNonZero(changed)
         fraction = changed_pixels / self.roi_pixels
@@ -302,9 +302,9 @@ class MotionDetector:
         # (give or take half the threshold), the shake tolerance of the changed test, so a
         # swaying camera does not keep the textured edges of a ghost "moving" for ever.
         lo = cv2.erode(prev, _KERNEL3, dst=self._scratch)
-        cv2.subtract(lo, self._half, dst=lo)
+        cv2.subtract(lo, self.threshold.half, dst=lo)  # an array: cv2 parses a scalar slower
         hi = cv2.dilate(prev, _KERNEL3, dst=self._scratch2)
-        cv2.add(hi, self._half, dst=hi)
+        cv2.add(hi, self.threshold.half, dst=hi)
         keep = cv2.inRange(grey, lo, hi, dst=self._active)  # set only after _learn
         cv2.bitwise_and(keep, changed, dst=keep)
         # Every clock restarts at ``now`` but those kept: built in the spare buffer, which

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from daemon.lane.bounds import Bounds
+from daemon.lane.bounds import DARK_FLOOR, DARK_REF, FIT_EVERY, Bounds, Threshold, scaled_threshold
 
 SH, SW = 20, 30
 
@@ -69,3 +69,35 @@ def test_update_follows_a_new_reference_in_place() -> None:
     bounds.update(np.full((SH, SW), 150, np.float32))
     assert bounds.lo is lo and bounds.hi is hi
     assert not _changed(bounds, grey).any()
+
+
+def test_the_threshold_falls_with_the_light_below_the_reference_down_to_the_floor() -> None:
+    assert scaled_threshold(25, 200.0) == 25
+    assert scaled_threshold(25, DARK_REF) == 25
+    assert scaled_threshold(25, 36.0) == 15
+    assert scaled_threshold(25, 10.0) == DARK_FLOOR
+    assert scaled_threshold(8, 10.0) == 8  # a threshold set below the floor stays as set
+
+
+def test_a_fitted_threshold_widens_or_narrows_its_users_bounds() -> None:
+    mask = np.zeros((SH, SW), np.uint8)
+    mask[5:] = 255
+    threshold = Threshold(mask, 25)
+    bounds = Bounds(threshold.margin)
+    threshold.users.append(bounds)
+    ref = np.full((SH, SW), 30.0, np.float32)
+    grey = np.full((SH, SW), 45, np.uint8)  # 15 levels above a dark reference
+    bounds.update(ref)
+    assert not _changed(bounds, grey).any()  # threshold 25 as configured, before a fit
+    assert threshold.fit(ref) and threshold.value == 12 and threshold.half[0, 0] == 6
+    bounds.update(ref)
+    assert (_changed(bounds, grey)[5:] == 255).all() and not _changed(bounds, grey)[:5].any()
+    assert not threshold.fit(ref)  # the same light: no change
+    lit = np.full((SH, SW), 120.0, np.float32)
+    for _ in range(FIT_EVERY - 1):
+        threshold.follow(lit)
+    assert threshold.value == 12  # fitted every FIT_EVERY frames only
+    threshold.follow(lit)
+    assert threshold.value == 25
+    bounds.update(lit)
+    assert not _changed(bounds, np.full((SH, SW), 135, np.uint8)).any()

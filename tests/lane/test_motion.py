@@ -350,3 +350,43 @@ def test_roi_box_sampling_matches_the_whole_frame_inside_the_roi() -> None:
         assert a == b, i
         moved.append(a.moving)
     assert any(moved[5:30]) and not any(moved[:5])
+
+
+def _flat(level: int, seed: int = 4) -> Image:
+    """A plain lane at grey ``level`` with fixed texture (sd 2), BGR."""
+    rng = np.random.default_rng(seed)
+    img = level + rng.normal(0, 2, (H, W, 1)).repeat(3, 2)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def _drive_box(level: int, body: int) -> tuple[list[bool], int]:
+    """A still lane at ``level`` for 3 s, then a 200x120 box of grey ``body`` driving down it
+    (sensor noise frame to frame): the moving flags while it drives, and the threshold."""
+    det = MotionDetector((W, H), FULL, MotionConfig())
+    bg, rng = _flat(level), np.random.default_rng(0)
+    for n in range(75):
+        assert not det.update(jitter(bg, rng), n / 25).moving
+    flags = [det.update(jitter(with_box(bg, 220, 10 + 15 * step, 200, 120, value=body), rng),
+                        (75 + step) / 25).moving for step in range(14)]
+    return flags, det.threshold.value
+
+
+def test_a_dark_car_on_a_dark_lane_moves_for_a_threshold_fitted_to_the_light() -> None:
+    """Held-out seed 213: a dark red car on unlit asphalt, 8-10 grey levels from the road, was
+    never motion for the threshold of 25 (its passage lost). In a dark lane the threshold
+    falls with the light (to 12 at the darkest); in a lit one it stays, and the same
+    contrast is no motion there (a shadow's, a cloud's)."""
+    dark, dark_threshold = _drive_box(30, 16)
+    assert dark_threshold == 12
+    assert sum(dark[2:]) >= 10, dark
+    lit, lit_threshold = _drive_box(110, 96)
+    assert lit_threshold == 25
+    assert not any(lit), lit
+
+
+def test_a_dark_still_lane_with_sensor_noise_is_not_motion() -> None:
+    det = MotionDetector((W, H), FULL, MotionConfig())
+    bg, rng = _flat(25), np.random.default_rng(1)
+    results = [det.update(jitter(bg, rng), n / 25) for n in range(100)]
+    assert det.threshold.value == 12
+    assert not any(r.moving for r in results)
