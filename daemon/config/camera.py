@@ -17,7 +17,10 @@ class MotionConfig(Model):
     """Motion detector tuning; defaults suit a lane filling a good part of the view."""
 
     width: int = Field(160, ge=32, le=640, description="width of the grey working image, px")
-    threshold: int = Field(25, ge=1, le=255, description="per-pixel difference counted as change")
+    threshold: int = Field(
+        25, ge=1, le=255,
+        description="per-pixel difference counted as change in a lit lane (lower in a dark "
+                    "one, fitted to its light: daemon/lane/bounds.py)")
     start_fraction: float = Field(0.02, gt=0, le=1, description="ROI share that starts motion")
     stop_fraction: float = Field(0.008, gt=0, le=1, description="ROI share below which it stops")
     background_alpha: float = Field(0.05, gt=0, le=1, description="running-average learning rate")
