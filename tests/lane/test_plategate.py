@@ -892,3 +892,22 @@ def test_a_next_car_whose_plate_shows_under_a_second_behind_a_decided_one_is_rea
     run = drive("local", see, cloud_says(None), [(1.0, 11.0)],
                 plate_y=lambda pts: 250 if pts < 6.0 else 160 + round(200 * (pts - 6.0)))
     assert [p.plate for p in run.passages] == [PLATE, "粤B67890"]  # 20 px a frame above
+
+
+def test_a_far_car_whose_motion_pauses_before_its_plate_is_readable_is_one_passage() -> None:
+    """Held-out seed 231: a car at 3.1 m/s far up the lane, its plate boxes seen and too
+    small to read (plate evidence, no reading: "spent" for the new-vehicle rule); its
+    motion stopped for half a second and started again at the far end, where a vehicle just
+    coming into view starts. That split made a plateless passage of the car's first
+    seconds before its own, read. A box that never came into view itself (its bottom never
+    at ``in_view_bottom``) is not left behind by a newcomer."""
+    def see(pts: float) -> tuple[str | None, int, int] | None:
+        return (None, 80, 60) if pts < 4.0 else (PLATE, 96, 140)
+
+    def box(pts: float) -> Rect:
+        return Rect(200, 0, 240, 40) if pts < 3.0 else Rect(200, 0, 240, 200)
+
+    run = drive("local", see, cloud_says(None), [(1.0, 2.0), (2.5, 8.0)], box=box,
+                plate_y=lambda pts: 0 if pts < 3.0 else 150)
+    assert [p.plate for p in run.passages] == [PLATE]
+    assert run.started == 1
