@@ -255,11 +255,12 @@ class PassageTracker:
         seen = plates.clean(read.plate) if read.ok else None
         recent = seen is not None and self._recent.duplicate(seen, now_pts)
         op.departing = op.departing or recent
-        kept = outcome.own_plate(op, read)
+        box, kept = op.boxes.get(read.frame_seq), outcome.own_plate(op, read)
         if op.standing and self.gate is not None:  # only a plate where a waiting car's is
             kept = standing.screen(kept, read.image_size, self.camera, self.cfg,
                                    self.gate.min_plate_width_px)
-        read = self.fixtures.screen(kept, read, now_pts, learn=not (recent or op.standing))
+        read = self.fixtures.screen(kept, read, now_pts, learn=not (recent or op.standing),
+                                    box=box, scale=outcome.read_scale(op))
         read, newcomer_frame = nextplate.other_plate(op, read, gate, gate.reading_frame(
             read.frame_seq), now_pts, roi=self._roi, exit_lane=self.camera.direction == "exit")
         if newcomer_frame is not None:

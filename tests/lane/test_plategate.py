@@ -911,3 +911,20 @@ def test_a_far_car_whose_motion_pauses_before_its_plate_is_readable_is_one_passa
                 plate_y=lambda pts: 0 if pts < 3.0 else 150)
     assert [p.plate for p in run.passages] == [PLATE]
     assert run.started == 1
+
+
+def test_a_parked_plate_the_cars_box_grows_over_is_not_its_plate() -> None:
+    """Held-out seed 273: a car in from the side, its box growing towards a parked car's
+    plate, read outside it 4 times in 0.3 s (under the fixture's 0.5 s), then inside it at
+    confidence 99: it decided the passage (a false passage in every mode). The plate stayed
+    put while the box moved 240 px: a fixture at once; the car's own plate decides."""
+    def see(pts: float) -> tuple[str | None, int, int] | None:
+        return (PLATE, 96, 100) if pts >= 2.0 else ("粤B67890", 99, 60)
+
+    def box(pts: float) -> Rect:
+        x = max(280, 600 - round(800 * (pts - 1.0)))  # 80 px per frame until 1.4 s
+        return Rect(x, 100, 640 - x, 250)
+
+    run = drive("local", see, cloud_says(None), [(1.0, 4.0)], box=box,
+                plate_y=lambda pts: 250 if pts >= 2.0 else 160)
+    assert [p.plate for p in run.passages] == [PLATE]
