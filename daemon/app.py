@@ -241,6 +241,7 @@ class App:
             self.stop_event, sync_reads=self.fast, read_local=self._read_local,
             gate=GateSettings.from_config(self.cfg.ocr),
             allow_floor=(self.cfg.access.min_confidence, self.cfg.access.local_min_confidence),
+            record_read=lambda r: self._recorder and self._recorder.submit_read(r, r.passage_id),
         )
         capture = make_capture(  # two threads with a detect stream (capture/dual.py)
             cam_cfg, slot, self.stop_event, self._status, pace=not (self.replay and self.fast))

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from daemon.app import App
 from daemon.config.secrets import Secrets
-from daemon.domain import Passage
+from daemon.domain import Passage, PlateRead
 from daemon.errors import EX_CONFIG, ReaderError, exit_code
 from daemon.store.db import Store
 from daemon.store.tables import reads
@@ -35,6 +35,11 @@ def test_local_mode_reads_a_clip_without_keys(tmp_path: Path, clips: ClipStore) 
         assert camera.lane.tracker.allow_floor == (85, 90), "an upgrade's floor is access's"
         assert app.wait_replay_done(timeout=90)
         assert app.drain(timeout=20)
+        assert got, "no passage"
+        late = PlateRead(camera_id="entry-1", passage_id=got[0].event_id, frame_seq=1,
+                         ok=True, plate="京A12345", confidence=97, called=True)
+        assert camera.lane.record_read is not None
+        camera.lane.record_read(late)  # as the lane does with a cloud answer after the event
     finally:
         app.stop()
     plate = truth["vehicles"][0]["plate"].replace("·", "")
@@ -46,10 +51,12 @@ def test_local_mode_reads_a_clip_without_keys(tmp_path: Path, clips: ClipStore) 
     store = Store(cfg.store.url)
     try:
         with store.engine.connect() as conn:
-            rows = conn.execute(select(reads.c.provider, reads.c.plate)).all()
+            rows = conn.execute(select(reads.c.provider, reads.c.plate, reads.c.event_id)
+                                .order_by(reads.c.id)).all()
     finally:
         store.close()
-    assert rows and {r.provider for r in rows} == {"local"}
+    assert rows and {r.provider for r in rows[:-1]} == {"local"}
+    assert rows[-1] == ("tencent", "京A12345", p.event_id)  # the late answer, on its own
     assert json.dumps(event, ensure_ascii=False)
 
 

@@ -1,5 +1,5 @@
 """What the passage tracker asks its lane to do: read a frame locally, send one to the cloud,
-record and publish a passage (split out of passage.py).
+record and publish a passage, record a late cloud answer (split out of passage.py).
 
 Pure values, no I/O: the lane worker (``daemon/lane/worker.py``) carries them out.
 """
@@ -41,4 +41,12 @@ class ReadLocal:
     passage_id: str
 
 
-Action = SendCandidate | EmitPassage | ReadLocal
+@dataclass(frozen=True, slots=True, eq=False)
+class RecordRead:
+    """Record this cloud answer on its own: it came after its passage's event (and the reads
+    that went with it) was emitted, or after the passage closed (a paid call all the same)."""
+
+    read: PlateRead
+
+
+Action = SendCandidate | EmitPassage | ReadLocal | RecordRead

@@ -19,6 +19,8 @@ Pure logic, no I/O, no locks: the camera's lane thread owns it. The clock is the
 - The same plate again emits nothing (daemon/lane/dedup.py): within ``dedup_window_s`` of the
   last passage that carried it leaving, or a standing car this lane decided last; unless
   that event's confidence could not open the barrier and this one's can.
+- A cloud answer that comes after its passage was decided or closed is recorded on its own
+  (:class:`RecordRead`): every paid call is in ``reads``.
 
 With a local reader (``gate`` settings, daemon/lane/plategate.py) the frames go to it
 first (:class:`ReadLocal`) and its readings decide the cloud calls; a passage it saw no
@@ -40,7 +42,7 @@ from daemon import plates
 from daemon.config.models import CameraConfig, PassageConfig
 from daemon.domain import Frame, MotionResult, PlateRead, Rect
 from daemon.lane import newcomer, nextplate, outcome, standing
-from daemon.lane.actions import Action, EmitPassage, ReadLocal, SendCandidate
+from daemon.lane.actions import Action, EmitPassage, ReadLocal, RecordRead, SendCandidate
 from daemon.lane.dedup import ALLOW_FLOOR, RecentPlates, opens
 from daemon.lane.fixtures import FIXED_READS, Fixtures
 from daemon.lane.newcomer import new_vehicle
@@ -211,11 +213,13 @@ class PassageTracker:
         """Take the answer to an OCR call; may emit the passage at once."""
         op = self._open
         if op is None or op.id != read.passage_id:
-            log.debug("%s: read for closed passage %s ignored", self.camera.id, read.passage_id)
-            return []
+            log.debug("%s: read for closed passage %s", self.camera.id, read.passage_id)
+            return [RecordRead(read)] if read.provider != "local" else []
         gate = op.policy if isinstance(op.policy, PlateGate) else None
         if read.provider == "local":
             return self._on_local(op, read, now_pts, decided_at)
+        if op.plate is not None:  # decided: its event went out with the reads it had then
+            return [RecordRead(read)]
         op.reads.append(read)
         plate = self._plate_of(read)
         trusted = plate is not None and read.confidence >= self.cfg.min_confidence

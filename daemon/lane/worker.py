@@ -21,7 +21,7 @@ from typing import Protocol
 
 from daemon.config.models import CameraConfig, PassageConfig
 from daemon.domain import Candidate, Frame, Passage, PlateRead, Rect
-from daemon.lane.actions import Action, EmitPassage, ReadLocal, SendCandidate
+from daemon.lane.actions import Action, EmitPassage, ReadLocal, RecordRead, SendCandidate
 from daemon.lane.dedup import ALLOW_FLOOR
 from daemon.lane.motion import MotionDetector
 from daemon.lane.passage import PassageTracker
@@ -87,10 +87,13 @@ class LaneWorker(threading.Thread):
         read_local: Submit | None = None,
         gate: GateSettings | None = None,
         allow_floor: tuple[int, int] = ALLOW_FLOOR,
+        record_read: Callable[[PlateRead], object] | None = None,
     ) -> None:
         """``read_local`` (the local reader pool's submit) with ``gate``: frames go to the
         local reader first and its readings drive the cloud calls (daemon/lane/plategate.py).
-        ``allow_floor``: the access config's confidences for an allow (cloud, local)."""
+        ``allow_floor``: the access config's confidences for an allow (cloud, local);
+        ``record_read``: records a cloud answer that came after its passage's event, under
+        the passage's id (its event's id; a passage closed unpublished has no event)."""
         super().__init__(name=f"lane-{camera.id}", daemon=True)
         self.camera = camera
         self.passage_cfg = passage_cfg
@@ -102,6 +105,7 @@ class LaneWorker(threading.Thread):
         self.wall_now = wall_now
         self.monotonic = monotonic
         self.read_local = read_local
+        self.record_read = record_read
         self.tracker = PassageTracker(
             camera, passage_cfg, site, gate=gate if read_local is not None else None,
             allow_floor=allow_floor,
@@ -207,6 +211,8 @@ class LaneWorker(threading.Thread):
                 except Exception:
                     self.errors += 1
                     self._log.exception("emit of passage %s failed", action.passage.event_id)
+            elif isinstance(action, RecordRead) and self.record_read is not None:
+                self.record_read(action.read)
 
     def _send(self, action: SendCandidate | ReadLocal) -> None:
         """Hand the frame's reading picture to the local reader or the OCR pool: with a

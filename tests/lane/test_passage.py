@@ -12,7 +12,7 @@ import numpy as np
 
 from daemon.config.models import CameraConfig, PassageConfig
 from daemon.domain import Frame, MotionResult, PlateRead, Rect
-from daemon.lane.actions import EmitPassage, SendCandidate
+from daemon.lane.actions import EmitPassage, RecordRead, SendCandidate
 from daemon.lane.passage import PassageTracker
 
 T0 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
@@ -296,7 +296,9 @@ def test_max_open_forces_a_close() -> None:
     assert 20.5 <= run.emits[0][0] <= 22.0
 
 
-def test_read_for_unknown_passage_is_ignored() -> None:
+def test_read_for_unknown_passage_is_only_recorded() -> None:
+    """A cloud answer for a passage that is no longer open (a paid call) decides nothing and
+    is recorded on its own."""
     t = tracker()
     stray = PlateRead(
         camera_id="entry-1",
@@ -306,7 +308,9 @@ def test_read_for_unknown_passage_is_ignored() -> None:
         plate="京A12345",
         confidence=99,
     )
-    assert t.on_read(stray, 1.0) == []
+    [late] = t.on_read(stray, 1.0)
+    assert isinstance(late, RecordRead) and late.read is stray
+    assert t.open_id is None and t.emitted == 0
 
 
 def test_occupied_lane_keeps_the_passage_open_without_motion() -> None:

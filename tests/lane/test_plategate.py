@@ -17,7 +17,7 @@ import pytest
 
 from daemon.config.models import CameraConfig, PassageConfig
 from daemon.domain import Frame, Image, MotionResult, Passage, PlateRead, Rect
-from daemon.lane.actions import Action, ReadLocal, SendCandidate
+from daemon.lane.actions import Action, ReadLocal, RecordRead, SendCandidate
 from daemon.lane.outcome import GUESSED
 from daemon.lane.passage import PassageTracker
 from daemon.lane.plategate import NO_PLATE_ANSWERS, RESEND_WIDER, GateSettings, clearly_better
@@ -928,3 +928,41 @@ def test_a_parked_plate_the_cars_box_grows_over_is_not_its_plate() -> None:
     run = drive("local", see, cloud_says(None), [(1.0, 4.0)], box=box,
                 plate_y=lambda pts: 250 if pts >= 2.0 else 160)
     assert [p.plate for p in run.passages] == [PLATE]
+
+
+def test_a_cloud_answer_after_its_passage_was_decided_or_closed_is_recorded_alone() -> None:
+    """``local_first``: the cloud was asked (no sure reading by ``settle_s``), then two sure
+    readings decided the passage while the call was out. The paid answer that follows went
+    nowhere: the event and its reads had gone. Now it is recorded on its own, as is one
+    for a passage already closed; a late local reading is not (the reader is free)."""
+    tracker = PassageTracker(CAMERA, PassageConfig(), "lot-a",
+                             gate=GateSettings(mode="local_first"))
+    held: list[SendCandidate] = []
+    emitted: list[Passage] = []
+    recorded: list[PlateRead] = []
+
+    def local(action: ReadLocal, pts: float) -> PlateRead:
+        sure = pts >= 1.2
+        return PlateRead(camera_id=CAMERA.id, passage_id=action.passage_id,
+                         frame_seq=action.frame.seq, ok=True, plate=PLATE,
+                         confidence=96 if sure else 70, rect=Rect(300, 250, 140, 40),
+                         called=False, provider="local", box_found=True)
+
+    def hold(action: SendCandidate, _pts: float) -> None:
+        held.append(action)  # the answer comes later
+
+    for seq in range(20):
+        pts = seq / FPS
+        motion = MotionResult(True, 0.2, Rect(200, 150, 240, 200), occupied=True)
+        frame = Frame(CAMERA.id, seq, pts, T0 + timedelta(seconds=pts), IMAGE)
+        settle(tracker, tracker.on_frame(frame, motion), pts, local=local, cloud=hold,
+               emitted=lambda p, _pts: emitted.append(p), recorded=recorded)
+    assert recorded == []
+    assert [p.plate for p in emitted] == [PLATE] and len(held) == 1
+    answer = cloud_says(PLATE)(held[0])
+    late = tracker.on_read(answer, 2.0)
+    assert [type(a) for a in late] == [RecordRead] and late[0].read is answer  # type: ignore[union-attr]
+    assert emitted[0].event_id == answer.passage_id  # recorded under the passage's event id
+    tracker.flush(2.0)
+    assert [type(a) for a in tracker.on_read(answer, 2.1)] == [RecordRead]
+    assert tracker.on_read(replace(answer, provider="local", called=False), 2.1) == []

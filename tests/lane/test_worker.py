@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from daemon.config.models import PassageConfig
-from daemon.domain import Frame, Image, Rect
+from daemon.domain import Frame, Image, PlateRead, Rect
+from daemon.lane.actions import RecordRead
 from daemon.lane.worker import LaneWorker
 from tests.support.lane import (
     CAMERA,
@@ -156,3 +157,19 @@ def test_lane_tells_capture_when_it_is_busy_and_when_idle() -> None:
     assert not busy & set(range(0, 8))
     assert not busy & {70, 71, 72}
     assert not busy & set(range(140, 150))
+
+
+def test_a_late_cloud_answer_goes_to_record_read() -> None:
+    """The tracker's ``RecordRead`` (an answer after its passage's event) is handed to the
+    app's ``record_read``; without one (tests, tools) it is dropped quietly."""
+    late = PlateRead(camera_id=CAMERA.id, passage_id="p-1", frame_seq=7, ok=True,
+                     plate="京A12345", confidence=97, called=True)
+    recorded: list[PlateRead] = []
+    lane = LaneWorker(CAMERA, PassageConfig(), "lot-a", clip(1.0), FakeOcr().submit,
+                      Sink().emit, threading.Event(), record_read=recorded.append)
+    lane._apply([RecordRead(late)])
+    assert recorded == [late] and lane.errors == 0
+    bare = LaneWorker(CAMERA, PassageConfig(), "lot-a", clip(1.0), FakeOcr().submit,
+                      Sink().emit, threading.Event())
+    bare._apply([RecordRead(late)])
+    assert bare.errors == 0

@@ -14,7 +14,7 @@ import numpy as np
 
 from daemon.config.models import CameraConfig, MotionConfig, PassageConfig
 from daemon.domain import Frame, Passage, PlateRead, Rect
-from daemon.lane.actions import Action, EmitPassage, ReadLocal, SendCandidate
+from daemon.lane.actions import Action, EmitPassage, ReadLocal, RecordRead, SendCandidate
 from daemon.lane.motion import MotionDetector
 from daemon.lane.passage import PassageTracker
 from daemon.lane.plategate import GateSettings
@@ -24,20 +24,25 @@ from scripts.rig.clips import load_make_clip
 
 def settle(tracker: PassageTracker, actions: list[Action], pts: float, *,
            local: Callable[[ReadLocal, float], PlateRead],
-           cloud: Callable[[SendCandidate, float], PlateRead],
-           emitted: Callable[[Passage, float], None]) -> None:
+           cloud: Callable[[SendCandidate, float], PlateRead | None],
+           emitted: Callable[[Passage, float], None],
+           recorded: list[PlateRead] | None = None) -> None:
     """Carry out ``actions`` at ``pts`` until none is left: ``local``/``cloud`` answer a read
-    (given the action and ``pts``),
-    which goes back to the tracker; ``emitted`` gets each passage and ``pts``."""
+    (given the action and ``pts``; a ``cloud`` answer of None comes later, if at all),
+    which goes back to the tracker; ``emitted`` gets each passage and ``pts``, ``recorded``
+    each read recorded on its own (``RecordRead``)."""
     pending = list(actions)
     while pending:
         action = pending.pop(0)
         if isinstance(action, ReadLocal):
             pending += tracker.on_read(local(action, pts), pts)
         elif isinstance(action, SendCandidate):
-            pending += tracker.on_read(cloud(action, pts), pts)
+            answer = cloud(action, pts)
+            pending += tracker.on_read(answer, pts) if answer is not None else []
         elif isinstance(action, EmitPassage):
             emitted(action.passage, pts)
+        elif isinstance(action, RecordRead) and recorded is not None:
+            recorded.append(action.read)
 
 
 # -- the real reader on a scenario clip rendered in memory ---------------------------------
