@@ -109,6 +109,11 @@ class Fixtures:
         of that text only (the next car waiting at that place shows another plate)."""
         self._spots[plate] = _Spot(rect, FIXED_READS, since, now, text_only=True)
 
+    def known(self, now: float) -> bool:
+        """A fixture (not only a standing probe's text) was seen within :data:`FIXED_S`."""
+        return any(s.fixed() and not s.text_only and now - s.last_pts <= FIXED_S
+                   for s in self._spots.values())
+
     def holds(self, rect: Rect, now: float, text: str | None = None) -> bool:
         """A fixture is at ``rect`` (and is seen there once more); one learnt from a probe
         only if ``text`` is its plate."""

@@ -173,7 +173,8 @@ class OpenPassage:
     foreign: set[str] = field(default_factory=set)
     """Plates the cloud read outside the vehicle's box: another vehicle's."""
     crop: bool = False
-    """Calls send the vehicle's box, not the lane (after a reading of another vehicle)."""
+    """Calls send the vehicle's box, not the lane: another vehicle's plate is in view (read
+    outside the box, by either reader, or a parked one known to the camera)."""
     own_evidence: bool = False
     """The reader saw a plate box while the moving box was this passage's own vehicle's: not
     after it jumped up the lane (:func:`engaged`)."""
@@ -185,8 +186,9 @@ class OpenPassage:
 def own_plate(op: OpenPassage, read: PlateRead) -> PlateRead:
     """``read`` as evidence about this passage's vehicle: a plate whose centre lies outside
     the vehicle's box in that frame (grown by a tenth) is another car's (a parked one at the
-    edge of the lane) and counts as no plate box at all. The box of a frame with a plate box
-    is kept (:attr:`OpenPassage.plate_boxes`) for the cloud's answer on it."""
+    edge of the lane) and counts as no plate box at all; read, it crops the calls. The box of
+    a frame with a plate box is kept (:attr:`OpenPassage.plate_boxes`) for the cloud's
+    answer on it."""
     box = op.boxes.pop(read.frame_seq, None)
     for seq in [s for s in op.boxes if s < read.frame_seq]:
         del op.boxes[seq]  # frames the reader skipped (newest wins)
@@ -197,6 +199,7 @@ def own_plate(op: OpenPassage, read: PlateRead) -> PlateRead:
             del op.plate_boxes[seq]
     if read.rect is None or box is None or _in_box(op, box, read.rect):
         return read
+    op.crop = op.crop or read.ok  # the cloud answers with one plate: maybe that one
     return replace(read, ok=False, plate=None, rect=None, box_found=False)
 
 

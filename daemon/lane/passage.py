@@ -201,7 +201,7 @@ class PassageTracker:
             policy=(
                 SendPolicy(self.cfg, roi, now) if self.gate is None
                 else PlateGate(self.gate, self.cfg)
-            ),
+            ), crop=self.fixtures.known(now),  # a parked car's plate in view: crop the calls
         )
         self.started += 1
         log.debug("%s: passage %s started at pts %.3f", self.camera.id, opened.id, now)

@@ -143,6 +143,56 @@ def test_a_parked_plate_read_by_the_cloud_is_not_the_vehicles_and_the_retry_is_c
     assert [s.crop is not None for s in run.sends] == [False, True]
 
 
+Cloud = Callable[[SendCandidate], tuple[str, Rect]]
+
+
+def cropped_or_parked(coming: Callable[[float], Rect]) -> Cloud:
+    """The cloud: the parked plate (the clearest) from the lane's crop, the car's from its box."""
+    def cloud(send: SendCandidate) -> tuple[str, Rect]:
+        if send.crop is None:
+            return PARKED, PARKED_AT
+        return the_plate_under(coming, PLATE)(send.frame.pts)  # type: ignore[return-value]
+    return cloud
+
+
+def test_a_plate_read_outside_the_vehicles_box_crops_the_first_call() -> None:
+    """The local reader read the parked plate beside the car before its own (held-out seed
+    273: two calls per car, the first answered with the parked plate): the first call
+    already sends the vehicle's box."""
+    coming = down_the_lane(1.0)
+
+    def local(pts: float) -> Seen:
+        return (PARKED, PARKED_AT) if pts < 1.6 else the_plate_under(coming, PLATE)(pts)
+    run = drive(local, cropped_or_parked(coming), lambda pts: coming(pts) if pts < 5 else None,
+                8.0)
+    assert [p.plate for p in run.passages] == [PLATE]
+    assert [s.crop is not None for s in run.sends] == [True]
+
+
+def test_a_parked_plate_the_camera_knows_crops_the_next_cars_first_call() -> None:
+    """Learnt as a fixture in the first car's passage (read outside its box for a second),
+    the parked plate is not read in the second car's frames at all (the reader stops at the
+    first valid plate, the car's), but the cloud would still answer with it: that car's
+    first call sends its box too."""
+    first, second = down_the_lane(1.0), down_the_lane(10.0)
+
+    def box(pts: float) -> Rect | None:
+        return first(pts) if pts < 5 else second(pts) if 10 <= pts < 14 else None
+
+    def local(pts: float) -> Seen:
+        if pts < 10:
+            return (PARKED, PARKED_AT) if pts < 2.2 else the_plate_under(first, "粤B67890")(pts)
+        return the_plate_under(second, PLATE)(pts)
+
+    def cloud(send: SendCandidate) -> tuple[str, Rect]:
+        if send.frame.pts < 10:
+            return "粤B67890", the_plate_under(first, None)(send.frame.pts)[1]  # type: ignore[index]
+        return cropped_or_parked(second)(send)
+    run = drive(local, cloud, box, 18.0)
+    assert [p.plate for p in run.passages] == ["粤B67890", PLATE]
+    assert [s.crop is not None for s in run.sends if s.frame.pts >= 10] == [True]
+
+
 def test_the_vehicle_crop_is_mapped_to_the_reading_picture_and_kept_in_the_lane() -> None:
     """A detect stream's box (640x360) onto the main stream's picture (1920x1080), grown by a
     tenth each side, within the lane's crop."""
