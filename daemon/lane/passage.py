@@ -219,6 +219,7 @@ class PassageTracker:
         if read.provider == "local":
             return self._on_local(op, read, now_pts, decided_at)
         if op.plate is not None:  # decided: its event went out with the reads it had then
+            op.policy.in_flight = False  # the call's answer came: nothing is out any more
             return [RecordRead(read)]
         op.reads.append(read)
         plate = self._plate_of(read)

@@ -960,8 +960,10 @@ def test_a_cloud_answer_after_its_passage_was_decided_or_closed_is_recorded_alon
     assert recorded == []
     assert [p.plate for p in emitted] == [PLATE] and len(held) == 1
     answer = cloud_says(PLATE)(held[0])
+    assert tracker.in_flight  # the call is out: a closing passage would wait for it
     late = tracker.on_read(answer, 2.0)
     assert [type(a) for a in late] == [RecordRead] and late[0].read is answer  # type: ignore[union-attr]
+    assert not tracker.in_flight
     assert emitted[0].event_id == answer.passage_id  # recorded under the passage's event id
     tracker.flush(2.0)
     assert [type(a) for a in tracker.on_read(answer, 2.1)] == [RecordRead]
