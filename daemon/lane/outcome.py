@@ -381,7 +381,9 @@ def ending(
     """How an undecided passage (not a standing probe) ends: with the reading it carries
     (:func:`closing_reading`); ``"bare"``: a vehicle went by with no plate box (published
     plateless); ``"drop"``: no call, or too little plate evidence (a walker, a car's rear:
-    never published); ``"spent"``: calls spent without a plate (published plateless).
+    never published; with a reader on an entry lane, also a vehicle never come down the
+    lane, :data:`TRAVEL`, nor near the barrier: a read car leaving); ``"spent"``: plate
+    boxes or calls without a plate (published plateless).
     ``newcomer``: it closes for the next vehicle (:func:`newcomers_plates`)."""
     gate = op.policy if isinstance(op.policy, PlateGate) else None
     theirs = newcomer and gate is not None and newcomers_plates(op, exit_lane)
@@ -393,4 +395,7 @@ def ending(
         return "bare"
     if not op.policy.engaged or (gate is not None and not gate.has_evidence):
         return "drop"
+    span = op.span if gate is not None and not exit_lane else None
+    if span is not None and span[2] < NEAR and span[2] - span[0] < TRAVEL / 3:
+        return "drop"  # its vehicle never came down the lane: a read car leaving (seed 297)
     return "spent"

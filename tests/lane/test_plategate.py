@@ -968,3 +968,33 @@ def test_a_cloud_answer_after_its_passage_was_decided_or_closed_is_recorded_alon
     tracker.flush(2.0)
     assert [type(a) for a in tracker.on_read(answer, 2.1)] == [RecordRead]
     assert tracker.on_read(replace(answer, provider="local", called=False), 2.1) == []
+
+
+def test_a_read_car_turning_away_behind_a_box_that_jumped_up_is_no_plateless_passage() -> None:
+    """Held-out seed 297 (heavy rain): the read car turned away; the rain swelled its motion
+    box to the whole lane, which then shrank, its bottom jumping up the lane (the new-vehicle
+    rule), and the reader saw the car's rear plate cut by the ROI's edge, unreadable, as it
+    drove off. That box never came down the lane: no vehicle arrived, nothing is
+    published (it was a plateless passage in every mode)."""
+    def see(pts: float) -> tuple[str | None, int, int] | None:
+        if pts < 4.0:
+            return (PLATE, 96, 140) if pts >= 2.0 else None
+        return (None, 0, 90) if pts >= 6.2 else None  # a plate box, nothing read
+
+    def box(pts: float) -> Rect:
+        if pts < 6.0:
+            return coming(1.0)(pts)  # type: ignore[operator, no-any-return]
+        bottom = round(210 - 20 * (pts - 6.0))  # jumped up from 355, then up the lane
+        return Rect(170, max(0, bottom - 200), 300, min(200, bottom))
+
+    run = drive("local", see, cloud_says(None), [(1.0, 9.0)], box=box,
+                plate_y=lambda pts: 250 if pts < 6.0 else 120)
+    assert [p.plate for p in run.passages] == [PLATE]
+    assert run.started == 2  # the jump did open a passage: it closed silently
+
+
+def test_a_car_with_an_unreadable_plate_coming_down_the_lane_is_still_published() -> None:
+    """The control: plate boxes, never read, from a vehicle that came down to the barrier."""
+    run = drive("local", lambda pts: (None, 0, 90) if pts >= 2.0 else None, cloud_says(None),
+                [(1.0, 5.0)], box=coming(1.0))  # type: ignore[arg-type]
+    assert [p.plate for p in run.passages] == [None]
