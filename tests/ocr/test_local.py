@@ -279,3 +279,18 @@ def test_a_box_cut_by_the_crop_edge_is_recognised_only_when_nothing_else_reads(
     crop[220:310, 500:830] = (90, 90, 90)  # no plate: the cut band is all there is
     found = hsv_reader.read(crop)
     assert (100, 0, 320, 40) in seen and not any(p.valid for p in found)
+
+
+def test_a_plate_in_the_vehicles_box_is_read_before_a_parked_one(
+    hsv_reader: LocalPlateReader,
+) -> None:
+    """Held-out seed 277: a parked car's plate, boxed first (the colour boxes go widest
+    first), read validly, ended the read before the car's own: the car published plateless.
+    With the vehicle's box as ``focus`` its plate is read first; without, the parked one."""
+    car = _image(render_plate("粤C·D8K21", box=(520, 420, 770, 490), font_px=48))
+    parked = _image(render_plate("京A·F0236", box=(40, 250, 370, 340)))
+    car[250:341, 40:371] = parked[250:341, 40:371]
+    crop = car[180:720, 0:1280]
+    assert hsv_reader.read(crop)[0].text == "京AF0236"  # widest first: the parked plate
+    found = hsv_reader.read(crop, focus=(420, 100, 450, 300))  # the car, crop pixels
+    assert found[0].valid and found[0].text == "粤CD8K21"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import numpy as np
@@ -28,8 +29,10 @@ def cand(seq: int, camera: str = "entry-1", roi: Rect | None = ROI) -> Candidate
 class FakeReader:
     def __init__(self, gate: threading.Event | None = None, fail: bool = False) -> None:
         self.gate, self.fail, self.shapes = gate, fail, []
+        self.focus: list[object] = []
 
-    def read(self, crop: Image) -> list[LocalPlate]:
+    def read(self, crop: Image, focus: object = None) -> list[LocalPlate]:
+        self.focus.append(focus)
         if self.gate is not None:
             self.gate.wait(5)
         if self.fail:
@@ -63,6 +66,19 @@ def test_reads_the_roi_crop_and_maps_the_box_to_the_frame() -> None:
     assert read.provider == "local" and not read.called and read.ok and read.box_found
     assert read.plate == "京A12345" and read.rect == Rect(110, 70, 140, 40)
     assert pool.stats()["reads"] == 1
+
+
+def test_the_vehicles_box_reaches_the_reader_in_crop_pixels() -> None:
+    reader = FakeReader()
+    pool = LocalReadPool(reader)
+    pool.start()
+    _got, done, reply = collect()
+    try:
+        pool.submit(replace(cand(1), focus=Rect(150, 80, 200, 120)), reply)  # type: ignore[arg-type]
+        assert done.wait(5)
+    finally:
+        pool.stop()
+    assert reader.focus == [(50, 30, 200, 120)]  # the ROI crop starts at (100, 50)
 
 
 def test_a_plate_cut_by_the_crop_edge_is_evidence_without_a_box_to_send() -> None:
