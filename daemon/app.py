@@ -3,8 +3,7 @@
 ``start()`` goes in pipeline order from the sink backwards, ``stop()`` in reverse; who owns
 what is drawn in docs/ARCHITECTURE.md. Each stage's own parts are built beside it
 (ocr/build.py, mqtt/announce.py, ops/watch.py, web/wiring.py); the callbacks between stages
-(submit, deliver, emit, committed, status) live here.
-"""
+(submit, deliver, emit, record_read, committed, status) live here."""
 
 from __future__ import annotations
 

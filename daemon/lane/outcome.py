@@ -378,13 +378,12 @@ def ending(
     op: OpenPassage, plate_of: Callable[[PlateRead], str | None], *, newcomer: bool,
     exit_lane: bool,
 ) -> tuple[PlateRead, str, Frame | None] | str:
-    """How an undecided passage (not a standing probe) ends: with the reading it carries
-    (:func:`closing_reading`); ``"bare"``: a vehicle went by with no plate box (published
-    plateless); ``"drop"``: no call, or too little plate evidence (a walker, a car's rear:
-    never published; with a reader on an entry lane, also a vehicle never come down the
-    lane, :data:`TRAVEL`, nor near the barrier: a read car leaving); ``"spent"``: plate
-    boxes or calls without a plate (published plateless).
-    ``newcomer``: it closes for the next vehicle (:func:`newcomers_plates`)."""
+    """How an undecided passage (not a standing probe) ends (``newcomer``: it closes for the
+    next vehicle, :func:`newcomers_plates`): with the reading it carries
+    (:func:`closing_reading`); ``"bare"``: a vehicle went by with no plate box, and
+    ``"spent"``: plate boxes or calls without a plate (both published plateless); ``"drop"``
+    (not published): no call, too little plate evidence (a walker, a car's rear), or with a
+    reader on an entry lane a vehicle never come :data:`TRAVEL` down nor :data:`NEAR`."""
     gate = op.policy if isinstance(op.policy, PlateGate) else None
     theirs = newcomer and gate is not None and newcomers_plates(op, exit_lane)
     reading = None if theirs else closing_reading(op, plate_of)
