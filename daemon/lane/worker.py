@@ -227,8 +227,10 @@ class LaneWorker(threading.Thread):
                 self._read_size = (frame.width, frame.height)
                 self._read_roi = roi_bounds(self.camera.roi, *self._read_size, margin=ROI_MARGIN)
             roi_box = self._read_roi
-        crop = action.focus if isinstance(action, ReadLocal) else action.crop
-        boxed = None if crop is None else vehicle_crop(crop, action.frame, frame, roi_box)
+        box = action.focus if isinstance(action, ReadLocal) else action.crop  # the vehicle's
+        boxed = None if box is None else vehicle_crop(box, action.frame, frame, roi_box)
+        if boxed is not None and not local:
+            roi_box = boxed  # a call cropped to the vehicle; a local read keeps the lane
         candidate = Candidate(
             camera_id=self.camera.id,
             passage_id=action.passage_id,
@@ -236,7 +238,7 @@ class LaneWorker(threading.Thread):
             score=0.0 if isinstance(action, ReadLocal) else action.score,
             attempt=0 if isinstance(action, ReadLocal) else action.attempt,
             deadline=self.monotonic() + self.passage_cfg.candidate_max_age_s,
-            roi_box=boxed if boxed is not None and not local else roi_box,
+            roi_box=roi_box,
             focus=boxed if local else None,
         )
         self._outstanding += 1

@@ -151,13 +151,13 @@ class LocalPlateReader:
         # dropped, only once the others gave no valid reading (each costs 15-30 ms)
         boxes = hsv_boxes(crop_bgr, self.work_width, self.min_plate_px)
         h, w = crop_bgr.shape[:2]
-        read: list[tuple[int, LocalPlate]] = []
+        tried: list[tuple[int, LocalPlate]] = []
         for i in sorted(range(len(boxes)), key=lambda i: (
                 _cut(boxes[i][0], w, h), focus is not None and not _centred(boxes[i][0], focus))):
-            read.append((i, self._recognise(crop_bgr, boxes[i][0], boxes[i][1] or None, "hsv")))
-            if read[-1][1].valid:  # one valid plate per lane crop is enough: stop early
+            tried.append((i, self._recognise(crop_bgr, boxes[i][0], boxes[i][1] or None, "hsv")))
+            if tried[-1][1].valid:  # one valid plate per lane crop is enough: stop early
                 break
-        found = [p for _, p in sorted(read, key=lambda ip: ip[0])]
+        found = [p for _, p in sorted(tried, key=lambda ip: ip[0])]
         if found and not any(p.valid for p in found):
             found += self._widened(crop_bgr, found)
         if self._det is not None and not any(p.valid for p in found):
@@ -296,7 +296,7 @@ def _centred(box: Box, focus: Box) -> bool:
     return focus[0] <= cx <= focus[0] + focus[2] and focus[1] <= cy <= focus[1] + focus[3]
 
 
-def _cut(box: tuple[int, int, int, int], width: int, height: int) -> bool:
+def _cut(box: Box, width: int, height: int) -> bool:
     """``box`` touches the edge of a ``width`` x ``height`` crop (:data:`_EDGE_PX`)."""
     x, y, w, h = box
     return x <= _EDGE_PX or y <= _EDGE_PX or x + w >= width - _EDGE_PX \

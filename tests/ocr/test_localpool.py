@@ -51,17 +51,23 @@ def collect() -> tuple[list[PlateRead], threading.Event, object]:
     return got, done, reply
 
 
-def test_reads_the_roi_crop_and_maps_the_box_to_the_frame() -> None:
-    reader = FakeReader()
+def read_one(reader: FakeReader, candidate: Candidate) -> tuple[PlateRead, LocalReadPool]:
+    """``candidate`` through a pool over ``reader``; its reading and the (stopped) pool."""
     pool = LocalReadPool(reader)
     pool.start()
     got, done, reply = collect()
     try:
-        pool.submit(cand(1), reply)  # type: ignore[arg-type]
+        pool.submit(candidate, reply)  # type: ignore[arg-type]
         assert done.wait(5)
     finally:
         pool.stop()
     [read] = got
+    return read, pool
+
+
+def test_reads_the_roi_crop_and_maps_the_box_to_the_frame() -> None:
+    reader = FakeReader()
+    read, pool = read_one(reader, cand(1))
     assert reader.shapes == [(300, 400)]
     assert read.provider == "local" and not read.called and read.ok and read.box_found
     assert read.plate == "京A12345" and read.rect == Rect(110, 70, 140, 40)
@@ -70,14 +76,7 @@ def test_reads_the_roi_crop_and_maps_the_box_to_the_frame() -> None:
 
 def test_the_vehicles_box_reaches_the_reader_in_crop_pixels() -> None:
     reader = FakeReader()
-    pool = LocalReadPool(reader)
-    pool.start()
-    _got, done, reply = collect()
-    try:
-        pool.submit(replace(cand(1), focus=Rect(150, 80, 200, 120)), reply)  # type: ignore[arg-type]
-        assert done.wait(5)
-    finally:
-        pool.stop()
+    read_one(reader, replace(cand(1), focus=Rect(150, 80, 200, 120)))
     assert reader.focus == [(50, 30, 200, 120)]  # the ROI crop starts at (100, 50)
 
 
