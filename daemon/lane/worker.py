@@ -17,10 +17,12 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Protocol, cast
+
+import cv2
 
 from daemon.config.models import CameraConfig, PassageConfig
-from daemon.domain import Candidate, Frame, Passage, PlateRead, Rect
+from daemon.domain import Candidate, Frame, Image, Passage, PlateRead, Rect
 from daemon.lane.actions import Action, EmitPassage, ReadLocal, RecordRead, SendCandidate
 from daemon.lane.dedup import ALLOW_FLOOR
 from daemon.lane.motion import MotionDetector
@@ -207,7 +209,7 @@ class LaneWorker(threading.Thread):
                 self.passages += 1
                 snap = action.snapshot
                 try:
-                    self.emit(action.passage, action.reads, snap and snap.for_reading())
+                    self.emit(action.passage, action.reads, snap and self._reading(snap))
                 except Exception:
                     self.errors += 1
                     self._log.exception("emit of passage %s failed", action.passage.event_id)
@@ -220,12 +222,9 @@ class LaneWorker(threading.Thread):
         the ROI's fractions (daemon/capture/dual.py)."""
         local = isinstance(action, ReadLocal)
         submit = self.read_local if local and self.read_local is not None else self.submit
-        frame = action.frame.for_reading()  # a detect stream's frame: the main stream's picture
+        frame = self._reading(action.frame)  # a detect stream's frame: the main stream's picture
         roi_box = self._roi_box
         if frame is not action.frame:
-            if (frame.width, frame.height) != self._read_size:
-                self._read_size = (frame.width, frame.height)
-                self._read_roi = roi_bounds(self.camera.roi, *self._read_size, margin=ROI_MARGIN)
             roi_box = self._read_roi
         box = action.focus if isinstance(action, ReadLocal) else action.crop  # the vehicle's
         boxed = None if box is None else vehicle_crop(box, action.frame, frame, roi_box)
@@ -257,6 +256,23 @@ class LaneWorker(threading.Thread):
                     provider="local" if local else "tencent",
                 )
             )
+
+    def _reading(self, frame: Frame) -> Frame:
+        """The picture to read ``frame``'s plate from (:meth:`Frame.for_reading`). When a
+        detect stream's main stream has no frame for the instant (it lags or is down), the
+        detect frame brought to the main stream's size: boxes, snapshots and
+        ``min_plate_width_px`` stay in main-stream pixels in every event of the camera."""
+        read = frame.for_reading()
+        size = (read.width, read.height)
+        if read is not frame:
+            if size != self._read_size:
+                self._read_size = size
+                self._read_roi = roi_bounds(self.camera.roi, *size, margin=ROI_MARGIN)
+        elif self._read_size not in ((0, 0), size):  # (0, 0): no main frame seen yet
+            image = cast(Image, cv2.resize(frame.image, self._read_size,
+                                           interpolation=cv2.INTER_LINEAR))
+            read = Frame(frame.camera_id, frame.seq, frame.pts, frame.wall, image)
+        return read
 
     # -- reads ---------------------------------------------------------------------
 

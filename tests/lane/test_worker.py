@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from datetime import timedelta
 
 import numpy as np
@@ -187,3 +188,38 @@ def test_a_local_read_carries_the_vehicles_box_and_a_call_its_crop() -> None:
     lane._send(SendCandidate(frame, "p-1", 1, 0.0, Rect(100, 100, 200, 100)))
     assert got[0].focus == Rect(80, 90, 240, 120) and got[0].roi_box == lane._roi_box
     assert got[1].roi_box == Rect(80, 90, 240, 120) and got[1].focus is None
+
+
+def test_a_detect_frame_read_without_its_main_frame_is_brought_to_the_main_size() -> None:
+    """A detect stream's camera whose main stream has no frame for an instant (it lags or is
+    down): the frame read and the snapshot are the detect frame at the main stream's size,
+    so the event's plate box is in main-stream pixels like the camera's other events."""
+    frames = clip()
+    # car 1 read from the main stream; from the gap on the main stream gives nothing
+    gap = int(CARS[1][0] * 10) - 5
+
+    def main_of(f: Frame) -> Callable[[], Frame | None]:
+        big = np.repeat(np.repeat(f.image, 3, axis=0), 3, axis=1)
+        return lambda: Frame(f.camera_id, f.seq, f.pts, f.wall, big) if f.seq < gap else None
+
+    dual = [f.retimed(f.seq, f.pts, main_of(f)) for f in frames]
+    ocr = FakeOcr()
+    _, sink = run_lane(dual, sync=True, ocr=ocr)
+    assert [p.plate for p in sink.passages] == ["京A12345", "粤B67890"]
+    assert [c.frame.seq < gap for c in ocr.candidates] == [True, False]
+    for cand in ocr.candidates:  # the lane's crop in main pixels too (38, 0, 564, 360 x 3)
+        assert (cand.frame.width, cand.frame.height) == (3 * W, 3 * H)
+        box = cand.roi_box
+        assert box is not None and abs(box.x - 3 * 38) <= 2 and abs(box.width - 3 * 564) <= 3
+    scaled = ocr.candidates[1].frame
+    assert scaled.pts == frames[scaled.seq].pts and scaled.wall == frames[scaled.seq].wall
+    assert np.array_equal(scaled.image[1::3, 1::3], frames[scaled.seq].image)  # linear, 3x
+    assert all(s is not None and s.bgr().shape == (3 * H, 3 * W, 3) for s in sink.snapshots)
+
+
+def test_a_detect_frame_is_read_as_it_is_before_any_main_frame() -> None:
+    """No main frame yet: the main stream's size is unknown, the detect frame is read as is."""
+    ocr = FakeOcr()
+    run_lane([f.retimed(f.seq, f.pts, lambda: None) for f in clip(6.0)], sync=True, ocr=ocr)
+    assert ocr.candidates and all(
+        (c.frame.width, c.frame.height) == (W, H) for c in ocr.candidates)
