@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from daemon.domain import PlateRead, Rect
-from daemon.lane.outcome import NEAR, OWN_SEEN_S, OpenPassage, went_by_bare
+from daemon.lane.ending import went_by_bare
+from daemon.lane.outcome import NEAR, OWN_SEEN_S, OpenPassage
 from daemon.lane.plategate import PlateGate
 
 NEW_VEHICLE_RISE = 0.2

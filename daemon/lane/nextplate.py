@@ -31,7 +31,8 @@ from dataclasses import replace
 
 from daemon import plates
 from daemon.domain import Frame, PlateRead, Rect
-from daemon.lane.outcome import TRAVEL, OpenPassage, read_scale, went_by_bare
+from daemon.lane.ending import went_by_bare
+from daemon.lane.outcome import TRAVEL, OpenPassage, read_scale
 from daemon.lane.plategate import GateSettings, PlateGate, weakest
 
 OTHER_CHARS = 3
@@ -127,7 +128,7 @@ def _seen(op: OpenPassage, plate: str, rect: Rect, agree: int, sure: bool | None
 
 def _behind_bare(op: OpenPassage, rect: Rect, roi: Rect) -> bool:
     """A first valid plate, in ``rect``, of a passage whose vehicle went by bare
-    (``outcome.went_by_bare``: down to the barrier, no plate box in :data:`BEHIND_BARE`
+    (``ending.went_by_bare``: down to the barrier, no plate box in :data:`BEHIND_BARE`
     reads), lying ``outcome.TRAVEL`` of the ROI's height above the lowest point that vehicle
     reached: the next car's, come in behind. Held-out seeds 81 and 112: a plateless car and
     a plated one close behind it, the lane never quiet in between and no jump (rain, a

@@ -41,7 +41,7 @@ from uuid import uuid4
 from daemon import plates
 from daemon.config.models import CameraConfig, PassageConfig
 from daemon.domain import Frame, MotionResult, PlateRead, Rect
-from daemon.lane import newcomer, nextplate, outcome, standing
+from daemon.lane import ending, newcomer, nextplate, outcome, standing
 from daemon.lane.actions import Action, EmitPassage, ReadLocal, RecordRead, SendCandidate
 from daemon.lane.dedup import ALLOW_FLOOR, RecentPlates, opens
 from daemon.lane.fixtures import FIXED_READS, Fixtures
@@ -361,8 +361,8 @@ class PassageTracker:
                 self.fixtures.stood(plate, rect, op.started_pts, now_pts)
             self.dropped += 1
             return []
-        end = outcome.ending(op, self._plate_of, newcomer=newcomer,
-                             exit_lane=self.camera.direction == "exit")
+        end = ending.ending(op, self._plate_of, newcomer=newcomer,
+                            exit_lane=self.camera.direction == "exit")
         if isinstance(end, tuple):
             return self._close_with(op, *end, now_pts=now_pts, decided_at=decided_at)
         if end == "drop":  # no call, or too little plate evidence: a walker, a car's rear

@@ -18,7 +18,7 @@ import pytest
 from daemon.config.models import CameraConfig, PassageConfig
 from daemon.domain import Frame, Image, MotionResult, Passage, PlateRead, Rect
 from daemon.lane.actions import Action, ReadLocal, RecordRead, SendCandidate
-from daemon.lane.outcome import GUESSED
+from daemon.lane.ending import GUESSED
 from daemon.lane.passage import PassageTracker
 from daemon.lane.plategate import NO_PLATE_ANSWERS, RESEND_WIDER, GateSettings, clearly_better
 from tests.support.tracker import settle
