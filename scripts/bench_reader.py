@@ -42,7 +42,8 @@ from bench_selection import HELDOUT, ensure_clips
 from daemon import plates
 from daemon.config.models import LocalReaderConfig, PassageConfig
 from daemon.domain import PlateRead
-from daemon.lane.plategate import GateSettings, PlateGate, weakest
+from daemon.lane.plategate import GateSettings, PlateGate
+from daemon.lane.sureness import weakest
 from daemon.ocr.local import LocalPlateReader
 
 ROI_TOP = 0.25

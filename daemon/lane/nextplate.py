@@ -33,7 +33,8 @@ from daemon import plates
 from daemon.domain import Frame, PlateRead, Rect
 from daemon.lane.ending import went_by_bare
 from daemon.lane.outcome import TRAVEL, OpenPassage, read_scale
-from daemon.lane.plategate import GateSettings, PlateGate, weakest
+from daemon.lane.plategate import GateSettings, PlateGate
+from daemon.lane.sureness import weakest
 
 OTHER_CHARS = 3
 """A plate differing from the passage's own in this many characters is another vehicle's (a

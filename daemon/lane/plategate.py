@@ -18,7 +18,8 @@ Pure logic, no I/O; the clock is the frame ``pts`` passed in.
   ``cloud``: at once on a sure valid local reading (a frame the cloud should read as
   surely), else ``settle_s`` after the first box (the best frame seen by then);
   ``local_first``: only when no local reading became final ``settle_s`` after the first box;
-  both even when no reading comes any more (:meth:`PlateGate.tick`: the vehicle left).
+  both later while the plate still grows (daemon/lane/growth.py), and even when no reading
+  comes any more (:meth:`PlateGate.tick`: the vehicle left).
   A further call (after a cloud read that was not trusted) needs a newer boxed frame,
   :data:`RESEND_GAP_S` after the last call with a valid local reading, else ``settle_s``;
   after the cloud found *no plate* in the frame sent, only a frame that is clearly better
@@ -32,7 +33,7 @@ Pure logic, no I/O; the clock is the frame ``pts`` passed in.
 - **Final local reading** (modes ``local_first`` and ``local``, and in ``cloud`` mode once
   the cloud is unreachable, refused or its circuit open): the same valid reading in
   ``agree_frames`` frames and in most of them, or one at ``final_confidence`` or above;
-  only *sure* readings count (:func:`weakest` at ``char_min_confidence`` or above). The
+  only *sure* readings count (``sureness.weakest`` at ``char_min_confidence`` or above). The
   reading's confidence is the mean of its characters' and hides a misread one: on the
   held-out night clips the province of a small plate read 鲁 for 青 or 苏 for 琼 at 40-80
   with the other characters at 99 (mean 90-97), and two such frames agreed. And the
@@ -41,7 +42,7 @@ Pure logic, no I/O; the clock is the frame ``pts`` passed in.
   sure 苏 after ten frames guessing the province at 5-40 % is not final (how often sure and
   other readings are wrong: README, bench_reader). A passage with no final reading calls
   the cloud (``local_first``) or closes with its most frequent reading (``local``, offline)
-  carrying no more confidence than its weakest character (:func:`honest_confidence`), so an
+  carrying no more confidence than its weakest character (``sureness.honest_confidence``), so an
   allow on it needs that character at ``access.local_min_confidence``.
 """
 
@@ -54,6 +55,8 @@ from dataclasses import dataclass, replace
 from daemon import plates
 from daemon.config.models import OcrConfig, PassageConfig
 from daemon.domain import Frame, PlateRead
+from daemon.lane.growth import GROW_WAIT_S, PlateGrowth
+from daemon.lane.sureness import honest_confidence, weakest
 
 RECENT_S = 0.3
 """A frame waiting for the reader is replaced by any newer one once it is this old."""
@@ -107,24 +110,10 @@ class GateSettings:
                    loc.evidence_frames, loc.char_min_confidence)
 
 
-def weakest(read: PlateRead) -> int:
-    """The confidence of ``read``'s least sure character (its mean confidence when the
-    reader gave none per character)."""
-    return min(read.chars) if read.chars else read.confidence
-
-
 def clearly_better(sent: tuple[bool, int], sure: bool, width: int) -> bool:
     """A frame read ``sure``ly with a ``width`` px plate box is worth another call after the
     cloud found no plate in a frame ``sent`` = (read surely, plate box width)."""
     return (sure and not sent[0]) or width >= RESEND_WIDER * sent[1]
-
-
-def honest_confidence(read: PlateRead, sure_at: int) -> int:
-    """``read.confidence``, or for a local reading that is not sure (:func:`weakest` below
-    ``sure_at``) no more than its weakest character's: what a passage carries."""
-    if read.provider != "local" or weakest(read) >= sure_at:
-        return read.confidence
-    return min(read.confidence, weakest(read))
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -171,6 +160,9 @@ class PlateGate:
         self._best: dict[str, tuple[PlateRead, Frame | None]] = {}
         self._chars: list[tuple[str, tuple[int, ...]]] = []
         """(plate, per-character confidence) of every valid local reading, for fusing."""
+        self._growth = PlateGrowth()
+        self.sent_reads: dict[int, PlateRead] = {}
+        """The local reading of each frame sent to the cloud (``outcome.wrong_vehicle``)."""
 
     @property
     def done(self) -> bool:
@@ -193,7 +185,7 @@ class PlateGate:
         """(plate, its most confident read) of every valid local reading, the most often
         read first (then the most often read surely, the more confident); a read that is
         not sure carries no more confidence than its weakest character
-        (:func:`honest_confidence`). Frequency first: a small plate's weak province read
+        (``sureness.honest_confidence``). Frequency first: a small plate's weak province read
         苏 surely once loses to 琼 read in 29 frames at 5-73 %."""
         order = sorted(self.valid, key=lambda p: (
             -self.valid[p], -self._sure[p], -self._best[p][0].confidence))
@@ -202,7 +194,7 @@ class PlateGate:
         return [(p, replace(r, confidence=honest_confidence(r, sure_at))) for p, r in best]
 
     def local_confidence(self, plate: str | None) -> int | None:
-        """The reader's best confidence in ``plate`` (:func:`honest_confidence`); None if it
+        """The reader's best confidence in ``plate`` (``sureness.honest_confidence``); None if it
         never read it."""
         best = self._best.get(plate) if plate else None
         return honest_confidence(best[0], self.settings.char_min_confidence) if best else None
@@ -262,6 +254,8 @@ class PlateGate:
             self._chars.append((plate, chars))
             if plate not in self._best or self._rank(read) > self._rank(self._best[plate][0]):
                 self._best[plate] = (read, frame)
+            if read.rect is not None:
+                self._growth.add(frame.pts if frame else now_pts, read.rect.width)
             if recent(plate):
                 return GateStep(final=read)
         self._remember_boxed(frame, read, plate is not None)
@@ -384,7 +378,9 @@ class PlateGate:
             return None
         valid, sure = boxed[2][0], boxed[2][1]
         if self.attempts == 0:
-            waited = now_pts - self._first_box_pts >= self.cfg.settle_s
+            since = now_pts - self._first_box_pts
+            waited = since >= self.cfg.settle_s and not (
+                since < GROW_WAIT_S and self._growth.growing(now_pts, self.cfg.settle_s))
             due = waited or (sure and self.settings.mode == "cloud")
         else:
             last = self._last_sent_pts
@@ -396,5 +392,6 @@ class PlateGate:
         self.attempts += 1
         self.in_flight = True
         self._last_sent_pts = boxed[0].pts
+        self.sent_reads[boxed[0].seq] = boxed[1]
         self._sent = (boxed[2][1], boxed[2][3])
         return boxed[0]

@@ -19,6 +19,7 @@ from daemon.config.models import CameraConfig, PassageConfig
 from daemon.domain import Frame, Image, MotionResult, Passage, PlateRead, Rect
 from daemon.lane.actions import Action, ReadLocal, RecordRead, SendCandidate
 from daemon.lane.ending import GUESSED
+from daemon.lane.growth import GROW_WAIT_S
 from daemon.lane.passage import PassageTracker
 from daemon.lane.plategate import NO_PLATE_ANSWERS, RESEND_WIDER, GateSettings, clearly_better
 from tests.support.tracker import settle
@@ -998,3 +999,45 @@ def test_a_car_with_an_unreadable_plate_coming_down_the_lane_is_still_published(
     run = drive("local", lambda pts: (None, 0, 90) if pts >= 2.0 else None, cloud_says(None),
                 [(1.0, 5.0)], box=coming(1.0))  # type: ignore[arg-type]
     assert [p.plate for p in run.passages] == [None]
+
+
+def _approaching(sure_from: float, until: float = 3.0) -> Local:
+    """A plate first boxed at 1.0 s, 80 px wide, growing 25 px a second until ``until`` (the
+    car comes closer), then steady; read unsurely (80) until ``sure_from``, surely after."""
+    def see(pts: float) -> Seen | None:
+        if pts < 1.0:
+            return None
+        return (PLATE, 80 if pts < sure_from else 96, int(80 + 25 * (min(pts, until) - 1.0)))
+    return see
+
+
+def test_local_first_waits_for_a_growing_plate_and_reads_it_surely_without_a_call() -> None:
+    """Held-out seeds 303 and 313: an 82-96 px plate read unsurely (its province), the cloud
+    asked ``settle_s`` after the first box misread the province too; the same plate read
+    surely 1 s later at 110-128 px. A plate still growing (the car still coming) delays a
+    call by time (daemon/lane/growth.py): here the reader settles it alone."""
+    run = drive("local_first", _approaching(sure_from=2.5), cloud_says("豫A12345"),
+                [(1.0, 5.0)], min_plate_width_px=80)
+    assert run.calls == []
+    assert [(p.plate, p.provider) for p in run.passages] == [(PLATE, "local")]
+
+
+def test_cloud_mode_sends_the_growing_plate_once_it_is_read_surely() -> None:
+    run = drive("cloud", _approaching(sure_from=2.5), cloud_says(PLATE), [(1.0, 5.0)],
+                min_plate_width_px=80)
+    assert len(run.calls) == 1 and run.calls[0] >= 2.5  # not at 1.6, settle_s after the box
+    assert [p.plate for p in run.passages] == [PLATE]
+
+
+@pytest.mark.parametrize("mode", ["cloud", "local_first"])
+def test_a_plate_that_stops_growing_unsure_gets_its_call(mode: str) -> None:
+    """Growth stops at 1.8 s (the car stopped): the call goes ``settle_s`` later at most;
+    a plate that never stops growing gets it ``GROW_WAIT_S`` after its first box."""
+    settle_s = PassageConfig().settle_s
+    stops = drive(mode, _approaching(sure_from=99.0, until=1.8), cloud_says(PLATE),
+                  [(1.0, 6.0)], min_plate_width_px=80)
+    assert len(stops.calls) == 1 and 1.0 + settle_s <= stops.calls[0] <= 1.8 + settle_s + 0.2
+    grows = drive(mode, _approaching(sure_from=99.0, until=99.0), cloud_says(PLATE),
+                  [(1.0, 6.0)], min_plate_width_px=80)
+    assert len(grows.calls) == 1 and 2.5 <= grows.calls[0] <= 1.0 + GROW_WAIT_S + 0.2
+    assert [p.plate for p in (*stops.passages, *grows.passages)] == [PLATE, PLATE]

@@ -12,7 +12,8 @@ import numpy as np
 
 from daemon.config.models import PassageConfig
 from daemon.domain import Frame, PlateRead, Rect
-from daemon.lane.plategate import GateSettings, PlateGate, honest_confidence, weakest
+from daemon.lane.plategate import GateSettings, PlateGate
+from daemon.lane.sureness import honest_confidence, weakest
 
 T0 = datetime(2026, 12, 5, 8, 0, tzinfo=UTC)
 IMAGE = np.zeros((360, 640, 3), np.uint8)
