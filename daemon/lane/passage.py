@@ -41,7 +41,7 @@ from uuid import uuid4
 from daemon import plates
 from daemon.config.models import CameraConfig, PassageConfig
 from daemon.domain import Frame, MotionResult, PlateRead, Rect
-from daemon.lane import ending, newcomer, nextplate, outcome, standing
+from daemon.lane import cloudread, ending, newcomer, nextplate, outcome, standing
 from daemon.lane.actions import Action, EmitPassage, ReadLocal, RecordRead, SendCandidate
 from daemon.lane.dedup import ALLOW_FLOOR, RecentPlates, opens
 from daemon.lane.fixtures import FIXED_READS, Fixtures
@@ -225,15 +225,9 @@ class PassageTracker:
         plate = self._plate_of(read)
         trusted = plate is not None and read.confidence >= self.cfg.min_confidence
         if gate is not None:
-            fixture = read.rect is not None and self.fixtures.holds(read.rect, now_pts, plate)
-            wide = gate.settings.min_plate_width_px
-            if op.standing and read.rect is not None and not standing.fits(
-                    read.rect, op.read_size, self.camera, self.cfg, wide):
-                plate, trusted = None, False  # not where a waiting car's plate is
-            elif outcome.wrong_vehicle(op, read, fixture):
-                log.debug("%s: %s read outside the vehicle's box, another vehicle's; calls "
-                          "cropped to the vehicle", self.camera.id, read.plate)
-                plate, trusted = None, False
+            plate, trusted = cloudread.screen(
+                op, read, plate, trusted, self.fixtures, self.camera, self.cfg,
+                gate.settings.min_plate_width_px, now_pts)
             step = gate.on_cloud(read, trusted)
             if not trusted:
                 return self._gate_step(op, gate, step, now_pts, decided_at)

@@ -4,7 +4,7 @@ learnt as another car's, parked in the picture."""
 from __future__ import annotations
 
 from daemon.domain import Rect
-from daemon.lane.fixtures import FIXED_SPAN_S, Fixtures
+from daemon.lane.fixtures import CALLS_APART_S, FIXED_S, FIXED_SPAN_S, Fixtures
 
 PARKED = "琼VDB7682"
 SPOT = Rect(1335, 278, 90, 25)
@@ -48,3 +48,23 @@ def test_without_the_vehicles_box_only_the_span_learns() -> None:
     for i in range(3):
         fx.saw_outside(PARKED, SPOT, i * 0.04)
     assert not fx.holds(SPOT, 0.12)
+
+
+def test_a_plate_the_cloud_named_at_one_place_in_two_passages_is_a_fixture_of_that_text() -> None:
+    f = Fixtures()
+    at = Rect(560, 300, 76, 22)
+    f.called_outside("鄂E60515F", at, 4.0)
+    f.called_outside("鄂E60515F", Rect(562, 301, 76, 22), 4.0 + CALLS_APART_S / 2)  # one passage
+    assert not f.known(5.0) and not f.holds(at, 5.0, "鄂E60515F")
+    f.called_outside("鄂E60515F", Rect(563, 299, 76, 22), 4.0 + CALLS_APART_S)
+    assert f.known(10.0)  # calls are cropped from the first one
+    assert f.holds(at, 10.0, "鄂E60515F")
+    assert not f.holds(at, 10.0, "京A12345")  # a car stopping there later is its own plate
+    assert not f.known(10.0 + CALLS_APART_S + FIXED_S + 1)
+
+
+def test_a_plate_the_cloud_named_at_two_places_is_no_fixture() -> None:
+    f = Fixtures()
+    f.called_outside("京A12345", Rect(100, 300, 76, 22), 4.0)  # the car ahead, moving on
+    f.called_outside("京A12345", Rect(300, 200, 76, 22), 4.0 + CALLS_APART_S)
+    assert not f.known(10.0)

@@ -327,3 +327,52 @@ def test_a_read_car_driving_at_the_camera_is_no_new_vehicle_while_its_plate_show
 
     run = drive(local, cloud, box, 12.0, still=lambda pts: 3.0 <= pts < 6.0)
     assert [p.plate for p in run.passages] == [PLATE]
+
+
+def test_a_cloud_plate_away_from_the_plate_the_reader_read_is_another_vehicles() -> None:
+    """Held-out seed 306: the car close to the camera, its moving box wide enough to hold a
+    parked car's plate; the call's answer was that plate (at 360-470 px, the reader's plate at
+    760-960), trusted, published. The reader read a valid plate elsewhere in the frame sent,
+    2+ characters from the cloud's: the cloud read another plate, and the retry is cropped."""
+    wide = lambda pts: Rect(0, 0, 640, 360) if 1.0 <= pts < 5.0 else None  # noqa: E731
+    own = Rect(250, 300, 100, 30)
+
+    def cloud(send: SendCandidate) -> tuple[str, Rect]:
+        return (PARKED, PARKED_AT) if send.crop is None else (PLATE, own)
+    run = drive(lambda pts: (PLATE, own), cloud, wide, 8.0)
+    assert [p.plate for p in run.passages] == [PLATE]
+    assert [s.crop is not None for s in run.sends] == [False, True]
+    # the same plate read a little off the reader's box is the car's own: trusted at once
+    near = drive(lambda pts: (PLATE, own), lambda s: ("京A12346", Rect(270, 305, 100, 30)),
+                 wide, 8.0)
+    assert [p.plate for p in near.passages] == ["京A12346"] and len(near.sends) == 1
+
+
+def test_a_parked_plate_the_cloud_named_in_two_passages_crops_the_third_cars_first_call() -> None:
+    """Held-out seed 306 again: the reader never reads the parked plate (it stops at the car's
+    own, valid), the cloud answers with it on every car's first call: 2 calls a car. Named
+    by the cloud at one place in two passages, it is a fixture: the third car's first call
+    sends the car's box."""
+    cars = [(1.0, PLATE), (10.0, "粤B67890"), (20.0, "沪C11111")]
+    boxes = [(start, down_the_lane(start), text) for start, text in cars]
+
+    def car(pts: float) -> tuple[Callable[[float], Rect], str] | None:
+        return next(((b, t) for s, b, t in boxes if s <= pts < s + 4.0), None)
+
+    def box(pts: float) -> Rect | None:
+        c = car(pts)
+        return c[0](pts) if c else None
+
+    def local(pts: float) -> Seen:
+        c = car(pts)
+        return the_plate_under(c[0], c[1])(pts) if c else None
+
+    def cloud(send: SendCandidate) -> tuple[str, Rect]:
+        if send.crop is None:
+            return PARKED, PARKED_AT
+        return local(send.frame.pts)  # type: ignore[return-value]
+    run = drive(local, cloud, box, 28.0)
+    assert [p.plate for p in run.passages] == [t for _, t in cars]
+    by_car = [[s.crop is not None for s in run.sends if start <= s.frame.pts < start + 5]
+              for start, _ in cars]
+    assert by_car == [[False, True], [False, True], [True]]
