@@ -28,11 +28,16 @@ RECENT_S = 0.3
 the reader stopped finding the plate; the call goes)."""
 
 
+KEEP = 64
+"""Boxes kept: more than :data:`GROW_WAIT_S` of readings at a 25 fps camera's every frame (a
+car waiting minutes undecided is read all along; only the first seconds matter here)."""
+
+
 class PlateGrowth:
     """The plate box widths of one passage's valid local readings, over stream time."""
 
     def __init__(self) -> None:
-        self._boxes: deque[tuple[float, int]] = deque()
+        self._boxes: deque[tuple[float, int]] = deque(maxlen=KEEP)
         self._widest_before = 0
         """The widest box read ``settle_s`` or more before the last :meth:`growing`."""
 

@@ -15,6 +15,7 @@ builds the event from it and the reading that decided it (cloud or local), with 
 local reader's confidence and, for a local reading, the cloud's plate category if a
 call gave one (a plate on a screen stays ``非实体车牌`` whoever read its text).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
@@ -207,7 +208,7 @@ def _in_box(op: OpenPassage, box: Rect, rect: Rect) -> bool:
 def wrong_vehicle(op: OpenPassage, read: PlateRead, fixture: bool = False) -> bool:
     """The cloud read a plate outside the vehicle's box in the frame it was sent, at a
     ``fixture``'s place (daemon/lane/fixtures.py), or away from the plate the local reader
-    read in that frame (:func:`not_the_plate_read`): a parked car's, the car ahead's (the
+    read in that frame (:func:`away_from_reading`): a parked car's, the car ahead's (the
     call's crop is the whole lane and the service answers with one plate, its clearest). Its
     text is not this vehicle's (:attr:`OpenPassage.foreign`) and from then on the calls send
     the vehicle's box only (:func:`crop_of`)."""
@@ -216,14 +217,14 @@ def wrong_vehicle(op: OpenPassage, read: PlateRead, fixture: bool = False) -> bo
     if plate is None or read.rect is None:
         return False
     if not fixture and (box is None or _in_box(op, box, read.rect)) \
-            and not not_the_plate_read(op, read, plate):
+            and not away_from_reading(op, read, plate):
         return False
     op.foreign.add(plate)
     op.crop = True
     return True
 
 
-def not_the_plate_read(op: OpenPassage, read: PlateRead, plate: str) -> bool:
+def away_from_reading(op: OpenPassage, read: PlateRead, plate: str) -> bool:
     """The local reader read a valid plate in the frame sent to the cloud, 2 or more
     characters from the cloud's ``plate``, and the cloud's box is not where the reader's was
     (its centre outside the reader's box grown by half): the cloud read another plate in the

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from daemon.lane.growth import GROWING, RECENT_S, PlateGrowth
+from daemon.lane.growth import GROWING, KEEP, RECENT_S, PlateGrowth
 
 SETTLE_S = 0.6
 
@@ -36,3 +36,11 @@ def test_growth_is_measured_against_the_widest_box_before() -> None:
     assert not g.growing(1.8, SETTLE_S)
     g.add(1.9, int(100 * GROWING) + 1)
     assert g.growing(1.9, SETTLE_S)
+
+
+def test_a_car_read_for_minutes_keeps_a_bounded_history() -> None:
+    g = PlateGrowth()
+    for i in range(10_000):
+        g.add(i / 25, 120)
+    assert len(g._boxes) == KEEP
+    assert not g.growing(10_000 / 25, SETTLE_S)
