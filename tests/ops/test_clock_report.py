@@ -26,7 +26,9 @@ from scripts.rig.clips import ClipStore, clips
 from tests.support.daemon import E2E_SECRET_ID, E2E_SECRET_KEY, wait_until
 
 __all__ = ["clips"]
-PLATE = PlateFound("沪B12345", 97, Rect(10, 20, 120, 40), "蓝")
+PLATE = PlateFound("京AF0236", 97, Rect(10, 20, 120, 40), "蓝")
+"""The clip's own plate: the lane does not trust a cloud plate 2+ characters from the one its
+local reader read elsewhere in the frame sent (``outcome.away_from_reading``)."""
 
 
 @pytest.mark.timeout(90)
