@@ -27,7 +27,6 @@ RECENT_S = 0.3
 """... "newest": read at most this long ago (no reading since: the vehicle left the view, or
 the reader stopped finding the plate; the call goes)."""
 
-
 KEEP = 64
 """Boxes kept: more than :data:`GROW_WAIT_S` of readings at a 25 fps camera's every frame (a
 car waiting minutes undecided is read all along; only the first seconds matter here)."""

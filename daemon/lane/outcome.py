@@ -199,8 +199,12 @@ def _in_box(op: OpenPassage, box: Rect, rect: Rect) -> bool:
     """The centre of ``rect`` (the reading picture's pixels) lies in ``box`` (the lane frame's)
     grown by a tenth of its size."""
     sx, sy = read_scale(op)
-    cx, cy = (rect.x + rect.width / 2) * sx, (rect.y + rect.height / 2) * sy
-    mx, my = box.width / 10, box.height / 10
+    return _centre_in((rect.x + rect.width / 2) * sx, (rect.y + rect.height / 2) * sy, box, 0.1)
+
+
+def _centre_in(cx: float, cy: float, box: Rect, grow: float) -> bool:
+    """(``cx``, ``cy``) lies in ``box`` grown by ``grow`` of its size on each side."""
+    mx, my = box.width * grow, box.height * grow
     return (box.x - mx <= cx <= box.x + box.width + mx
             and box.y - my <= cy <= box.y + box.height + my)
 
@@ -236,10 +240,8 @@ def away_from_reading(op: OpenPassage, read: PlateRead, plate: str) -> bool:
     if mine is None or local is None or local.rect is None or read.rect is None \
             or plates.differ(mine, plate) < 2:
         return False
-    box, rect = local.rect, read.rect
-    cx, cy = rect.x + rect.width / 2, rect.y + rect.height / 2
-    return not (box.x - box.width / 2 <= cx <= box.x + 1.5 * box.width
-                and box.y - box.height / 2 <= cy <= box.y + 1.5 * box.height)
+    rect = read.rect
+    return not _centre_in(rect.x + rect.width / 2, rect.y + rect.height / 2, local.rect, 0.5)
 
 
 def crop_of(op: OpenPassage, seq: int) -> Rect | None:
